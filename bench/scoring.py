@@ -1,0 +1,198 @@
+"""The one scorer: teacher-forced target-token accuracy / log-probabilities and greedy generation.
+
+Batched with length sorting and order restored; exact under left padding
+(position ids are passed) and for any tokenizer family, because the target
+span is located from token ids: the tokens of `prompt + " " + target` after
+their common prefix with the tokens of `prompt` alone.
+
+Editors that rewrite queries (instructions, demonstrations) hand in
+`Prepared` items; editors that need per-row state during the forward pass
+(InstructEd's similarity, GRACE's codebook) pass a `context` factory that is
+entered around every forward call with the `Batch` being run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bench.errors import BenchError
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A query as the model will see it; `meta` is per-row editor state."""
+
+    prompt: str
+    target: str = ""
+    meta: Any = None
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    target_start: int  # index of the first target token in ids (== len(ids) when no target)
+    meta: Any = None
+
+
+@dataclass
+class Batch:
+    """One padded forward call. Rows are left-padded; `pad` holds each row's pad count."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    metas: list
+    pad: list[int]
+
+
+@dataclass
+class TokenScore:
+    target_ids: list[int]
+    pred_ids: list[int]  # teacher-forced argmax at each target position
+    logprobs: list[float] = field(default_factory=list)
+
+    @property
+    def correct(self) -> list[bool]:
+        return [p == t for p, t in zip(self.pred_ids, self.target_ids)]
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.correct) / len(self.target_ids) if self.target_ids else 0.0
+
+    @property
+    def logprob(self) -> float:
+        return float(sum(self.logprobs))
+
+
+ForwardContext = Callable[[Batch], contextlib.AbstractContextManager]
+
+
+def _no_context(_batch: Batch):
+    return contextlib.nullcontext()
+
+
+def join_prompt_target(prompt: str, target: str) -> str:
+    return prompt + target if (not prompt or prompt[-1].isspace()) else f"{prompt} {target}"
+
+
+class Scorer:
+    """Scores and generates for one model/tokenizer pair."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer, batch_size: int = 16):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # -- encoding -----------------------------------------------------------------
+    def encode(self, item: Prepared) -> Encoded:
+        prompt_ids = self.tokenizer(item.prompt).input_ids
+        if not item.target:
+            return Encoded(list(prompt_ids), len(prompt_ids), item.meta)
+        full = self.tokenizer(join_prompt_target(item.prompt, item.target)).input_ids
+        start = 0
+        while start < min(len(full), len(prompt_ids)) and full[start] == prompt_ids[start]:
+            start += 1
+        if start == len(full) or start == 0:
+            raise BenchError(f"cannot locate the target {item.target!r} after prompt {item.prompt!r} in tokens")
+        return Encoded(list(full), start, item.meta)
+
+    def batches(self, encoded: list[Encoded]) -> Iterator[tuple[list[int], Batch]]:
+        """Length-sorted batches (longest first) with the original row indices."""
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
+        for lo in range(0, len(order), self.batch_size):
+            rows = order[lo:lo + self.batch_size]
+            yield rows, self.collate([encoded[i] for i in rows])
+
+    def collate(self, items: list[Encoded]) -> Batch:
+        width = max(len(e.ids) for e in items)
+        ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        pads = []
+        for r, e in enumerate(items):
+            pad = width - len(e.ids)
+            ids[r, pad:] = torch.tensor(e.ids)
+            mask[r, pad:] = 1
+            pads.append(pad)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        dev = self.device
+        return Batch(ids.to(dev), mask.to(dev), position_ids.to(dev), [e.meta for e in items], pads)
+
+    # -- teacher-forced scoring -----------------------------------------------------
+    @torch.no_grad()
+    def score(self, items: list[Prepared], context: ForwardContext | None = None) -> list[TokenScore]:
+        encoded = [self.encode(it) for it in items]
+        out: list[TokenScore | None] = [None] * len(items)
+        for rows, batch in self.batches(encoded):
+            n_keep = max(len(encoded[i].ids) - encoded[i].target_start for i in rows) + 1
+            logits = self.logits(batch, context, n_keep).float()
+            logp = torch.log_softmax(logits, dim=-1)
+            for r, i in enumerate(rows):
+                e = encoded[i]
+                n_t = len(e.ids) - e.target_start
+                # logits[:, j] predicts the token after position (width - n_keep + j)
+                lp = logp[r, n_keep - 1 - n_t:n_keep - 1]
+                target = torch.tensor(e.ids[e.target_start:], device=lp.device)
+                out[i] = TokenScore(
+                    target_ids=e.ids[e.target_start:],
+                    pred_ids=lp.argmax(-1).tolist(),
+                    logprobs=lp.gather(-1, target[:, None])[:, 0].tolist(),
+                )
+        return out  # type: ignore[return-value]
+
+    def logits(self, batch: Batch, context: ForwardContext | None = None, n_keep: int = 0) -> torch.Tensor:
+        """Logits of the last `n_keep` positions (all positions when 0)."""
+        with (context or _no_context)(batch):
+            return self.model(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids, logits_to_keep=n_keep, use_cache=False,
+            ).logits
+
+    # -- greedy generation ----------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, items: list[Prepared], max_new_tokens: int = 16, context: ForwardContext | None = None,
+                 stop_at_newline: bool = True) -> list[str]:
+        encoded = [self.encode(Prepared(it.prompt, "", it.meta)) for it in items]
+        out: list[str] = [""] * len(items)
+        for rows, batch in self.batches(encoded):
+            for i, text in zip(rows, self._generate_batch(batch, max_new_tokens, context, stop_at_newline)):
+                out[i] = text
+        return out
+
+    def _generate_batch(self, batch: Batch, max_new: int, context, stop_at_newline: bool) -> list[str]:
+        ctx = context or _no_context
+        eos = self.tokenizer.eos_token_id
+        with ctx(batch):
+            res = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                             position_ids=batch.position_ids, use_cache=True, logits_to_keep=1)
+        generated = [[] for _ in batch.metas]
+        done = [False] * len(generated)
+        mask, pos = batch.attention_mask, batch.position_ids[:, -1:]
+        for _ in range(max_new):
+            nxt = res.logits[:, -1].argmax(-1)
+            for r, tok in enumerate(nxt.tolist()):
+                if done[r]:
+                    continue
+                if tok == eos:
+                    done[r] = True
+                    continue
+                generated[r].append(tok)
+                if stop_at_newline and "\n" in self.tokenizer.decode(generated[r]).lstrip("\n"):
+                    done[r] = True
+            if all(done):
+                break
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+            pos = pos + 1
+            step = Batch(nxt[:, None], mask, pos, batch.metas, batch.pad)
+            with ctx(step):
+                res = self.model(input_ids=step.input_ids, attention_mask=mask, position_ids=pos,
+                                 cache=res.cache, use_cache=True)
+        texts = [self.tokenizer.decode(g, skip_special_tokens=True) for g in generated]
+        return [t.lstrip("\n").split("\n")[0].strip() if stop_at_newline else t.strip() for t in texts]

@@ -1,0 +1,129 @@
+"""The Editor contract every method implements, and the resources editors share.
+
+- `edit(cases)` applies the edits of one or more cases; repeated calls accumulate
+  (sequential editing).
+- `reset()` returns to the exact pre-edit state (bitwise for weight editors;
+  the single protocol checks a parameter hash after every case).
+- Scoring goes through the editor: `prepare` may rewrite a query (instruction,
+  demonstrations, routing) and `forward_context` may install per-batch state
+  around each forward pass. Parameter editors keep the defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bench.data.schema import EditCase, Query
+from bench.errors import BenchError
+from bench.models import LoadedModel
+from bench.scoring import Batch, Prepared, Scorer, TokenScore
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    changes_weights: bool  # reset() must restore parameters bitwise
+    batch: bool = True  # edit() accepts several cases at once
+    sequential: bool = True  # edits may accumulate over edit() calls
+    needs_training: bool = False  # needs a checkpoint made by `bench train`
+    architectures: tuple[str, ...] | None = None  # model_types it supports; None = all in bench/arch.py
+
+
+@dataclass(frozen=True)
+class Request:
+    """One query to answer for one case; `prompt` may be a framing of query.prompt (few-shot)."""
+
+    case: EditCase
+    query: Query
+    prompt: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.prompt or self.query.prompt
+
+
+@dataclass
+class Resources:
+    """Shared, lazily built things editors need (one encoder per run, not one per editor)."""
+
+    data_dir: Path | None = None
+    seed: int = 0
+    encoder_name: str = "all-MiniLM-L6-v2"
+    device: str = "cpu"
+    _encoders: dict = field(default_factory=dict)
+
+    def encoder(self, name: str | None = None):
+        from bench.encoder import SentenceEncoder
+
+        name = name or self.encoder_name
+        if name not in self._encoders:
+            self._encoders[name] = SentenceEncoder(name, device=self.device)
+        return self._encoders[name]
+
+
+@dataclass
+class EditorConfig:
+    """Base of every editor's hyper-parameters; subclasses add typed fields."""
+
+
+class Editor:
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities(changes_weights=False)
+    config_class: ClassVar[type] = EditorConfig
+
+    def __init__(self, lm: LoadedModel, config: EditorConfig | None = None, resources: Resources | None = None):
+        self.lm = lm
+        self.config = config if config is not None else self.config_class()
+        self.resources = resources or Resources()
+
+    @property
+    def model(self):
+        return self.lm.model
+
+    @property
+    def tokenizer(self):
+        return self.lm.tokenizer
+
+    @cached_property
+    def scorer(self) -> Scorer:
+        return Scorer(self.lm.model, self.lm.tokenizer)
+
+    # -- the contract ---------------------------------------------------------------
+    def edit(self, cases: list[EditCase]) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def prepare(self, request: Request) -> Prepared:
+        return Prepared(request.text, request.query.answer)
+
+    def forward_context(self, batch: Batch) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def score(self, requests: list[Request]) -> list[TokenScore]:
+        return self.scorer.score([self.prepare(r) for r in requests], self.forward_context)
+
+    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
+        return self.scorer.generate([self.prepare(r) for r in requests], max_new_tokens, self.forward_context)
+
+    def describe(self) -> dict[str, Any]:
+        """What goes into config.json for this editor."""
+        return {"name": self.name, **{f.name: getattr(self.config, f.name) for f in fields(self.config)}}
+
+
+def check_supported(editor_cls: type[Editor], lm: LoadedModel, protocol: str) -> None:
+    """Refuse impossible combinations with a message that says what to do instead."""
+    caps = editor_cls.capabilities
+    if caps.architectures is not None and lm.model_type not in caps.architectures:
+        raise BenchError(
+            f"editor '{editor_cls.name}' does not support model_type '{lm.model_type}' "
+            f"(supported: {', '.join(caps.architectures)})"
+        )
+    if protocol == "batch" and not caps.batch:
+        raise BenchError(f"editor '{editor_cls.name}' cannot edit a batch; use --protocol single or sequential")
+    if protocol == "sequential" and not caps.sequential:
+        raise BenchError(f"editor '{editor_cls.name}' cannot edit sequentially; use --protocol single")

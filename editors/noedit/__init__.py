@@ -1,0 +1,14 @@
+"""The unedited model: the floor every editor is compared to."""
+
+from editors.base import Capabilities, Editor
+
+
+class NoEdit(Editor):
+    name = "noedit"
+    capabilities = Capabilities(changes_weights=False)
+
+    def edit(self, cases) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass

@@ -1,0 +1,111 @@
+"""Lazy registry of editors: names and aliases map to "module:Class" and import on first use."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import fields
+
+from bench.errors import BenchError
+
+EDITORS: dict[str, str] = {
+    "noedit": "editors.noedit:NoEdit",
+    "ft-l": "editors.ft:FTL",
+    "ft-m": "editors.ft:FTM",
+    "ike": "editors.ike:IKE",
+    "instructed": "editors.instructed:InstructEd",
+    "rome": "editors.rome:ROME",
+    "memit": "editors.memit:MEMIT",
+    "pmet": "editors.pmet:PMET",
+    "lora": "editors.lora:LoRA",
+    "serac": "editors.serac:SERAC",
+    "grace": "editors.grace:GRACE",
+    "mello": "editors.mello:MeLLo",
+}
+ALIASES = {"none": "noedit", "base": "noedit", "ft": "ft-m", "ftm": "ft-m", "ftl": "ft-l",
+           "insted": "instructed", "instructedit": "instructed"}
+
+
+def canonical_name(name: str) -> str:
+    key = name.strip().lower()
+    key = ALIASES.get(key, key)
+    if key not in EDITORS:
+        close = difflib.get_close_matches(key, list(EDITORS) + list(ALIASES), n=1)
+        hint = f" Did you mean '{ALIASES.get(close[0], close[0])}'?" if close else ""
+        raise BenchError(f"unknown editor '{name}'.{hint} Known editors: {', '.join(EDITORS)}.")
+    return key
+
+
+def get_editor_class(name: str):
+    key = canonical_name(name)
+    module_name, cls_name = EDITORS[key].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith(module_name):
+            raise BenchError(f"editor '{key}' is registered but not implemented in this version") from exc
+        raise
+    return getattr(module, cls_name)
+
+
+def parse_editor_args(spec: str | None) -> dict[str, dict[str, str]]:
+    """'rome:layers=5;instructed:mode=retrieval' -> {'rome': {'layers': '5'}, ...}."""
+    out: dict[str, dict[str, str]] = {}
+    for part in filter(None, (p.strip() for p in (spec or "").split(";"))):
+        if ":" not in part or "=" not in part:
+            raise BenchError(f"--editor-args entry '{part}' is not of the form 'editor:key=value[,key=value]'")
+        editor, assignments = part.split(":", 1)
+        editor = canonical_name(editor)
+        for assignment in assignments.split(","):
+            if "=" not in assignment:
+                # a list value like layers=3,4,5 continues the previous key
+                if not out.get(editor):
+                    raise BenchError(f"--editor-args: '{assignment}' has no key (expected key=value)")
+                last = list(out[editor])[-1]
+                out[editor][last] += "," + assignment.strip()
+                continue
+            key, value = assignment.split("=", 1)
+            out.setdefault(editor, {})[key.strip()] = value.strip()
+    return out
+
+
+def build_config(editor_cls, args: dict[str, str]):
+    """Coerce string arguments into the editor's typed config dataclass."""
+    cfg_cls = editor_cls.config_class
+    by_name = {f.name: f for f in fields(cfg_cls)}
+    values = {}
+    for key, raw in args.items():
+        if key not in by_name:
+            raise BenchError(
+                f"editor '{editor_cls.name}' has no argument '{key}'; its arguments are: "
+                f"{', '.join(by_name) or '(none)'}"
+            )
+        values[key] = _coerce(raw, by_name[key], editor_cls.name)
+    return cfg_cls(**values)
+
+
+def _coerce(raw: str, f, editor: str):
+    """Types come from the field's annotation: bool, int, float, str, or a list of ints ('3,4,5' or '10:20')."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind.startswith("bool"):
+            if raw.lower() not in _BOOLS:
+                raise ValueError(raw)
+            return _BOOLS[raw.lower()]
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith(("list[int]", "tuple[int")):
+            if ":" in raw:
+                lo, hi = raw.split(":")
+                return list(range(int(lo), int(hi)))
+            return [int(x) for x in raw.split(",") if x]
+        if kind.startswith(("list", "tuple")):
+            return [x for x in raw.split(",") if x]
+    except ValueError as exc:
+        raise BenchError(f"editor '{editor}': argument {f.name}={raw!r} is not a valid {kind}") from exc
+    return raw
+
+
+_BOOLS = {"true": True, "1": True, "on": True, "yes": True, "false": False, "0": False, "off": False, "no": False}
