@@ -105,10 +105,19 @@ class Editor:
         return contextlib.nullcontext()
 
     def score(self, requests: list[Request]) -> list[TokenScore]:
+        """Teacher-forced scores; retrieval editors may also set `self.last_fired` (one bool per request)."""
         return self.scorer.score([self.prepare(r) for r in requests], self.forward_context)
 
     def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
         return self.scorer.generate([self.prepare(r) for r in requests], max_new_tokens, self.forward_context)
+
+    def select_queries(self, case: EditCase) -> list[Query]:
+        """The queries evaluated for a case (all of them, unless a compatibility mode samples)."""
+        return case.queries
+
+    def metric_options(self) -> dict[str, Any]:
+        """Options for bench.metrics.case_metrics (e.g. rel_fired_only for retrieval compat modes)."""
+        return {}
 
     def describe(self) -> dict[str, Any]:
         """What goes into config.json for this editor."""

@@ -1,0 +1,122 @@
+"""Command line: `python -m bench run|train|report|list` (DESIGN.md section 4)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bench.errors import BenchError
+
+
+def _run_parser(sub) -> None:
+    p = sub.add_parser("run", help="edit and evaluate: one or more editors on one dataset")
+    p.add_argument("--editors", required=True, help="comma-separated editor names (see `list editors`)")
+    p.add_argument("--dataset", required=True, help="dataset name or NAME:PATH (see `list datasets`)")
+    p.add_argument("--model", default="smollm2-135m", help="alias, hub id or local directory")
+    p.add_argument("--protocol", default="single", choices=["single", "batch", "sequential"])
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--num-edits", type=int, default=None, help="sequential: number of edits (first N cases)")
+    p.add_argument("--eval-every", type=int, default=0, help="sequential: evaluate all edited cases every K edits")
+    p.add_argument("--limit", type=int, default=None, help="first N cases of the dataset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="data root (default: $BENCH_DATA_DIR, then ../shared/data)")
+    p.add_argument("--out", default="runs/latest", help="run directory")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
+    p.add_argument("--editor-args", default=None, help="'rome:layers=5;instructed:mode=retrieval'")
+    p.add_argument("--encoder", default="all-MiniLM-L6-v2", help="sentence encoder for retrieval editors")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+
+
+def _cmd_run(args) -> int:
+    from bench.runner import RunConfig, run
+
+    cfg = RunConfig(
+        editors=[e for e in args.editors.split(",") if e.strip()], dataset=args.dataset, out=args.out,
+        model=args.model, protocol=args.protocol, batch_size=args.batch_size, num_edits=args.num_edits,
+        eval_every=args.eval_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir, device=args.device,
+        dtype=args.dtype, editor_args=args.editor_args, resume=args.resume, bootstrap=args.bootstrap,
+        encoder=args.encoder,
+    )
+    out = run(cfg)
+    print((out / "summary.csv").read_text(), end="")
+    print(f"[bench] results in {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from bench.report import report
+
+    text = report(args.run_dirs, args.format, args.ci, args.plots)
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    print(text, end="")
+    return 0
+
+
+def _cmd_list(args) -> int:
+    if args.what == "editors":
+        from editors.registry import ALIASES, EDITORS
+
+        for name in EDITORS:
+            aliases = [a for a, t in ALIASES.items() if t == name]
+            print(f"{name}" + (f"  (aliases: {', '.join(aliases)})" if aliases else ""))
+    elif args.what == "datasets":
+        from bench.data import DATASETS
+
+        for name, info in DATASETS.items():
+            print(f"{name:30s} {info.description}")
+    else:
+        from bench.models import known_models
+
+        for name, desc in known_models().items():
+            print(f"{name:15s} {desc}")
+        print("(or any hub id / local transformers directory)")
+    return 0
+
+
+def _cmd_train(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac")
+    from editors.registry import canonical_name
+
+    name = canonical_name(argv[0])
+    try:
+        module = importlib.import_module(f"editors.{name}.train")
+    except ModuleNotFoundError as exc:
+        raise BenchError(f"editor '{name}' has no training (only instructed and serac are trained)") from exc
+    return int(module.main(argv[1:]) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Knowledge-editing benchmark harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    rp = sub.add_parser("report", help="render a results table from run directories")
+    rp.add_argument("run_dirs", nargs="+")
+    rp.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv"])
+    rp.add_argument("--ci", action="store_true", help="add the 95%% bootstrap interval to each cell")
+    rp.add_argument("--plots", default=None, help="also write bar charts across all runs into this directory")
+    rp.add_argument("--output", default=None, help="also write the table to this file")
+    lp = sub.add_parser("list", help="list editors, datasets or models")
+    lp.add_argument("what", choices=["editors", "datasets", "models"])
+    sub.add_parser("train", help="train an editor: python -m bench train EDITOR [options]", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "train":
+            return _cmd_train(argv[1:])
+        args = build_parser().parse_args(argv)
+        return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list}[args.command](args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept; rerun with --resume to continue", file=sys.stderr)
+        return 130

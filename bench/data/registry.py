@@ -1,0 +1,111 @@
+"""Known datasets, where their files live, and the user-facing errors for finding them.
+
+A spec is a dataset name (`counterfact`) or `NAME:PATH` where NAME is a dataset
+or format name that picks the parser for an arbitrary file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError
+
+ENV_VAR = "BENCH_DATA_DIR"
+DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
+
+_INSTRUCTED = "github.com/sev777/InstructED data/portability/"
+_KSPREAD = "github.com/Jometeorie/KnowledgeSpread data/"
+
+# Parser formats: what the records look like, independent of which file they come from.
+FORMATS = {
+    "rome": "ROME CounterFact records (requested_rewrite dict; optional portability / alternative_subject)",
+    "easyedit": "EasyEdit flat CounterFact records (prompt, target_new, rephrase_prompt, locality_prompt)",
+    "mend": "zsRE MEND records (src, alt, rephrase; optional loc, portability, subject-replace, inverse)",
+    "mquake": "MQuAKE records (requested_rewrite list, questions, new_single_hops)",
+}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A named dataset: its parser format and its file relative to the data dir."""
+
+    name: str
+    format: str
+    relative_path: str
+    description: str
+    source: str
+
+
+_ONE_HOP = _INSTRUCTED + "One_Hop/ (Yao et al. 2023, EasyEdit portability)"
+_SUBJECT_REPLACE = _INSTRUCTED + "Subject Replace/"
+_MQUAKE_SOURCE = (
+    "github.com/BobXWu/AKEW datasets/MQuAKE-CF.json (renamed); the official MQuAKE-CF-3k / MQuAKE-T files "
+    "come from github.com/princeton-nlp/MQuAKE datasets/ (MIT) and load with mquake:PATH"
+)
+
+# fmt: off
+_TABLE = [
+    # name, format, path relative to the data dir, description, source
+    ("counterfact", "rome", "counterfact/counterfact_portability_gpt4.json",
+     "CounterFact test cases with one-hop portability (1,031)", _ONE_HOP),
+    ("counterfact-edit", "easyedit", "counterfact/counterfact-edit.json",
+     "CounterFact EasyEdit edit/test split (10,000)", _KSPREAD + "counterfact/"),
+    ("counterfact-train", "easyedit", "counterfact/counterfact-train.json",
+     "CounterFact EasyEdit training split (10,000)", _KSPREAD + "counterfact/"),
+    ("counterfact-val", "easyedit", "counterfact/counterfact-val.json",
+     "CounterFact EasyEdit validation split (1,919)", _KSPREAD + "counterfact/"),
+    ("zsre", "mend", "zsre/zsre_mend_eval_portability_gpt4.json",
+     "zsRE test set with one-hop portability (1,037)", _ONE_HOP),
+    ("zsre-train", "mend", "zsre/zsre_mend_train-1k.json",
+     "zsRE MEND training subset (1,000)", _KSPREAD + "zsre/"),
+    ("counterfact-subject-replace", "rome", "portability/subject_replace/counterfact_subject_replace.json",
+     "CounterFact portability, Subject Replace (213)", _SUBJECT_REPLACE),
+    ("zsre-subject-replace", "mend", "portability/subject_replace/zsre_subject_replace.json",
+     "zsRE portability, Subject Replace (293)", _SUBJECT_REPLACE),
+    ("zsre-inverse", "mend", "portability/inverse_relation/zsre_inverse_relation.json",
+     "zsRE portability, Inverse Relation (385)", _INSTRUCTED + "Inverse Relation/"),
+    ("mquake", "mquake", "mquake/subsets/MQuAKE-CF-3k-subset354_akew.json",
+     "MQuAKE-CF-3k subset in the official MQuAKE schema (354)", _MQUAKE_SOURCE),
+]
+# fmt: on
+DATASETS: dict[str, DatasetInfo] = {row[0]: DatasetInfo(*row) for row in _TABLE}
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """The data dir: the argument, else $BENCH_DATA_DIR, else ../shared/data (returned even if absent)."""
+    chosen = data_dir or os.environ.get(ENV_VAR) or DEFAULT_DATA_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+def format_of(name: str) -> str:
+    """The parser format for a dataset or format name; unknown names get a 'did you mean'."""
+    if name in DATASETS:
+        return DATASETS[name].format
+    if name in FORMATS:
+        return name
+    raise unknown_name_error(name)
+
+
+def unknown_name_error(name: str) -> BenchError:
+    known = [*DATASETS, *FORMATS]
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    if not close and ("/" in name or name.endswith((".json", ".jsonl"))):
+        hint = " For a file, use NAME:PATH, e.g. mquake:/path/to/MQuAKE-CF-3k.json."
+    return BenchError(
+        f"Unknown dataset '{name}'.{hint} Known datasets: {', '.join(DATASETS)}; "
+        f"formats for NAME:PATH: {', '.join(FORMATS)}."
+    )
+
+
+def missing_file_error(info: DatasetInfo, data_dir: Path) -> BenchError:
+    path, readme = data_dir / info.relative_path, data_dir / "README.md"
+    where = "" if data_dir.is_dir() else f" (the data dir {data_dir} does not exist)"
+    sources = f"; sources are listed in {readme}" if readme.is_file() else ""
+    return BenchError(
+        f"Dataset '{info.name}' not found: expected {path}{where}. It comes from {info.source}{sources}. "
+        f"Point the harness at the data dir with --data-dir DIR or the {ENV_VAR} environment variable."
+    )

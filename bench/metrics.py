@@ -1,0 +1,141 @@
+"""Metric definitions (paper Appendix C, made precise in DESIGN.md section 5).
+
+Per query the protocols store a row; per case a metric is the mean over the
+case's queries of that kind; per dataset it is the mean over cases that have
+it, in percent, with a 95% percentile bootstrap interval over cases.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.data.schema import GEN, HOP, LOC, NHOP, POR_HOP, REL
+
+# Metric name -> (query kind, row field averaged within a case).
+TOKEN_METRICS = {
+    "Rel": (REL, "acc"),
+    "Gen": (GEN, "acc"),
+    "Loc": (LOC, "loc"),
+    "Por_hop": (POR_HOP, "acc"),
+    "Por_Nhop": (NHOP, "acc"),
+    "Hop_Acc": (HOP, "acc"),
+}
+EDIT_METRICS = ("Rel", "Gen", "Loc", "Por_hop")  # Score and H combine these four
+ALL_METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "MH_Acc", "Score", "H")
+
+
+def locality_agreement(post_pred: list[int], pre_pred: list[int]) -> float:
+    """Fraction of answer positions whose post-edit argmax equals the unedited model's."""
+    n = min(len(post_pred), len(pre_pred))
+    if n == 0:
+        return 0.0
+    return sum(a == b for a, b in zip(post_pred[:n], pre_pred[:n])) / max(len(post_pred), len(pre_pred))
+
+
+_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
+
+
+def normalize_answer(text: str) -> str:
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def exact_match(generated: str, answers: Iterable[str]) -> bool:
+    """Alias-aware exact match after lower-casing and dropping punctuation."""
+    gen = normalize_answer(generated)
+    return bool(gen) and any(gen == normalize_answer(a) for a in answers if a)
+
+
+def harmonic_mean(values: list[float]) -> float:
+    if any(v <= 0 for v in values):
+        return 0.0
+    return len(values) / sum(1.0 / v for v in values)
+
+
+@dataclass
+class CaseMetrics:
+    """One case's metric values (fractions 0-1); None where the case has no such query."""
+
+    case_id: str
+    values: dict[str, float | None]
+
+
+def case_metrics(case_id: str, rows: list[dict], rel_fired_only: bool = False) -> CaseMetrics:
+    values: dict[str, float | None] = {}
+    for metric, (kind, field) in TOKEN_METRICS.items():
+        picked = [r for r in rows if r["kind"] == kind]
+        if metric == "Rel" and rel_fired_only:
+            picked = [r for r in picked if r.get("fired", True)]
+        values[metric] = float(np.mean([r[field] for r in picked])) if picked else None
+    nhop_gen = [r for r in rows if r["kind"] == NHOP and "em" in r]
+    values["MH_Acc"] = float(any(r["em"] for r in nhop_gen)) if nhop_gen else None
+    return CaseMetrics(case_id, values)
+
+
+def aggregate(cases: list[CaseMetrics]) -> dict[str, float | None]:
+    """Dataset-level values in percent; Score/H only where all four edit metrics exist."""
+    out: dict[str, float | None] = {}
+    for metric in ALL_METRICS[:7]:
+        vals = [c.values[metric] for c in cases if c.values.get(metric) is not None]
+        out[metric] = 100.0 * float(np.mean(vals)) if vals else None
+    four = [out[m] for m in EDIT_METRICS]
+    out["Score"] = float(np.mean(four)) if all(v is not None for v in four) else None
+    out["H"] = harmonic_mean(four) if all(v is not None for v in four) else None
+    return out
+
+
+def bootstrap(cases: list[CaseMetrics], n_resamples: int = 1000, seed: int = 0,
+              level: float = 0.95) -> dict[str, tuple[float, float] | None]:
+    """Percentile interval of every aggregate metric, resampling cases with replacement."""
+    if not cases:
+        return {m: None for m in ALL_METRICS}
+    rng = np.random.default_rng(seed)
+    matrix = np.array([[np.nan if c.values.get(m) is None else c.values[m] for m in ALL_METRICS[:7]]
+                       for c in cases])
+    idx = rng.integers(0, len(cases), size=(n_resamples, len(cases)))
+    with np.errstate(invalid="ignore"), _quiet_nanmean():
+        means = 100.0 * np.nanmean(matrix[idx], axis=1)  # (resamples, 7)
+    samples = {m: means[:, i] for i, m in enumerate(ALL_METRICS[:7])}
+    four = np.stack([samples[m] for m in EDIT_METRICS], axis=1)
+    samples["Score"] = four.mean(axis=1)
+    with np.errstate(divide="ignore"):
+        samples["H"] = np.where((four > 0).all(axis=1), 4.0 / (1.0 / four).sum(axis=1), 0.0)
+    lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
+    out: dict[str, tuple[float, float] | None] = {}
+    for metric, values in samples.items():
+        finite = values[np.isfinite(values)]
+        out[metric] = None if len(finite) < len(values) or not len(finite) else (
+            float(np.percentile(finite, lo_q)), float(np.percentile(finite, hi_q)))
+    return out
+
+
+class _quiet_nanmean:
+    """np.nanmean warns on all-NaN slices (a metric a dataset lacks); that is expected."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+
+
+def paired_bootstrap(a: list[CaseMetrics], b: list[CaseMetrics], metric: str, n_resamples: int = 1000,
+                     seed: int = 0) -> tuple[float, float, float] | None:
+    """Difference a - b of one metric on the cases both share, with its 95% interval."""
+    by_id = {c.case_id: c for c in b}
+    pairs = [(c.values.get(metric), by_id[c.case_id].values.get(metric)) for c in a if c.case_id in by_id]
+    pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
+    if not pairs:
+        return None
+    diff = 100.0 * (np.array([x for x, _ in pairs]) - np.array([y for _, y in pairs]))
+    rng = np.random.default_rng(seed)
+    boots = diff[rng.integers(0, len(diff), size=(n_resamples, len(diff)))].mean(axis=1)
+    return float(diff.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))

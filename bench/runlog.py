@@ -1,0 +1,104 @@
+"""The run directory on disk: config.json, the append-only cases.jsonl, summary.csv.
+
+cases.jsonl is appended unit by unit (a case, a batch, a sequential checkpoint)
+with a flush and fsync, so a killed run loses at most the unit in flight;
+`--resume` drops a torn last line and skips every unit already written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.metrics import ALL_METRICS
+
+SUMMARY_COLUMNS = ["editor", "dataset", "model", "protocol", "n_cases",
+                   "Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "Score", "H"]
+EXTRA_METRICS = ["MH_Acc"]  # MQuAKE's official multi-hop accuracy (generation, any question, aliases)
+
+
+def summary_columns() -> list[str]:
+    metrics = SUMMARY_COLUMNS[5:] + EXTRA_METRICS
+    return SUMMARY_COLUMNS + EXTRA_METRICS + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")]
+
+
+class RunLog:
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.cases_path = self.out / "cases.jsonl"
+
+    def prepare(self, resume: bool) -> None:
+        if self.cases_path.exists() and self.cases_path.stat().st_size and not resume:
+            raise BenchError(
+                f"{self.out} already holds results (cases.jsonl). Pass --resume to continue that run, "
+                "or choose a new --out directory; nothing was overwritten."
+            )
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "plots").mkdir(exist_ok=True)
+        if resume:
+            self._drop_torn_tail()
+
+    def _drop_torn_tail(self) -> None:
+        if not self.cases_path.exists():
+            return
+        data = self.cases_path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            self.cases_path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+    def write_config(self, config: dict) -> None:
+        path = self.out / "config.json"
+        if path.exists():
+            previous = json.loads(path.read_text())
+            for key in ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every"):
+                if previous.get("args", {}).get(key) != config["args"].get(key):
+                    raise BenchError(
+                        f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "
+                        f"has {key}={config['args'].get(key)!r}. Resume with the same options or use a new --out."
+                    )
+            config["previous_starts"] = previous.get("previous_starts", []) + [previous.get("started")]
+        path.write_text(json.dumps(config, indent=2, default=str) + "\n")
+
+    def rows(self) -> list[dict]:
+        if not self.cases_path.exists():
+            return []
+        with self.cases_path.open() as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def done_units(self, editor: str) -> set[str]:
+        return {r["unit"] for r in self.rows() if r["editor"] == editor}
+
+    def append(self, rows: list[dict]) -> None:
+        with self.cases_path.open("a") as fh:
+            fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def write_summary(self, records: list[dict]) -> Path:
+        path = self.out / "summary.csv"
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=summary_columns())
+            writer.writeheader()
+            for rec in records:
+                writer.writerow({k: _fmt(rec.get(k)) for k in summary_columns()})
+        return path
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def read_summary(path: Path) -> list[dict]:
+    with Path(path).open() as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        for m in list(ALL_METRICS) + [f"{m}_{b}" for m in ALL_METRICS for b in ("lo", "hi")]:
+            if m in row:
+                row[m] = float(row[m]) if row[m] not in ("", None) else None
+    return rows

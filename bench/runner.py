@@ -1,0 +1,198 @@
+"""`bench run`: load data and model once, run each editor under the protocol, write the run directory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench.data import load_dataset, resolve_data_dir
+from bench.data.schema import NHOP
+from bench.errors import BenchError
+from bench.models import load_model
+from bench.plots import bar_charts, curve_plots
+from bench.protocols import ProtocolConfig, base_locality, run_protocol
+from bench.runlog import RunLog
+from bench.scoring import Scorer
+from bench.summary import sequential_curve, summarize
+from editors.base import Resources, check_supported
+from editors.registry import build_config, canonical_name, get_editor_class, parse_editor_args
+
+
+@dataclass
+class RunConfig:
+    editors: list[str]
+    dataset: str
+    out: str
+    model: str = "smollm2-135m"
+    protocol: str = "single"
+    batch_size: int = 1
+    num_edits: int | None = None
+    eval_every: int = 0
+    limit: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    device: str = "auto"
+    dtype: str = "float32"
+    editor_args: str | None = None
+    resume: bool = False
+    bootstrap: int = 1000
+    encoder: str = "all-MiniLM-L6-v2"
+
+
+def validate(cfg: RunConfig) -> None:
+    if cfg.protocol not in ("single", "batch", "sequential"):
+        raise BenchError(f"unknown --protocol '{cfg.protocol}'; use single, batch or sequential")
+    if cfg.protocol == "batch" and cfg.batch_size < 2:
+        raise BenchError("--protocol batch needs --batch-size N with N >= 2 (N = 1 is the single protocol)")
+    if cfg.protocol != "batch" and cfg.batch_size != 1:
+        raise BenchError(f"--batch-size only applies to --protocol batch (got --protocol {cfg.protocol})")
+    if cfg.protocol != "sequential" and (cfg.num_edits or cfg.eval_every):
+        raise BenchError("--num-edits and --eval-every only apply to --protocol sequential")
+    if cfg.eval_every < 0 or (cfg.num_edits is not None and cfg.num_edits < 1):
+        raise BenchError("--num-edits must be >= 1 and --eval-every >= 0")
+    if not cfg.editors:
+        raise BenchError("--editors is empty; name at least one editor (see `python -m bench list editors`)")
+
+
+def run(cfg: RunConfig) -> Path:
+    validate(cfg)
+    names = [canonical_name(n) for n in cfg.editors]
+    classes = {n: get_editor_class(n) for n in names}
+    all_args = parse_editor_args(cfg.editor_args)
+    unknown = set(all_args) - set(names)
+    if unknown:
+        raise BenchError(f"--editor-args names editor(s) {', '.join(sorted(unknown))} not in --editors")
+    configs = {n: build_config(classes[n], all_args.get(n, {})) for n in names}
+    limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
+    cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
+    if not cases:
+        raise BenchError(f"dataset '{cfg.dataset}' gave no cases")
+    log = RunLog(Path(cfg.out))
+    log.prepare(cfg.resume)
+    lm = load_model(cfg.model, cfg.device, cfg.dtype)
+    for n in names:
+        check_supported(classes[n], lm, cfg.protocol)
+    data_dir = resolve_data_dir(cfg.data_dir)
+    resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device))
+    pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir))
+    config = _config_record(cfg, cases, lm)
+    log.write_config(config)
+    base_loc = base_locality(Scorer(lm.model, lm.tokenizer), cases)
+    meta = {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
+    for name in names:
+        editor = classes[name](lm, configs[name], resources)
+        config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
+        log.write_config(config)
+        _run_editor(editor, name, cases, base_loc, pcfg, log, meta)
+        del editor
+        finish(log, meta, config, cfg)
+    return log.out
+
+
+def _run_editor(editor, name, cases, base_loc, pcfg, log, meta) -> None:
+    done = log.done_units(name)
+    total = _unit_count(len(cases), pcfg)
+    bar = tqdm(total=total, desc=f"{name} [{pcfg.name}]", unit="unit", initial=len(done), file=sys.stderr)
+    started = time.time()
+    for key, rows in run_protocol(editor, cases, base_loc, pcfg, done):
+        for r in rows:
+            r.update(editor=name, unit=key, **meta)
+        log.append(rows)
+        bar.update(1)
+    bar.close()
+    print(f"[bench] {name}: {time.time() - started:.1f}s", file=sys.stderr)
+
+
+def _unit_count(n: int, pcfg: ProtocolConfig) -> int:
+    if pcfg.name == "batch":
+        return -(-n // pcfg.batch_size)
+    if pcfg.name == "sequential":
+        every = pcfg.eval_every or n
+        return n + n // every + (1 if n % every else 0)
+    return n
+
+
+def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
+    """(Re)write summary.csv, curve.csv and plots from everything in cases.jsonl."""
+    rows = log.rows()
+    options = {n: e.get("metric_options", {}) for n, e in config["editors"].items()}
+    records = summarize(rows, meta, options, cfg.bootstrap, cfg.seed)
+    log.write_summary(records)
+    bar_charts(records, log.out / "plots")
+    if cfg.protocol == "sequential":
+        curve = sequential_curve(rows, options)
+        _write_csv(log.out / "curve.csv", curve)
+        curve_plots(curve, log.out / "plots", f"{meta['dataset']} / {meta['model']}: sequential editing")
+    return records
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
+                          for k, v in r.items()} for r in rows)
+
+
+def _generation_prefix(cases, data_dir: Path) -> str:
+    """MQuAKE's few-shot multi-hop prompt frames generation questions (as the official evaluation)."""
+    if not any(q.kind == NHOP for c in cases for q in c.queries):
+        return ""
+    path = data_dir / "mquake" / "prompts" / "multihop-prompts.txt"
+    return path.read_text() if path.exists() else ""
+
+
+def _config_record(cfg: RunConfig, cases, lm) -> dict:
+    return {
+        "args": asdict(cfg),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "command": " ".join(sys.argv),
+        "seeds": {"global": cfg.seed, "per_unit": "seed (single/batch) or seed + edit index (sequential)",
+                  "bootstrap": cfg.seed},
+        "n_cases": len(cases),
+        "case_ids": [c.case_id for c in cases],
+        "model": {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),
+                  "n_params": sum(p.numel() for p in lm.model.parameters())},
+        "versions": _versions(),
+        "git": _git_revision(),
+        "editors": {},
+    }
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("torch", "transformers", "tokenizers", "numpy", "peft", "knowledge-edit-bench"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _git_revision() -> dict:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return {"revision": None, "dirty": None}
+    return {"revision": rev.stdout.strip() or None, "dirty": bool(dirty.stdout.strip())}
+
+
+def load_config(run_dir: Path) -> dict:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise BenchError(f"{run_dir} is not a run directory (no config.json)")
+    return json.loads(path.read_text())

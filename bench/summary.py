@@ -1,0 +1,57 @@
+"""From cases.jsonl rows to summary records (one per editor x dataset x protocol) and curves."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from bench.metrics import ALL_METRICS, CaseMetrics, aggregate, bootstrap, case_metrics
+
+
+def group_cases(rows: list[dict], metric_options: dict | None = None) -> list[CaseMetrics]:
+    by_case: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_case[r["case_id"]].append(r)
+    return [case_metrics(cid, rs, **(metric_options or {})) for cid, rs in by_case.items()]
+
+
+def evaluation_sets(rows: list[dict], protocol: str) -> dict[str, list[dict]]:
+    """Protocol label -> the rows it summarises. Sequential runs report two labelled sets."""
+    if protocol != "sequential":
+        return {protocol: [r for r in rows if r.get("phase") == "after-edit"]}
+    checkpoints = [r["n_edits"] for r in rows if str(r.get("phase", "")).startswith("eval@")]
+    out = {"sequential/after-edit": [r for r in rows if r.get("phase") == "after-edit"]}
+    if checkpoints:
+        last = max(checkpoints)
+        out["sequential/final"] = [r for r in rows if r.get("phase") == f"eval@{last}"]
+    return out
+
+
+def summarize(rows: list[dict], meta: dict, editor_options: dict[str, dict], n_resamples: int = 1000,
+              seed: int = 0) -> list[dict]:
+    """meta: dataset, model, protocol. editor_options: editor -> metric options."""
+    records = []
+    for editor in dict.fromkeys(r["editor"] for r in rows):
+        mine = [r for r in rows if r["editor"] == editor]
+        for label, picked in evaluation_sets(mine, meta["protocol"]).items():
+            cases = group_cases(picked, editor_options.get(editor))
+            if not cases:
+                continue
+            rec = {"editor": editor, "dataset": meta["dataset"], "model": meta["model"], "protocol": label,
+                   "n_cases": len(cases), **aggregate(cases)}
+            for metric, interval in bootstrap(cases, n_resamples, seed).items():
+                rec[f"{metric}_lo"], rec[f"{metric}_hi"] = interval if interval else (None, None)
+            records.append(rec)
+    return records
+
+
+def sequential_curve(rows: list[dict], editor_options: dict[str, dict]) -> list[dict]:
+    """Metrics on all cases edited so far, at every eval@K checkpoint."""
+    out = []
+    for editor in dict.fromkeys(r["editor"] for r in rows):
+        checkpoints = sorted({r["n_edits"] for r in rows if r["editor"] == editor
+                              and str(r.get("phase", "")).startswith("eval@")})
+        for n in checkpoints:
+            picked = [r for r in rows if r["editor"] == editor and r.get("phase") == f"eval@{n}"]
+            values = aggregate(group_cases(picked, editor_options.get(editor)))
+            out.append({"editor": editor, "n_edits": n, **{m: values[m] for m in ALL_METRICS}})
+    return out

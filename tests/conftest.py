@@ -1,0 +1,43 @@
+"""Shared fixtures: the tiny test models are built once per session (seconds, no download)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.data.schema import GEN, LOC, POR_HOP, REL, Edit, EditCase, Query
+from bench.models import load_model
+
+
+@pytest.fixture(scope="session")
+def tiny_llama():
+    return load_model("tiny-llama", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2():
+    return load_model("tiny-gpt2", device="cpu")
+
+
+@pytest.fixture(params=["tiny-llama", "tiny-gpt2"])
+def tiny_lm(request, tiny_llama, tiny_gpt2):
+    return tiny_llama if request.param == "tiny-llama" else tiny_gpt2
+
+
+def make_case(case_id: str = "c1", subject: str = "Spike Hughes", target: str = "Philadelphia") -> EditCase:
+    prompt = f"{subject} originates from"
+    return EditCase(
+        case_id=case_id, dataset="fixture",
+        edits=[Edit(prompt, subject, target, "London", "{} originates from", "P19")],
+        queries=[
+            Query(REL, prompt, target),
+            Query(GEN, f"{subject} was born in", target),
+            Query(LOC, "Max Mosley originates from", "London"),
+            Query(LOC, "Lita Ford was native to", "London"),
+            Query(POR_HOP, f"What food is the city where {subject} originates from known for?", "Cheesesteaks"),
+        ],
+    )
+
+
+@pytest.fixture
+def cases():
+    return [make_case("c1"), make_case("c2", "Toko Yasuda", "Paris"), make_case("c3", "John Lennon", "Berlin")]

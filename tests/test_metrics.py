@@ -1,0 +1,85 @@
+import pytest
+
+from bench.metrics import (
+    aggregate,
+    bootstrap,
+    case_metrics,
+    exact_match,
+    harmonic_mean,
+    locality_agreement,
+    paired_bootstrap,
+)
+
+
+def _rows():
+    # case A: rel 1/2 tokens right, gen 1.0 and 0.0, loc agreement 0.75, por 1/3
+    a = [
+        {"kind": "rel", "acc": 0.5}, {"kind": "gen", "acc": 1.0}, {"kind": "gen", "acc": 0.0},
+        {"kind": "loc", "acc": 0.0, "loc": 0.75}, {"kind": "por_hop", "acc": 1 / 3},
+    ]
+    # case B: everything perfect
+    b = [{"kind": "rel", "acc": 1.0}, {"kind": "gen", "acc": 1.0}, {"kind": "loc", "acc": 1.0, "loc": 1.0},
+         {"kind": "por_hop", "acc": 1.0}]
+    return a, b
+
+
+def test_hand_computed_case_and_dataset_metrics():
+    a, b = _rows()
+    ca, cb = case_metrics("A", a), case_metrics("B", b)
+    assert ca.values["Rel"] == 0.5 and ca.values["Gen"] == 0.5 and ca.values["Loc"] == 0.75
+    assert ca.values["Por_hop"] == pytest.approx(1 / 3) and ca.values["Por_Nhop"] is None
+    agg = aggregate([ca, cb])
+    assert agg["Rel"] == pytest.approx(75.0)
+    assert agg["Gen"] == pytest.approx(75.0)
+    assert agg["Loc"] == pytest.approx(87.5)
+    assert agg["Por_hop"] == pytest.approx(100 * (1 / 3 + 1) / 2)
+    four = [75.0, 75.0, 87.5, 100 * (2 / 3)]
+    assert agg["Score"] == pytest.approx(sum(four) / 4)
+    assert agg["H"] == pytest.approx(4 / sum(1 / v for v in four))
+    assert agg["Por_Nhop"] is None and agg["MH_Acc"] is None
+
+
+def test_mquake_metrics_by_hand():
+    rows = [
+        {"kind": "nhop", "acc": 1.0, "em": False}, {"kind": "nhop", "acc": 0.5, "em": True},
+        {"kind": "nhop", "acc": 0.0, "em": False},
+        {"kind": "hop", "acc": 1.0}, {"kind": "hop", "acc": 0.0},
+    ]
+    c = case_metrics("m", rows)
+    assert c.values["Por_Nhop"] == pytest.approx(0.5)
+    assert c.values["Hop_Acc"] == pytest.approx(0.5)
+    assert c.values["MH_Acc"] == 1.0  # any question answered exactly
+    agg = aggregate([c, case_metrics("n", [{"kind": "nhop", "acc": 0.0, "em": False}])])
+    assert agg["MH_Acc"] == 50.0 and agg["Score"] is None
+
+
+def test_rel_fired_only():
+    rows = [{"kind": "rel", "acc": 1.0, "fired": True}, {"kind": "rel", "acc": 0.0, "fired": False}]
+    assert case_metrics("x", rows).values["Rel"] == 0.5
+    assert case_metrics("x", rows, rel_fired_only=True).values["Rel"] == 1.0
+
+
+def test_locality_agreement_and_exact_match():
+    assert locality_agreement([1, 2, 3, 4], [1, 2, 0, 4]) == 0.75
+    assert locality_agreement([1, 2], [1, 2, 3]) == pytest.approx(2 / 3)
+    assert exact_match("Kolinda Grabar-Kitarović.", ["Someone", "kolinda grabar kitarović"])
+    assert not exact_match("", ["x"]) and not exact_match("Paris, France", ["Paris"])
+    assert harmonic_mean([50.0, 100.0]) == pytest.approx(200 / 3) and harmonic_mean([0.0, 10.0]) == 0.0
+
+
+def test_bootstrap_interval_contains_the_mean_and_is_deterministic():
+    cases = [case_metrics(str(i), [{"kind": "rel", "acc": float(i % 2)}]) for i in range(40)]
+    ci = bootstrap(cases, 500, seed=3)
+    lo, hi = ci["Rel"]
+    assert lo < 50.0 < hi and 30 < lo and hi < 70
+    assert bootstrap(cases, 500, seed=3)["Rel"] == (lo, hi)
+    assert ci["Gen"] is None
+    constant = [case_metrics(str(i), [{"kind": "rel", "acc": 1.0}]) for i in range(5)]
+    assert bootstrap(constant, 100)["Rel"] == (100.0, 100.0)
+
+
+def test_paired_bootstrap_difference():
+    a = [case_metrics(str(i), [{"kind": "rel", "acc": 1.0}]) for i in range(10)]
+    b = [case_metrics(str(i), [{"kind": "rel", "acc": 0.0 if i < 5 else 1.0}]) for i in range(10)]
+    diff, lo, hi = paired_bootstrap(a, b, "Rel", 500)
+    assert diff == pytest.approx(50.0) and lo <= 50.0 <= hi and lo > 0

@@ -1,0 +1,138 @@
+import csv
+import json
+
+import pytest
+
+from bench.cli import main
+from bench.runlog import SUMMARY_COLUMNS, summary_columns
+
+
+def _record(i: int) -> dict:
+    subject = ["Spike Hughes", "Toko Yasuda", "John Lennon", "Max Mosley", "Lita Ford"][i]
+    return {
+        "case_id": 100 + i,
+        "requested_rewrite": {"prompt": "{} originates from", "relation_id": "P19", "subject": subject,
+                              "target_new": {"str": "Philadelphia"}, "target_true": {"str": "London"}},
+        "paraphrase_prompts": [f"{subject} was born in"],
+        "neighborhood_prompts": ["Kathryn Newton was born in", "Aubrey de Grey is originally from"],
+        "portability": {"New Question": f"What food is the city {subject} is from known for?",
+                        "New Answer": "Cheesesteaks"},
+    }
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(5)]))
+    return f"counterfact:{path}"
+
+
+def _run(dataset, out, *extra):
+    return main(["run", "--editors", "noedit", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(out), "--bootstrap", "50", *extra])
+
+
+def _cases(out):
+    return [json.loads(x) for x in (out / "cases.jsonl").read_text().splitlines()]
+
+
+def test_run_writes_the_documented_outputs(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(dataset, out) == 0
+    with (out / "summary.csv").open() as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert reader.fieldnames[:len(SUMMARY_COLUMNS)] == SUMMARY_COLUMNS
+    assert reader.fieldnames == summary_columns()
+    assert rows[0]["editor"] == "noedit" and rows[0]["n_cases"] == "5" and float(rows[0]["Loc"]) == 100.0
+    assert rows[0]["Por_Nhop"] == "" and rows[0]["Rel_lo"] != ""
+    config = json.loads((out / "config.json").read_text())
+    assert config["seeds"]["global"] == 0 and config["versions"]["torch"] and "revision" in config["git"]
+    assert (out / "plots" / "Rel.png").exists()
+    assert len(_cases(out)) == 5 * 5  # 5 cases x 5 queries
+
+
+def test_same_command_gives_identical_per_case_results(dataset, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _run(dataset, a)
+    _run(dataset, b)
+    strip = [{k: v for k, v in r.items()} for r in _cases(a)]
+    assert strip == _cases(b)
+
+
+def test_resume_after_a_kill_keeps_each_case_once(dataset, tmp_path):
+    out = tmp_path / "run"
+    _run(dataset, out)
+    lines = (out / "cases.jsonl").read_text().splitlines(keepends=True)
+    # simulate a kill: two whole cases and half a line of the third are on disk
+    (out / "cases.jsonl").write_text("".join(lines[:10]) + lines[10][:20])
+    assert _run(dataset, out) == 2  # refuses to overwrite without --resume
+    assert _run(dataset, out, "--resume") == 0
+    rows = _cases(out)
+    keys = [(r["case_id"], r["qi"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 25
+
+
+def test_resume_refuses_different_options(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    _run(dataset, out, "--limit", "2")
+    assert _run(dataset, out, "--resume", "--limit", "3") == 2
+    assert "limit" in capsys.readouterr().err
+
+
+def test_malformed_record_gives_one_paragraph_error(tmp_path, capsys):
+    bad = [_record(0), _record(1)]
+    del bad[1]["requested_rewrite"]["subject"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    assert _run(f"counterfact:{path}", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "record 1" in err and "subject" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--protocol", "batch"], "--batch-size"),
+    (["--num-edits", "3"], "sequential"),
+    (["--editor-args", "rome:layers=3"], "not in --editors"),
+])
+def test_impossible_option_combinations_are_refused(dataset, tmp_path, capsys, extra, message):
+    assert _run(dataset, tmp_path / "o", *extra) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_editor_suggests_a_name(dataset, tmp_path, capsys):
+    assert main(["run", "--editors", "noedt", "--dataset", dataset, "--model", "tiny-llama",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "Did you mean 'noedit'" in capsys.readouterr().err
+
+
+def test_sequential_run_writes_labelled_rows_and_a_curve(dataset, tmp_path):
+    out = tmp_path / "seq"
+    assert _run(dataset, out, "--protocol", "sequential", "--num-edits", "4", "--eval-every", "2") == 0
+    with (out / "summary.csv").open() as fh:
+        protocols = [r["protocol"] for r in csv.DictReader(fh)]
+    assert protocols == ["sequential/after-edit", "sequential/final"]
+    curve = (out / "curve.csv").read_text().splitlines()
+    assert curve[0].startswith("editor,n_edits") and len(curve) == 3
+    assert (out / "plots" / "sequential_curve.png").exists()
+
+
+def test_report_renders_markdown_latex_and_csv(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    _run(dataset, out)
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    md = capsys.readouterr().out
+    assert "| Editor | n | Rel | Gen | Loc | Por_hop | Score | H |" in md and "**100.00**" in md
+    assert main(["report", str(out), "--format", "latex", "--ci"]) == 0
+    tex = capsys.readouterr().out
+    assert "\\begin{tabular}" in tex and "Por\\_hop" in tex
+    assert main(["report", str(out), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("editor,dataset,model,protocol,n_cases,Rel")
+
+
+def test_list_commands(capsys):
+    assert main(["list", "editors"]) == 0 and "instructed" in capsys.readouterr().out
+    assert main(["list", "models"]) == 0 and "smollm2-135m" in capsys.readouterr().out
+    assert main(["list", "datasets"]) == 0 and "mquake" in capsys.readouterr().out

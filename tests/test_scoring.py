@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.scoring import Prepared, Scorer, join_prompt_target
+
+ITEMS = [
+    Prepared("The capital of France is", "Paris"),
+    Prepared("Who is the head of state of the country where Ellie Kemper holds a citizenship?", "Croatia and more"),
+    Prepared("x", "1998"),
+    Prepared("The mother tongue of Danielle Darrieux is", "French"),
+    Prepared("Toko Yasuda plays the", "guitar on stage"),
+]
+
+
+def test_batched_equals_one_at_a_time(tiny_lm):
+    batched = Scorer(tiny_lm.model, tiny_lm.tokenizer, batch_size=4).score(ITEMS)
+    single = Scorer(tiny_lm.model, tiny_lm.tokenizer, batch_size=1).score(ITEMS)
+    for a, b in zip(batched, single):
+        assert a.target_ids == b.target_ids
+        assert a.pred_ids == b.pred_ids
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-5)
+
+
+def test_target_span_and_logprob_match_a_manual_forward(tiny_lm):
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
+    item = ITEMS[3]
+    enc = scorer.encode(item)
+    target_ids = tiny_lm.tokenizer(" French", add_special_tokens=False).input_ids
+    assert enc.ids[enc.target_start:][-len(target_ids):] == target_ids[-len(enc.ids[enc.target_start:]):]
+    logits = tiny_lm.model(torch.tensor([enc.ids])).logits[0]
+    logp = torch.log_softmax(logits, -1)
+    manual = [logp[t - 1, enc.ids[t]].item() for t in range(enc.target_start, len(enc.ids))]
+    (score,) = scorer.score([item])
+    assert score.logprobs == pytest.approx(manual, abs=1e-5)
+    assert score.pred_ids == [logp[t - 1].argmax().item() for t in range(enc.target_start, len(enc.ids))]
+
+
+def test_order_restored_after_length_sorting(tiny_lm):
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer, batch_size=2)
+    scores = scorer.score(ITEMS)
+    for item, s in zip(ITEMS, scores):
+        enc = scorer.encode(item)
+        assert s.target_ids == enc.ids[enc.target_start:]
+
+
+def test_accuracy_is_fraction_of_matching_tokens():
+    from bench.scoring import TokenScore
+
+    s = TokenScore(target_ids=[1, 2, 3, 4], pred_ids=[1, 9, 3, 9])
+    assert s.accuracy == 0.5 and s.correct == [True, False, True, False]
+
+
+def test_generation_batched_equals_unbatched(tiny_lm):
+    prompts = [Prepared(i.prompt) for i in ITEMS]
+    a = Scorer(tiny_lm.model, tiny_lm.tokenizer, batch_size=5).generate(prompts, 6, stop_at_newline=False)
+    b = Scorer(tiny_lm.model, tiny_lm.tokenizer, batch_size=1).generate(prompts, 6, stop_at_newline=False)
+    assert a == b
+    assert all(isinstance(t, str) and t for t in a)
+
+
+def test_generation_equals_argmax_continuation(tiny_lm):
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
+    ids = tiny_lm.tokenizer(ITEMS[0].prompt).input_ids
+    for _ in range(4):
+        ids.append(tiny_lm.model(torch.tensor([ids])).logits[0, -1].argmax().item())
+    expected = tiny_lm.tokenizer.decode(ids[-4:], skip_special_tokens=True).strip()
+    assert scorer.generate([Prepared(ITEMS[0].prompt)], 4, stop_at_newline=False) == [expected]
+
+
+def test_context_is_entered_around_every_forward(tiny_lm):
+    import contextlib
+
+    seen = []
+
+    @contextlib.contextmanager
+    def ctx(batch):
+        seen.append((batch.input_ids.shape, list(batch.metas)))
+        yield
+
+    items = [Prepared(i.prompt, i.target, meta=k) for k, i in enumerate(ITEMS)]
+    Scorer(tiny_lm.model, tiny_lm.tokenizer, batch_size=2).score(items, ctx)
+    assert len(seen) == 3 and sorted(m for _, metas in seen for m in metas) == [0, 1, 2, 3, 4]
+
+
+def test_join_prompt_target():
+    assert join_prompt_target("Q:\n", "x") == "Q:\nx"
+    assert join_prompt_target("a is", "b") == "a is b"
+
+
+def test_empty_prompt_target_is_refused(tiny_gpt2):
+    with pytest.raises(BenchError, match="cannot locate"):
+        Scorer(tiny_gpt2.model, tiny_gpt2.tokenizer).encode(Prepared("", "Paris"))
