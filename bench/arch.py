@@ -129,5 +129,5 @@ def linear_weight_out_in(module: torch.nn.Module, conv1d: bool) -> torch.Tensor:
 def scaled_layer_range(model: torch.nn.Module, start: int = 10, stop: int = 20, of: int = 32) -> list[int]:
     """A layer range given for an `of`-layer model, scaled to this model's depth (paper: 10-20 of 32)."""
     n = num_layers(model)
-    lo, hi = round(start * n / of), round(stop * n / of)
+    lo, hi = int(start * n / of + 0.5), int(stop * n / of + 0.5)  # round half up
     return list(range(lo, max(hi, lo + 1)))

@@ -86,7 +86,7 @@ def build_config(editor_cls, args: dict[str, str]):
 
 def _coerce(raw: str, f, editor: str):
     """Types come from the field's annotation: bool, int, float, str, or a list of ints ('3,4,5' or '10:20')."""
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    kind = f.type if isinstance(f.type, str) else f.type.__name__ if isinstance(f.type, type) else str(f.type)
     try:
         if kind.startswith("bool"):
             if raw.lower() not in _BOOLS:

@@ -1,0 +1,44 @@
+from dataclasses import dataclass, field
+
+import pytest
+
+from bench.errors import BenchError
+from editors.registry import build_config, canonical_name, get_editor_class, parse_editor_args
+
+
+@dataclass
+class _Cfg:
+    layers: list[int] = field(default_factory=lambda: [3])
+    lr: float = 0.1
+    steps: int = 5
+    mode: str = "gold"
+    reweight: bool = True
+
+
+class _Editor:
+    name = "fake"
+    config_class = _Cfg
+
+
+def test_names_aliases_and_suggestions():
+    assert canonical_name("FT") == "ft-m" and canonical_name("none") == "noedit"
+    with pytest.raises(BenchError, match="Did you mean 'instructed'"):
+        canonical_name("instructd")
+    assert get_editor_class("noedit").name == "noedit"
+
+
+def test_parse_and_coerce_editor_args():
+    args = parse_editor_args("rome:layers=3,4,5;instructed:mode=retrieval,reweight=off")
+    assert args == {"rome": {"layers": "3,4,5"}, "instructed": {"mode": "retrieval", "reweight": "off"}}
+    cfg = build_config(_Editor, {"layers": "10:13", "lr": "1e-3", "steps": "7", "reweight": "off"})
+    assert cfg == _Cfg(layers=[10, 11, 12], lr=1e-3, steps=7, reweight=False)
+    assert build_config(_Editor, {"layers": "3,4"}).layers == [3, 4]
+
+
+def test_bad_editor_args_are_explained():
+    with pytest.raises(BenchError, match="has no argument 'lyrs'; its arguments are: layers"):
+        build_config(_Editor, {"lyrs": "3"})
+    with pytest.raises(BenchError, match="not a valid int"):
+        build_config(_Editor, {"steps": "many"})
+    with pytest.raises(BenchError, match="not of the form"):
+        parse_editor_args("rome")
