@@ -59,11 +59,13 @@ def _cmd_report(args) -> int:
 
 def _cmd_list(args) -> int:
     if args.what == "editors":
-        from editors.registry import ALIASES, EDITORS
+        from editors.registry import ALIASES, EDITORS, PRESETS
 
         for name in EDITORS:
             aliases = [a for a, t in ALIASES.items() if t == name]
             print(f"{name}" + (f"  (aliases: {', '.join(aliases)})" if aliases else ""))
+        for name, (base, args) in PRESETS.items():
+            print(f"{name}  (preset: {base} with {', '.join(f'{k}={v}' for k, v in args.items())})")
     elif args.what == "datasets":
         from bench.data import DATASETS
 

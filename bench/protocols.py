@@ -48,7 +48,7 @@ def base_locality(scorer: Scorer, cases: list[EditCase]) -> dict[tuple[str, int]
             if q.kind == LOC:
                 keys.append((case.case_id, qi))
                 items.append(Prepared(q.prompt, q.answer))
-    return {k: s.pred_ids for k, s in zip(keys, scorer.score(items))}
+    return {k: s.pred_ids for k, s in zip(keys, scorer.score(items, progress="unedited locality"))}
 
 
 def evaluate(editor: Editor, cases: list[EditCase], base_loc: dict, cfg: ProtocolConfig) -> list[dict]:

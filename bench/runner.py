@@ -71,7 +71,7 @@ def run(cfg: RunConfig) -> Path:
     unknown = set(all_args) - set(names)
     if unknown:
         raise BenchError(f"--editor-args names editor(s) {', '.join(sorted(unknown))} not in --editors")
-    configs = {n: build_config(classes[n], all_args.get(n, {})) for n in names}
+    configs = {n: build_config(classes[n], all_args.get(n, {}), preset=n) for n in names}
     limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
     cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
     if not cases:
@@ -90,6 +90,7 @@ def run(cfg: RunConfig) -> Path:
     meta = {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
     for name in names:
         editor = classes[name](lm, configs[name], resources)
+        editor.name = name  # a preset runs under its own label
         config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
         log.write_config(config)
         _run_editor(editor, name, cases, base_loc, pcfg, log, meta)

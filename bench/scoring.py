@@ -14,11 +14,13 @@ entered around every forward call with the `Batch` being run.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from bench.errors import BenchError
 
@@ -127,10 +129,15 @@ class Scorer:
 
     # -- teacher-forced scoring -----------------------------------------------------
     @torch.no_grad()
-    def score(self, items: list[Prepared], context: ForwardContext | None = None) -> list[TokenScore]:
+    def score(self, items: list[Prepared], context: ForwardContext | None = None,
+              progress: str | None = None) -> list[TokenScore]:
+        """Teacher-forced scores in input order; `progress` names a progress bar (None = silent)."""
         encoded = [self.encode(it) for it in items]
         out: list[TokenScore | None] = [None] * len(items)
-        for rows, batch in self.batches(encoded):
+        batches = self.batches(encoded)
+        if progress:
+            batches = tqdm(batches, desc=progress, total=-(-len(items) // self.batch_size), file=sys.stderr)
+        for rows, batch in batches:
             n_keep = max(len(encoded[i].ids) - encoded[i].target_start for i in rows) + 1
             logits = self.logits(batch, context, n_keep).float()
             logp = torch.log_softmax(logits, dim=-1)

@@ -22,6 +22,14 @@ EDITORS: dict[str, str] = {
     "grace": "editors.grace:GRACE",
     "mello": "editors.mello:MeLLo",
 }
+# Named variants: run beside the base editor under their own label, e.g. --editors instructed,instructed-retrieval.
+PRESETS: dict[str, tuple[str, dict[str, str]]] = {
+    "instructed-retrieval": ("instructed", {"mode": "retrieval"}),
+    "instructed-paper": ("instructed", {"compat": "paper"}),
+    "instructed-noreweight": ("instructed", {"reweight": "off"}),
+    "instructed-noprefix": ("instructed", {"prefix": "off"}),
+    "instructed-ffn": ("instructed", {"variant": "ffn"}),
+}
 ALIASES = {"none": "noedit", "base": "noedit", "ft": "ft-m", "ftm": "ft-m", "ftl": "ft-l",
            "insted": "instructed", "instructedit": "instructed"}
 
@@ -29,15 +37,17 @@ ALIASES = {"none": "noedit", "base": "noedit", "ft": "ft-m", "ftm": "ft-m", "ftl
 def canonical_name(name: str) -> str:
     key = name.strip().lower()
     key = ALIASES.get(key, key)
-    if key not in EDITORS:
-        close = difflib.get_close_matches(key, list(EDITORS) + list(ALIASES), n=1)
+    if key not in EDITORS and key not in PRESETS:
+        close = difflib.get_close_matches(key, list(EDITORS) + list(PRESETS) + list(ALIASES), n=1)
         hint = f" Did you mean '{ALIASES.get(close[0], close[0])}'?" if close else ""
-        raise BenchError(f"unknown editor '{name}'.{hint} Known editors: {', '.join(EDITORS)}.")
+        raise BenchError(f"unknown editor '{name}'.{hint} Known editors: {', '.join(EDITORS)}; "
+                         f"presets: {', '.join(PRESETS)}.")
     return key
 
 
 def get_editor_class(name: str):
     key = canonical_name(name)
+    key = PRESETS[key][0] if key in PRESETS else key
     module_name, cls_name = EDITORS[key].split(":")
     try:
         module = importlib.import_module(module_name)
@@ -69,8 +79,9 @@ def parse_editor_args(spec: str | None) -> dict[str, dict[str, str]]:
     return out
 
 
-def build_config(editor_cls, args: dict[str, str]):
-    """Coerce string arguments into the editor's typed config dataclass."""
+def build_config(editor_cls, args: dict[str, str], preset: str | None = None):
+    """Coerce string arguments (over a preset's, if any) into the editor's typed config dataclass."""
+    args = {**PRESETS.get(preset or "", ("", {}))[1], **args}
     cfg_cls = editor_cls.config_class
     by_name = {f.name: f for f in fields(cfg_cls)}
     values = {}

@@ -42,3 +42,12 @@ def test_bad_editor_args_are_explained():
         build_config(_Editor, {"steps": "many"})
     with pytest.raises(BenchError, match="not of the form"):
         parse_editor_args("rome")
+
+
+def test_presets_run_under_their_own_name():
+    from editors.registry import PRESETS
+
+    assert canonical_name("instructed-retrieval") == "instructed-retrieval"
+    assert PRESETS["instructed-retrieval"] == ("instructed", {"mode": "retrieval"})
+    cfg = build_config(_Editor, {"steps": "2"}, preset="nonexistent")
+    assert cfg.steps == 2

@@ -27,7 +27,8 @@ def one_at_a_time(model, scorer: Scorer, items: list[Prepared]) -> list[tuple[li
         ids = torch.tensor([enc.ids], device=scorer.device)
         logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), -1)
         positions = range(enc.target_start, len(enc.ids))
-        out.append(([logp[t - 1, enc.ids[t]].item() for t in positions], [logp[t - 1].argmax().item() for t in positions]))
+        logprobs = [logp[t - 1, enc.ids[t]].item() for t in positions]
+        out.append((logprobs, [logp[t - 1].argmax().item() for t in positions]))
     return out
 
 
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model={args.model} device={lm.device} queries={len(items)} tokens={tokens} batch={args.batch_size} "
           f"threads={torch.get_num_threads()}")
     print(f"max |logprob difference| = {max_diff:.2e}; identical argmax predictions: {same_argmax}")
-    print(f"one-query-per-forward: {t_single:.2f}s   batched: {t_batched:.2f}s   speed ratio: {t_single / t_batched:.2f}x")
+    print(f"one-query-per-forward: {t_single:.2f}s   batched: {t_batched:.2f}s   "
+          f"speed ratio: {t_single / t_batched:.2f}x")
 
 
 if __name__ == "__main__":
