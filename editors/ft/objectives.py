@@ -1,0 +1,51 @@
+"""Training objectives on teacher-forced rows, built on the scorer's own encoding and padding.
+
+Both return a differentiable mean negative log-likelihood over the target
+tokens of every row (rows weigh equally, tokens within a row too), so any
+editor that fine-tunes towards answers (FT, LoRA) can reuse them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bench.scoring import Encoded, Prepared, Scorer
+
+
+def encode_rows(scorer: Scorer, items: list[Prepared]) -> list[Encoded]:
+    """Token ids of prompt + target per row; `target_start` marks the first target token."""
+    return [scorer.encode(it) for it in items]
+
+
+def target_new_nll(scorer: Scorer, rows: list[Encoded]) -> torch.Tensor:
+    """FT-M / EasyEdit 'target_new': teacher-forced prompt + target, cross-entropy on target tokens only."""
+    batch = scorer.collate(rows)
+    n_keep = max(len(e.ids) - e.target_start for e in rows) + 1
+    logp = torch.log_softmax(scorer.logits(batch, None, n_keep).float(), dim=-1)
+    losses = []
+    for r, e in enumerate(rows):
+        n_t = len(e.ids) - e.target_start
+        # logp[:, j] predicts the token after position (width - n_keep + j), as in Scorer.score
+        lp = logp[r, n_keep - 1 - n_t:n_keep - 1]
+        target = torch.tensor(e.ids[e.target_start:], device=lp.device)
+        losses.append(-lp.gather(-1, target[:, None]).mean())
+    return torch.stack(losses).mean()
+
+
+def prompt_last_nll(scorer: Scorer, rows: list[Encoded]) -> torch.Tensor:
+    """FT-L / EasyEdit 'prompt_last': log-probs of ALL target tokens read at the last prompt position.
+
+    The prompt is the token prefix before the target (as the scorer locates it), so
+    the first target token is exactly what teacher forcing would predict there.
+    """
+    prompts = [Encoded(e.ids[:e.target_start], e.target_start, e.meta) for e in rows]
+    batch = scorer.collate(prompts)  # left padding: the last column is every row's last prompt token
+    logp = torch.log_softmax(scorer.logits(batch, None, 1)[:, -1].float(), dim=-1)
+    losses = []
+    for r, e in enumerate(rows):
+        target = torch.tensor(e.ids[e.target_start:], device=logp.device)
+        losses.append(-logp[r, target].mean())
+    return torch.stack(losses).mean()
+
+
+OBJECTIVES = {"target_new": target_new_nll, "prompt_last": prompt_last_nll}
