@@ -1,0 +1,135 @@
+"""InstructEd checkpoints: the trained tensors alone (safetensors) plus a JSON description.
+
+Layout of a checkpoint directory:
+  prefix.safetensors     the PrefixBank tensors (prefix.<layer> or down.<layer>/up.<layer>)
+  config.json            CheckpointInfo: model, shapes, encoder, training data, seed, hyper-parameters
+  trained_cases.json     dataset -> case ids used, and the fingerprints of their rewrites
+  optimizer.safetensors  AdamW moments, so `--resume-from` continues the same run
+  loss.png / loss.csv    the training curve
+Default location: <repo>/results/checkpoints/instructed/<model>/ (ablations in a tagged subfolder).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from bench.errors import BenchError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT_ROOT = REPO_ROOT / "results" / "checkpoints" / "instructed"
+WEIGHTS, INFO, TRAINED, OPTIMIZER = "prefix.safetensors", "config.json", "trained_cases.json", "optimizer.safetensors"
+
+
+@dataclass
+class CheckpointInfo:
+    model: str
+    model_type: str
+    hidden_size: int
+    num_layers: int
+    layers: list[int]
+    n_prefix: int
+    variant: str
+    reweight: bool
+    compat: str
+    encoder: str
+    train_data: list[str]
+    seed: int
+    epochs_done: int = 0
+    steps_done: int = 0
+    hyper: dict = field(default_factory=dict)  # lr, weight decay, batch, warm-up, epochs, max examples, ...
+    n_examples: int = 0
+
+
+@dataclass
+class TrainedCases:
+    case_ids: dict[str, list[str]]  # dataset -> ids
+    fingerprints: list[str]
+    _lookup: set[str] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._lookup = set(self.fingerprints)
+
+    def contains(self, fingerprint: str) -> bool:
+        return fingerprint in self._lookup
+
+
+def model_dir_name(model: str) -> str:
+    return model.strip("/").replace("/", "--")
+
+
+def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, variant: str, reweight: bool) -> str:
+    """'' for the paper's configuration; otherwise a folder name naming what differs."""
+    parts = [] if variant == "attn" else [variant]
+    if list(layers) != list(default_layers):
+        contiguous = list(layers) == list(range(layers[0], layers[-1] + 1)) if layers else False
+        parts.append(f"l{layers[0]}-{layers[-1] + 1}" if contiguous else "l" + "_".join(map(str, layers)))
+    if n_prefix != 5:
+        parts.append(f"p{n_prefix}")
+    if not reweight:
+        parts.append("noreweight")
+    return "-".join(parts)
+
+
+def default_dir(model: str, tag: str = "") -> Path:
+    base = CHECKPOINT_ROOT / model_dir_name(model)
+    return base / tag if tag else base
+
+
+def save(directory: Path, tensors: dict[str, torch.Tensor], info: CheckpointInfo, trained: TrainedCases,
+         optimizer: dict[str, torch.Tensor] | None = None) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS))
+    (directory / INFO).write_text(json.dumps(asdict(info), indent=2) + "\n")
+    (directory / TRAINED).write_text(json.dumps({"case_ids": trained.case_ids,
+                                                 "fingerprints": trained.fingerprints}) + "\n")
+    if optimizer is not None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in optimizer.items()}, str(directory / OPTIMIZER))
+
+
+def load(directory: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo, TrainedCases]:
+    directory = Path(directory)
+    for name in (WEIGHTS, INFO, TRAINED):
+        if not (directory / name).is_file():
+            raise BenchError(f"{directory} is not an InstructEd checkpoint: {name} is missing")
+    info = CheckpointInfo(**json.loads((directory / INFO).read_text()))
+    raw = json.loads((directory / TRAINED).read_text())
+    return load_file(str(directory / WEIGHTS)), info, TrainedCases(raw["case_ids"], raw["fingerprints"])
+
+
+def load_optimizer(directory: Path) -> dict[str, torch.Tensor] | None:
+    path = Path(directory) / OPTIMIZER
+    return load_file(str(path)) if path.is_file() else None
+
+
+def train_command(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
+                  reweight: bool) -> str:
+    """The exact command that trains the checkpoint discovery looks for."""
+    parts = [f"python -m bench train instructed --model {model}"]
+    if list(layers) != list(default_layers):
+        parts.append(f"--layers {','.join(map(str, layers))}")
+    if n_prefix != 5:
+        parts.append(f"--n-prefix {n_prefix}")
+    if variant != "attn":
+        parts.append(f"--variant {variant}")
+    if not reweight:
+        parts.append("--reweight off")
+    return " ".join(parts)
+
+
+def discover(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
+             reweight: bool) -> Path:
+    """The checkpoint folder for these settings, or a BenchError that says how to make it."""
+    directory = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight))
+    if (directory / WEIGHTS).is_file():
+        return directory
+    command = train_command(model, layers, default_layers, n_prefix, variant, reweight)
+    raise BenchError(
+        f"InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}). "
+        f"Train one with:  {command}  (it writes to that folder; add --device cuda on a GPU), "
+        f"or point at an existing one with --editor-args 'instructed:checkpoint=PATH'."
+    )

@@ -1,0 +1,104 @@
+"""Training examples for InstructEd and the deterministic MQuAKE train/test split.
+
+Per record (DESIGN.md section 6): one edit example (the case's instruction + a paraphrase, or the
+first multi-hop question for MQuAKE -> the new answer) and one locality example (the same instruction
++ an unrelated prompt -> its original answer). MQuAKE has no locality prompts, so, like the authors'
+code, its locality example borrows one from a pool (CounterFact neighbourhood prompts), chosen by a
+stable hash so the data does not depend on iteration order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from bench.data.schema import GEN, LOC, NHOP, REL, EditCase, Query
+from bench.errors import BenchError
+from editors.instructed.instructions import case_instruction
+
+SPLIT_SALT = "instructed-mquake-split-v1"
+
+
+@dataclass(frozen=True)
+class Example:
+    instruction: str
+    question: str
+    answer: str
+    kind: str  # "edit" | "loc"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The two training examples one record yields, and where it came from."""
+
+    edit: Example
+    loc: Example
+    dataset: str
+    case_id: str
+    fingerprint: str
+
+
+def _stable_unit(text: str) -> float:
+    """A number in [0, 1) fixed by `text` (same on every machine and Python run)."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16**12
+
+
+def case_fingerprint(case: EditCase) -> str:
+    """Identity of a case's rewrites, independent of file and id (catches a case present in two files)."""
+    key = sorted((e.subject, e.prompt, e.target_new) for e in case.edits)
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+
+
+def edit_query(case: EditCase) -> Query:
+    """The question of the edit example: first multi-hop question, else first paraphrase, else the edit prompt."""
+    for kind in (NHOP, GEN, REL):
+        found = case.of_kind(kind)
+        if found:
+            return found[0]
+    raise BenchError(f"case {case.case_id} has no query to build a training example from")
+
+
+def locality_pool(cases: list[EditCase]) -> list[Query]:
+    return [q for case in cases for q in case.of_kind(LOC)]
+
+
+def build_pair(case: EditCase, pool: list[Query], seed: int = 0) -> Pair:
+    instruction = case_instruction(case)
+    q = edit_query(case)
+    own = case.of_kind(LOC)
+    if own:
+        loc = own[0]
+    elif pool:
+        loc = pool[int(_stable_unit(f"{seed}:{case.dataset}:{case.case_id}") * len(pool))]
+    else:
+        raise BenchError(
+            f"case {case.case_id} ({case.dataset}) has no locality prompt and the locality pool is empty; "
+            "train together with a dataset that has locality prompts (e.g. counterfact-train)"
+        )
+    return Pair(
+        edit=Example(instruction, q.prompt, q.answer, "edit"),
+        loc=Example(instruction, loc.prompt, loc.answer, "loc"),
+        dataset=case.dataset, case_id=case.case_id, fingerprint=case_fingerprint(case),
+    )
+
+
+def build_pairs(cases: list[EditCase], pool: list[Query] | None = None, seed: int = 0) -> list[Pair]:
+    """One Pair per case; cases without their own locality prompt borrow from `pool` (default: these cases')."""
+    pool = locality_pool(cases) if pool is None else pool
+    return [build_pair(case, pool, seed) for case in cases]
+
+
+def mquake_split(case_ids: list[str], train_fraction: float = 0.5) -> tuple[list[str], list[str]]:
+    """(train ids, test ids): a case's side is fixed by a hash of its id, so the split is deterministic,
+    disjoint, and the same for the subset and the full file."""
+    if not 0.0 < train_fraction < 1.0:
+        raise BenchError(f"the MQuAKE train fraction must be between 0 and 1, got {train_fraction}")
+    train = [c for c in case_ids if _stable_unit(f"{SPLIT_SALT}:{c}") < train_fraction]
+    chosen = set(train)
+    return train, [c for c in case_ids if c not in chosen]
+
+
+def select_cases(cases: list[EditCase], ids: list[str]) -> list[EditCase]:
+    keep = set(ids)
+    return [c for c in cases if c.case_id in keep]

@@ -1,0 +1,215 @@
+"""The InstructEd editor: trained prefixes + an instruction per query, in gold or retrieval mode."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from bench.arch import hidden_size, num_layers, scaled_layer_range
+from bench.data.schema import HOP, NHOP, EditCase, Query
+from bench.errors import BenchError
+from bench.scoring import Prepared, TokenScore
+from editors.base import Capabilities, Editor, Request
+from editors.instructed import checkpoint as ckpt
+from editors.instructed.attention import forward_context
+from editors.instructed.compat import paper_queries
+from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
+from editors.instructed.data import case_fingerprint
+from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
+from editors.instructed.prefix import PrefixBank
+from editors.instructed.retrieval import InstructionMemory, gate
+
+ARCHITECTURES = ("llama", "mistral", "qwen2", "gemma3", "gemma3_text", "gpt2")
+
+
+def case_key(case: EditCase) -> tuple[str, str]:
+    return case.dataset, case.case_id
+
+
+class InstructEd(Editor):
+    name = "instructed"
+    capabilities = Capabilities(changes_weights=False, batch=True, sequential=True, needs_training=True,
+                                architectures=ARCHITECTURES)
+    config_class = InstructEdConfig
+
+    def __init__(self, lm, config: InstructEdConfig | None = None, resources=None):
+        super().__init__(lm, config, resources)
+        cfg: InstructEdConfig = self.config
+        cfg.validate()
+        self.default_layers = scaled_layer_range(self.model, *PAPER_LAYERS)
+        self.checkpoint_info: ckpt.CheckpointInfo | None = None
+        self.trained_cases: ckpt.TrainedCases | None = None
+        self.bank = self._load_bank() if cfg.trained else None
+        cfg.layers = list(self.bank.layers if self.bank else (cfg.layers or self.default_layers))
+        self.spanner = Spanner(self.tokenizer)
+        self._memory: InstructionMemory | None = None
+        self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
+        self.last_fired: list[bool] = []  # per request of the last score() call: did an instruction apply
+        self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.compat == "paper")
+
+    # -- checkpoint --------------------------------------------------------------------
+    def _load_bank(self) -> PrefixBank:
+        cfg = self.config
+        if cfg.checkpoint:
+            directory = Path(cfg.checkpoint).expanduser()
+        else:
+            directory = ckpt.discover(self.lm.name, cfg.layers or self.default_layers, self.default_layers,
+                                      cfg.n_prefix, cfg.variant, cfg.reweight)
+        tensors, info, trained = ckpt.load(directory)
+        self._check_checkpoint(directory, info)
+        bank = PrefixBank(info.layers, info.hidden_size, info.n_prefix, info.variant)
+        bank.load_state_dict(tensors)
+        cfg.checkpoint = str(directory)
+        self.checkpoint_info, self.trained_cases = info, trained
+        return bank.to(self.lm.device).requires_grad_(False)
+
+    def _check_checkpoint(self, directory: Path, info: ckpt.CheckpointInfo) -> None:
+        cfg, model = self.config, self.model
+        shape = (model.config.model_type, hidden_size(model), num_layers(model))
+        if info.model != self.lm.name or (info.model_type, info.hidden_size, info.num_layers) != shape:
+            raise BenchError(f"checkpoint {directory} was trained for model '{info.model}' ({info.model_type}, "
+                             f"hidden {info.hidden_size}, {info.num_layers} layers), not '{self.lm.name}'")
+        wanted = {"n_prefix": cfg.n_prefix, "variant": cfg.variant}
+        if cfg.layers:
+            wanted["layers"] = list(cfg.layers)
+        for key, value in wanted.items():
+            if getattr(info, key) != value:
+                raise BenchError(f"checkpoint {directory} has {key}={getattr(info, key)}, but the editor was asked "
+                                 f"for {key}={value}; pass instructed:{key}=... to match or train a checkpoint")
+        encoder = cfg.encoder or self.resources.encoder_name
+        for key, have, want in (("reweight", info.reweight, cfg.reweight), ("compat", info.compat, cfg.compat),
+                                ("encoder", info.encoder, encoder)):
+            if have != want:
+                warnings.warn(f"InstructEd: checkpoint {directory} was trained with {key}={have}; evaluating "
+                              f"with {key}={want}", stacklevel=3)
+
+    def describe(self) -> dict:
+        out = super().describe()
+        if self.checkpoint_info is not None:
+            info = self.checkpoint_info
+            out["checkpoint_trained"] = {"epochs": info.epochs_done, "steps": info.steps_done,
+                                         "train_data": info.train_data, "encoder": info.encoder, "seed": info.seed}
+        return out
+
+    # -- the contract ------------------------------------------------------------------
+    @property
+    def encoder(self):
+        return self.resources.encoder(self.config.encoder or None)
+
+    @property
+    def memory(self) -> InstructionMemory:
+        if self._memory is None:
+            self._memory = InstructionMemory(self.encoder)
+        return self._memory
+
+    def edit(self, cases: list[EditCase]) -> None:
+        self._refuse_trained(cases)
+        self._edited.update(case_key(case) for case in cases)
+        if self.config.mode == "retrieval":
+            self.memory.add([entry for case in cases for entry in memory_entries(case, self.config.alias_instruction)])
+
+    def reset(self) -> None:
+        self._edited.clear()
+        if self._memory is not None:
+            self._memory.clear()
+        self.last_fired = []
+
+    def select_queries(self, case: EditCase) -> list[Query]:
+        """compat=paper: one random paraphrase and neighbourhood prompt per case, as the authors' evaluation."""
+        return paper_queries(case, self.resources.seed) if self.config.compat == "paper" else case.queries
+
+    def metric_options(self) -> dict:
+        """compat=paper in retrieval mode: Rel averages only the requests whose retrieval fired."""
+        return {"rel_fired_only": self.config.compat == "paper" and self.config.mode == "retrieval"}
+
+    def evaluable(self, cases: list[EditCase]) -> list[EditCase]:
+        """`cases` without those the checkpoint was trained on (edit() refuses those)."""
+        if self.trained_cases is None:
+            return list(cases)
+        return [c for c in cases if not self.trained_cases.contains(case_fingerprint(c))]
+
+    def prepare(self, request: Request) -> Prepared:
+        return self.prepare_all([request])[0][0]
+
+    def forward_context(self, batch):
+        return self._context(batch)
+
+    def score(self, requests: list[Request]) -> list[TokenScore]:
+        prepared, self.last_fired = self.prepare_all(requests)
+        return self.scorer.score(prepared, self.forward_context)
+
+    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
+        prepared, _ = self.prepare_all(requests)
+        return self.scorer.generate(prepared, max_new_tokens, self.forward_context)
+
+    # -- instructions --------------------------------------------------------------------
+    def prepare_all(self, requests: list[Request]) -> tuple[list[Prepared], list[bool]]:
+        """Prompts with their instruction and per-row meta (None: plain model), and whether each fired.
+
+        The encoder sees the question itself (`query.prompt`); the model sees the request's text, which a
+        protocol may frame (e.g. few-shot "Q: ... A:" for MQuAKE generation)."""
+        questions = [r.query.prompt for r in requests]
+        if self.config.mode == "gold":
+            instructions = [self._gold(r) for r in requests]
+            embed = self._embed(questions + instructions)
+        else:
+            queries = [self._retrieval_query(r) for r in requests]
+            embed = self._embed(questions + queries)
+            instructions = self._retrieve(requests, queries, embed)
+            embed.update(self._embed(instructions))
+        prepared = []
+        for r, q, ins in zip(requests, questions, instructions):
+            meta = self.spanner.meta(ins, r.text, float(embed[ins] @ embed[q])) if ins else None
+            prepared.append(Prepared(format_prompt(ins, r.text), r.query.answer, meta))
+        return prepared, [bool(ins) for ins in instructions]
+
+    def _gold(self, request: Request) -> str:
+        if case_key(request.case) not in self._edited:
+            return ""
+        return case_instruction(request.case, self.config.alias_instruction)
+
+    def _embed(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        unique = sorted({t for t in texts if t})
+        return dict(zip(unique, self.encoder.encode(unique))) if unique else {}
+
+    def _retrieval_query(self, request: Request) -> str:
+        """Strict: the question alone. compat=paper, multi-hop: the question plus the gold sub-questions."""
+        case, kind = request.case, request.query.kind
+        if self.config.compat != "paper" or kind not in (NHOP, HOP):
+            return request.query.prompt
+        main = request.query.prompt if kind == NHOP else case.of_kind(NHOP)[0].prompt
+        return " ".join([main, *(q.prompt for q in case.of_kind(HOP))])
+
+    def _hop_k(self, request: Request) -> int:
+        if self.config.compat == "paper":
+            return int(request.case.extra.get("n_hops") or len(request.case.of_kind(HOP)) or self.config.multihop_k)
+        return self.config.multihop_k
+
+    def _retrieve(self, requests: list[Request], queries: list[str], embed: dict) -> list[str]:
+        cfg, memory = self.config, self.memory
+        if not len(memory):
+            return [""] * len(requests)
+        scores = memory.scores(torch.stack([embed[q] for q in queries]))
+        out = []
+        for r, row in zip(requests, scores):
+            if r.query.kind in (NHOP, HOP):
+                out.append(" ".join(hit.text for hit in memory.ranked(row, self._hop_k(r))))
+                continue
+            top = [hit.score for hit in memory.ranked(row, cfg.retrieval_top_k)]
+            fired = gate(top, cfg.retrieval_top_k, cfg.retrieval_std, cfg.retrieval_fill)
+            out.append(memory.ranked(row, 1)[0].text if fired else "")
+        return out
+
+    def _refuse_trained(self, cases: list[EditCase]) -> None:
+        if self.trained_cases is None:
+            return
+        seen = [c for c in cases if self.trained_cases.contains(case_fingerprint(c))]
+        if seen:
+            ids = ", ".join(f"{c.dataset}:{c.case_id}" for c in seen[:10]) + (" ..." if len(seen) > 10 else "")
+            raise BenchError(
+                f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases ({ids}); "
+                "scoring them would measure memorisation, not editing. Evaluate on held-out cases: for MQuAKE the "
+                "test side of editors.instructed.data.mquake_split, in general editor.evaluable(cases)."
+            )

@@ -1,0 +1,56 @@
+"""The training curve: loss.csv (one row per step) and loss.png (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+COLUMNS = ("step", "epoch", "lr", "loss", "edit_loss", "loc_loss")
+
+
+def write_losses(directory: Path, history: list[dict]) -> None:
+    with (directory / "loss.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: row[k] for k in COLUMNS} for row in history)
+
+
+def read_losses(directory: Path) -> list[dict]:
+    path = directory / "loss.csv"
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return [{k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in row.items()} for row in rows]
+
+
+def _smooth(values: list[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v - (values[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_losses(directory: Path, history: list[dict]) -> Path | None:
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [row["step"] for row in history]
+    window = max(1, len(history) // 50)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("loss", "all"), ("edit_loss", "edit examples"), ("loc_loss", "locality examples")):
+        ax.plot(steps, _smooth([row[key] for row in history], window), label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"answer-token cross-entropy\n(mean of {window} steps)")
+    ax.set_title("InstructEd training")
+    ax.legend()
+    fig.tight_layout()
+    path = directory / "loss.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,62 @@
+"""Instruction memory for the retrieval setting (paper App. B, "Evaluate with Retrieval").
+
+The memory holds the edit sentences of every edit made so far (`edit()` appends, `reset()` clears).
+A query fires when the standard deviation of its top-k scores exceeds a threshold (paper: top 5, 0.1):
+then the top entry is the instruction, otherwise the plain model answers. While the memory holds fewer
+than k entries the missing scores count as `fill` (the typical score of an unrelated entry), so a
+single-edit memory still has a defined spread. Multi-hop questions take the top-k facts without a
+gate, as the paper does.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import torch
+
+
+def gate(scores: list[float], top_k: int = 5, threshold: float = 0.1, fill: float = 0.3) -> bool:
+    """The paper's rule: sample standard deviation (torch.std's default) of the top-k scores > threshold."""
+    top = sorted(scores, reverse=True)[:top_k]
+    top += [fill] * (top_k - len(top))
+    return statistics.stdev(top) > threshold
+
+
+@dataclass(frozen=True)
+class Hit:
+    index: int
+    text: str
+    score: float
+
+
+class InstructionMemory:
+    """Edit sentences and their (normalised) encoder embeddings."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.entries: list[str] = []
+        self._embeddings: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(self, texts: list[str]) -> None:
+        if texts:
+            self.entries.extend(texts)
+            self._embeddings.append(self.encoder.encode(texts))
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self._embeddings.clear()
+
+    def scores(self, query_embeddings: torch.Tensor) -> torch.Tensor:
+        """(n_queries, len(self)) cosine similarities."""
+        if not self.entries:
+            return torch.zeros((query_embeddings.shape[0], 0))
+        return query_embeddings @ torch.cat(self._embeddings).T
+
+    def ranked(self, row: torch.Tensor, k: int) -> list[Hit]:
+        """The top-k entries of one score row, best first."""
+        values, indices = row.topk(min(k, row.numel()))
+        return [Hit(int(i), self.entries[int(i)], float(v)) for v, i in zip(values, indices)]

@@ -1,0 +1,286 @@
+"""`python -m bench train instructed ...`: train InstructEd's prefixes on a frozen model.
+
+Paper defaults (Sec. 4.1.2, App. B): AdamW lr 9e-3, weight decay 0.02, batches of 6 edit + 6 locality
+examples, 10 epochs with 4 of warm-up (then half-cosine decay), CounterFact train (10,000) + the
+MQuAKE-CF train side. Only the prefixes (or adapters) get gradients; the base model stays in eval mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench.arch import hidden_size, num_layers, scaled_layer_range
+from bench.data import load_dataset
+from bench.errors import BenchError
+from bench.scoring import Batch, Encoded, Prepared, Scorer
+from editors.base import Resources
+from editors.instructed import checkpoint as ckpt
+from editors.instructed.attention import forward_context
+from editors.instructed.config import (
+    COMPATS,
+    PAPER_BATCH,
+    PAPER_EPOCHS,
+    PAPER_LAYERS,
+    PAPER_LR,
+    PAPER_WARMUP_FRACTION,
+    PAPER_WEIGHT_DECAY,
+    VARIANTS,
+)
+from editors.instructed.data import Pair, build_pairs, locality_pool, mquake_split, select_cases
+from editors.instructed.instructions import Spanner, format_prompt
+from editors.instructed.plot import plot_losses, read_losses, write_losses
+from editors.instructed.prefix import PrefixBank
+
+DEFAULT_DATA = "counterfact-train,mquake"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench train instructed", description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="smollm2-135m")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--dtype", default="float32", help="model dtype (the trained tensors stay float32)")
+    p.add_argument("--out", default="", help="checkpoint folder (default: results/checkpoints/instructed/<model>/)")
+    p.add_argument("--data", default=DEFAULT_DATA, help="comma-separated dataset specs (MQuAKE: its train side)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--mquake-train-fraction", type=float, default=0.5)
+    p.add_argument("--epochs", type=int, default=PAPER_EPOCHS)
+    p.add_argument("--max-examples", type=int, default=0, help="records used (each gives an edit and a locality "
+                                                                 "example); 0: all")
+    p.add_argument("--batch-size", type=int, default=PAPER_BATCH, help="edit examples per batch (+ as many loc)")
+    p.add_argument("--lr", type=float, default=PAPER_LR)
+    p.add_argument("--weight-decay", type=float, default=PAPER_WEIGHT_DECAY)
+    p.add_argument("--warmup", type=float, default=PAPER_WARMUP_FRACTION, help="fraction of steps warming up")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layers", default="", help="e.g. 10:20 or 3,4,5 (default: 10-20 of 32, scaled)")
+    p.add_argument("--n-prefix", type=int, default=5)
+    p.add_argument("--variant", default="attn", choices=VARIANTS)
+    p.add_argument("--reweight", default="on", choices=("on", "off"))
+    p.add_argument("--compat", default="strict", choices=COMPATS)
+    p.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    p.add_argument("--resume-from", default="", help="continue a checkpoint (its data and settings are reused)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --out")
+    return p.parse_args(argv)
+
+
+def parse_layers(text: str, model) -> list[int]:
+    if not text:
+        return scaled_layer_range(model, *PAPER_LAYERS)
+    if ":" in text:
+        lo, hi = text.split(":")
+        return list(range(int(lo), int(hi)))
+    return [int(x) for x in text.split(",") if x]
+
+
+@dataclass
+class EncodedPair:
+    """An encoded training example pair (edit, locality)."""
+
+    edit: Encoded
+    loc: Encoded
+
+
+def load_pairs(specs: list[str], data_dir, fraction: float, seed: int, max_examples: int) -> list[Pair]:
+    """Training records from each spec (MQuAKE: only its train side), shuffled with `seed`, capped."""
+    loaded = [(spec, load_dataset(spec, data_dir)) for spec in specs]
+    pool = [q for _, cases in loaded for q in locality_pool(cases)]
+    pairs: list[Pair] = []
+    for spec, cases in loaded:
+        if spec.split(":")[0] == "mquake":
+            cases = select_cases(cases, mquake_split([c.case_id for c in cases], fraction)[0])
+        pairs += build_pairs(cases, pool, seed)
+    random.Random(seed).shuffle(pairs)
+    return pairs[:max_examples] if max_examples else pairs
+
+
+def encode_pairs(pairs: list[Pair], scorer: Scorer, spanner: Spanner, encoder) -> list[EncodedPair]:
+    """Token ids and per-row meta (span, sim) of every example, sims from one encoder pass."""
+    texts = sorted({t for p in pairs for ex in (p.edit, p.loc) for t in (ex.instruction, ex.question)})
+    emb = dict(zip(texts, encoder.encode(texts)))
+
+    def one(ex) -> Encoded:
+        meta = spanner.meta(ex.instruction, ex.question, float(emb[ex.instruction] @ emb[ex.question]))
+        return scorer.encode(Prepared(format_prompt(ex.instruction, ex.question), ex.answer, meta))
+
+    return [EncodedPair(one(p.edit), one(p.loc)) for p in pairs]
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up, then half-cosine decay to 0 (the MAE/LLaMA-Adapter schedule the authors use)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def batch_loss(model, batch: Batch, items: list[Encoded], context) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over answer tokens, and the per-row mean (for edit/locality curves)."""
+    n_keep = max(len(e.ids) - e.target_start for e in items) + 1
+    labels = torch.full((len(items), n_keep), -100, dtype=torch.long, device=batch.input_ids.device)
+    for r, e in enumerate(items):
+        n_t = len(e.ids) - e.target_start
+        labels[r, n_keep - 1 - n_t:n_keep - 1] = torch.tensor(e.ids[e.target_start:])
+    with context(batch):
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                       position_ids=batch.position_ids, logits_to_keep=n_keep, use_cache=False).logits
+    token_loss = torch.nn.functional.cross_entropy(
+        logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="none").view(labels.shape)
+    counts = (labels != -100).sum(1).clamp(min=1)
+    return token_loss.sum() / counts.sum(), (token_loss.sum(1) / counts).detach()
+
+
+class Trainer:
+    def __init__(self, args: argparse.Namespace, lm, bank: PrefixBank, info: ckpt.CheckpointInfo,
+                 examples: list[EncodedPair], trained: ckpt.TrainedCases, out: Path):
+        self.args, self.lm, self.bank, self.info, self.examples, self.trained, self.out = (
+            args, lm, bank, info, examples, trained, out)
+        self.scorer = Scorer(lm.model, lm.tokenizer)
+        self.context = forward_context(lm.model, bank, info.reweight, info.compat == "paper")
+        self.optimizer = torch.optim.AdamW(bank.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        self.history: list[dict] = read_losses(out) if info.steps_done else []
+
+    def run(self, epochs: int) -> None:
+        from tqdm import tqdm
+
+        size = self.args.batch_size
+        per_epoch = math.ceil(len(self.examples) / size)
+        total, warmup = epochs * per_epoch, max(1, round(self.args.warmup * epochs * per_epoch))
+        step, start, seen = self.info.steps_done, time.time(), 0
+        self.info.hyper["epochs"] = epochs
+        for epoch in range(self.info.epochs_done, epochs):
+            order = list(range(len(self.examples)))
+            random.Random(self.info.seed * 1000 + epoch).shuffle(order)
+            bar = tqdm(range(0, len(order), size), desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr)
+            for lo in bar:
+                rows = [self.examples[i] for i in order[lo:lo + size]]
+                lr = self.args.lr * lr_factor(step, warmup, total)
+                record = self.step(rows, lr)
+                step, seen = step + 1, seen + 2 * len(rows)
+                self.history.append({"step": step, "epoch": epoch + 1, "lr": lr, **record})
+                bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
+            self.info.epochs_done, self.info.steps_done = epoch + 1, step
+            self.save()
+        plot_losses(self.out, self.history)
+        seconds = time.time() - start
+        print(f"[instructed] trained on {seen} examples in {seconds:.0f}s ({seen / max(seconds, 1e-9):.2f} "
+              f"examples/s); checkpoint in {self.out}", file=sys.stderr)
+
+    def step(self, rows: list[EncodedPair], lr: float) -> dict:
+        items = [r.edit for r in rows] + [r.loc for r in rows]
+        loss, per_row = batch_loss(self.lm.model, self.scorer.collate(items), items, self.context)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        half = len(rows)
+        return {"loss": float(loss.detach()), "edit_loss": float(per_row[:half].mean()),
+                "loc_loss": float(per_row[half:].mean())}
+
+    def save(self) -> None:
+        optimizer = optimizer_tensors(self.optimizer, self.bank)
+        ckpt.save(self.out, self.bank.state_dict(), self.info, self.trained, optimizer)
+        write_losses(self.out, self.history)
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, bank: PrefixBank) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, param in bank.named_parameters():
+        for key, value in optimizer.state.get(param, {}).items():
+            out[f"{name}/{key}"] = value.reshape(-1) if value.ndim == 0 else value
+    return out
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, bank: PrefixBank, tensors: dict[str, torch.Tensor]) -> None:
+    for name, param in bank.named_parameters():
+        state = {key.split("/", 1)[1]: value for key, value in tensors.items() if key.split("/", 1)[0] == name}
+        if state:
+            state["step"] = state["step"].reshape(())
+            optimizer.state[param] = {k: v.to(param.device) if k != "step" else v for k, v in state.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
+    from bench.models import load_model
+
+    resume = Path(args.resume_from) if args.resume_from else None
+    state = ckpt.load(resume) if resume else None
+    if state:
+        _adopt(args, state[1])
+    torch.manual_seed(args.seed)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype)
+    layers = state[1].layers if state else parse_layers(args.layers, lm.model)
+    default_layers = scaled_layer_range(lm.model, *PAPER_LAYERS)
+    reweight = args.reweight == "on"
+    tag = ckpt.ablation_tag(layers, default_layers, args.n_prefix, args.variant, reweight)
+    out = Path(args.out) if args.out else (resume or ckpt.default_dir(lm.name, tag))
+    if not resume and (out / ckpt.WEIGHTS).exists() and not args.overwrite:
+        raise BenchError(f"{out} already holds a checkpoint; pass --resume-from {out} to continue it, "
+                         f"--overwrite to replace it, or --out DIR")
+    specs = [s.strip() for s in args.data.split(",") if s.strip()]
+    pairs = load_pairs(specs, args.data_dir, args.mquake_train_fraction, args.seed, args.max_examples)
+    if not pairs:
+        raise BenchError("no training examples (check --data and --max-examples)")
+    encoder = Resources(encoder_name=args.encoder, device=str(lm.device)).encoder()
+    scorer = Scorer(lm.model, lm.tokenizer)
+    examples = encode_pairs(pairs, scorer, Spanner(lm.tokenizer), encoder)
+    bank = PrefixBank.for_model(lm.model, layers, args.n_prefix, args.variant, args.seed)
+    info = state[1] if state else _info(args, lm, layers, reweight, specs, len(pairs))
+    trained = _trained_cases(pairs)
+    trainer = Trainer(args, lm, bank, info, examples, trained, out)
+    if state:
+        bank.load_state_dict(state[0])
+        optim = ckpt.load_optimizer(resume)
+        if optim:
+            restore_optimizer(trainer.optimizer, bank, optim)
+    print(f"[instructed] {lm.name}: {len(pairs)} records -> {2 * len(pairs)} examples, layers {layers[0]}-"
+          f"{layers[-1]}, {args.n_prefix} prefixes, variant {args.variant}, {bank.num_bytes()} trainable bytes, "
+          f"epochs {info.epochs_done}->{args.epochs}", file=sys.stderr)
+    trainer.run(args.epochs)
+    return 0
+
+
+def _adopt(args: argparse.Namespace, info: ckpt.CheckpointInfo) -> None:
+    """A resumed run reuses the checkpoint's model, data and shape settings (only --epochs/--device/--out vary)."""
+    hyper = info.hyper
+    args.model, args.seed, args.n_prefix, args.variant = info.model, info.seed, info.n_prefix, info.variant
+    args.reweight, args.compat, args.encoder = ("on" if info.reweight else "off"), info.compat, info.encoder
+    args.data = ",".join(info.train_data)
+    for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr", "weight_decay", "warmup"):
+        if key in hyper:
+            setattr(args, key, hyper[key])
+
+
+def _info(args, lm, layers, reweight, specs, n_pairs) -> ckpt.CheckpointInfo:
+    hyper = {key: getattr(args, key) for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr",
+                                                 "weight_decay", "warmup", "epochs", "dtype")}
+    return ckpt.CheckpointInfo(
+        model=lm.name, model_type=lm.model_type, hidden_size=hidden_size(lm.model), num_layers=num_layers(lm.model),
+        layers=list(layers), n_prefix=args.n_prefix, variant=args.variant, reweight=reweight, compat=args.compat,
+        encoder=args.encoder, train_data=specs, seed=args.seed, hyper=hyper, n_examples=2 * n_pairs,
+    )
+
+
+def _trained_cases(pairs: list[Pair]) -> ckpt.TrainedCases:
+    ids: dict[str, list[str]] = {}
+    for p in pairs:
+        ids.setdefault(p.dataset, []).append(p.case_id)
+    return ckpt.TrainedCases(ids, sorted({p.fingerprint for p in pairs}))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

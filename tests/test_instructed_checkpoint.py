@@ -1,0 +1,92 @@
+"""Checkpoints: safetensors round trip, discovery, mismatch errors, refusal of trained-on cases."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.errors import BenchError
+from editors.base import Request
+from editors.instructed import InstructEd, InstructEdConfig
+from editors.instructed import checkpoint as ckpt
+from editors.instructed.prefix import PrefixBank, expected_shapes
+from editors.instructed.testing import fixture_cases, make_checkpoint, resources, tiny_lm
+
+
+@pytest.fixture(scope="module", params=["tiny-llama", "tiny-gpt2"])
+def lm(request):
+    return tiny_lm(request.param)
+
+
+@pytest.mark.parametrize("variant", ["attn", "ffn"])
+def test_round_trip_is_exact(lm, tmp_path, variant):
+    bank = make_checkpoint(lm, tmp_path, [1, 2], n_prefix=4, variant=variant, trained_on=fixture_cases()[:1])
+    tensors, info, trained = ckpt.load(tmp_path)
+    assert set(tensors) == set(expected_shapes([1, 2], info.hidden_size, 4, variant))
+    assert all(torch.equal(tensors[k], v) for k, v in bank.state_dict().items())
+    assert (info.layers, info.n_prefix, info.variant, info.model) == ([1, 2], 4, variant, lm.name)
+    assert trained.case_ids == {"fixture": ["1"]} and len(trained.fingerprints) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "prefix.safetensors", "trained_cases.json"]
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), n_prefix=4, variant=variant), resources())
+    assert all(torch.equal(a, b) for a, b in zip(ed.bank.state_dict().values(), bank.state_dict().values()))
+    assert ed.config.layers == [1, 2]
+
+
+def test_discovery_finds_the_default_folder_and_explains_how_to_train(lm, tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt, "CHECKPOINT_ROOT", tmp_path)
+    with pytest.raises(BenchError) as err:
+        InstructEd(lm, InstructEdConfig(), resources())
+    message = str(err.value)
+    assert f"python -m bench train instructed --model {lm.name}" in message
+    assert "instructed:checkpoint=PATH" in message and str(tmp_path / lm.name) in message
+    default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
+    make_checkpoint(lm, tmp_path / lm.name, default)
+    assert InstructEd(lm, InstructEdConfig(), resources()).config.checkpoint == str(tmp_path / lm.name)
+    with pytest.raises(BenchError, match="--variant ffn"):  # ablations live in their own tagged folder
+        InstructEd(lm, InstructEdConfig(variant="ffn"), resources())
+
+
+def test_ablation_tags_and_commands():
+    assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", True) == ""
+    assert ckpt.ablation_tag([20, 21, 22], [10, 11], 10, "ffn", False) == "ffn-l20-23-p10-noreweight"
+    command = ckpt.train_command("m", [3, 5], [1], 5, "attn", True)
+    assert command == "python -m bench train instructed --model m --layers 3,5"
+    assert ckpt.model_dir_name("org/model") == "org--model"
+
+
+def test_mismatches_are_errors(lm, tmp_path):
+    make_checkpoint(lm, tmp_path, [1, 2])
+    with pytest.raises(BenchError, match="n_prefix=5"):
+        InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), n_prefix=4), resources())
+    with pytest.raises(BenchError, match="layers"):
+        InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), layers=[0, 1]), resources())
+    other = tiny_lm("tiny-gpt2" if lm.name == "tiny-llama" else "tiny-llama")
+    with pytest.raises(BenchError, match="trained for model"):
+        InstructEd(other, InstructEdConfig(checkpoint=str(tmp_path)), resources())
+    with pytest.raises(BenchError, match="not an InstructEd checkpoint"):
+        InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path / "nowhere")), resources())
+
+
+def test_cases_the_checkpoint_was_trained_on_are_refused(lm, tmp_path):
+    cases = fixture_cases()
+    make_checkpoint(lm, tmp_path, [1], trained_on=cases[:2])
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
+    with pytest.raises(BenchError, match=r"trained on 1 of these cases \(fixture-cf:2\)"):
+        ed.edit([cases[2], cases[1]])
+    assert ed.evaluable(cases) == [cases[2]]
+    ed.edit([cases[2]])
+    assert len(ed.score([Request(cases[2], q) for q in cases[2].queries])) == 3
+
+
+def test_prefix_off_needs_no_checkpoint(lm, tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt, "CHECKPOINT_ROOT", tmp_path)
+    ed = InstructEd(lm, InstructEdConfig(prefix=False), resources())
+    assert ed.bank is None and ed.config.layers == ed.default_layers
+
+
+def test_checkpoint_size_of_a_7b_llama_matches_the_paper():
+    shapes = expected_shapes(list(range(10, 20)), 4096, 5, "attn")
+    size = sum(4 * a * b for a, b in shapes.values())
+    assert size == 819_200  # 0.8 MB, as the paper reports
+    bank = PrefixBank(list(range(10, 20)), 4096, 5)
+    assert bank.num_bytes() == size

@@ -1,0 +1,101 @@
+"""The editor contract in gold mode: instructions only for edited cases, exact reset, batching, generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.data.schema import NHOP
+from editors.base import Request
+from editors.instructed import InstructEd, InstructEdConfig
+from editors.instructed.testing import fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm
+from editors.noedit import NoEdit
+from editors.registry import build_config, get_editor_class
+
+
+@pytest.fixture(scope="module", params=["tiny-llama", "tiny-gpt2"])
+def lm(request):
+    return tiny_lm(request.param)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(lm, tmp_path_factory):
+    path = tmp_path_factory.mktemp(f"instructed-{lm.name}")
+    make_checkpoint(lm, path, [1, 2])
+    return path
+
+
+def requests(cases):
+    return [Request(c, q) for c in cases for q in c.queries]
+
+
+def test_registry_builds_the_editor_from_strings(lm, checkpoint):
+    cls = get_editor_class("instructed")
+    cfg = build_config(cls, {"checkpoint": str(checkpoint), "layers": "1:3", "reweight": "off", "mode": "retrieval"})
+    assert cls is InstructEd and cfg.layers == [1, 2] and cfg.reweight is False and cfg.mode == "retrieval"
+    with pytest.warns(UserWarning, match="trained with reweight=True"):
+        ed = InstructEd(lm, cfg, resources())
+    assert ed.describe()["layers"] == [1, 2] and ed.describe()["checkpoint_trained"]["train_data"] == ["fixture"]
+
+
+def test_gold_mode_instructs_only_edited_cases_and_reset_is_exact(lm, checkpoint):
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint)), resources())
+    cases = fixture_cases()
+    reqs = requests(cases)
+    base = NoEdit(lm).score(reqs)
+    ed.edit(cases[:1])
+    scores = ed.score(reqs)
+    assert ed.last_fired == [r.case is cases[0] for r in reqs]
+    for r, s, b in zip(reqs, scores, base):  # plain rows in an instructed batch: the base model to 1e-5
+        close = torch.allclose(torch.tensor(s.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+        assert close != (r.case is cases[0])
+    prompts = [p.prompt for p in ed.prepare_all(reqs)[0]]
+    assert prompts[2] == f"Instruction:\n{cases[0].instruction}\nInput:\n{cases[0].queries[2].prompt}"  # locality
+    ed.reset()
+    assert [s.logprobs for s in ed.score(reqs)] == [b.logprobs for b in base]
+
+
+def test_batch_edit_scores_like_single_edits(lm, checkpoint):
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint)), resources())
+    cases = fixture_cases()
+    ed.edit(cases)
+    together = ed.score(requests(cases))
+    alone = []
+    for case in cases:
+        ed.reset()
+        ed.edit([case])
+        alone += ed.score(requests([case]))
+    for a, b in zip(together, alone):
+        assert a.pred_ids == b.pred_ids
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-4)
+
+
+def test_generation_and_multihop_gold_instruction(lm, checkpoint):
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint)), resources())
+    case = mquake_case()
+    ed.edit([case])
+    question = Request(case, case.of_kind(NHOP)[0])
+    (prompt,), _ = ed.prepare_all([question])
+    assert prompt.prompt.startswith(f"Instruction:\n{case.instruction}\nInput:\nWho is the head")
+    texts = ed.generate([question, Request(fixture_cases()[0], fixture_cases()[0].queries[0])], max_new_tokens=3)
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+
+
+def test_alias_instruction(lm, checkpoint):
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), alias_instruction=True), resources())
+    case = fixture_cases()[0]
+    ed.edit([case])
+    (prepared,), _ = ed.prepare_all([Request(case, case.queries[0])])
+    assert prepared.prompt.startswith("Instruction:\nDanielle Darrieux is also known as Darrieux. The mother")
+    assert 0.0 < prepared.meta.sim <= 1.0
+
+
+def test_paper_compat_hooks_for_the_protocol(lm, checkpoint):
+    with pytest.warns(UserWarning, match="compat=strict"):
+        paper = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), compat="paper", mode="retrieval"),
+                           resources())
+    strict = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), mode="retrieval"), resources())
+    case = fixture_cases()[0]
+    assert strict.select_queries(case) == case.queries and strict.metric_options() == {"rel_fired_only": False}
+    assert paper.metric_options() == {"rel_fired_only": True}
+    assert [q.kind for q in paper.select_queries(case)] == ["rel", "gen", "loc"]  # one of each (fixture has one)

@@ -1,0 +1,43 @@
+"""InstructEd's attention on the other LLaMA-family layouts (Qwen2 biases, Mistral, Gemma 3 qk-norm and
+sliding windows), with tiny random models: exact base behaviour, batching, generation with a cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.scoring import Prepared, Scorer
+from editors.instructed.attention import forward_context
+from editors.instructed.instructions import Spanner, format_prompt
+from editors.instructed.prefix import PrefixBank
+from editors.instructed.testing import tiny_family_lm
+
+ITEMS = [("Toko Yasuda plays the piano.", "Toko Yasuda performs on the", "piano", 0.7),
+         ("", "Rome is the capital of", "Italy", 1.0),
+         ("Paris is the capital of Italy and the largest city of the country.", "The capital of Italy is",
+          "Paris", 0.4)]
+
+
+@pytest.fixture(scope="module", params=["qwen2", "mistral", "gemma3_text"])
+def lm(request):
+    return tiny_family_lm(request.param)
+
+
+def test_exactness_batching_and_generation(lm):
+    spanner, scorer = Spanner(lm.tokenizer), Scorer(lm.model, lm.tokenizer)
+    items = [Prepared(format_prompt(i, q), a, spanner.meta(i, q, s) if i else None) for i, q, a, s in ITEMS]
+    encoded = [scorer.encode(it) for it in items]
+    rows, batch = next(scorer.batches(encoded))
+    base = scorer.logits(batch)
+    assert torch.allclose(scorer.logits(batch, forward_context(lm.model, None, False, False)), base, atol=1e-5)
+    bank = PrefixBank.for_model(lm.model, [1, 2], relative_scale=1.0)
+    context = forward_context(lm.model, bank, True, False)
+    together = scorer.logits(batch, context)
+    for r, i in enumerate(rows):
+        n = len(encoded[i].ids)
+        alone = scorer.logits(scorer.collate([encoded[i]]), context)[0]
+        assert torch.allclose(together[r, -n:], alone, atol=1e-5)
+        assert torch.allclose(together[r, -n:], base[r, -n:], atol=1e-5) == (ITEMS[i][0] == "")
+    texts = scorer.generate(items, max_new_tokens=3, context=context, stop_at_newline=False)
+    singles = [scorer.generate([it], max_new_tokens=3, context=context, stop_at_newline=False)[0] for it in items]
+    assert texts == singles
