@@ -1,0 +1,3 @@
+from editors.memit.memit import MEMIT, MEMITConfig
+
+__all__ = ["MEMIT", "MEMITConfig"]

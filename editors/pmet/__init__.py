@@ -1,0 +1,3 @@
+from editors.pmet.pmet import PMET, PMETConfig
+
+__all__ = ["PMET", "PMETConfig"]

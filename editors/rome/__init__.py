@@ -1,0 +1,3 @@
+from editors.rome.rome import ROME
+
+__all__ = ["ROME"]

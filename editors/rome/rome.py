@@ -1,0 +1,43 @@
+"""ROME (Meng et al. 2022): a rank-one update of one MLP output projection per edit.
+
+k* = the projection's input at the subject's last token, averaged over context
+prefixes; v* = its output there optimised so the model predicts the new target
+(editors/locate/values.py); delta = (v* - W k) (C^-1 k*)^T / ((C^-1 k*) . k) with
+k the bare prompt's key. ROME is not a batch method: the requests of one
+edit() call are edited one after another, each computed on the model as the
+previous ones left it (through an overlay, the weights are touched only once
+at the end).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import BenchError
+from editors.locate import LocateConfig, LocateEditor
+from editors.locate.hooks import overlay
+from editors.locate.keys import read_at_lookup
+from editors.locate.update import rank_one_delta
+from editors.locate.values import optimise_values
+
+
+class ROME(LocateEditor):
+    name = "rome"
+    config_class = LocateConfig
+    method_dir = Path(__file__).parent
+
+    def compute_deltas(self, requests):
+        if len(self.config.layers) != 1:
+            raise BenchError(f"ROME edits one layer; got layers={self.config.layers}")
+        site = (self.config.layers[0], "mlp_out")
+        cov = self.moments([site])[site]
+        contexts, settings, deltas = self.contexts, self.value_settings(), {}
+        for request in requests:
+            with overlay(self.model, deltas):
+                keys, _ = read_at_lookup(self.scorer, [request], contexts, [site])
+                values = self.record(optimise_values(self.scorer, [request], contexts, [site], settings))
+                anchor, current = read_at_lookup(self.scorer, [request], [""], [site])
+            residual = values.targets[site][0] - current[site][0, 0]
+            delta = rank_one_delta(keys[site][0].mean(0), anchor[site][0, 0], residual, cov).float()
+            deltas[site] = deltas[site] + delta if site in deltas else delta
+        return deltas
