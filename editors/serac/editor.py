@@ -1,0 +1,89 @@
+"""SERAC: an edit memory, a scope classifier and a counterfactual model; the base model's weights never change.
+
+A query is compared with every edit in memory by the scope classifier (a
+trained head on frozen sentence embeddings, see classifier.py). If the best
+edit's in-scope probability exceeds the threshold, the *counterfactual model*
+answers: here the base model itself conditioned on that edit, in IKE's
+`New Fact: <edit sentence>\\nPrompt: <query>` block (no second model is
+trained). Otherwise the untouched base model answers the plain query. Memory
+accumulates over `edit()` calls (batch and sequential); `reset()` empties it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from bench.data.schema import Edit, EditCase
+from bench.errors import BenchError
+from bench.scoring import Prepared, TokenScore
+from editors.base import Capabilities, Editor, EditorConfig, Request
+from editors.ike.demos import fact_block
+from editors.serac.checkpoint import resolve_checkpoint
+from editors.serac.classifier import ScopeClassifier
+
+
+@dataclass
+class SERACConfig(EditorConfig):
+    checkpoint: str = ""  # classifier file or folder; empty: results/checkpoints/serac/<model>/
+    threshold: float = -1.0  # in-scope probability cut-off; < 0: the checkpoint's own
+
+
+class SERAC(Editor):
+    name = "serac"
+    capabilities = Capabilities(changes_weights=False, batch=True, sequential=True, needs_training=True)
+    config_class: ClassVar[type] = SERACConfig
+
+    def __init__(self, lm, config=None, resources=None):
+        super().__init__(lm, config, resources)
+        self.checkpoint = resolve_checkpoint(self.config.checkpoint, lm.name)
+        self.classifier, self.meta = ScopeClassifier.load(self.checkpoint)
+        self.threshold = self.config.threshold if self.config.threshold >= 0 else float(self.meta["threshold"])
+        self.encoder_name = self.meta.get("encoder") or self.resources.encoder_name
+        self.memory: list[Edit] = []
+        self._keys = torch.zeros((0, self.classifier.dim))
+        self.last_fired: list[bool] = []
+
+    def edit(self, cases: list[EditCase]) -> None:
+        edits = [e for case in cases for e in case.edits]
+        if not edits:
+            raise BenchError("serac: the cases to edit contain no edits")
+        self.memory += edits
+        self._keys = torch.cat([self._keys, self._embed([e.prompt for e in edits])])
+
+    def reset(self) -> None:
+        self.memory = []
+        self._keys = torch.zeros((0, self.classifier.dim))
+        self.last_fired = []
+
+    def route(self, queries: list[str]) -> list[Edit | None]:
+        """The in-scope edit for each query, or None (the base model answers)."""
+        if not self.memory or not queries:
+            return [None] * len(queries)
+        probs = self.classifier.matrix(self._embed(queries), self._keys)
+        best, idx = probs.max(dim=1)
+        return [self.memory[i] if p > self.threshold else None for p, i in zip(best.tolist(), idx.tolist())]
+
+    def prepare_all(self, requests: list[Request]) -> list[Prepared]:
+        routed = self.route([r.query.prompt for r in requests])  # classify the raw query, not a framing
+        self.last_fired = [e is not None for e in routed]
+        return [Prepared(r.text if e is None else fact_block(e.sentence, r.text), r.query.answer)
+                for r, e in zip(requests, routed)]
+
+    def prepare(self, request: Request) -> Prepared:
+        return self.prepare_all([request])[0]
+
+    def score(self, requests: list[Request]) -> list[TokenScore]:
+        return self.scorer.score(self.prepare_all(requests))
+
+    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
+        return self.scorer.generate(self.prepare_all(requests), max_new_tokens)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "checkpoint_file": str(self.checkpoint), "threshold_used": self.threshold,
+                "encoder": self.encoder_name}
+
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        return self.resources.encoder(self.encoder_name).encode(texts).float().cpu()

@@ -1,0 +1,60 @@
+"""Training pairs for the scope classifier, from edit cases of the training splits.
+
+Per edit (key = its edit prompt): positives are the edit prompt itself and its
+paraphrases (GEN); negatives are its locality prompts, prompts of random other
+edits, and the other edits' prompts nearest to this key (hard negatives:
+memories hold many edits, and a query must pick out its own).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from bench.data.schema import GEN, LOC, REL, EditCase
+
+
+@dataclass
+class Pairs:
+    texts: list[str]  # every distinct text, embedded once
+    key: list[int]  # index into texts of each pair's edit prompt
+    query: list[int]  # index into texts of each pair's query
+    label: list[float]  # 1 = in scope
+    group: list[int]  # the case each pair came from (for a train/validation split by case)
+
+
+def case_key(case: EditCase) -> str:
+    return case.edits[0].prompt
+
+
+def build_pairs(cases: list[EditCase], embed, n_random: int = 2, n_hard: int = 2,
+                seed: int = 0) -> tuple[Pairs, torch.Tensor]:
+    """Pairs plus the embeddings of `Pairs.texts`; `embed(texts) -> (n, dim)` unit vectors."""
+    rng = random.Random(seed)
+    texts: dict[str, int] = {}
+
+    def tid(text: str) -> int:
+        return texts.setdefault(text, len(texts))
+
+    keys = [tid(case_key(c)) for c in cases]
+    own = [[tid(q.prompt) for q in c.queries if q.kind in (REL, GEN)] for c in cases]
+    loc = [[tid(q.prompt) for q in c.queries if q.kind == LOC] for c in cases]
+    emb = embed(list(texts))
+    key_emb = emb[torch.tensor(keys)]
+    sims = key_emb @ key_emb.T
+    sims.fill_diagonal_(-2.0)
+    hard = sims.topk(min(n_hard, max(len(cases) - 1, 0)), dim=1).indices.tolist() if len(cases) > 1 else []
+    pairs = Pairs(list(texts), [], [], [], [])
+    for i, key in enumerate(keys):
+        negatives = list(loc[i])
+        others = [j for j in rng.sample(range(len(cases)), min(len(cases), n_random + 1)) if j != i][:n_random]
+        negatives += [rng.choice(own[j]) for j in others if own[j]]
+        negatives += [keys[j] for j in (hard[i] if hard else [])]
+        for q, label in [(q, 1.0) for q in own[i]] + [(q, 0.0) for q in negatives if q not in own[i]]:
+            pairs.key.append(key)
+            pairs.query.append(q)
+            pairs.label.append(label)
+            pairs.group.append(i)
+    return pairs, emb

@@ -1,0 +1,134 @@
+"""SERAC: classifier training and checkpoint files, routing (in scope -> conditioned, out -> untouched), reset."""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+
+import pytest
+import torch
+from conftest import make_case
+
+from bench.data.schema import GEN, LOC, REL, Query
+from bench.errors import BenchError
+from bench.scoring import Prepared, Scorer
+from editors.base import Request, Resources
+from editors.ike.demos import fact_block
+from editors.serac import CHECKPOINT_FILE, SERAC, ScopeClassifier, SERACConfig, default_checkpoint_dir
+from editors.serac.checkpoint import model_dirname, repo_root, resolve_checkpoint
+from editors.serac.pairs import build_pairs
+from editors.serac.train import main as train_main
+
+
+class BagOfWords:
+    """Deterministic stand-in for MiniLM: hashed word counts, unit norm."""
+
+    name = "bag-of-words"
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        out = torch.zeros(len(texts), 256)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[i, zlib.crc32(word.encode()) % 256] += 1
+        return torch.nn.functional.normalize(out, dim=-1)
+
+
+SUBJECTS = ["Spike Hughes", "Toko Yasuda", "Danielle Darrieux", "Ellie Kemper", "Max Mosley", "Lita Ford",
+            "Aubrey de Grey", "Kathryn Newton", "William Hogarth", "Michel Rocard", "Rainn Wilson", "Jared Kushner"]
+TEMPLATES = [("Where was {} born?", "What is the birthplace of {}?"),
+             ("Which language does {} speak?", "What is the mother tongue of {}?"),
+             ("Which instrument does {} play?", "What instrument is played by {}?")]
+
+
+def zsre_records() -> list[dict]:
+    return [{"subject": s, "src": a.format(s), "rephrase": b.format(s), "alt": "Paris", "answers": ["x"],
+             "loc": f"nq question: who wrote book number {i}", "loc_ans": "Homer"}
+            for i, s in enumerate(SUBJECTS) for a, b in TEMPLATES]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serac")
+    data = root / "train.json"
+    data.write_text(json.dumps(zsre_records()))
+    assert train_main(["--datasets", f"mend:{data}", "--exclude", "", "--out", str(root / "ckpt"),
+                       "--epochs", "300"], encoder=BagOfWords()) == 0
+    return root / "ckpt" / CHECKPOINT_FILE
+
+
+def make_serac(lm, checkpoint, **kw) -> SERAC:
+    enc = BagOfWords()
+    return SERAC(lm, SERACConfig(checkpoint=str(checkpoint), **kw), Resources(_encoders={enc.name: enc}))
+
+
+def test_training_writes_a_small_safetensors_checkpoint(checkpoint):
+    assert checkpoint.stat().st_size < 100_000
+    clf, meta = ScopeClassifier.load(checkpoint)
+    assert meta["encoder"] == "bag-of-words" and float(meta["threshold"]) == 0.5
+    assert json.loads(meta["val"])["n"] > 0
+
+
+def test_classifier_round_trip_and_version_check(tmp_path):
+    clf = ScopeClassifier(8, 4)
+    u, v = torch.nn.functional.normalize(torch.randn(2, 3, 8), dim=-1)
+    clf.save(tmp_path / "c.safetensors", {"threshold": "0.5"})
+    again, meta = ScopeClassifier.load(tmp_path / "c.safetensors")
+    assert torch.equal(again(u, v), clf(u, v)) and meta["threshold"] == "0.5"
+    assert clf.matrix(u, v).shape == (3, 3)
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(1)}, str(tmp_path / "bad.safetensors"), metadata={"features": "other"})
+    with pytest.raises(BenchError, match="retrain"):
+        ScopeClassifier.load(tmp_path / "bad.safetensors")
+
+
+def test_pairs_take_paraphrases_as_positives_and_other_edits_as_negatives():
+    cases = [make_case("a"), make_case("b", "Toko Yasuda"), make_case("c", "Ellie Kemper")]
+    pairs, emb = build_pairs(cases, BagOfWords().encode, n_random=1, n_hard=1)
+    assert emb.shape == (len(pairs.texts), 256)
+    mine = [(pairs.texts[q], y) for k, q, y, g in zip(pairs.key, pairs.query, pairs.label, pairs.group) if g == 0]
+    positives = {t for t, y in mine if y == 1}
+    assert positives == {q.prompt for q in cases[0].queries if q.kind in (REL, GEN)}
+    negatives = {t for t, y in mine if y == 0}
+    assert {q.prompt for q in cases[0].of_kind(LOC)} <= negatives
+    assert negatives & {cases[1].edits[0].prompt, cases[2].edits[0].prompt}  # the nearest other edit
+
+
+def test_in_scope_queries_see_the_edit_and_the_rest_is_untouched(tiny_lm, checkpoint):
+    serac = make_serac(tiny_lm, checkpoint)
+    case = make_case("c1", "Spike Hughes", "Paris")
+    case.queries = [q for q in case.queries if q.kind in (REL, LOC)] + [
+        Query(GEN, "What is the birthplace of Spike Hughes?", "Paris")]
+    requests = [Request(case, q) for q in case.queries]
+    base = Scorer(tiny_lm.model, tiny_lm.tokenizer).score([Prepared(q.prompt, q.answer) for q in case.queries])
+    serac.edit([case])
+    post = serac.score(requests)
+    assert serac.last_fired == [True, False, False, True]
+    sentence = case.edits[0].sentence
+    assert serac.prepare(requests[0]).prompt == fact_block(sentence, case.queries[0].prompt)
+    for fired, before, after in zip(serac.last_fired, base, post):
+        assert (after.logprobs == before.logprobs) != fired  # out of scope: the base model, bitwise
+    serac.reset()
+    assert [s.logprobs for s in serac.score(requests)] == [s.logprobs for s in base]
+    assert serac.last_fired == [False] * 4
+
+
+def test_memory_routes_each_query_to_its_own_edit(tiny_gpt2, checkpoint):
+    serac = make_serac(tiny_gpt2, checkpoint)
+    cases = [make_case("a", "Spike Hughes", "Paris"), make_case("b", "Toko Yasuda", "Berlin")]
+    serac.edit(cases[:1])
+    serac.edit(cases[1:])  # sequential: memory accumulates
+    routed = serac.route(["Spike Hughes originates from", "Toko Yasuda originates from", "Who wrote the iliad?"])
+    assert [e.target_new if e else None for e in routed] == ["Paris", "Berlin", None]
+    assert make_serac(tiny_gpt2, checkpoint, threshold=1.0).route(["x"]) == [None]
+
+
+def test_checkpoint_location_and_missing_checkpoint_message(tiny_llama, tmp_path):
+    assert default_checkpoint_dir("smollm2-135m") == repo_root() / "results" / "checkpoints" / "serac" / "smollm2-135m"
+    assert model_dirname("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB--SmolLM2-135M"
+    assert resolve_checkpoint("", "smollm2-135m").is_file()  # the committed SmolLM2 checkpoint
+    with pytest.raises(BenchError, match=r"python -m bench train serac --model tiny-llama.*serac:checkpoint=PATH"):
+        SERAC(tiny_llama)
+    with pytest.raises(BenchError, match="no checkpoint at"):
+        SERAC(tiny_llama, SERACConfig(checkpoint=str(tmp_path / "nothing")))
