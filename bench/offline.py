@@ -7,6 +7,7 @@ dense weights) by transformers and saved as safetensors into a cache folder.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,7 +111,12 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp_target = target.with_suffix(".partial")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # a private folder per process, renamed into place: two first uses at once cannot collide
+    tmp_target = Path(tempfile.mkdtemp(prefix=f"{target.name}.", suffix=".partial", dir=target.parent))
     model.save_pretrained(tmp_target)
     tokenizer.save_pretrained(tmp_target)
-    tmp_target.rename(target)
+    try:
+        tmp_target.rename(target)
+    except OSError:  # another process finished first; its copy is as good as ours
+        shutil.rmtree(tmp_target, ignore_errors=True)
