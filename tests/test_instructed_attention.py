@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from bench.arch import arch_of, get_module, head_counts
-from bench.scoring import Encoded, Prepared, Scorer
+from bench.scoring import Prepared, Scorer
 from editors.instructed.attention import ForwardState, _causal, forward_context
 from editors.instructed.instructions import Spanner, format_prompt
 from editors.instructed.prefix import PrefixBank
-from editors.instructed.testing import tiny_lm
+from editors.instructed.testing import greedy_without_cache, tiny_lm
 
 ITEMS = [  # instruction, question, answer, sim
     ("Danielle Darrieux speaks English.", "The mother tongue of Danielle Darrieux is", "English", 0.8),
@@ -104,7 +104,8 @@ def test_attention_matches_a_literal_eq15_reference(lm, bank, paper):
     state = ForwardState(
         bank=bank, arch=arch_of(lm.model), heads=(n_heads, n_kv, head_dim), use=torch.tensor([True, True]),
         sim=sim, ins_start=torch.tensor([1, pad + 1]), ins_end=torch.tensor([5, pad + 4]),
-        row_start=torch.tensor([0, pad]), paper_end=torch.tensor([3, pad + 2]), reweight=True, paper=paper)
+        row_start=torch.tensor([0, pad]), paper_end=torch.tensor([3, pad + 2]), total=length, reweight=True,
+        paper=paper)
     got, _ = state.attend(module, q, k, v, mask, dropout=0.0, scaling=head_dim**-0.5)
 
     pk, pv = bank.prefix_kv(module, arch_of(lm.model), layer, (n_heads, n_kv, head_dim))
@@ -127,24 +128,12 @@ def test_attention_matches_a_literal_eq15_reference(lm, bank, paper):
     assert torch.allclose(got[0], expected[0], atol=1e-5)
 
 
-def _greedy_without_cache(lm, scorer: Scorer, item: Prepared, context, steps: int) -> str:
-    ids = scorer.encode(Prepared(item.prompt, "", item.meta)).ids
-    out = []
-    for _ in range(steps):
-        batch = scorer.collate([Encoded(ids + out, len(ids) + len(out), item.meta)])
-        token = int(scorer.logits(batch, context)[0, -1].argmax())
-        if token == lm.tokenizer.eos_token_id:
-            break
-        out.append(token)
-    return lm.tokenizer.decode(out, skip_special_tokens=True).strip()
-
-
 def test_generation_with_cache_matches_recomputation(lm, bank):
     scorer = Scorer(lm.model, lm.tokenizer)
     items = prepared(lm)
     context = forward_context(lm.model, bank, True, False)
     cached = scorer.generate(items, max_new_tokens=5, context=context, stop_at_newline=False)
-    assert cached == [_greedy_without_cache(lm, scorer, it, context, 5) for it in items]
+    assert cached == [greedy_without_cache(lm, scorer, it, context, 5) for it in items]
 
 
 def test_only_the_prefixes_get_gradients(lm, bank):

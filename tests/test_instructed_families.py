@@ -10,12 +10,12 @@ from bench.scoring import Prepared, Scorer
 from editors.instructed.attention import forward_context
 from editors.instructed.instructions import Spanner, format_prompt
 from editors.instructed.prefix import PrefixBank
-from editors.instructed.testing import tiny_family_lm
+from editors.instructed.testing import greedy_without_cache, tiny_family_lm
 
-ITEMS = [("Toko Yasuda plays the piano.", "Toko Yasuda performs on the", "piano", 0.7),
+ITEMS = [("Toko Yasuda plays the piano.", "Toko Yasuda performs on the", "piano", 0.3),
          ("", "Rome is the capital of", "Italy", 1.0),
          ("Paris is the capital of Italy and the largest city of the country.", "The capital of Italy is",
-          "Paris", 0.4)]
+          "Paris", 0.2)]
 
 
 @pytest.fixture(scope="module", params=["qwen2", "mistral", "gemma3_text"])
@@ -38,6 +38,7 @@ def test_exactness_batching_and_generation(lm):
         alone = scorer.logits(scorer.collate([encoded[i]]), context)[0]
         assert torch.allclose(together[r, -n:], alone, atol=1e-5)
         assert torch.allclose(together[r, -n:], base[r, -n:], atol=1e-5) == (ITEMS[i][0] == "")
-    texts = scorer.generate(items, max_new_tokens=3, context=context, stop_at_newline=False)
-    singles = [scorer.generate([it], max_new_tokens=3, context=context, stop_at_newline=False)[0] for it in items]
-    assert texts == singles
+    for paper in (False, True):  # Gemma 3's sliding-window cache hands over only its most recent keys
+        context = forward_context(lm.model, bank, True, paper)
+        texts = scorer.generate(items, max_new_tokens=6, context=context, stop_at_newline=False)
+        assert texts == [greedy_without_cache(lm, scorer, it, context, 6) for it in items]

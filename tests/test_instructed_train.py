@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.arch import scaled_layer_range
-from bench.scoring import Scorer
+from bench.scoring import Prepared, Scorer
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.data import build_pairs
@@ -19,6 +19,7 @@ from editors.instructed.train import (
     Trainer,
     _info,
     _trained_cases,
+    add_base_locality_labels,
     batch_loss,
     encode_pairs,
     lr_factor,
@@ -103,3 +104,17 @@ def test_cli_trains_and_resumes_on_real_data(tmp_path):
     _, info, trained = ckpt.load(tmp_path / "ck")
     assert info.epochs_done == 2 and info.train_data == ["counterfact-train", "mquake"]
     assert sum(len(v) for v in trained.case_ids.values()) == 6
+
+
+def test_base_locality_labels_are_the_unedited_predictions(setup):
+    lm, scorer, pairs, examples = setup
+    examples = encode_pairs(pairs, scorer, Spanner(lm.tokenizer), HashEncoder())
+    add_base_locality_labels(examples, pairs, scorer)
+    plain = scorer.score([Prepared(p.loc.question, p.loc.answer) for p in pairs])
+    assert [e.loc_labels for e in examples] == [s.pred_ids for s in plain]
+    items = [e.loc for e in examples]
+    context = forward_context(lm.model, PrefixBank.for_model(lm.model, [1]), True, False)
+    with torch.no_grad():
+        _, gold = batch_loss(lm.model, scorer.collate(items), items, context)
+        _, base = batch_loss(lm.model, scorer.collate(items), items, context, [e.loc_labels for e in examples])
+    assert not torch.allclose(gold, base)  # a random model's argmax is not the gold answer

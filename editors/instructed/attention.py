@@ -11,7 +11,8 @@ context, so outside it the model is untouched (bitwise). The function itself sta
 - Prefix keys/values are concatenated in front of the tokens' (after rotary, so they carry no position)
   and the boolean mask gets matching columns, open only for rows that carry an instruction.
 Rows without an instruction are left exactly as the base model computes them. Generation works: each
-step's keys include the cache, and columns beyond the prompt are never instruction columns.
+step's keys include the cache (for sliding-window layers only its most recent positions, so columns are
+mapped to absolute positions from the end), and columns beyond the prompt are never instruction columns.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class ForwardState:
     ins_end: torch.Tensor  # (B,) one past the last instruction column
     row_start: torch.Tensor  # (B,) the row's first real token (its left-pad count)
     paper_end: torch.Tensor  # (B,) one past the last query row scaled by compat=paper (without prefixes)
+    total: int  # positions so far (prompt + generated): the keys a layer sees are the last kv_len of them
     reweight: bool
     paper: bool
 
@@ -84,7 +86,7 @@ class ForwardState:
             ins_end=col([p + (m.ins_end if m else 0) for p, m in zip(pads, metas)]),
             row_start=col(pads),
             paper_end=col([p + (m.paper_rows if m else 0) for p, m in zip(pads, metas)]),
-            reweight=reweight, paper=paper,
+            total=batch.attention_mask.shape[1], reweight=reweight, paper=paper,
         )
 
     def prefixed(self, layer: int) -> bool:
@@ -99,7 +101,7 @@ class ForwardState:
         if self.reweight:
             sim = self.sim.to(query.dtype)[:, None]
             if self.paper:
-                query = query * self._row_scale(sim, q_len, kv_len, prefixed)[:, None, :, None]
+                query = query * self._row_scale(sim, q_len, prefixed)[:, None, :, None]
             else:
                 key = key * self._col_scale(sim, kv_len)[:, None, :, None]
         if prefixed:
@@ -113,12 +115,13 @@ class ForwardState:
         return sdpa_attention_forward(module, query, key, value, mask, **kwargs)
 
     def _col_scale(self, sim: torch.Tensor, kv_len: int) -> torch.Tensor:
-        cols = torch.arange(kv_len, device=sim.device)[None]
+        # a sliding-window cache hands over only the most recent kv_len positions
+        cols = torch.arange(self.total - kv_len, self.total, device=sim.device)[None]
         inside = (cols >= self.ins_start[:, None]) & (cols < self.ins_end[:, None]) & self.use[:, None]
         return torch.where(inside, sim, torch.ones_like(sim))
 
-    def _row_scale(self, sim: torch.Tensor, q_len: int, kv_len: int, prefixed: bool) -> torch.Tensor:
-        rows = torch.arange(kv_len - q_len, kv_len, device=sim.device)[None]
+    def _row_scale(self, sim: torch.Tensor, q_len: int, prefixed: bool) -> torch.Tensor:
+        rows = torch.arange(self.total - q_len, self.total, device=sim.device)[None]
         end = self.paper_end + (self.bank.n_prefix if prefixed else 0)
         inside = (rows >= self.row_start[:, None]) & (rows < end[:, None]) & self.use[:, None]
         return torch.where(inside, sim, torch.ones_like(sim))

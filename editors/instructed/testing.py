@@ -57,6 +57,21 @@ def tiny_family_lm(model_type: str) -> LoadedModel:
     return LoadedModel(f"tiny-{model_type}", model, tok, torch.device("cpu"), torch.float32)
 
 
+def greedy_without_cache(lm: LoadedModel, scorer, item, context, steps: int) -> str:
+    """Greedy continuation recomputing the whole sequence every step (the reference for cached generation)."""
+    from bench.scoring import Encoded, Prepared
+
+    ids = scorer.encode(Prepared(item.prompt, "", item.meta)).ids
+    out: list[int] = []
+    for _ in range(steps):
+        batch = scorer.collate([Encoded(ids + out, len(ids) + len(out), item.meta)])
+        token = int(scorer.logits(batch, context)[0, -1].argmax())
+        if token == lm.tokenizer.eos_token_id:
+            break
+        out.append(token)
+    return lm.tokenizer.decode(out, skip_special_tokens=True).strip()
+
+
 class HashEncoder:
     """Bag-of-words hashing into 64 dims, L2-normalised: deterministic, no model, same API as SentenceEncoder."""
 

@@ -3,6 +3,8 @@
 Paper defaults (Sec. 4.1.2, App. B): AdamW lr 9e-3, weight decay 0.02, batches of 6 edit + 6 locality
 examples, 10 epochs with 4 of warm-up (then half-cosine decay), CounterFact train (10,000) + the
 MQuAKE-CF train side. Only the prefixes (or adapters) get gradients; the base model stays in eval mode.
+`--loc-target base` (not in the paper) trains locality examples toward the unedited model's own
+predictions instead of the gold answers, which a small model often does not know.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--reweight", default="on", choices=("on", "off"))
     p.add_argument("--compat", default="strict", choices=COMPATS)
     p.add_argument("--encoder", default="all-MiniLM-L6-v2")
+    p.add_argument("--loc-target", default="gold", choices=("gold", "base"),
+                   help="locality answers: gold (the paper) or the unedited model's own teacher-forced "
+                        "predictions on the plain prompt (what Loc measures; for models that miss the gold)")
     p.add_argument("--resume-from", default="", help="continue a checkpoint (its data and settings are reused)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --out")
     return p.parse_args(argv)
@@ -85,6 +90,7 @@ class EncodedPair:
 
     edit: Encoded
     loc: Encoded
+    loc_labels: list[int] | None = None  # --loc-target base: the unedited model's argmax per answer token
 
 
 def load_pairs(specs: list[str], data_dir, fraction: float, seed: int, max_examples: int) -> list[Pair]:
@@ -112,6 +118,15 @@ def encode_pairs(pairs: list[Pair], scorer: Scorer, spanner: Spanner, encoder) -
     return [EncodedPair(one(p.edit), one(p.loc)) for p in pairs]
 
 
+def add_base_locality_labels(examples: list[EncodedPair], pairs: list[Pair], scorer: Scorer) -> None:
+    """Label each locality answer token with the unedited model's teacher-forced argmax on the plain
+    prompt, so training asks for exactly what the Loc metric compares (one no-grad pass)."""
+    scores = scorer.score([Prepared(p.loc.question, p.loc.answer) for p in pairs], progress="base locality labels")
+    for example, score in zip(examples, scores):
+        if len(score.pred_ids) == len(example.loc.ids) - example.loc.target_start:
+            example.loc_labels = score.pred_ids
+
+
 def lr_factor(step: int, warmup: int, total: int) -> float:
     """Linear warm-up, then half-cosine decay to 0 (the MAE/LLaMA-Adapter schedule the authors use)."""
     if step < warmup:
@@ -119,13 +134,16 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def batch_loss(model, batch: Batch, items: list[Encoded], context) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy over answer tokens, and the per-row mean (for edit/locality curves)."""
+def batch_loss(model, batch: Batch, items: list[Encoded], context,
+               targets: list[list[int] | None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over answer tokens (labels: the answer itself, or `targets[r]` where given),
+    and the per-row mean (for edit/locality curves)."""
     n_keep = max(len(e.ids) - e.target_start for e in items) + 1
     labels = torch.full((len(items), n_keep), -100, dtype=torch.long, device=batch.input_ids.device)
     for r, e in enumerate(items):
         n_t = len(e.ids) - e.target_start
-        labels[r, n_keep - 1 - n_t:n_keep - 1] = torch.tensor(e.ids[e.target_start:])
+        row = targets[r] if targets and targets[r] is not None else e.ids[e.target_start:]
+        labels[r, n_keep - 1 - n_t:n_keep - 1] = torch.tensor(row, device=labels.device)
     with context(batch):
         logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                        position_ids=batch.position_ids, logits_to_keep=n_keep, use_cache=False).logits
@@ -173,7 +191,8 @@ class Trainer:
 
     def step(self, rows: list[EncodedPair], lr: float) -> dict:
         items = [r.edit for r in rows] + [r.loc for r in rows]
-        loss, per_row = batch_loss(self.lm.model, self.scorer.collate(items), items, self.context)
+        targets = [None] * len(rows) + [r.loc_labels for r in rows]
+        loss, per_row = batch_loss(self.lm.model, self.scorer.collate(items), items, self.context, targets)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -238,6 +257,8 @@ def _main(args: argparse.Namespace) -> int:
     encoder = Resources(encoder_name=args.encoder, device=str(lm.device)).encoder()
     scorer = Scorer(lm.model, lm.tokenizer)
     examples = encode_pairs(pairs, scorer, Spanner(lm.tokenizer), encoder)
+    if args.loc_target == "base":
+        add_base_locality_labels(examples, pairs, scorer)
     bank = PrefixBank.for_model(lm.model, layers, args.n_prefix, args.variant, args.seed)
     info = state[1] if state else _info(args, lm, layers, reweight, specs, len(pairs))
     trained = _trained_cases(pairs)
@@ -260,14 +281,14 @@ def _adopt(args: argparse.Namespace, info: ckpt.CheckpointInfo) -> None:
     args.model, args.seed, args.n_prefix, args.variant = info.model, info.seed, info.n_prefix, info.variant
     args.reweight, args.compat, args.encoder = ("on" if info.reweight else "off"), info.compat, info.encoder
     args.data = ",".join(info.train_data)
-    for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr", "weight_decay", "warmup"):
+    for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr", "weight_decay", "warmup", "loc_target"):
         if key in hyper:
             setattr(args, key, hyper[key])
 
 
 def _info(args, lm, layers, reweight, specs, n_pairs) -> ckpt.CheckpointInfo:
     hyper = {key: getattr(args, key) for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr",
-                                                 "weight_decay", "warmup", "epochs", "dtype")}
+                                                 "weight_decay", "warmup", "epochs", "dtype", "loc_target")}
     return ckpt.CheckpointInfo(
         model=lm.name, model_type=lm.model_type, hidden_size=hidden_size(lm.model), num_layers=num_layers(lm.model),
         layers=list(layers), n_prefix=args.n_prefix, variant=args.variant, reweight=reweight, compat=args.compat,
