@@ -32,7 +32,8 @@ def read_at_lookup(scorer: Scorer, requests: list[EditRequest], contexts: list[s
     chunks: tuple[dict, dict] = ({s: [] for s in sites}, {s: [] for s in sites})
     for lo in range(0, len(rows), max_rows):
         batch, lookups = collate_rows(scorer, rows[lo:lo + max_rows])
-        index = (torch.arange(len(lookups)), torch.tensor(lookups))
+        dev = batch.input_ids.device
+        index = (torch.arange(len(lookups), device=dev), torch.tensor(lookups, device=dev))
         with hooked(scorer.model, sites, read_inputs=True, read_outputs=True, stop_after=last_site(sites)) as rec:
             forward(scorer.model, batch)
         for recorded, chunk in zip((rec.inputs, rec.outputs), chunks):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.scoring import Encoded, Prepared, Scorer
+from bench.scoring import Prepared, Scorer
 
 CONTEXT_STARTS = ("The", "Therefore", "Because", "I", "You")
 
@@ -64,7 +64,3 @@ def context_prefixes(scorer: Scorer, lengths: list[int], per_length: int, seed: 
             text = scorer.tokenizer.decode(ids, skip_special_tokens=True)
             prefixes.append(text.replace("{", " ").replace("}", " ") + ". ")
     return prefixes
-
-
-def as_encoded(ids: list[int]) -> Encoded:
-    return Encoded(ids, len(ids))
