@@ -46,10 +46,36 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _suite_parser(sub) -> None:
+    p = sub.add_parser("suite", help="run every run behind the paper's tables (resumable), then write the tables")
+    p.add_argument("--name", default="paper", help="which suite (default: paper)")
+    p.add_argument("--limit", type=int, default=200, help="cases per CounterFact/ZsRE run (sequential: edits)")
+    p.add_argument("--out", default="runs/suite", help="suite directory (one run directory per entry)")
+    p.add_argument("--skip", default="", help="comma-separated editors to leave out, e.g. mello,ft-l")
+    p.add_argument("--only", default="", help="comma-separated run names of the suite to do (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and time estimate only")
+    for flag, default in (("--model", "smollm2-135m"), ("--device", "auto"), ("--data-dir", None)):
+        p.add_argument(flag, default=default)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _cmd_suite(args) -> int:
+    from bench.runner import RunConfig
+    from bench.suite import run_suite
+
+    base = RunConfig(editors=[], dataset="", out="", model=args.model, device=args.device, data_dir=args.data_dir,
+                     seed=args.seed)
+    split = lambda text: {x.strip() for x in text.split(",") if x.strip()}  # noqa: E731
+    failed = run_suite(args.name, args.out, args.limit, split(args.skip), split(args.only) or None, args.dry_run, base)
+    if failed:
+        print(f"[suite] {failed} run(s) failed; fix the cause and rerun the same command to resume", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _cmd_report(args) -> int:
     from bench.report import report
 
-    text = report(args.run_dirs, args.format, args.ci, args.plots)
+    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table)
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(text)
@@ -97,12 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Knowledge-editing benchmark harness")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
+    _suite_parser(sub)
     rp = sub.add_parser("report", help="render a results table from run directories")
     rp.add_argument("run_dirs", nargs="+")
     rp.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv"])
     rp.add_argument("--ci", action="store_true", help="add the 95%% bootstrap interval to each cell")
     rp.add_argument("--plots", default=None, help="also write bar charts across all runs into this directory")
     rp.add_argument("--output", default=None, help="also write the table to this file")
+    rp.add_argument("--table", default=None, help="a paper layout: table2, table3, table4, table9, table10, table12")
     lp = sub.add_parser("list", help="list editors, datasets or models")
     lp.add_argument("what", choices=["editors", "datasets", "models"])
     sub.add_parser("train", help="train an editor: python -m bench train EDITOR [options]", add_help=False)
@@ -115,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "train":
             return _cmd_train(argv[1:])
         args = build_parser().parse_args(argv)
-        return {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list}[args.command](args)
+        commands = {"run": _cmd_run, "suite": _cmd_suite, "report": _cmd_report, "list": _cmd_list}
+        return commands[args.command](args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

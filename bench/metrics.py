@@ -88,15 +88,13 @@ def aggregate(cases: list[CaseMetrics]) -> dict[str, float | None]:
     return out
 
 
-def bootstrap(cases: list[CaseMetrics], n_resamples: int = 1000, seed: int = 0,
-              level: float = 0.95) -> dict[str, tuple[float, float] | None]:
-    """Percentile interval of every aggregate metric, resampling cases with replacement."""
-    if not cases:
-        return {m: None for m in ALL_METRICS}
-    rng = np.random.default_rng(seed)
-    matrix = np.array([[np.nan if c.values.get(m) is None else c.values[m] for m in ALL_METRICS[:7]]
-                       for c in cases])
-    idx = rng.integers(0, len(cases), size=(n_resamples, len(cases)))
+def _matrix(cases: list[CaseMetrics]) -> np.ndarray:
+    """(cases, 7) fractions of the per-case metrics, NaN where a case lacks one."""
+    return np.array([[np.nan if c.values.get(m) is None else c.values[m] for m in ALL_METRICS[:7]] for c in cases])
+
+
+def _resampled(matrix: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Every aggregate metric (percent) of each resample `idx` (resamples, cases) of `matrix`."""
     with np.errstate(invalid="ignore"), _quiet_nanmean():
         means = 100.0 * np.nanmean(matrix[idx], axis=1)  # (resamples, 7)
     samples = {m: means[:, i] for i, m in enumerate(ALL_METRICS[:7])}
@@ -104,6 +102,17 @@ def bootstrap(cases: list[CaseMetrics], n_resamples: int = 1000, seed: int = 0,
     samples["Score"] = four.mean(axis=1)
     with np.errstate(divide="ignore"):
         samples["H"] = np.where((four > 0).all(axis=1), 4.0 / (1.0 / four).sum(axis=1), 0.0)
+    return samples
+
+
+def bootstrap(cases: list[CaseMetrics], n_resamples: int = 1000, seed: int = 0,
+              level: float = 0.95) -> dict[str, tuple[float, float] | None]:
+    """Percentile interval of every aggregate metric, resampling cases with replacement."""
+    if not cases:
+        return {m: None for m in ALL_METRICS}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(cases), size=(n_resamples, len(cases)))
+    samples = _resampled(_matrix(cases), idx)
     lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
     out: dict[str, tuple[float, float] | None] = {}
     for metric, values in samples.items():
@@ -129,13 +138,18 @@ class _quiet_nanmean:
 
 def paired_bootstrap(a: list[CaseMetrics], b: list[CaseMetrics], metric: str, n_resamples: int = 1000,
                      seed: int = 0) -> tuple[float, float, float] | None:
-    """Difference a - b of one metric on the cases both share, with its 95% interval."""
+    """Difference a - b of one aggregate metric (Score and H included) on the cases both have, with the 95%
+    interval of the same-case bootstrap: each resample draws case ids once and scores both editors on them."""
     by_id = {c.case_id: c for c in b}
-    pairs = [(c.values.get(metric), by_id[c.case_id].values.get(metric)) for c in a if c.case_id in by_id]
-    pairs = [(x, y) for x, y in pairs if x is not None and y is not None]
-    if not pairs:
+    shared = [c for c in a if c.case_id in by_id]
+    if not shared:
         return None
-    diff = 100.0 * (np.array([x for x, _ in pairs]) - np.array([y for _, y in pairs]))
-    rng = np.random.default_rng(seed)
-    boots = diff[rng.integers(0, len(diff), size=(n_resamples, len(diff)))].mean(axis=1)
-    return float(diff.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+    ma, mb = _matrix(shared), _matrix([by_id[c.case_id] for c in shared])
+    full = np.arange(len(shared))[None, :]
+    va, vb = _resampled(ma, full)[metric][0], _resampled(mb, full)[metric][0]
+    if not (np.isfinite(va) and np.isfinite(vb)):
+        return None
+    idx = np.random.default_rng(seed).integers(0, len(shared), size=(n_resamples, len(shared)))
+    boots = _resampled(ma, idx)[metric] - _resampled(mb, idx)[metric]
+    boots = boots[np.isfinite(boots)]
+    return float(va - vb), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))

@@ -1,4 +1,9 @@
-"""`bench report`: a Table-2-style table (markdown, LaTeX or CSV) from one or more run directories."""
+"""`bench report`: tables (markdown, LaTeX or CSV) from one or more run directories.
+
+Without --table: one generic table per dataset. With --table NAME: the paper's
+layout (bench/tables.py) and, where InstructEd is in it, the paired-bootstrap
+comparison with the best other editor (bench/significance.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from bench.errors import BenchError
 from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.runlog import read_summary
+from bench.significance import Comparison, compare, load_per_case
+from bench.tables import Grid, fill, layout
 
 
 def collect(run_dirs: list[str]) -> list[dict]:
@@ -91,8 +98,80 @@ def _csv(records: list[dict]) -> str:
     return buf.getvalue()
 
 
-def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: str | None = None) -> str:
+def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: str | None = None,
+           table: str | None = None) -> str:
     records = collect(run_dirs)
     if plots:
         bar_charts(records, Path(plots))
-    return render(records, fmt, ci)
+    if table is None:
+        return render(records, fmt, ci)
+    if fmt == "csv":
+        raise BenchError("--table renders markdown or latex; for CSV use report without --table")
+    grid = fill(layout(table), records)
+    comparisons = compare(grid, load_per_case(run_dirs))
+    return render_layout(grid, fmt, ci) + "\n\n" + render_significance(comparisons, fmt) + "\n"
+
+
+def render_layout(grid: Grid, fmt: str, ci: bool) -> str:
+    cols = [(i, m) for i, c in enumerate(grid.layout.columns) for m in c.metrics]
+    body = []
+    for label, editors in grid.groups:
+        for j, editor in enumerate(editors):
+            cells = [_layout_cell(grid, editor, i, m, fmt, ci) for i, m in cols]
+            n = {str(r["n_cases"]) for i in range(len(grid.layout.columns)) if (r := grid.record(editor, i))}
+            body.append((label if j == 0 else "", editor, "/".join(sorted(n)), cells))
+    return _layout_markdown(grid, body) if fmt == "markdown" else _layout_latex(grid, body)
+
+
+def _layout_cell(grid: Grid, editor: str, col: int, metric: str, fmt: str, ci: bool) -> str:
+    rec = grid.record(editor, col)
+    if rec is None:
+        return "" if fmt == "markdown" else "--"
+    return _cell(rec, metric, grid.best(col, metric), fmt, ci)
+
+
+def _layout_markdown(grid: Grid, body: list) -> str:
+    groups = grid.layout.columns
+    head = ["", "Editor", "n"] + [f"{c.label} {m}" if len(groups) > 1 else m for c in groups for m in c.metrics]
+    lines = [f"**{grid.layout.caption}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join([g, e, n] + cells) + " |" for g, e, n, cells in body]
+    return "\n".join(lines)
+
+
+def _layout_latex(grid: Grid, body: list) -> str:
+    groups = grid.layout.columns
+    n_metrics = sum(len(c.metrics) for c in groups)
+    spans = " & ".join(f"\\multicolumn{{{len(c.metrics)}}}{{c}}{{{c.label}}}" for c in groups)
+    metrics = " & ".join(m.replace("_", r"\_") for c in groups for m in c.metrics)
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l l r " + "r " * n_metrics + "}", r"\toprule",
+             f" & & & {spans} \\\\", f" & Editor & n & {metrics} \\\\", r"\midrule"]
+    for k, (g, e, n, cells) in enumerate(body):
+        if g and k:
+            lines.append(r"\midrule")
+        lines.append(" & ".join([g, e.replace("_", r"\_"), n] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", f"\\caption{{{_tex(grid.layout.caption)}}}", r"\end{table}"]
+    return "\n".join(lines)
+
+
+def _tex(text: str) -> str:
+    return text.replace("_", r"\_").replace("%", r"\%")
+
+
+def render_significance(comparisons: list[Comparison], fmt: str) -> str:
+    title = "Significance: InstructEd minus the best other editor per column (paired bootstrap over the same cases)"
+    if not comparisons:
+        return f"*{title}: not applicable (no InstructEd row, or no other editor in the table).*"
+    head = ["Column", "Metric", "InstructEd", "Best other", "Other", "Δ [95% CI]", "n", "Significant"]
+    rows = []
+    for c in comparisons:
+        delta = "–" if c.diff is None else f"{c.diff:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]"
+        rows.append([c.column, c.metric, f"{c.ours_value:.2f}", c.other, f"{c.other_value:.2f}", delta,
+                     str(c.n_shared), c.verdict])
+    if fmt == "markdown":
+        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    esc = [[_tex(x).replace("Δ", r"$\Delta$") for x in r] for r in [head] + rows]
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l l r l r l r l}", r"\toprule",
+             " & ".join(esc[0]) + r" \\", r"\midrule"] + [" & ".join(r) + r" \\" for r in esc[1:]]
+    lines += [r"\bottomrule", r"\end{tabular}", f"\\caption{{{_tex(title)}}}", r"\end{table}"]
+    return "\n".join(lines)

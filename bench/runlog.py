@@ -1,4 +1,4 @@
-"""The run directory on disk: config.json, the append-only cases.jsonl, summary.csv.
+"""The run directory on disk: config.json, the append-only cases.jsonl, summary.csv, per_case.csv.
 
 cases.jsonl is appended unit by unit (a case, a batch, a sequential checkpoint)
 with a flush and fsync, so a killed run loses at most the unit in flight;
@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.metrics import ALL_METRICS
+from bench.metrics import ALL_METRICS, CaseMetrics
+
+PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case fractions; Score and H are computed from their means
 
 SUMMARY_COLUMNS = ["editor", "dataset", "model", "protocol", "n_cases",
                    "Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "Score", "H"]
@@ -84,6 +86,27 @@ class RunLog:
             for rec in records:
                 writer.writerow({k: _fmt(rec.get(k)) for k in summary_columns()})
         return path
+
+    def write_per_case(self, per_case: dict[tuple[str, str], list[CaseMetrics]]) -> Path:
+        """(editor, protocol label) -> per-case metrics: small enough to commit, enough for paired tests."""
+        path = self.out / "per_case.csv"
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["editor", "protocol", "case_id"] + PER_CASE_METRICS)
+            for (editor, label), cases in per_case.items():
+                for c in cases:
+                    values = [c.values.get(m) for m in PER_CASE_METRICS]
+                    writer.writerow([editor, label, c.case_id] + ["" if v is None else f"{v:.6g}" for v in values])
+        return path
+
+
+def read_per_case(path: Path) -> dict[tuple[str, str], list[CaseMetrics]]:
+    out: dict[tuple[str, str], list[CaseMetrics]] = {}
+    with Path(path).open() as fh:
+        for row in csv.DictReader(fh):
+            values = {m: float(row[m]) if row.get(m) not in ("", None) else None for m in PER_CASE_METRICS}
+            out.setdefault((row["editor"], row["protocol"]), []).append(CaseMetrics(row["case_id"], values))
+    return out
 
 
 def _fmt(value) -> str:

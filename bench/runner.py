@@ -22,7 +22,7 @@ from bench.plots import bar_charts, curve_plots
 from bench.protocols import ProtocolConfig, base_locality, run_protocol
 from bench.runlog import RunLog
 from bench.scoring import Scorer
-from bench.summary import sequential_curve, summarize
+from bench.summary import per_case, sequential_curve, summarize
 from editors.base import Resources, check_supported
 from editors.registry import build_config, canonical_name, get_editor_class, parse_editor_args
 
@@ -85,6 +85,7 @@ def run(cfg: RunConfig) -> Path:
     resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device))
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir))
     config = _config_record(cfg, cases, lm)
+    spent = _seconds_so_far(log.out) if cfg.resume else {}
     log.write_config(config)
     base_loc = base_locality(Scorer(lm.model, lm.tokenizer), cases)
     meta = {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
@@ -93,13 +94,23 @@ def run(cfg: RunConfig) -> Path:
         editor.name = name  # a preset runs under its own label
         config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
         log.write_config(config)
-        _run_editor(editor, name, cases, base_loc, pcfg, log, meta)
+        seconds = _run_editor(editor, name, cases, base_loc, pcfg, log, meta)
+        config["editors"][name]["seconds"] = round(spent.get(name, 0.0) + seconds, 1)
+        config["editors"][name]["units"] = _unit_count(len(cases), pcfg)
         del editor
         finish(log, meta, config, cfg)
     return log.out
 
 
-def _run_editor(editor, name, cases, base_loc, pcfg, log, meta) -> None:
+def _seconds_so_far(out: Path) -> dict[str, float]:
+    """Editor -> time spent by earlier starts of a resumed run, so `seconds` in config.json is the whole cost."""
+    path = out / "config.json"
+    if not path.exists():
+        return {}
+    return {n: float(e.get("seconds", 0.0)) for n, e in json.loads(path.read_text()).get("editors", {}).items()}
+
+
+def _run_editor(editor, name, cases, base_loc, pcfg, log, meta) -> float:
     done = log.done_units(name)
     total = _unit_count(len(cases), pcfg)
     bar = tqdm(total=total, desc=f"{name} [{pcfg.name}]", unit="unit", initial=len(done), file=sys.stderr)
@@ -111,6 +122,7 @@ def _run_editor(editor, name, cases, base_loc, pcfg, log, meta) -> None:
         bar.update(1)
     bar.close()
     print(f"[bench] {name}: {time.time() - started:.1f}s", file=sys.stderr)
+    return time.time() - started
 
 
 def _unit_count(n: int, pcfg: ProtocolConfig) -> int:
@@ -128,6 +140,7 @@ def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
     options = {n: e.get("metric_options", {}) for n, e in config["editors"].items()}
     records = summarize(rows, meta, options, cfg.bootstrap, cfg.seed)
     log.write_summary(records)
+    log.write_per_case(per_case(rows, cfg.protocol, options))
     bar_charts(records, log.out / "plots")
     if cfg.protocol == "sequential":
         curve = sequential_curve(rows, options)

@@ -44,6 +44,18 @@ def summarize(rows: list[dict], meta: dict, editor_options: dict[str, dict], n_r
     return records
 
 
+def per_case(rows: list[dict], protocol: str, editor_options: dict[str, dict]) -> dict[tuple[str, str], list]:
+    """(editor, protocol label) -> the per-case metrics behind each summary row (for paired bootstraps)."""
+    out = {}
+    for editor in dict.fromkeys(r["editor"] for r in rows):
+        mine = [r for r in rows if r["editor"] == editor]
+        for label, picked in evaluation_sets(mine, protocol).items():
+            cases = group_cases(picked, editor_options.get(editor))
+            if cases:
+                out[(editor, label)] = cases
+    return out
+
+
 def sequential_curve(rows: list[dict], editor_options: dict[str, dict]) -> list[dict]:
     """Metrics on all cases edited so far, at every eval@K checkpoint."""
     out = []

@@ -602,3 +602,17 @@ def test_real_quirks_are_handled():
 
 def test_official_mquake_source_is_documented():
     assert "princeton-nlp/MQuAKE" in DATASETS["mquake"].source
+
+
+def test_mquake_train_and_test_sides_partition_the_subset(tmp_path):
+    from bench.data.splits import mquake_split
+
+    records = [dict(mquake_record(), case_id=i) for i in range(1, 41)]
+    write(tmp_path / DATASETS["mquake"].relative_path, records)
+    every = [c.case_id for c in load_dataset("mquake", data_dir=tmp_path)]
+    train = [c.case_id for c in load_dataset("mquake-train", data_dir=tmp_path)]
+    test = [c.case_id for c in load_dataset("mquake-test", data_dir=tmp_path)]
+    assert (train, test) == mquake_split(every)
+    assert train and test and not set(train) & set(test)
+    assert {c.dataset for c in load_dataset("mquake-test", data_dir=tmp_path)} == {"mquake-test"}
+    assert [c.case_id for c in load_dataset("mquake-test", data_dir=tmp_path, limit=3)] == test[:3]

@@ -8,9 +8,10 @@ import os
 import pytest
 
 from bench.data.schema import GEN, LOC, Query
+from bench.data.splits import mquake_split
 from bench.errors import BenchError
 from editors.instructed.compat import fired_only, paper_queries
-from editors.instructed.data import Example, build_pairs, case_fingerprint, locality_pool, mquake_split
+from editors.instructed.data import Example, build_pairs, case_fingerprint, locality_pool
 from editors.instructed.testing import fixture_cases, mquake_case
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 from bench.metrics import (
+    CaseMetrics,
     aggregate,
     bootstrap,
     case_metrics,
@@ -83,3 +84,22 @@ def test_paired_bootstrap_difference():
     b = [case_metrics(str(i), [{"kind": "rel", "acc": 0.0 if i < 5 else 1.0}]) for i in range(10)]
     diff, lo, hi = paired_bootstrap(a, b, "Rel", 500)
     assert diff == pytest.approx(50.0) and lo <= 50.0 <= hi and lo > 0
+
+
+def _four(case_id: str, rel: float, gen: float, loc: float, por: float) -> CaseMetrics:
+    rows = [{"kind": "rel", "acc": rel}, {"kind": "gen", "acc": gen}, {"kind": "loc", "loc": loc},
+            {"kind": "por_hop", "acc": por}]
+    return case_metrics(case_id, rows)
+
+
+def test_paired_bootstrap_of_h_equals_hand_computation_and_pairs_by_case_id():
+    a = [_four("x", 1.0, 1.0, 0.5, 0.5), _four("y", 1.0, 0.5, 0.5, 0.5)]
+    b = [_four("y", 0.5, 0.5, 1.0, 0.5), _four("x", 0.5, 0.5, 1.0, 0.5), _four("z", 1.0, 1.0, 1.0, 1.0)]
+    h_a = 4 / (1 / 100 + 1 / 75 + 1 / 50 + 1 / 50)
+    h_b = 4 / (1 / 50 + 1 / 50 + 1 / 100 + 1 / 50)
+    diff, lo, hi = paired_bootstrap(a, b, "H", 200, seed=1)
+    assert diff == pytest.approx(h_a - h_b)
+    assert lo <= hi
+    score_diff, _, _ = paired_bootstrap(a, b, "Score", 200)
+    assert score_diff == pytest.approx((100 + 75 + 50 + 50) / 4 - (50 + 50 + 100 + 50) / 4)
+    assert paired_bootstrap(a, [_four("w", 1, 1, 1, 1)], "Rel") is None

@@ -12,6 +12,7 @@ from bench.data.mquake import parse_mquake
 from bench.data.reader import read_records
 from bench.data.registry import DATASETS, format_of, missing_file_error, resolve_data_dir, unknown_name_error
 from bench.data.schema import REL, EditCase
+from bench.data.splits import split_side
 from bench.data.zsre import parse_mend
 from bench.errors import BenchError, DataError
 
@@ -29,7 +30,12 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, limit: int | Non
     if limit is not None and limit < 0:
         raise BenchError(f"limit must be a non-negative number of cases, got {limit}")
     fmt, path, origin = resolve_spec(spec, data_dir)
-    return parse_file(path, fmt, origin, limit)
+    side = DATASETS[origin.dataset].split if origin.dataset in DATASETS and ":" not in spec else None
+    if side is None:
+        return parse_file(path, fmt, origin, limit)
+    cases = parse_file(path, fmt, origin)
+    keep = split_side([c.case_id for c in cases], side)
+    return [c for c in cases if c.case_id in keep][:limit]
 
 
 def resolve_spec(spec: str, data_dir: str | Path | None = None) -> tuple[str, Path, Origin]:

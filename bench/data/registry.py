@@ -37,6 +37,7 @@ class DatasetInfo:
     relative_path: str
     description: str
     source: str
+    split: str | None = None  # 'train' / 'test': one side of bench.data.splits' deterministic split
 
 
 _ONE_HOP = _INSTRUCTED + "One_Hop/ (Yao et al. 2023, EasyEdit portability)"
@@ -69,6 +70,10 @@ _TABLE = [
      "zsRE portability, Inverse Relation (385)", _INSTRUCTED + "Inverse Relation/"),
     ("mquake", "mquake", "mquake/subsets/MQuAKE-CF-3k-subset354_akew.json",
      "MQuAKE-CF-3k subset in the official MQuAKE schema (354)", _MQUAKE_SOURCE),
+    ("mquake-train", "mquake", "mquake/subsets/MQuAKE-CF-3k-subset354_akew.json",
+     "train side of the MQuAKE subset (what InstructEd trains on)", _MQUAKE_SOURCE, "train"),
+    ("mquake-test", "mquake", "mquake/subsets/MQuAKE-CF-3k-subset354_akew.json",
+     "test side of the MQuAKE subset (cases InstructEd never saw)", _MQUAKE_SOURCE, "test"),
 ]
 # fmt: on
 DATASETS: dict[str, DatasetInfo] = {row[0]: DatasetInfo(*row) for row in _TABLE}

@@ -1,4 +1,4 @@
-"""Training examples for InstructEd and the deterministic MQuAKE train/test split.
+"""Training examples for InstructEd (the MQuAKE train/test split is bench.data.splits).
 
 Per record (DESIGN.md section 6): one edit example (the case's instruction + a paraphrase, or the
 first multi-hop question for MQuAKE -> the new answer) and one locality example (the same instruction
@@ -14,10 +14,9 @@ import json
 from dataclasses import dataclass
 
 from bench.data.schema import GEN, LOC, NHOP, REL, EditCase, Query
+from bench.data.splits import stable_unit
 from bench.errors import BenchError
 from editors.instructed.instructions import case_instruction
-
-SPLIT_SALT = "instructed-mquake-split-v1"
 
 
 @dataclass(frozen=True)
@@ -37,11 +36,6 @@ class Pair:
     dataset: str
     case_id: str
     fingerprint: str
-
-
-def _stable_unit(text: str) -> float:
-    """A number in [0, 1) fixed by `text` (same on every machine and Python run)."""
-    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16**12
 
 
 def case_fingerprint(case: EditCase) -> str:
@@ -70,7 +64,7 @@ def build_pair(case: EditCase, pool: list[Query], seed: int = 0) -> Pair:
     if own:
         loc = own[0]
     elif pool:
-        loc = pool[int(_stable_unit(f"{seed}:{case.dataset}:{case.case_id}") * len(pool))]
+        loc = pool[int(stable_unit(f"{seed}:{case.dataset}:{case.case_id}") * len(pool))]
     else:
         raise BenchError(
             f"case {case.case_id} ({case.dataset}) has no locality prompt and the locality pool is empty; "
@@ -87,16 +81,6 @@ def build_pairs(cases: list[EditCase], pool: list[Query] | None = None, seed: in
     """One Pair per case; cases without their own locality prompt borrow from `pool` (default: these cases')."""
     pool = locality_pool(cases) if pool is None else pool
     return [build_pair(case, pool, seed) for case in cases]
-
-
-def mquake_split(case_ids: list[str], train_fraction: float = 0.5) -> tuple[list[str], list[str]]:
-    """(train ids, test ids): a case's side is fixed by a hash of its id, so the split is deterministic,
-    disjoint, and the same for the subset and the full file."""
-    if not 0.0 < train_fraction < 1.0:
-        raise BenchError(f"the MQuAKE train fraction must be between 0 and 1, got {train_fraction}")
-    train = [c for c in case_ids if _stable_unit(f"{SPLIT_SALT}:{c}") < train_fraction]
-    chosen = set(train)
-    return train, [c for c in case_ids if c not in chosen]
 
 
 def select_cases(cases: list[EditCase], ids: list[str]) -> list[EditCase]:

@@ -211,5 +211,5 @@ class InstructEd(Editor):
             raise BenchError(
                 f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases ({ids}); "
                 "scoring them would measure memorisation, not editing. Evaluate on held-out cases: for MQuAKE the "
-                "test side of editors.instructed.data.mquake_split, in general editor.evaluable(cases)."
+                "test side of the split (--dataset mquake-test), in general editor.evaluable(cases)."
             )

@@ -21,6 +21,7 @@ import torch
 
 from bench.arch import hidden_size, num_layers, scaled_layer_range
 from bench.data import load_dataset
+from bench.data.splits import mquake_split
 from bench.errors import BenchError
 from bench.scoring import Batch, Encoded, Prepared, Scorer
 from editors.base import Resources
@@ -36,7 +37,7 @@ from editors.instructed.config import (
     PAPER_WEIGHT_DECAY,
     VARIANTS,
 )
-from editors.instructed.data import Pair, build_pairs, locality_pool, mquake_split, select_cases
+from editors.instructed.data import Pair, build_pairs, locality_pool, select_cases
 from editors.instructed.instructions import Spanner, format_prompt
 from editors.instructed.plot import plot_losses, read_losses, write_losses
 from editors.instructed.prefix import PrefixBank

@@ -1,0 +1,81 @@
+"""Is "best" real? Paired bootstrap of InstructEd against the best other editor, per table column.
+
+Both editors are scored on the same cases, so each resample draws case ids once
+and recomputes both aggregates on them (bench.metrics.paired_bootstrap). The
+per-case metrics come from each run's per_case.csv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.metrics import CaseMetrics, paired_bootstrap
+from bench.runlog import read_per_case, read_summary
+from bench.tables import OURS, REFERENCE, Grid
+
+PerCase = dict[tuple[str, str, str], list[CaseMetrics]]  # (dataset, editor, protocol) -> cases
+
+
+@dataclass(frozen=True)
+class Comparison:
+    column: str
+    metric: str
+    ours: str
+    ours_value: float
+    other: str
+    other_value: float
+    diff: float | None  # ours - other on the shared cases; None without per-case data
+    lo: float | None
+    hi: float | None
+    n_shared: int
+
+    @property
+    def verdict(self) -> str:
+        if self.diff is None:
+            return "no per-case data"
+        if self.lo > 0:
+            return "yes (ours higher)"
+        if self.hi < 0:
+            return "yes (other higher)"
+        return "no"
+
+
+def load_per_case(run_dirs: list[str]) -> PerCase:
+    """Per-case metrics of every run that has per_case.csv, keyed by the run's dataset (from its summary)."""
+    out: PerCase = {}
+    for d in run_dirs:
+        path, summary = Path(d) / "per_case.csv", Path(d) / "summary.csv"
+        if not (path.exists() and summary.exists()):
+            continue
+        datasets = {r["editor"]: r["dataset"] for r in read_summary(summary)}
+        for (editor, protocol), cases in read_per_case(path).items():
+            if editor in datasets:
+                out[(datasets[editor], editor, protocol)] = cases
+    return out
+
+
+def compare(grid: Grid, per_case: PerCase, n_resamples: int = 1000, seed: int = 0) -> list[Comparison]:
+    """For each column and metric: our editor vs the best other editor (not the unedited reference)."""
+    ours = next((e for _, eds in grid.groups for e in eds if e == OURS), None)
+    if ours is None:
+        return []
+    out = []
+    for col, cols in enumerate(grid.layout.columns):
+        mine = grid.record(ours, col)
+        if mine is None:
+            continue
+        for metric in cols.metrics:
+            rivals = [(r[metric], e) for (e, c), r in grid.cells.items() if c == col and r.get(metric) is not None
+                      and not e.startswith(OURS) and e not in REFERENCE]
+            if mine.get(metric) is None or not rivals:
+                continue
+            value, other = max(rivals)
+            theirs = grid.record(other, col)
+            a = per_case.get((mine["dataset"], ours, mine["protocol"]))
+            b = per_case.get((theirs["dataset"], other, theirs["protocol"]))
+            shared = len({c.case_id for c in a} & {c.case_id for c in b}) if a and b else 0
+            result = paired_bootstrap(a, b, metric, n_resamples, seed) if shared else None
+            diff, lo, hi = result if result else (None, None, None)
+            out.append(Comparison(cols.label, metric, ours, mine[metric], other, value, diff, lo, hi, shared))
+    return out

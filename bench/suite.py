@@ -1,0 +1,215 @@
+"""`bench suite`: every run behind the paper's tables, at one size, resumable, with a time estimate first.
+
+Each entry is one `bench run` into OUT/<name>; an interrupted suite is continued
+by running the same command again (finished runs are skipped, an unfinished
+one resumes). When the runs are done, OUT/tables/ gets every table in markdown
+and LaTeX, written by the same code as `bench report --table`, and
+OUT/tables/COMMANDS.md the report commands that reproduce them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.runlog import read_summary
+from bench.runner import RunConfig, run
+from bench.tables import LAYOUTS
+
+PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
+INSTRUCTED = ("instructed", "instructed-retrieval")
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    name: str
+    dataset: str
+    editors: tuple[str, ...]
+    tables: tuple[str, ...]
+    protocol: str = "single"
+    num_edits: int | None = None  # sequential: at most this many edits (capped by --limit)
+    eval_every: int = 0
+    full: bool = False  # ignore --limit (the MQuAKE test split is small: run all of it)
+
+
+@dataclass
+class Suite:
+    name: str
+    runs: tuple[SuiteRun, ...]
+    note: str = ""
+    tables: dict[str, list[str]] = field(default_factory=dict)  # table -> run names
+
+    def __post_init__(self):
+        for r in self.runs:
+            for t in r.tables:
+                self.tables.setdefault(t, []).append(r.name)
+
+
+PAPER = Suite("paper", (
+    SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED, ("table2", "table4", "table12")),
+    SuiteRun("zsre", "zsre", PAPER_BASELINES + INSTRUCTED, ("table2", "table4")),
+    SuiteRun("mquake-test", "mquake-test", ("noedit", "ft-m", "rome", "memit", "ike", "mello") + INSTRUCTED,
+             ("table3",), full=True),
+    SuiteRun("counterfact-ablations", "counterfact", ("instructed-noreweight", "instructed-noprefix"),
+             ("table4", "table12")),
+    SuiteRun("zsre-ablations", "zsre", ("instructed-noreweight",), ("table4",)),
+    SuiteRun("zsre-inverse", "zsre-inverse", ("noedit", "instructed", "instructed-ins"), ("table9",)),
+    SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("noedit", "instructed", "instructed-ins"),
+             ("table9",)),
+    SuiteRun("counterfact-subject-replace", "counterfact-subject-replace", ("noedit", "instructed", "instructed-ins"),
+             ("table9",)),
+    SuiteRun("counterfact-sequential", "counterfact", ("rome", "memit", "serac", "grace", "instructed"),
+             ("table10",), protocol="sequential", num_edits=100, eval_every=10),
+    SuiteRun("zsre-sequential", "zsre", ("rome", "memit", "serac", "grace", "instructed"),
+             ("table10",), protocol="sequential", num_edits=100, eval_every=10),
+), note="every editor of the paper that the harness has, on SmolLM2-135M")
+
+SUITES = {"paper": PAPER}
+
+# Seconds per evaluated case on this project's 2-core development machine (one torch thread, SmolLM2-135M,
+# CounterFact-sized cases), measured with this harness; used only when OUT has no timing of its own yet.
+MEASURED_CPU_SECONDS = {
+    "noedit": 1.5, "ft-l": 8.0, "ft-m": 8.0, "lora": 12.0, "rome": 45.0, "memit": 50.0, "pmet": 55.0,
+    "serac": 3.0, "ike": 4.0, "grace": 10.0, "mello": 600.0, "instructed": 2.6,
+}
+
+
+def plan(suite: Suite, limit: int, skip: set[str], only: set[str] | None = None) -> list[tuple[SuiteRun, RunConfig]]:
+    """The RunConfigs of the suite at `limit` cases, without skipped editors (a run left empty is dropped)."""
+    out = []
+    for r in suite.runs:
+        if only and r.name not in only:
+            continue
+        editors = [e for e in r.editors if e not in skip]
+        if not editors:
+            continue
+        n = None if r.full else limit
+        num_edits = min(r.num_edits, limit) if r.num_edits else None
+        cfg = RunConfig(editors=editors, dataset=r.dataset, out="", protocol=r.protocol, limit=n,
+                        num_edits=num_edits, eval_every=min(r.eval_every, num_edits or 0))
+        out.append((r, cfg))
+    return out
+
+
+def seconds_per_case(editor: str, measured: dict[str, float]) -> float:
+    base = editor.split("-")[0] if editor.startswith("instructed") else editor
+    return measured.get(editor) or measured.get(base) or MEASURED_CPU_SECONDS.get(base, 10.0)
+
+
+def measured_speeds(out: Path) -> dict[str, float]:
+    """Editor -> seconds per case measured by earlier (partial) runs of this suite in OUT."""
+    speeds: dict[str, list[float]] = {}
+    for config in out.glob("*/config.json"):
+        data = json.loads(config.read_text())
+        rows = out / config.parent.name / "cases.jsonl"
+        for name, info in data.get("editors", {}).items():
+            if info.get("seconds") and info.get("units") and rows.exists():
+                done = len({json.loads(line)["unit"] for line in rows.open() if f'"editor": "{name}"' in line})
+                if done:
+                    speeds.setdefault(name, []).append(info["seconds"] / done)
+    return {name: sum(v) / len(v) for name, v in speeds.items()}
+
+
+def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], measured: dict[str, float],
+             done: dict[str, set[str]]) -> list[tuple[str, str, int, float]]:
+    """(run, editor, cases, seconds still to spend) for every editor of every run; finished editors cost 0."""
+    rows = []
+    for r, cfg in runs:
+        n = counts[r.name]
+        extra = 0
+        if r.protocol == "sequential" and cfg.eval_every:
+            extra = sum(range(cfg.eval_every, n + 1, cfg.eval_every))  # cases re-scored at each eval@K
+        for editor in cfg.editors:
+            cost = seconds_per_case(editor, measured) * n + extra * MEASURED_CPU_SECONDS["noedit"]
+            rows.append((r.name, editor, n, 0.0 if editor in done.get(r.name, set()) else cost))
+    return rows
+
+
+def finished_editors(run_dir: Path) -> set[str]:
+    """Editors with a summary row: the runner writes it only once an editor's last unit is done."""
+    path = run_dir / "summary.csv"
+    return {r["editor"] for r in read_summary(path)} if path.exists() else set()
+
+
+def print_estimate(rows: list[tuple[str, str, int, float]], measured: dict[str, float]) -> float:
+    total = sum(r[3] for r in rows)
+    print(f"{'run':30s} {'editor':22s} {'cases':>6s} {'estimate':>10s}", file=sys.stderr)
+    for run_name, editor, n, seconds in rows:
+        when = "done" if seconds == 0 else _hms(seconds)
+        print(f"{run_name:30s} {editor:22s} {n:6d} {when:>10s}", file=sys.stderr)
+    source = "speeds measured in OUT" if measured else "speeds measured on a 2-core CPU machine (bench/suite.py)"
+    print(f"estimated time still to run: {_hms(total)} ({source}; a GPU is much faster)", file=sys.stderr)
+    return total
+
+
+def _hms(seconds: float) -> str:
+    h, m = divmod(int(seconds) // 60, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{int(seconds) % 60:02d}s"
+
+
+def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[str] | None = None,
+              dry_run: bool = False, base: RunConfig | None = None) -> int:
+    """Estimate, then run what is not finished (resuming), then write the tables. Returns failed run count."""
+    from bench.data import load_dataset
+
+    if suite_name not in SUITES:
+        raise BenchError(f"unknown suite '{suite_name}'; suites: {', '.join(SUITES)}")
+    if limit < 1:
+        raise BenchError(f"--limit must be >= 1, got {limit}")
+    suite, root = SUITES[suite_name], Path(out)
+    base = base or RunConfig(editors=[], dataset="", out="")
+    runs = plan(suite, limit, skip, only)
+    counts = {r.name: len(load_dataset(r.dataset, base.data_dir, cfg.num_edits or cfg.limit)) for r, cfg in runs}
+    done = {r.name: finished_editors(root / r.name) for r, _ in runs}
+    measured = measured_speeds(root) if root.exists() else {}
+    print_estimate(estimate(runs, counts, measured, done), measured)
+    if dry_run:
+        return 0
+    failed = []
+    for r, cfg in runs:
+        if set(cfg.editors) <= done[r.name]:
+            continue
+        target = root / r.name
+        cfg = RunConfig(**{**vars(base), "editors": cfg.editors, "dataset": cfg.dataset, "protocol": cfg.protocol,
+                           "limit": cfg.limit, "num_edits": cfg.num_edits, "eval_every": cfg.eval_every,
+                           "out": str(target), "resume": (target / "cases.jsonl").exists()})
+        print(f"[suite] {r.name}: {', '.join(cfg.editors)} on {cfg.dataset} ({cfg.protocol})", file=sys.stderr)
+        started = time.time()
+        try:
+            run(cfg)
+        except BenchError as exc:
+            failed.append(r.name)
+            print(f"[suite] {r.name} failed, going on with the next run: {exc}", file=sys.stderr)
+        print(f"[suite] {r.name}: {_hms(time.time() - started)}", file=sys.stderr)
+    write_tables(suite, root)
+    return len(failed)
+
+
+def write_tables(suite: Suite, root: Path) -> list[Path]:
+    """OUT/tables/<table>.md (with intervals) and .tex, and the `bench report` commands that remake them."""
+    from bench.report import report
+
+    tables, commands, written = root / "tables", [], []
+    tables.mkdir(parents=True, exist_ok=True)
+    for name in LAYOUTS:
+        dirs = [str(root / r) for r in suite.tables.get(name, []) if (root / r / "summary.csv").exists()]
+        if not dirs:
+            continue
+        for fmt, ext, ci in (("markdown", "md", True), ("latex", "tex", False)):
+            try:
+                text = report(dirs, fmt, ci, table=name)
+            except BenchError as exc:
+                print(f"[suite] {name}: {exc}", file=sys.stderr)
+                break
+            path = tables / f"{name}.{ext}"
+            path.write_text(text)
+            written.append(path)
+            flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "")
+            commands.append(f"python -m bench report {' '.join(dirs)} {flags} --output {path}")
+    (tables / "COMMANDS.md").write_text("# Commands that regenerate these tables byte for byte\n\n```\n"
+                                        + "\n".join(commands) + "\n```\n")
+    return written

@@ -1,0 +1,77 @@
+"""The suite: plan and estimate first, runs resumed or skipped, tables written that `report` reproduces."""
+
+import json
+
+import pytest
+
+import bench.suite as suite_module
+from bench.cli import main
+from bench.report import report
+from bench.runner import RunConfig
+from bench.suite import PAPER, Suite, SuiteRun, plan, run_suite
+from tests.test_runner import _record
+
+
+@pytest.fixture
+def tiny_suite(tmp_path, monkeypatch):
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(4)]))
+    suite = Suite("tiny", (
+        SuiteRun("counterfact", f"counterfact:{path}", ("noedit", "ft-m"), ("table2",)),
+        SuiteRun("counterfact-sequential", f"counterfact:{path}", ("noedit",), ("table10",), protocol="sequential",
+                 num_edits=100, eval_every=2),
+    ))
+    monkeypatch.setitem(suite_module.SUITES, "tiny", suite)
+    calls = []
+    real_run = suite_module.run
+    monkeypatch.setattr(suite_module, "run", lambda cfg: calls.append((cfg.out, cfg.resume)) or real_run(cfg))
+    return calls
+
+
+BASE = RunConfig(editors=[], dataset="", out="", model="tiny-llama", device="cpu", bootstrap=50)
+
+
+def test_plan_caps_sequential_edits_and_runs_the_mquake_split_in_full():
+    runs = {r.name: cfg for r, cfg in plan(PAPER, 30, skip={"mello"})}
+    assert runs["counterfact-sequential"].num_edits == 30 and runs["counterfact-sequential"].eval_every == 10
+    assert runs["counterfact"].limit == 30 and runs["mquake-test"].limit is None
+    assert "mello" not in runs["mquake-test"].editors
+    assert {r.name for r, _ in plan(PAPER, 30, skip=set(), only={"zsre"})} == {"zsre"}
+
+
+def test_dry_run_prints_the_estimate_and_runs_nothing(tiny_suite, tmp_path, capsys):
+    assert run_suite("tiny", str(tmp_path / "s"), 3, set(), dry_run=True, base=BASE) == 0
+    err = capsys.readouterr().err
+    assert "estimated time still to run:" in err and "counterfact-sequential" in err
+    assert tiny_suite == [] and not (tmp_path / "s").exists()
+
+
+def test_suite_skips_finished_runs_and_its_tables_are_reproduced_by_report(tiny_suite, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert run_suite("tiny", str(out), 3, set(), only={"counterfact"}, base=BASE) == 0
+    assert [o for o, _ in tiny_suite] == [str(out / "counterfact")]
+    assert run_suite("tiny", str(out), 3, set(), base=BASE) == 0  # the first run is finished: not run again
+    assert [o for o, _ in tiny_suite] == [str(out / "counterfact"), str(out / "counterfact-sequential")]
+    table = (out / "tables" / "table2.md").read_text()
+    assert table == report([str(out / "counterfact")], "markdown", ci=True, table="table2")
+    assert "ft-m" in table and (out / "tables" / "table10.tex").exists()
+    assert "--table table2 --format markdown --ci" in (out / "tables" / "COMMANDS.md").read_text()
+    err = capsys.readouterr().err
+    assert "done" in err.split("estimated time")[-2]  # the second estimate marks finished editors
+
+
+def test_an_interrupted_run_is_resumed(tiny_suite, tmp_path):
+    out = tmp_path / "s"
+    (out / "counterfact").mkdir(parents=True)
+    assert main(["run", "--editors", "noedit", "--dataset", tiny_dataset(tmp_path),
+                 "--model", "tiny-llama", "--device", "cpu", "--limit", "3", "--out", str(out / "counterfact"),
+                 "--bootstrap", "50"]) == 0
+    # noedit finished, ft-m never started: the suite resumes that directory instead of refusing it
+    assert run_suite("tiny", str(out), 3, set(), only={"counterfact"}, base=BASE) == 0
+    assert tiny_suite == [(str(out / "counterfact"), True)]
+    rows = [json.loads(x) for x in (out / "counterfact" / "cases.jsonl").read_text().splitlines()]
+    assert sorted({r["editor"] for r in rows}) == ["ft-m", "noedit"]
+
+
+def tiny_dataset(tmp_path) -> str:
+    return f"counterfact:{tmp_path / 'cf.json'}"

@@ -1,0 +1,98 @@
+"""Paper layouts filled from summary records, their rendering, and the significance comparison."""
+
+import pytest
+
+from bench.errors import BenchError
+from bench.metrics import paired_bootstrap
+from bench.report import report
+from bench.runlog import RunLog, read_per_case
+from bench.summary import per_case, summarize
+from bench.tables import LAYOUTS, fill, layout
+
+# per editor: per case (rel, gen, loc, por) accuracies
+SCORES = {
+    "noedit": [(0, 0, 1, 0.5)] * 4,
+    "ike": [(1, 1, 0.2, 0.5), (1, 0, 0.4, 0.5), (1, 1, 0.0, 0.5), (0, 1, 0.2, 0.5)],
+    "ft-m": [(1, 0, 0.9, 0.2), (1, 0, 0.9, 0.2), (1, 1, 0.5, 0.2), (1, 0, 0.7, 0.2)],
+    "instructed": [(1, 1, 0.6, 0.5), (1, 1, 0.5, 0.5), (1, 1, 0.9, 0.0), (1, 1, 0.6, 0.5)],
+}
+
+
+def _rows(dataset: str) -> list[dict]:
+    rows = []
+    for editor, cases in SCORES.items():
+        for i, (rel, gen, loc, por) in enumerate(cases):
+            base = {"editor": editor, "case_id": str(i), "phase": "after-edit", "dataset": dataset}
+            rows += [dict(base, kind="rel", acc=rel), dict(base, kind="gen", acc=gen),
+                     dict(base, kind="loc", loc=loc, acc=0.0), dict(base, kind="por_hop", acc=por)]
+    return rows
+
+
+def _run_dir(tmp_path, dataset: str):
+    log = RunLog(tmp_path / dataset)
+    log.prepare(resume=False)
+    rows = _rows(dataset)
+    meta = {"dataset": dataset, "model": "tiny", "protocol": "single"}
+    log.write_summary(summarize(rows, meta, {}, 200, 0))
+    log.write_per_case(per_case(rows, "single", {}))
+    return str(log.out)
+
+
+def test_per_case_file_round_trips(tmp_path):
+    d = _run_dir(tmp_path, "counterfact")
+    back = read_per_case(tmp_path / "counterfact" / "per_case.csv")
+    assert set(back) == {(e, "single") for e in SCORES}
+    assert [c.values["Loc"] for c in back[("ike", "single")]] == [0.2, 0.4, 0.0, 0.2]
+    assert d.endswith("counterfact")
+
+
+def test_table2_groups_rows_marks_best_and_leaves_the_reference_unmarked(tmp_path):
+    dirs = [_run_dir(tmp_path, "counterfact"), _run_dir(tmp_path, "zsre")]
+    text = report(dirs, "markdown", table="table2")
+    lines = text.splitlines()
+    body = [ln for ln in lines if ln.startswith("| ") and "Editor" not in ln and "Column" not in ln]
+    assert [ln.split(" | ")[1] for ln in body[:4]] == ["noedit", "ft-m", "ike", "instructed"]
+    assert body[0].startswith("| reference | noedit") and body[1].startswith("| M | ft-m")
+    assert body[2].startswith("| P | ike")
+    assert "| 100.00 |" in body[0] and "**100.00**" not in body[0]  # noedit's Loc is not "best"
+    instructed_cells = body[3].split(" | ")
+    assert instructed_cells[4] == "**100.00**"  # CounterFact Gen: instructed 100 is best
+    assert report(dirs, "markdown", table="table2") == text  # deterministic, byte for byte
+
+
+def test_significance_equals_a_direct_paired_bootstrap(tmp_path):
+    dirs = [_run_dir(tmp_path, "counterfact")]
+    text = report(dirs, "markdown", table="table2")
+    cases = read_per_case(tmp_path / "counterfact" / "per_case.csv")
+    # H: best other editor by H on this data
+    diff, lo, hi = paired_bootstrap(cases[("instructed", "single")], cases[("ft-m", "single")], "Rel", 1000, 0)
+    assert f"| CounterFact | Rel | 100.00 | ft-m | 100.00 | {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] | 4 |" in text
+    loc = paired_bootstrap(cases[("instructed", "single")], cases[("ft-m", "single")], "Loc", 1000, 0)
+    assert f"| CounterFact | Loc | 65.00 | ft-m | 75.00 | {loc[0]:+.2f} [{loc[1]:+.2f}, {loc[2]:+.2f}]" in text
+
+
+def test_latex_layout_has_column_groups_and_significance(tmp_path):
+    dirs = [_run_dir(tmp_path, "counterfact"), _run_dir(tmp_path, "zsre")]
+    tex = report(dirs, "latex", table="table2")
+    assert r"\multicolumn{6}{c}{CounterFact} & \multicolumn{6}{c}{ZsRE}" in tex
+    assert r"\textbf{100.00}" in tex and r"$\Delta$ [95\% CI]" in tex
+
+
+def test_table_without_matching_runs_and_unknown_table_are_refused(tmp_path):
+    dirs = [_run_dir(tmp_path, "counterfact")]
+    with pytest.raises(BenchError, match="table3: none of the given runs"):
+        report(dirs, "markdown", table="table3")
+    with pytest.raises(BenchError, match="unknown --table 'table99'"):
+        layout("table99")
+
+
+def test_every_layout_names_distinct_columns():
+    for lay in LAYOUTS.values():
+        labels = [(c.label, m) for c in lay.columns for m in c.metrics]
+        assert len(labels) == len(set(labels)), lay.name
+
+
+def test_later_run_replaces_an_earlier_cell():
+    rec = {"editor": "ike", "dataset": "counterfact", "protocol": "single", "Rel": 1.0, "n_cases": 1}
+    grid = fill(layout("table2"), [rec, dict(rec, Rel=2.0)])
+    assert grid.record("ike", 0)["Rel"] == 2.0
