@@ -124,6 +124,12 @@ class Editor:
         return {"name": self.name, **{f.name: getattr(self.config, f.name) for f in fields(self.config)}}
 
 
+def check_choice(editor: str, key: str, value, allowed) -> None:
+    """The one error for an editor option outside its allowed values."""
+    if value not in allowed:
+        raise BenchError(f"{editor}: {key}={value!r}; use one of {', '.join(map(str, allowed))}")
+
+
 def check_supported(editor_cls: type[Editor], lm: LoadedModel, protocol: str) -> None:
     """Refuse impossible combinations with a message that says what to do instead."""
     caps = editor_cls.capabilities

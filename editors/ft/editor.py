@@ -21,6 +21,7 @@ from bench.scoring import Prepared
 from editors.base import Capabilities, Editor
 from editors.ft.config import FTConfig, FTLConfig, FTMConfig, edit_layers
 from editors.ft.objectives import OBJECTIVES, encode_rows
+from editors.optim import minimize
 from editors.restore import WeightRestorer
 
 
@@ -55,20 +56,12 @@ class FTEditor(Editor):
         rows = encode_rows(self.scorer, items)
         start = [w.detach().clone() for w in weights] if cfg.norm_constraint > 0 else []
         opt = torch.optim.Adam(weights, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.last_losses = []
+        clamp = (lambda: _clamp(weights, start, cfg.norm_constraint)) if start else None
         for w in weights:
             w.requires_grad_(True)
         try:
-            for _ in range(cfg.num_steps):
-                loss = loss_fn(self.scorer, rows)
-                self.last_losses.append(loss.item())
-                if loss.item() < cfg.early_stop_loss:
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if start:
-                    _clamp(weights, start, cfg.norm_constraint)
+            self.last_losses = minimize(lambda: loss_fn(self.scorer, rows), opt, cfg.num_steps,
+                                        cfg.early_stop_loss, clamp)
         finally:
             for w in weights:
                 w.requires_grad_(False)

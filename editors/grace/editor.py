@@ -22,10 +22,11 @@ from bench.arch import get_module, module_path
 from bench.data.schema import Edit, EditCase
 from bench.errors import BenchError
 from bench.scoring import Batch, Encoded, Prepared
-from editors.base import Capabilities, Editor, Request
+from editors.base import Capabilities, Editor, Request, check_choice
 from editors.ft.objectives import target_new_nll
 from editors.grace.codebook import Codebook
 from editors.grace.config import VALUE_INITS, GRACEConfig, edit_layer
+from editors.optim import minimize
 
 
 class GRACE(Editor):
@@ -35,8 +36,7 @@ class GRACE(Editor):
 
     def __init__(self, lm, config=None, resources=None):
         super().__init__(lm, config, resources)
-        if self.config.val_init not in VALUE_INITS:
-            raise BenchError(f"grace: val_init={self.config.val_init!r}; use one of {', '.join(VALUE_INITS)}")
+        check_choice("grace", "val_init", self.config.val_init, VALUE_INITS)
         self.layer = edit_layer(self.model, self.config)
         self.module = get_module(self.model, self.layer, self.config.part)
         self.codebook = Codebook(self.config.eps)
@@ -101,17 +101,10 @@ class GRACE(Editor):
         value = self.codebook.values[idx]
         value.requires_grad_(True)
         opt = torch.optim.Adam([value], lr=cfg.edit_lr)
-        self.last_losses = []
         try:
             with self.forward_context(batch):
-                for _ in range(cfg.n_iter):
-                    loss = target_new_nll(self.scorer, [row])
-                    self.last_losses.append(loss.item())
-                    if loss.item() < cfg.early_stop_loss:
-                        break
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
+                self.last_losses = minimize(lambda: target_new_nll(self.scorer, [row]), opt, cfg.n_iter,
+                                            cfg.early_stop_loss)
         finally:
             value.requires_grad_(False)
             value.grad = None

@@ -19,10 +19,11 @@ from bench.arch import arch_of
 from bench.data.schema import EditCase
 from bench.errors import BenchError
 from bench.scoring import Prepared
-from editors.base import Capabilities, Editor
+from editors.base import Capabilities, Editor, check_choice
 from editors.ft.objectives import encode_rows, target_new_nll
 from editors.lora.config import SEQUENTIAL_MODES, LoRAConfig
 from editors.lora.targets import target_modules
+from editors.optim import minimize
 
 ADAPTER = "edit"
 
@@ -34,8 +35,7 @@ class LoRA(Editor):
 
     def __init__(self, lm, config=None, resources=None):
         super().__init__(lm, config, resources)
-        if self.config.sequential not in SEQUENTIAL_MODES:
-            raise BenchError(f"lora: sequential={self.config.sequential!r}; use one of {', '.join(SEQUENTIAL_MODES)}")
+        check_choice("lora", "sequential", self.config.sequential, SEQUENTIAL_MODES)
         self.targets = target_modules(self.model, self.config.parts, self.config.layers)
         self._tuner = None
         self._history: list[Prepared] = []  # every edit since the last reset (for 'retrain')
@@ -86,16 +86,9 @@ class LoRA(Editor):
         dropouts = [m for n, m in self.model.named_modules() if n.endswith(f"lora_dropout.{ADAPTER}")]
         for m in dropouts:
             m.train()
-        self.last_losses = []
         try:
-            for _ in range(cfg.num_steps):
-                loss = target_new_nll(self.scorer, rows)
-                self.last_losses.append(loss.item())
-                if loss.item() < cfg.early_stop_loss:
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+            self.last_losses = minimize(lambda: target_new_nll(self.scorer, rows), opt, cfg.num_steps,
+                                        cfg.early_stop_loss)
         finally:
             for m in dropouts:
                 m.eval()
