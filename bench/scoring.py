@@ -14,8 +14,10 @@ entered around every forward call with the `Batch` being run.
 from __future__ import annotations
 
 import contextlib
+import copy
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,14 @@ class Encoded:
     ids: list[int]
     target_start: int  # index of the first target token in ids (== len(ids) when no target)
     meta: Any = None
+
+
+@dataclass
+class PrefixState:
+    """A prompt prefix already run through the model (batch of one) and its key/value cache."""
+
+    ids: list[int]
+    cache: Any
 
 
 @dataclass
@@ -164,24 +174,53 @@ class Scorer:
 
     # -- greedy generation ----------------------------------------------------------
     @torch.no_grad()
+    def prefix_state(self, text: str) -> PrefixState:
+        """Run a prompt prefix once; `generate(prefix=...)` then reuses its keys/values (same outputs, less work)."""
+        ids = list(self.tokenizer(text).input_ids)
+        res = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
+        return PrefixState(ids, res.cache)
+
+    @torch.no_grad()
     def generate(self, items: list[Prepared], max_new_tokens: int = 16, context: ForwardContext | None = None,
-                 stop_at_newline: bool = True) -> list[str]:
+                 stop_at_newline: bool = True, stop: Sequence[re.Pattern] = (),
+                 prefix: PrefixState | None = None) -> list[str]:
+        """Greedy continuations. A row stops at EOS, at a newline (`stop_at_newline`, text cut there) or
+        once its text matches a `stop` pattern (text kept: the caller cuts). Prompts whose tokens start
+        with `prefix.ids` reuse the prefix's cache (not with a `context`: it may change the prefix)."""
         encoded = [self.encode(Prepared(it.prompt, "", it.meta)) for it in items]
         out: list[str] = [""] * len(items)
-        for rows, batch in self.batches(encoded):
-            for i, text in zip(rows, self._generate_batch(batch, max_new_tokens, context, stop_at_newline)):
-                out[i] = text
+        n = len(prefix.ids) if prefix is not None and context is None else 0
+        cached = [i for i, e in enumerate(encoded) if n and len(e.ids) > n and e.ids[:n] == prefix.ids]
+        plain = sorted(set(range(len(items))) - set(cached))
+        for group, cut in ((plain, 0), (cached, n)):
+            rest = [Encoded(encoded[i].ids[cut:], len(encoded[i].ids) - cut, encoded[i].meta) for i in group]
+            for rows, batch in self.batches(rest):
+                past = self._past(prefix, batch) if cut else None
+                texts = self._generate_batch(batch, max_new_tokens, context, stop_at_newline, stop, past)
+                for r, text in zip(rows, texts):
+                    out[group[r]] = text
         return out
 
-    def _generate_batch(self, batch: Batch, max_new: int, context, stop_at_newline: bool) -> list[str]:
+    def _past(self, prefix: PrefixState, batch: Batch) -> tuple[Any, torch.Tensor]:
+        """The prefix cache copied for every row of `batch`, with positions and mask shifted behind it."""
+        cache = copy.deepcopy(prefix.cache)
+        cache.batch_repeat_interleave(batch.input_ids.shape[0])
+        batch.position_ids = batch.position_ids + len(prefix.ids)
+        ones = batch.attention_mask.new_ones((batch.attention_mask.shape[0], len(prefix.ids)))
+        return cache, ones
+
+    def _generate_batch(self, batch: Batch, max_new: int, context, stop_at_newline: bool,
+                        stop: Sequence[re.Pattern], past: tuple[Any, torch.Tensor] | None) -> list[str]:
         ctx = context or _no_context
         eos = self.tokenizer.eos_token_id
+        mask = batch.attention_mask if past is None else torch.cat([past[1], batch.attention_mask], dim=1)
+        extra = {} if past is None else {"cache": past[0]}
         with ctx(batch):
-            res = self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                             position_ids=batch.position_ids, use_cache=True, logits_to_keep=1)
+            res = self.model(input_ids=batch.input_ids, attention_mask=mask, position_ids=batch.position_ids,
+                             use_cache=True, logits_to_keep=1, **extra)
         generated = [[] for _ in batch.metas]
         done = [False] * len(generated)
-        mask, pos = batch.attention_mask, batch.position_ids[:, -1:]
+        pos = batch.position_ids[:, -1:]
         for _ in range(max_new):
             nxt = res.logits[:, -1].argmax(-1)
             for r, tok in enumerate(nxt.tolist()):
@@ -192,6 +231,9 @@ class Scorer:
                     continue
                 generated[r].append(tok)
                 if stop_at_newline and "\n" in self.tokenizer.decode(generated[r]).lstrip("\n"):
+                    done[r] = True
+                if stop and any(p.search(self.tokenizer.decode(generated[r], skip_special_tokens=True))
+                                for p in stop):
                     done[r] = True
             if all(done):
                 break

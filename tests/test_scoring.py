@@ -91,3 +91,29 @@ def test_join_prompt_target():
 def test_empty_prompt_target_is_refused(tiny_gpt2):
     with pytest.raises(BenchError, match="cannot locate"):
         Scorer(tiny_gpt2.model, tiny_gpt2.tokenizer).encode(Prepared("", "Paris"))
+
+
+def test_generation_reusing_a_prefix_cache_equals_generation_without_it(tiny_lm, monkeypatch):
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer, batch_size=3)
+    head = "Answer the questions below. The capital of France is Paris. The mother tongue of Darrieux is"
+    prompts = [Prepared(f"{head} French. Question: {i.prompt}") for i in ITEMS] + [Prepared("unrelated prompt")]
+    plain = scorer.generate(prompts, 8, stop_at_newline=False)
+    state = scorer.prefix_state(head)
+    seen = []
+    real = scorer._past
+    monkeypatch.setattr(scorer, "_past", lambda p, b: seen.append(b.input_ids.shape) or real(p, b))
+    assert scorer.generate(prompts, 8, stop_at_newline=False, prefix=state) == plain
+    assert sum(shape[0] for shape in seen) == len(ITEMS)  # every prompt but the unrelated one used the cache
+    assert scorer.generate(prompts, 8, stop_at_newline=False, prefix=state) == plain  # the state is not consumed
+
+
+def test_stop_pattern_ends_a_row_once_its_text_matches(tiny_lm):
+    import re
+
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
+    prompt = [Prepared(ITEMS[0].prompt)]
+    full = scorer.generate(prompt, 12, stop_at_newline=False)[0]
+    assert len(full.split()) > 1
+    pattern = re.compile(re.escape(full.split()[0]))  # matches once the first word is generated
+    (short,) = scorer.generate(prompt, 12, stop_at_newline=False, stop=[pattern])
+    assert full.startswith(short) and pattern.search(short) and len(short) < len(full)

@@ -22,10 +22,10 @@ from bench.arch import text_config
 from bench.data.registry import resolve_data_dir
 from bench.data.schema import NHOP, Edit, EditCase
 from bench.errors import BenchError
-from bench.scoring import Prepared, TokenScore
+from bench.scoring import PrefixState, Prepared, TokenScore
 from editors.base import Capabilities, Editor, EditorConfig, Request
 from editors.ike.demos import fact_block
-from editors.mello.loop import Trace, run_mello
+from editors.mello.loop import STOP_PATTERNS, Trace, run_mello, shared_head
 
 PROMPT_FILE = "mquake/prompts/MeLLo-prompt.txt"
 FACT_TOKENS = 48  # room per step for the question and the retrieved-fact line
@@ -51,6 +51,7 @@ class MeLLo(Editor):
         self.memory: list[Edit] = []
         self._keys = torch.zeros((0, 0))
         self._prompt: str | None = None
+        self._head: PrefixState | None = None  # the few-shot prompt run once; weights never change
         self.last_traces: list[Trace] = []
 
     # -- the contract -----------------------------------------------------------------
@@ -134,8 +135,11 @@ class MeLLo(Editor):
         return [facts[0] if facts else None for facts in self.nearest_facts(subquestions, 1)]
 
     def _lm(self, prompts: list[str]) -> list[str]:
+        if self._head is None:
+            self._head = self.scorer.prefix_state(shared_head(self.task_prompt()))
         items = [Prepared(p) for p in prompts]
-        return self.scorer.generate(items, self.config.max_new_tokens, stop_at_newline=False)
+        return self.scorer.generate(items, self.config.max_new_tokens, stop_at_newline=False, stop=STOP_PATTERNS,
+                                    prefix=self._head)
 
     def _embed(self, texts: list[str]) -> torch.Tensor:
         return self.resources.encoder().encode(texts).float().cpu()

@@ -23,6 +23,7 @@ FINAL_PREFIX = "Final answer:"
 NO_FACT = "There is no edited fact."
 _OWN_FACT = re.compile(r"(^|\n)\s*Retrieved fact:")
 _NEW_EXAMPLE = re.compile(r"\n\s*Question:")
+STOP_PATTERNS = (_OWN_FACT, _NEW_EXAMPLE)  # generation may stop here: parse_continuation cuts there anyway
 
 Generate = Callable[[list[str]], list[str]]  # prompts -> continuations
 Retrieve = Callable[[list[str]], list[str | None]]  # sub-questions -> fact sentences
@@ -62,8 +63,13 @@ def parse_continuation(text: str) -> Step:
     return Step(lines, subquestion=lines[subqs[-1]][len(SUBQ_PREFIX):].strip())
 
 
+def shared_head(task_prompt: str) -> str:
+    """The text every transcript starts with (its keys/values can be computed once)."""
+    return f"{task_prompt.rstrip()}\n\nQuestion:"
+
+
 def start_transcript(task_prompt: str, question: str) -> str:
-    return f"{task_prompt.rstrip()}\n\nQuestion: {question}\n"
+    return f"{shared_head(task_prompt)} {question}\n"
 
 
 def run_mello(questions: list[str], task_prompt: str, generate: Generate, retrieve: Retrieve,
