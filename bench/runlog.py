@@ -60,7 +60,10 @@ class RunLog:
                         f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "
                         f"has {key}={config['args'].get(key)!r}. Resume with the same options or use a new --out."
                     )
-            config["previous_starts"] = previous.get("previous_starts", []) + [previous.get("started")]
+            starts = previous.get("previous_starts", [])
+            if previous.get("started") != config.get("started"):  # an earlier start, not this run's last write
+                starts = starts + [previous.get("started")]
+            config["previous_starts"] = starts
         path.write_text(json.dumps(config, indent=2, default=str) + "\n")
 
     def rows(self) -> list[dict]:

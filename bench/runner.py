@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def run(cfg: RunConfig) -> Path:
         seconds = _run_editor(editor, name, cases, base_loc, pcfg, log, meta)
         config["editors"][name]["seconds"] = round(spent.get(name, 0.0) + seconds, 1)
         config["editors"][name]["units"] = _unit_count(len(cases), pcfg)
+        log.write_config(config)
         del editor
         finish(log, meta, config, cfg)
     return log.out
@@ -170,7 +172,7 @@ def _generation_prefix(cases, data_dir: Path) -> str:
 def _config_record(cfg: RunConfig, cases, lm) -> dict:
     return {
         "args": asdict(cfg),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "started": datetime.now().isoformat(timespec="milliseconds"),
         "command": " ".join(sys.argv),
         "seeds": {"global": cfg.seed, "per_unit": "seed (single/batch) or seed + edit index (sequential)",
                   "bootstrap": cfg.seed},

@@ -71,6 +71,9 @@ def test_resume_after_a_kill_keeps_each_case_once(dataset, tmp_path):
     rows = _cases(out)
     keys = [(r["case_id"], r["qi"]) for r in rows]
     assert len(keys) == len(set(keys)) == 25
+    config = json.loads((out / "config.json").read_text())
+    assert len(config["previous_starts"]) == 1  # the first start, once
+    assert config["editors"]["noedit"]["seconds"] > 0 and config["editors"]["noedit"]["units"] == 5
 
 
 def test_resume_refuses_different_options(dataset, tmp_path, capsys):
