@@ -24,7 +24,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from bench.arch import text_config
 from bench.errors import BenchError
+
+MIN_SHARED_PREFIX = 32  # shorter shared prefixes are not worth a separate forward call
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,14 @@ class Scorer:
             raise BenchError(f"cannot locate the target {item.target!r} after prompt {item.prompt!r} in tokens")
         return Encoded(list(full), start, item.meta)
 
+    def chunks(self, encoded: list[Encoded]) -> list[list[int]]:
+        """Row indices of length-sorted batches (longest first)."""
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
+        return [order[lo:lo + self.batch_size] for lo in range(0, len(order), self.batch_size)]
+
     def batches(self, encoded: list[Encoded]) -> Iterator[tuple[list[int], Batch]]:
         """Length-sorted batches (longest first) with the original row indices."""
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i].ids))
-        for lo in range(0, len(order), self.batch_size):
-            rows = order[lo:lo + self.batch_size]
+        for rows in self.chunks(encoded):
             yield rows, self.collate([encoded[i] for i in rows])
 
     def collate(self, items: list[Encoded]) -> Batch:
@@ -144,41 +150,64 @@ class Scorer:
         """Teacher-forced scores in input order; `progress` names a progress bar (None = silent)."""
         encoded = [self.encode(it) for it in items]
         out: list[TokenScore | None] = [None] * len(items)
-        batches = self.batches(encoded)
+        chunks = self.chunks(encoded)
         if progress:
-            batches = tqdm(batches, desc=progress, total=-(-len(items) // self.batch_size), file=sys.stderr)
-        for rows, batch in batches:
-            n_keep = max(len(encoded[i].ids) - encoded[i].target_start for i in rows) + 1
-            logits = self.logits(batch, context, n_keep).float()
-            logp = torch.log_softmax(logits, dim=-1)
-            for r, i in enumerate(rows):
-                e = encoded[i]
-                n_t = len(e.ids) - e.target_start
-                # logits[:, j] predicts the token after position (width - n_keep + j)
-                lp = logp[r, n_keep - 1 - n_t:n_keep - 1]
-                target = torch.tensor(e.ids[e.target_start:], device=lp.device)
-                out[i] = TokenScore(
-                    target_ids=e.ids[e.target_start:],
-                    pred_ids=lp.argmax(-1).tolist(),
-                    logprobs=lp.gather(-1, target[:, None])[:, 0].tolist(),
-                )
+            chunks = tqdm(chunks, desc=progress, file=sys.stderr)
+        for rows in chunks:
+            for i, result in zip(rows, self._score_rows([encoded[i] for i in rows], context)):
+                out[i] = result
         return out  # type: ignore[return-value]
 
-    def logits(self, batch: Batch, context: ForwardContext | None = None, n_keep: int = 0) -> torch.Tensor:
-        """Logits of the last `n_keep` positions (all positions when 0)."""
+    def _score_rows(self, rows: list[Encoded], context: ForwardContext | None) -> list[TokenScore]:
+        """One forward call; a token prefix shared by all rows (IKE's demonstrations) is run only once."""
+        shared = self.shared_prefix(rows) if context is None else 0
+        past = None
+        if shared:
+            head = self.prefix_state_ids(rows[0].ids[:shared])
+            rows = [Encoded(e.ids[shared:], e.target_start - shared, e.meta) for e in rows]
+        batch = self.collate(rows)
+        if shared:
+            past = self._past(head, batch)
+        n_keep = max(len(e.ids) - e.target_start for e in rows) + 1
+        logp = torch.log_softmax(self.logits(batch, context, n_keep, past).float(), dim=-1)
+        scores = []
+        for r, e in enumerate(rows):
+            n_t = len(e.ids) - e.target_start
+            # logp[:, j] predicts the token after position (width - n_keep + j)
+            lp = logp[r, n_keep - 1 - n_t:n_keep - 1]
+            target = torch.tensor(e.ids[e.target_start:], device=lp.device)
+            scores.append(TokenScore(target_ids=e.ids[e.target_start:], pred_ids=lp.argmax(-1).tolist(),
+                                     logprobs=lp.gather(-1, target[:, None])[:, 0].tolist()))
+        return scores
+
+    def shared_prefix(self, rows: list[Encoded]) -> int:
+        """Tokens all rows start with, if worth caching (>= MIN_SHARED_PREFIX), ending before any target."""
+        if len(rows) < 2 or getattr(text_config(self.model), "sliding_window", None):
+            return 0
+        limit = min(min(e.target_start for e in rows) - 1, min(len(e.ids) for e in rows))
+        first, n = rows[0].ids, 0
+        while n < limit and all(e.ids[n] == first[n] for e in rows):
+            n += 1
+        return n if n >= MIN_SHARED_PREFIX else 0
+
+    def logits(self, batch: Batch, context: ForwardContext | None = None, n_keep: int = 0,
+               past: tuple[Any, torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits of the last `n_keep` positions (all positions when 0), after a cached `past` if given."""
+        mask = batch.attention_mask if past is None else torch.cat([past[1], batch.attention_mask], dim=1)
+        extra = {"use_cache": False} if past is None else {"cache": past[0], "use_cache": True}
         with (context or _no_context)(batch):
-            return self.model(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids, logits_to_keep=n_keep, use_cache=False,
-            ).logits
+            return self.model(input_ids=batch.input_ids, attention_mask=mask, position_ids=batch.position_ids,
+                              logits_to_keep=n_keep, **extra).logits
 
     # -- greedy generation ----------------------------------------------------------
-    @torch.no_grad()
     def prefix_state(self, text: str) -> PrefixState:
         """Run a prompt prefix once; `generate(prefix=...)` then reuses its keys/values (same outputs, less work)."""
-        ids = list(self.tokenizer(text).input_ids)
+        return self.prefix_state_ids(list(self.tokenizer(text).input_ids))
+
+    @torch.no_grad()
+    def prefix_state_ids(self, ids: list[int]) -> PrefixState:
         res = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True, logits_to_keep=1)
-        return PrefixState(ids, res.cache)
+        return PrefixState(list(ids), res.cache)
 
     @torch.no_grad()
     def generate(self, items: list[Prepared], max_new_tokens: int = 16, context: ForwardContext | None = None,

@@ -117,3 +117,29 @@ def test_stop_pattern_ends_a_row_once_its_text_matches(tiny_lm):
     pattern = re.compile(re.escape(full.split()[0]))  # matches once the first word is generated
     (short,) = scorer.generate(prompt, 12, stop_at_newline=False, stop=[pattern])
     assert full.startswith(short) and pattern.search(short) and len(short) < len(full)
+
+
+def test_a_shared_prefix_is_run_once_with_the_same_scores(tiny_lm, monkeypatch):
+    import bench.scoring as scoring
+
+    head = " ".join(f"New Fact: fact number {i} is true." for i in range(8)) + " Prompt:"
+    items = [Prepared(f"{head} {i.prompt}", i.target) for i in ITEMS]
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
+    encoded = [scorer.encode(it) for it in items]
+    assert scorer.shared_prefix(encoded) >= scoring.MIN_SHARED_PREFIX
+    shared = scorer.score(items)
+    monkeypatch.setattr(scoring, "MIN_SHARED_PREFIX", 10**6)
+    assert scorer.shared_prefix(encoded) == 0
+    plain = scorer.score(items)
+    for a, b in zip(shared, plain):
+        assert a.target_ids == b.target_ids and a.pred_ids == b.pred_ids
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+
+
+def test_shared_prefix_stops_before_the_first_target_token(tiny_lm):
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
+    prompt = " ".join(["word"] * 60)
+    rows = [scorer.encode(Prepared(prompt, "alpha")), scorer.encode(Prepared(prompt, "beta gamma"))]
+    n = scorer.shared_prefix(rows)
+    assert n == min(r.target_start for r in rows) - 1
+    assert scorer.shared_prefix(rows[:1]) == 0
