@@ -106,10 +106,14 @@ class Editor:
 
     def score(self, requests: list[Request]) -> list[TokenScore]:
         """Teacher-forced scores; retrieval editors may also set `self.last_fired` (one bool per request)."""
-        return self.scorer.score([self.prepare(r) for r in requests], self.forward_context)
+        return self.scorer.score([self.prepare(r) for r in requests], self.active_context())
 
     def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
-        return self.scorer.generate([self.prepare(r) for r in requests], max_new_tokens, self.forward_context)
+        return self.scorer.generate([self.prepare(r) for r in requests], max_new_tokens, self.active_context())
+
+    def active_context(self):
+        """The forward context, or None when the editor has none (the scorer may then share prompt prefixes)."""
+        return None if type(self).forward_context is Editor.forward_context else self.forward_context
 
     def select_queries(self, case: EditCase) -> list[Query]:
         """The queries evaluated for a case (all of them, unless a compatibility mode samples)."""
