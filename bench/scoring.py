@@ -218,17 +218,28 @@ class Scorer:
         with `prefix.ids` reuse the prefix's cache (not with a `context`: it may change the prefix)."""
         encoded = [self.encode(Prepared(it.prompt, "", it.meta)) for it in items]
         out: list[str] = [""] * len(items)
-        n = len(prefix.ids) if prefix is not None and context is None else 0
-        cached = [i for i, e in enumerate(encoded) if n and len(e.ids) > n and e.ids[:n] == prefix.ids]
+        explicit = prefix if context is None else None
+        n = len(explicit.ids) if explicit is not None else 0
+        cached = [i for i, e in enumerate(encoded) if n and len(e.ids) > n and e.ids[:n] == explicit.ids]
         plain = sorted(set(range(len(items))) - set(cached))
-        for group, cut in ((plain, 0), (cached, n)):
-            rest = [Encoded(encoded[i].ids[cut:], len(encoded[i].ids) - cut, encoded[i].meta) for i in group]
-            for rows, batch in self.batches(rest):
-                past = self._past(prefix, batch) if cut else None
-                texts = self._generate_batch(batch, max_new_tokens, context, stop_at_newline, stop, past)
+        for group, head in ((plain, None), (cached, explicit)):
+            for rows in self.chunks([encoded[i] for i in group]):
+                chunk = [encoded[group[r]] for r in rows]
+                texts = self._generate_rows(chunk, head, max_new_tokens, context, stop_at_newline, stop)
                 for r, text in zip(rows, texts):
                     out[group[r]] = text
         return out
+
+    def _generate_rows(self, rows: list[Encoded], head: PrefixState | None, max_new: int, context,
+                       stop_at_newline: bool, stop: Sequence[re.Pattern]) -> list[str]:
+        """One batch; without an explicit prefix, a prefix shared by all rows is run once (as in score)."""
+        if head is None and context is None:
+            shared = self.shared_prefix(rows)
+            head = self.prefix_state_ids(rows[0].ids[:shared]) if shared else None
+        cut = len(head.ids) if head is not None else 0
+        batch = self.collate([Encoded(e.ids[cut:], len(e.ids) - cut, e.meta) for e in rows])
+        past = self._past(head, batch) if head is not None else None
+        return self._generate_batch(batch, max_new, context, stop_at_newline, stop, past)
 
     def _past(self, prefix: PrefixState, batch: Batch) -> tuple[Any, torch.Tensor]:
         """The prefix cache copied for every row of `batch`, with positions and mask shifted behind it."""

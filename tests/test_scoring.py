@@ -143,3 +143,18 @@ def test_shared_prefix_stops_before_the_first_target_token(tiny_lm):
     n = scorer.shared_prefix(rows)
     assert n == min(r.target_start for r in rows) - 1
     assert scorer.shared_prefix(rows[:1]) == 0
+
+
+def test_generation_shares_a_common_prefix_with_the_same_outputs(tiny_lm, monkeypatch):
+    import bench.scoring as scoring
+
+    head = " ".join(f"Q: question {i}? A: answer {i}." for i in range(8))
+    prompts = [Prepared(f"{head} Q: {i.prompt}? A:") for i in ITEMS]
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
+    seen = []
+    real = scorer.prefix_state_ids
+    monkeypatch.setattr(scorer, "prefix_state_ids", lambda ids: seen.append(len(ids)) or real(ids))
+    shared = scorer.generate(prompts, 8, stop_at_newline=False)
+    assert seen and seen[0] >= scoring.MIN_SHARED_PREFIX
+    monkeypatch.setattr(scoring, "MIN_SHARED_PREFIX", 10**6)
+    assert scorer.generate(prompts, 8, stop_at_newline=False) == shared
