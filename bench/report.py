@@ -161,7 +161,7 @@ def render_significance(comparisons: list[Comparison], fmt: str) -> str:
     title = "Significance: InstructEd minus the best other editor per column (paired bootstrap over the same cases)"
     if not comparisons:
         return f"*{title}: not applicable (no InstructEd row, or no other editor in the table).*"
-    head = ["Column", "Metric", "InstructEd", "Best other", "Other", "Δ [95% CI]", "n", "Significant"]
+    head = ["Column", "Metric", "InstructEd", "Best other", "Its value", "Δ [95% CI]", "n", "Significant"]
     rows = []
     for c in comparisons:
         delta = "–" if c.diff is None else f"{c.diff:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]"

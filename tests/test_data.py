@@ -607,8 +607,11 @@ def test_official_mquake_source_is_documented():
 def test_mquake_train_and_test_sides_partition_the_subset(tmp_path):
     from bench.data.splits import mquake_split
 
-    records = [dict(mquake_record(), case_id=i) for i in range(1, 41)]
-    write(tmp_path / DATASETS["mquake"].relative_path, records)
+    def record(i: int) -> dict:
+        rewrite = mquake_rewrite(f"Person {i}", "{} is a citizen of", "Croatia", "Peru", question="q?")
+        return mquake_record(i, [rewrite])
+
+    write(tmp_path / DATASETS["mquake"].relative_path, [record(i) for i in range(1, 41)])
     every = [c.case_id for c in load_dataset("mquake", data_dir=tmp_path)]
     train = [c.case_id for c in load_dataset("mquake-train", data_dir=tmp_path)]
     test = [c.case_id for c in load_dataset("mquake-test", data_dir=tmp_path)]
@@ -616,3 +619,16 @@ def test_mquake_train_and_test_sides_partition_the_subset(tmp_path):
     assert train and test and not set(train) & set(test)
     assert {c.dataset for c in load_dataset("mquake-test", data_dir=tmp_path)} == {"mquake-test"}
     assert [c.case_id for c in load_dataset("mquake-test", data_dir=tmp_path, limit=3)] == test[:3]
+
+
+def test_mquake_test_side_leaves_out_cases_whose_rewrites_train_saw(tmp_path):
+    from bench.data.splits import mquake_split
+
+    ids = [str(i) for i in range(1, 41)]
+    train, test = mquake_split(ids)
+    twin = train[0]  # a test case repeating this train case's rewrite must not count as held out
+    records = [mquake_record(int(i), [mquake_rewrite(f"Person {twin if i == test[0] else i}", "{} is a citizen of",
+                                                     "Croatia", "Peru", question="q?")]) for i in ids]
+    write(tmp_path / DATASETS["mquake"].relative_path, records)
+    held_out = [c.case_id for c in load_dataset("mquake-test", data_dir=tmp_path)]
+    assert held_out == test[1:]

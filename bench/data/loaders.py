@@ -33,9 +33,7 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, limit: int | Non
     side = DATASETS[origin.dataset].split if origin.dataset in DATASETS and ":" not in spec else None
     if side is None:
         return parse_file(path, fmt, origin, limit)
-    cases = parse_file(path, fmt, origin)
-    keep = split_side([c.case_id for c in cases], side)
-    return [c for c in cases if c.case_id in keep][:limit]
+    return split_side(parse_file(path, fmt, origin), side)[:limit]
 
 
 def resolve_spec(spec: str, data_dir: str | Path | None = None) -> tuple[str, Path, Origin]:

@@ -7,7 +7,9 @@ other (`mquake-test`), so the split lives here, not in an editor.
 from __future__ import annotations
 
 import hashlib
+import json
 
+from bench.data.schema import EditCase
 from bench.errors import BenchError
 
 SPLIT_SALT = "instructed-mquake-split-v1"
@@ -29,7 +31,21 @@ def mquake_split(case_ids: list[str], train_fraction: float = DEFAULT_TRAIN_FRAC
     return train, [c for c in case_ids if c not in chosen]
 
 
-def split_side(case_ids: list[str], side: str) -> set[str]:
-    """The ids on `side` ('train' or 'test') of the default split."""
-    train, test = mquake_split(case_ids)
-    return set(train if side == "train" else test)
+def case_fingerprint(case: EditCase) -> str:
+    """Identity of a case's rewrites, independent of file and id (catches a case present in two files)."""
+    key = sorted((e.subject, e.prompt, e.target_new) for e in case.edits)
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+
+
+def split_side(cases: list[EditCase], side: str) -> list[EditCase]:
+    """The cases on `side` ('train' or 'test') of the default split.
+
+    MQuAKE repeats a rewrite across cases with different multi-hop questions; a test case whose
+    rewrites equal a train case's would be seen in training, so the test side leaves those out."""
+    train_ids, _ = mquake_split([c.case_id for c in cases])
+    chosen = set(train_ids)
+    train = [c for c in cases if c.case_id in chosen]
+    if side == "train":
+        return train
+    seen = {case_fingerprint(c) for c in train}
+    return [c for c in cases if c.case_id not in chosen and case_fingerprint(c) not in seen]

@@ -9,12 +9,10 @@ stable hash so the data does not depend on iteration order.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 from bench.data.schema import GEN, LOC, NHOP, REL, EditCase, Query
-from bench.data.splits import stable_unit
+from bench.data.splits import case_fingerprint, stable_unit
 from bench.errors import BenchError
 from editors.instructed.instructions import case_instruction
 
@@ -36,12 +34,6 @@ class Pair:
     dataset: str
     case_id: str
     fingerprint: str
-
-
-def case_fingerprint(case: EditCase) -> str:
-    """Identity of a case's rewrites, independent of file and id (catches a case present in two files)."""
-    key = sorted((e.subject, e.prompt, e.target_new) for e in case.edits)
-    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
 
 
 def edit_query(case: EditCase) -> Query:

@@ -9,6 +9,7 @@ import torch
 
 from bench.arch import hidden_size, num_layers, scaled_layer_range
 from bench.data.schema import HOP, NHOP, EditCase, Query
+from bench.data.splits import case_fingerprint
 from bench.errors import BenchError
 from bench.scoring import Prepared, TokenScore
 from editors.base import Capabilities, Editor, Request
@@ -16,7 +17,6 @@ from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
 from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
-from editors.instructed.data import case_fingerprint
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.retrieval import InstructionMemory, gate
