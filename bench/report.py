@@ -158,20 +158,20 @@ def _tex(text: str) -> str:
 
 
 def render_significance(comparisons: list[Comparison], fmt: str) -> str:
-    title = "Significance: InstructEd minus the best other editor per column (paired bootstrap over the same cases)"
+    title = "Significance: each InstructEd row minus the best other editor per column (paired bootstrap, same cases)"
     if not comparisons:
         return f"*{title}: not applicable (no InstructEd row, or no other editor in the table).*"
-    head = ["Column", "Metric", "InstructEd", "Best other", "Its value", "Δ [95% CI]", "n", "Significant"]
+    head = ["InstructEd row", "Column", "Metric", "Value", "Best other", "Its value", "Δ [95% CI]", "n", "Significant"]
     rows = []
     for c in comparisons:
         delta = "–" if c.diff is None else f"{c.diff:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]"
-        rows.append([c.column, c.metric, f"{c.ours_value:.2f}", c.other, f"{c.other_value:.2f}", delta,
+        rows.append([c.ours, c.column, c.metric, f"{c.ours_value:.2f}", c.other, f"{c.other_value:.2f}", delta,
                      str(c.n_shared), c.verdict])
     if fmt == "markdown":
         lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
     esc = [[_tex(x).replace("Δ", r"$\Delta$") for x in r] for r in [head] + rows]
-    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l l r l r l r l}", r"\toprule",
+    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l l l r l r l r l}", r"\toprule",
              " & ".join(esc[0]) + r" \\", r"\midrule"] + [" & ".join(r) + r" \\" for r in esc[1:]]
     lines += [r"\bottomrule", r"\end{tabular}", f"\\caption{{{_tex(title)}}}", r"\end{table}"]
     return "\n".join(lines)

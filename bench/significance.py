@@ -56,10 +56,13 @@ def load_per_case(run_dirs: list[str]) -> PerCase:
 
 
 def compare(grid: Grid, per_case: PerCase, n_resamples: int = 1000, seed: int = 0) -> list[Comparison]:
-    """For each column and metric: our editor vs the best other editor (not the unedited reference)."""
-    ours = next((e for _, eds in grid.groups for e in eds if e == OURS), None)
-    if ours is None:
-        return []
+    """For each InstructEd row (gold, retrieval, ...), column and metric: it vs the best other editor
+    (InstructEd variants and the unedited reference are not rivals)."""
+    ours_rows = [e for _, eds in grid.groups for e in eds if e.startswith(OURS)]
+    return [c for ours in ours_rows for c in _compare_row(grid, per_case, ours, n_resamples, seed)]
+
+
+def _compare_row(grid: Grid, per_case: PerCase, ours: str, n_resamples: int, seed: int) -> list[Comparison]:
     out = []
     for col, cols in enumerate(grid.layout.columns):
         mine = grid.record(ours, col)

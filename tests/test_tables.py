@@ -15,6 +15,7 @@ SCORES = {
     "ike": [(1, 1, 0.2, 0.5), (1, 0, 0.4, 0.5), (1, 1, 0.0, 0.5), (0, 1, 0.2, 0.5)],
     "ft-m": [(1, 0, 0.9, 0.2), (1, 0, 0.9, 0.2), (1, 1, 0.5, 0.2), (1, 0, 0.7, 0.2)],
     "instructed": [(1, 1, 0.6, 0.5), (1, 1, 0.5, 0.5), (1, 1, 0.9, 0.0), (1, 1, 0.6, 0.5)],
+    "instructed-retrieval": [(1, 0, 1.0, 0.5)] * 4,
 }
 
 
@@ -66,9 +67,12 @@ def test_significance_equals_a_direct_paired_bootstrap(tmp_path):
     cases = read_per_case(tmp_path / "counterfact" / "per_case.csv")
     # H: best other editor by H on this data
     diff, lo, hi = paired_bootstrap(cases[("instructed", "single")], cases[("ft-m", "single")], "Rel", 1000, 0)
-    assert f"| CounterFact | Rel | 100.00 | ft-m | 100.00 | {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] | 4 |" in text
+    assert f"| instructed | CounterFact | Rel | 100.00 | ft-m | 100.00 | {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] | 4 |" in text
     loc = paired_bootstrap(cases[("instructed", "single")], cases[("ft-m", "single")], "Loc", 1000, 0)
-    assert f"| CounterFact | Loc | 65.00 | ft-m | 75.00 | {loc[0]:+.2f} [{loc[1]:+.2f}, {loc[2]:+.2f}]" in text
+    assert f"| instructed | CounterFact | Loc | 65.00 | ft-m | 75.00 | {loc[0]:+.2f} [{loc[1]:+.2f}, {loc[2]:+.2f}]" in text
+    # every InstructEd row is compared, never with another InstructEd row
+    assert "| instructed-retrieval | CounterFact | Loc | 100.00 | ft-m | 75.00 | +25.00" in text
+    assert "| instructed | CounterFact | Loc | 65.00 | instructed-retrieval" not in text
 
 
 def test_latex_layout_has_column_groups_and_significance(tmp_path):
