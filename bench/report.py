@@ -16,7 +16,7 @@ from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.runlog import read_summary
 from bench.significance import Comparison, compare, load_per_case
-from bench.tables import Grid, fill, layout
+from bench.tables import REFERENCE, Grid, fill, layout
 
 
 def collect(run_dirs: list[str]) -> list[dict]:
@@ -127,7 +127,8 @@ def _layout_cell(grid: Grid, editor: str, col: int, metric: str, fmt: str, ci: b
     rec = grid.record(editor, col)
     if rec is None:
         return "" if fmt == "markdown" else "--"
-    return _cell(rec, metric, grid.best(col, metric), fmt, ci)
+    best = None if editor in REFERENCE else grid.best(col, metric)  # the reference is shown, never marked
+    return _cell(rec, metric, best, fmt, ci)
 
 
 def _layout_markdown(grid: Grid, body: list) -> str:

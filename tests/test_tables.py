@@ -65,11 +65,11 @@ def test_significance_equals_a_direct_paired_bootstrap(tmp_path):
     dirs = [_run_dir(tmp_path, "counterfact")]
     text = report(dirs, "markdown", table="table2")
     cases = read_per_case(tmp_path / "counterfact" / "per_case.csv")
-    # H: best other editor by H on this data
-    diff, lo, hi = paired_bootstrap(cases[("instructed", "single")], cases[("ft-m", "single")], "Rel", 1000, 0)
-    assert f"| instructed | CounterFact | Rel | 100.00 | ft-m | 100.00 | {diff:+.2f} [{lo:+.2f}, {hi:+.2f}] | 4 |" in text
-    loc = paired_bootstrap(cases[("instructed", "single")], cases[("ft-m", "single")], "Loc", 1000, 0)
-    assert f"| instructed | CounterFact | Loc | 65.00 | ft-m | 75.00 | {loc[0]:+.2f} [{loc[1]:+.2f}, {loc[2]:+.2f}]" in text
+    ours, ftm = cases[("instructed", "single")], cases[("ft-m", "single")]
+    d, lo, hi = paired_bootstrap(ours, ftm, "Rel", 1000, 0)
+    assert f"| instructed | CounterFact | Rel | 100.00 | ft-m | 100.00 | {d:+.2f} [{lo:+.2f}, {hi:+.2f}] | 4 |" in text
+    d, lo, hi = paired_bootstrap(ours, ftm, "Loc", 1000, 0)
+    assert f"| instructed | CounterFact | Loc | 65.00 | ft-m | 75.00 | {d:+.2f} [{lo:+.2f}, {hi:+.2f}]" in text
     # every InstructEd row is compared, never with another InstructEd row
     assert "| instructed-retrieval | CounterFact | Loc | 100.00 | ft-m | 75.00 | +25.00" in text
     assert "| instructed | CounterFact | Loc | 65.00 | instructed-retrieval" not in text
