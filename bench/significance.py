@@ -57,12 +57,18 @@ def load_per_case(run_dirs: list[str]) -> PerCase:
 
 def compare(grid: Grid, per_case: PerCase, n_resamples: int = 1000, seed: int = 0) -> list[Comparison]:
     """For each InstructEd row (gold, retrieval, ...), column and metric: it vs the best other editor
-    (InstructEd variants and the unedited reference are not rivals)."""
-    ours_rows = [e for _, eds in grid.groups for e in eds if e.startswith(OURS)]
+    (InstructEd variants and the unedited reference are not rivals), or, in a table of InstructEd
+    variants only (Tables 4, 9, 12), `instructed` vs the best variant."""
+    editors = [e for _, eds in grid.groups for e in eds if e not in REFERENCE]
+    if all(e.startswith(OURS) for e in editors):  # an ablation table: InstructEd vs its best variant
+        return _compare_row(grid, per_case, OURS, n_resamples, seed, ablation=True) if OURS in editors else []
+    ours_rows = [e for e in editors if e.startswith(OURS)]
     return [c for ours in ours_rows for c in _compare_row(grid, per_case, ours, n_resamples, seed)]
 
 
-def _compare_row(grid: Grid, per_case: PerCase, ours: str, n_resamples: int, seed: int) -> list[Comparison]:
+def _compare_row(grid: Grid, per_case: PerCase, ours: str, n_resamples: int, seed: int,
+                 ablation: bool = False) -> list[Comparison]:
+    rival = (lambda e: e != ours) if ablation else (lambda e: not e.startswith(OURS))
     out = []
     for col, cols in enumerate(grid.layout.columns):
         mine = grid.record(ours, col)
@@ -70,7 +76,7 @@ def _compare_row(grid: Grid, per_case: PerCase, ours: str, n_resamples: int, see
             continue
         for metric in cols.metrics:
             rivals = [(r[metric], e) for (e, c), r in grid.cells.items() if c == col and r.get(metric) is not None
-                      and not e.startswith(OURS) and e not in REFERENCE]
+                      and rival(e) and e not in REFERENCE]
             if mine.get(metric) is None or not rivals:
                 continue
             value, other = max(rivals)

@@ -100,3 +100,15 @@ def test_later_run_replaces_an_earlier_cell():
     rec = {"editor": "ike", "dataset": "counterfact", "protocol": "single", "Rel": 1.0, "n_cases": 1}
     grid = fill(layout("table2"), [rec, dict(rec, Rel=2.0)])
     assert grid.record("ike", 0)["Rel"] == 2.0
+
+
+def test_ablation_table_compares_instructed_with_its_best_variant(tmp_path):
+    rows = _rows("counterfact")
+    rows = [dict(r, editor="instructed-noprefix") if r["editor"] == "ike" else r for r in rows]
+    rows = [r for r in rows if r["editor"] in ("instructed", "instructed-noprefix")]
+    log = RunLog(tmp_path / "cf")
+    log.prepare(resume=False)
+    log.write_summary(summarize(rows, {"dataset": "counterfact", "model": "tiny", "protocol": "single"}, {}, 200, 0))
+    log.write_per_case(per_case(rows, "single", {}))
+    text = report([str(log.out)], "markdown", table="table12")
+    assert "| instructed | CounterFact | Loc | 65.00 | instructed-noprefix | 20.00 | +45.00" in text
