@@ -109,4 +109,5 @@ def fill(lay: Layout, records: list[dict]) -> Grid:
     groups = [(label, [e for e in editors if e in present]) for label, editors in lay.rows]
     if lay.others:
         groups.append(("other", [e for e in present if e not in named]))
-    return Grid(lay, [(label, eds) for label, eds in groups if eds], cells)
+    shown = {e for _, eds in groups for e in eds}
+    return Grid(lay, [(label, eds) for label, eds in groups if eds], {k: r for k, r in cells.items() if k[0] in shown})
