@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.runlog import read_summary
+from bench.runlog import RunLog, read_summary
 from bench.runner import RunConfig, run
 from bench.tables import LAYOUTS
 
@@ -106,13 +106,14 @@ def measured_speeds(out: Path) -> dict[str, float]:
     """Editor -> seconds per case measured by earlier (partial) runs of this suite in OUT."""
     speeds: dict[str, list[float]] = {}
     for config in out.glob("*/config.json"):
-        data = json.loads(config.read_text())
-        rows = out / config.parent.name / "cases.jsonl"
-        for name, info in data.get("editors", {}).items():
-            if info.get("seconds") and info.get("units") and rows.exists():
-                done = len({json.loads(line)["unit"] for line in rows.open() if f'"editor": "{name}"' in line})
-                if done:
-                    speeds.setdefault(name, []).append(info["seconds"] / done)
+        timed = {n: e["seconds"] for n, e in json.loads(config.read_text()).get("editors", {}).items()
+                 if e.get("seconds")}
+        units: dict[str, set] = {}
+        for row in RunLog(config.parent).rows() if timed else []:
+            units.setdefault(row["editor"], set()).add(row["unit"])
+        for name, seconds in timed.items():
+            if units.get(name):
+                speeds.setdefault(name, []).append(seconds / len(units[name]))
     return {name: sum(v) / len(v) for name, v in speeds.items()}
 
 
