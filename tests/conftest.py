@@ -41,3 +41,14 @@ def make_case(case_id: str = "c1", subject: str = "Spike Hughes", target: str = 
 @pytest.fixture
 def cases():
     return [make_case("c1"), make_case("c2", "Toko Yasuda", "Paris"), make_case("c3", "John Lennon", "Berlin")]
+
+
+@pytest.fixture(scope="module")
+def _module_cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def module_stats_cache(_module_cache_dir, monkeypatch):
+    """Locate-and-edit statistics go to a fresh cache shared by one test module (built once per model)."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(_module_cache_dir))

@@ -22,15 +22,7 @@ FAST = {"v_num_grad_steps": "3", "contexts_per_length": "1", "stats_samples": "2
 USER_CACHE = os.environ.get("BENCH_CACHE_DIR")  # where the converted SmolLM2 lives
 
 
-@pytest.fixture(scope="module")
-def _cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def _stats_cache(_cache_dir, monkeypatch):
-    """Statistics go to a fresh cache shared by this module's tests (built once per model)."""
-    monkeypatch.setenv("BENCH_CACHE_DIR", str(_cache_dir))
+pytestmark = pytest.mark.usefixtures("module_stats_cache")
 
 
 def _changed(model, before):
