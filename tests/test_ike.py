@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import zlib
 
 import pytest
 import torch
@@ -15,6 +13,7 @@ from bench.scoring import Scorer
 from editors.base import Request, Resources
 from editors.ike import IKE, DemoStore, IKEConfig, case_demos, fact_block
 from editors.restore import parameter_hash
+from tests.fakes import BagOfWords
 
 
 def flat(case_id, subject, prompt, target, rephrase, loc_prompt, loc_answer):
@@ -37,21 +36,6 @@ TRAIN = [
 ]
 
 
-class BagOfWords:
-    """A deterministic stand-in for MiniLM: hashed word counts, unit norm; records what it encodes."""
-
-    name = "bag-of-words"
-
-    def __init__(self):
-        self.calls: list[int] = []
-
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        self.calls.append(len(texts))
-        out = torch.zeros(len(texts), 512)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, zlib.crc32(word.encode()) % 512] += 1
-        return torch.nn.functional.normalize(out, dim=-1)
 
 
 @pytest.fixture
@@ -63,7 +47,7 @@ def train_file(tmp_path, monkeypatch):
 
 
 def make_ike(lm, train_file, encoder=None, k=3) -> IKE:
-    encoder = encoder or BagOfWords()
+    encoder = encoder or BagOfWords(512)
     resources = Resources(encoder_name=encoder.name, _encoders={encoder.name: encoder})
     return IKE(lm, IKEConfig(k=k, train_set=f"easyedit:{train_file}"), resources)
 
@@ -104,7 +88,7 @@ def test_ties_break_towards_the_earlier_case():
 
 
 def test_embeddings_are_cached_on_disk_and_reused(tiny_llama, train_file, tmp_path):
-    encoder = BagOfWords()
+    encoder = BagOfWords(512)
     make_ike(tiny_llama, train_file, encoder).edit([make_case("c1")])
     files = list((tmp_path / "cache" / "ike").glob("*.safetensors"))
     assert len(files) == 1 and encoder.calls == [1, len(TRAIN)]  # the query, then the train set once
@@ -140,7 +124,7 @@ def test_unedited_or_reset_case_scores_as_the_base_model(tiny_lm, train_file):
 
 
 def test_k_zero_is_the_plain_new_fact_prompt(tiny_llama, train_file):
-    encoder = BagOfWords()
+    encoder = BagOfWords(512)
     ike, case = make_ike(tiny_llama, train_file, encoder, k=0), make_case("c1")
     ike.edit([case])
     query = case.of_kind(REL)[0]

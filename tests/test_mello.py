@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
-import zlib
 
 import pytest
-import torch
 
 from bench.data.schema import HOP, LOC, NHOP, REL, Edit, EditCase, Query
 from bench.errors import BenchError
 from editors.base import Request, Resources
 from editors.ike.demos import fact_block
 from editors.mello import MeLLo, MeLLoConfig, parse_continuation, run_mello
+from tests.fakes import BagOfWords
 
 PROMPT = ("Question: Who is the spouse of the head of state in Canada?\n"
           "Subquestion: Who is the head of state in Canada?\n"
@@ -23,15 +21,6 @@ PROMPT = ("Question: Who is the spouse of the head of state in Canada?\n"
           "Final answer: Sophie Trudeau\n")
 
 
-class BagOfWords:
-    name = "bag-of-words"
-
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        out = torch.zeros(len(texts), 256)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, zlib.crc32(word.encode()) % 256] += 1
-        return torch.nn.functional.normalize(out, dim=-1)
 
 
 def mquake_case() -> EditCase:

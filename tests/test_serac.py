@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import zlib
 
 import pytest
 import torch
@@ -19,20 +17,7 @@ from editors.serac import CHECKPOINT_FILE, SERAC, ScopeClassifier, SERACConfig, 
 from editors.serac.checkpoint import model_dirname, repo_root, resolve_checkpoint
 from editors.serac.pairs import build_pairs
 from editors.serac.train import main as train_main
-
-
-class BagOfWords:
-    """Deterministic stand-in for MiniLM: hashed word counts, unit norm."""
-
-    name = "bag-of-words"
-
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        out = torch.zeros(len(texts), 256)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, zlib.crc32(word.encode()) % 256] += 1
-        return torch.nn.functional.normalize(out, dim=-1)
-
+from tests.fakes import BagOfWords
 
 SUBJECTS = ["Spike Hughes", "Toko Yasuda", "Danielle Darrieux", "Ellie Kemper", "Max Mosley", "Lita Ford",
             "Aubrey de Grey", "Kathryn Newton", "William Hogarth", "Michel Rocard", "Rainn Wilson", "Jared Kushner"]
