@@ -86,7 +86,9 @@ def run(cfg: RunConfig) -> Path:
     resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device))
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir))
     config = _config_record(cfg, cases, lm)
-    spent = _seconds_so_far(log.out) if cfg.resume else {}
+    earlier = _earlier_editors(log.out) if cfg.resume else {}
+    config["editors"].update(earlier)  # editors of earlier starts keep their record, also when not named again
+    spent = {n: float(e.get("seconds", 0.0)) for n, e in earlier.items()}
     log.write_config(config)
     base_loc = base_locality(Scorer(lm.model, lm.tokenizer), cases)
     meta = {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
@@ -104,12 +106,13 @@ def run(cfg: RunConfig) -> Path:
     return log.out
 
 
-def _seconds_so_far(out: Path) -> dict[str, float]:
-    """Editor -> time spent by earlier starts of a resumed run, so `seconds` in config.json is the whole cost."""
+def _earlier_editors(out: Path) -> dict[str, dict]:
+    """The editor records of earlier starts of a resumed run: `seconds` then sums the whole cost, and an editor
+    run by an earlier command into the same directory keeps its configuration in config.json."""
     path = out / "config.json"
     if not path.exists():
         return {}
-    return {n: float(e.get("seconds", 0.0)) for n, e in json.loads(path.read_text()).get("editors", {}).items()}
+    return json.loads(path.read_text()).get("editors", {})
 
 
 def _run_editor(editor, name, cases, base_loc, pcfg, log, meta) -> float:

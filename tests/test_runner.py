@@ -76,6 +76,19 @@ def test_resume_after_a_kill_keeps_each_case_once(dataset, tmp_path):
     assert config["editors"]["noedit"]["seconds"] > 0 and config["editors"]["noedit"]["units"] == 5
 
 
+def test_resume_with_another_editor_keeps_the_first_editors_record(dataset, tmp_path):
+    out = tmp_path / "run"
+    _run(dataset, out)
+    assert main(["run", "--editors", "ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(out), "--bootstrap", "50", "--limit", "5", "--resume"]) == 2  # limit differs
+    assert main(["run", "--editors", "ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(out), "--bootstrap", "50", "--resume"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert set(config["editors"]) == {"noedit", "ft-m"} and config["editors"]["noedit"]["units"] == 5
+    with (out / "summary.csv").open() as fh:
+        assert {r["editor"] for r in csv.DictReader(fh)} == {"noedit", "ft-m"}
+
+
 def test_resume_refuses_different_options(dataset, tmp_path, capsys):
     out = tmp_path / "run"
     _run(dataset, out, "--limit", "2")

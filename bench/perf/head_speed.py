@@ -1,0 +1,70 @@
+"""Gradient steps through the model with `logits_to_keep`: the output head's input made contiguous or not.
+
+What every value optimisation (ROME, MEMIT, PMET) and fine-tuning step (FT,
+LoRA, GRACE, InstructEd training) does: forward a batch whose input requires
+grad, keep the logits of the last few positions, backward. Prints the ratio
+of seconds per step without / with `bench.models.contiguous_head_input`, both
+measured in this run on the same batch; the logits and gradients must agree.
+
+    python -m bench.perf.head_speed --model smollm2-135m --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from bench.models import load_model
+
+
+def step(model, embeds: torch.Tensor, n_keep: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = embeds.detach().requires_grad_(True)
+    logits = model(inputs_embeds=x, logits_to_keep=n_keep, use_cache=False).logits
+    torch.log_softmax(logits.float(), -1)[..., 0].sum().backward()
+    return logits.detach(), x.grad
+
+
+def seconds_per_step(model, embeds, n_keep: int, repeats: int) -> float:
+    step(model, embeds, n_keep)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        step(model, embeds, n_keep)
+    return (time.perf_counter() - t0) / repeats
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--rows", type=int, default=12, help="batch rows (ROME: 11 contexts + 1 KL row)")
+    parser.add_argument("--width", type=int, default=22, help="tokens per row")
+    parser.add_argument("--keep", type=int, default=3, help="logits_to_keep")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lm = load_model(args.model, device="cpu")
+    torch.manual_seed(0)
+    ids = torch.randint(0, lm.model.config.vocab_size, (args.rows, args.width))
+    embeds = lm.model.get_input_embeddings()(ids)
+    with_hook = seconds_per_step(lm.model, embeds, args.keep, args.repeats)
+    ref_logits, ref_grad = step(lm.model, embeds, args.keep)
+    hooks = dict(lm.model.get_output_embeddings()._forward_pre_hooks)
+    lm.model.get_output_embeddings()._forward_pre_hooks.clear()
+    try:
+        without = seconds_per_step(lm.model, embeds, args.keep, args.repeats)
+        logits, grad = step(lm.model, embeds, args.keep)
+    finally:
+        lm.model.get_output_embeddings()._forward_pre_hooks.update(hooks)
+    print(f"model={args.model} batch={args.rows}x{args.width} logits_to_keep={args.keep} threads="
+          f"{torch.get_num_threads()}")
+    print(f"max |logit diff| {float((logits - ref_logits).abs().max()):.2e}, "
+          f"max |grad diff| {float((grad - ref_grad).abs().max()):.2e}")
+    print(f"s/step: strided head input {without:.3f}, contiguous {with_hook:.3f}, "
+          f"ratio {without / with_hook:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
