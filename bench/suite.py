@@ -60,11 +60,11 @@ PAPER = Suite("paper", (
     SuiteRun("zsre-inverse", "zsre-inverse", ("noedit", "instructed", "instructed-ins"), ("table9",)),
     SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("noedit", "instructed", "instructed-ins"),
              ("table9",)),
-    SuiteRun("counterfact-subject-replace", "counterfact-subject-replace", ("noedit", "instructed", "instructed-ins"),
-             ("table9",)),
-    SuiteRun("counterfact-sequential", "counterfact", ("rome", "memit", "serac", "grace", "instructed"),
+    SuiteRun("counterfact-subject-replace", "counterfact-subject-replace-test",  # 165: 48 are in InstructEd's training
+             ("noedit", "instructed", "instructed-ins"), ("table9",)),
+    SuiteRun("counterfact-sequential", "counterfact", ("rome", "memit", "lora", "serac", "grace", "instructed"),
              ("table10",), protocol="sequential", num_edits=100, eval_every=10),
-    SuiteRun("zsre-sequential", "zsre", ("rome", "memit", "serac", "grace", "instructed"),
+    SuiteRun("zsre-sequential", "zsre", ("rome", "memit", "lora", "serac", "grace", "instructed"),
              ("table10",), protocol="sequential", num_edits=100, eval_every=10),
 ), note="every editor of the paper that the harness has, on SmolLM2-135M")
 

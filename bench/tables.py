@@ -60,7 +60,7 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
                      "'instructed-ins' adds \"s is also known as s'\" to the instruction.",
            (Columns("ZsRE Rev", ("zsre-inverse",), ("Por_hop",)),
             Columns("ZsRE Rep", ("zsre-subject-replace",), ("Por_hop",)),
-            Columns("CT Rep", ("counterfact-subject-replace",), ("Por_hop",))),
+            Columns("CT Rep", ("counterfact-subject-replace*",), ("Por_hop",))),
            (("reference", REFERENCE), ("InstructEd", (OURS, "instructed-ins"))), others=True),
     Layout("table10", "Table 10: sequential editing, 100 edits, all edited cases scored on the final model.",
            (Columns("CounterFact", _CF, SIX, "sequential/final"), Columns("ZsRE", _ZS, SIX, "sequential/final")),

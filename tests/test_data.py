@@ -553,6 +553,7 @@ REAL_COUNTS = {
     "zsre": 1037,
     "mquake": 354,
     "counterfact-subject-replace": 213,
+    "counterfact-subject-replace-test": 165,
     "zsre-subject-replace": 293,
     "zsre-inverse": 385,
     "counterfact-train": 10000,
@@ -564,6 +565,7 @@ PORTABILITY_SETS = {
     "zsre",
     "mquake",
     "counterfact-subject-replace",
+    "counterfact-subject-replace-test",
     "zsre-subject-replace",
     "zsre-inverse",
 }
@@ -632,3 +634,16 @@ def test_mquake_test_side_leaves_out_cases_whose_rewrites_train_saw(tmp_path):
     write(tmp_path / DATASETS["mquake"].relative_path, records)
     held_out = [c.case_id for c in load_dataset("mquake-test", data_dir=tmp_path)]
     assert held_out == test[1:]
+
+
+@real_data
+def test_subject_replace_test_set_leaves_out_the_training_splits_rewrites():
+    from bench.data.splits import case_fingerprint
+
+    every = load_dataset("counterfact-subject-replace")
+    held_out = load_dataset("counterfact-subject-replace-test")
+    trained = {case_fingerprint(c) for c in load_dataset("counterfact-train")}
+    assert len(every) == 213 and len(held_out) == 165
+    assert [c.case_id for c in every if case_fingerprint(c) not in trained] == [c.case_id for c in held_out]
+    assert {c.dataset for c in held_out} == {"counterfact-subject-replace-test"}
+    assert load_dataset("counterfact-subject-replace-test", limit=10) == held_out[:10]

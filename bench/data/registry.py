@@ -37,7 +37,9 @@ class DatasetInfo:
     relative_path: str
     description: str
     source: str
-    split: str | None = None  # 'train' / 'test': one side of bench.data.splits' deterministic split
+    # 'train' / 'test': one side of bench.data.splits' deterministic split; 'without:NAME': the cases whose
+    # rewrites dataset NAME does not contain (what a trained editor never saw)
+    split: str | None = None
 
 
 _ONE_HOP = _INSTRUCTED + "One_Hop/ (Yao et al. 2023, EasyEdit portability)"
@@ -64,6 +66,9 @@ _TABLE = [
      "zsRE MEND training subset (1,000)", _KSPREAD + "zsre/"),
     ("counterfact-subject-replace", "rome", "portability/subject_replace/counterfact_subject_replace.json",
      "CounterFact portability, Subject Replace (213)", _SUBJECT_REPLACE),
+    ("counterfact-subject-replace-test", "rome", "portability/subject_replace/counterfact_subject_replace.json",
+     "CounterFact Subject Replace without the 48 rewrites of counterfact-train (165; for trained editors)",
+     _SUBJECT_REPLACE, "without:counterfact-train"),
     ("zsre-subject-replace", "mend", "portability/subject_replace/zsre_subject_replace.json",
      "zsRE portability, Subject Replace (293)", _SUBJECT_REPLACE),
     ("zsre-inverse", "mend", "portability/inverse_relation/zsre_inverse_relation.json",
