@@ -18,7 +18,7 @@ import copy
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -167,7 +167,7 @@ class Scorer:
             rows = [Encoded(e.ids[shared:], e.target_start - shared, e.meta) for e in rows]
         batch = self.collate(rows)
         if shared:
-            past = self._past(head, batch)
+            batch, past = self._behind(head, batch)
         n_keep = max(len(e.ids) - e.target_start for e in rows) + 1
         logp = torch.log_softmax(self.logits(batch, context, n_keep, past).float(), dim=-1)
         scores = []
@@ -238,16 +238,17 @@ class Scorer:
             head = self.prefix_state_ids(rows[0].ids[:shared]) if shared else None
         cut = len(head.ids) if head is not None else 0
         batch = self.collate([Encoded(e.ids[cut:], len(e.ids) - cut, e.meta) for e in rows])
-        past = self._past(head, batch) if head is not None else None
+        past = None
+        if head is not None:
+            batch, past = self._behind(head, batch)
         return self._generate_batch(batch, max_new, context, stop_at_newline, stop, past)
 
-    def _past(self, prefix: PrefixState, batch: Batch) -> tuple[Any, torch.Tensor]:
-        """The prefix cache copied for every row of `batch`, with positions and mask shifted behind it."""
+    def _behind(self, prefix: PrefixState, batch: Batch) -> tuple[Batch, tuple[Any, torch.Tensor]]:
+        """`batch` with positions shifted behind `prefix`, and the prefix's cache and mask for every row."""
         cache = copy.deepcopy(prefix.cache)
         cache.batch_repeat_interleave(batch.input_ids.shape[0])
-        batch.position_ids = batch.position_ids + len(prefix.ids)
         ones = batch.attention_mask.new_ones((batch.attention_mask.shape[0], len(prefix.ids)))
-        return cache, ones
+        return replace(batch, position_ids=batch.position_ids + len(prefix.ids)), (cache, ones)
 
     def _generate_batch(self, batch: Batch, max_new: int, context, stop_at_newline: bool,
                         stop: Sequence[re.Pattern], past: tuple[Any, torch.Tensor] | None) -> list[str]:

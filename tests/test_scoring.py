@@ -100,8 +100,8 @@ def test_generation_reusing_a_prefix_cache_equals_generation_without_it(tiny_lm,
     plain = scorer.generate(prompts, 8, stop_at_newline=False)
     state = scorer.prefix_state(head)
     seen = []
-    real = scorer._past
-    monkeypatch.setattr(scorer, "_past", lambda p, b: seen.append(b.input_ids.shape) or real(p, b))
+    real = scorer._behind
+    monkeypatch.setattr(scorer, "_behind", lambda p, b: seen.append(b.input_ids.shape) or real(p, b))
     assert scorer.generate(prompts, 8, stop_at_newline=False, prefix=state) == plain
     assert sum(shape[0] for shape in seen) == len(ITEMS)  # every prompt but the unrelated one used the cache
     assert scorer.generate(prompts, 8, stop_at_newline=False, prefix=state) == plain  # the state is not consumed
