@@ -21,6 +21,7 @@ from bench.runner import RunConfig, run
 from bench.tables import LAYOUTS
 
 PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
+LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
 INSTRUCTED = ("instructed", "instructed-retrieval")
 
 
@@ -33,6 +34,7 @@ class SuiteRun:
     protocol: str = "single"
     num_edits: int | None = None  # sequential: at most this many edits (capped by --limit)
     eval_every: int = 0
+    batch_size: int = 1  # batch protocol: cases per edit() call (capped by --limit)
     full: bool = False  # ignore --limit (the MQuAKE test split is small: run all of it)
 
 
@@ -62,13 +64,22 @@ PAPER = Suite("paper", (
              ("table9",)),
     SuiteRun("counterfact-subject-replace", "counterfact-subject-replace-test",  # 165: 48 are in InstructEd's training
              ("noedit", "instructed", "instructed-ins"), ("table9",)),
-    SuiteRun("counterfact-sequential", "counterfact", ("rome", "memit", "lora", "serac", "grace", "instructed"),
+    SuiteRun("counterfact-sequential", "counterfact", LOCATE + MEMORY + ("instructed",),
              ("table10",), protocol="sequential", num_edits=100, eval_every=10),
-    SuiteRun("zsre-sequential", "zsre", ("rome", "memit", "lora", "serac", "grace", "instructed"),
+    SuiteRun("zsre-sequential", "zsre", LOCATE + MEMORY + ("instructed",),
              ("table10",), protocol="sequential", num_edits=100, eval_every=10),
 ), note="every editor of the paper that the harness has, on SmolLM2-135M")
 
-SUITES = {"paper": PAPER}
+# The baselines one edit at a time and in one batch, at a size of their own (the locate-and-edit and
+# memory-baseline runs: 100 cases); their sequential runs are the paper suite's *-sequential entries.
+BASELINES = Suite("baselines", (
+    SuiteRun("counterfact", "counterfact", LOCATE + MEMORY, ("table2",)),
+    SuiteRun("zsre", "zsre", LOCATE + MEMORY, ("table2",)),
+    SuiteRun("counterfact-batch", "counterfact", ("memit", "pmet"), ("batch",), protocol="batch", batch_size=100),
+    SuiteRun("zsre-batch", "zsre", ("memit", "pmet"), ("batch",), protocol="batch", batch_size=100),
+), note="ROME, MEMIT, PMET, LoRA, SERAC, GRACE one edit at a time; MEMIT and PMET in batches of 100")
+
+SUITES = {"paper": PAPER, "baselines": BASELINES}
 
 # Seconds per evaluated case on this project's shared 2-core development machine (one torch thread,
 # SmolLM2-135M, CounterFact cases), from the runs under results/ (config.json "seconds"); used only
@@ -92,7 +103,8 @@ def plan(suite: Suite, limit: int, skip: set[str], only: set[str] | None = None)
         n = None if r.full else limit
         num_edits = min(r.num_edits, limit) if r.num_edits else None
         cfg = RunConfig(editors=editors, dataset=r.dataset, out="", protocol=r.protocol, limit=n,
-                        num_edits=num_edits, eval_every=min(r.eval_every, num_edits or 0))
+                        num_edits=num_edits, eval_every=min(r.eval_every, num_edits or 0),
+                        batch_size=min(r.batch_size, n) if n else r.batch_size)
         out.append((r, cfg))
     return out
 
@@ -179,6 +191,7 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
         target = root / r.name
         cfg = RunConfig(**{**vars(base), "editors": cfg.editors, "dataset": cfg.dataset, "protocol": cfg.protocol,
                            "limit": cfg.limit, "num_edits": cfg.num_edits, "eval_every": cfg.eval_every,
+                           "batch_size": cfg.batch_size,
                            "out": str(target), "resume": (target / "cases.jsonl").exists()})
         print(f"[suite] {r.name}: {', '.join(cfg.editors)} on {cfg.dataset} ({cfg.protocol})", file=sys.stderr)
         started = time.time()

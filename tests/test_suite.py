@@ -8,7 +8,7 @@ import bench.suite as suite_module
 from bench.cli import main
 from bench.report import report
 from bench.runner import RunConfig
-from bench.suite import PAPER, Suite, SuiteRun, plan, run_suite
+from bench.suite import BASELINES, PAPER, Suite, SuiteRun, plan, run_suite
 from tests.test_runner import _record
 
 
@@ -20,6 +20,8 @@ def tiny_suite(tmp_path, monkeypatch):
         SuiteRun("counterfact", f"counterfact:{path}", ("noedit", "ft-m"), ("table2",)),
         SuiteRun("counterfact-sequential", f"counterfact:{path}", ("noedit",), ("table10",), protocol="sequential",
                  num_edits=100, eval_every=2),
+        SuiteRun("counterfact-batch", f"counterfact:{path}", ("noedit",), ("batch",), protocol="batch",
+                 batch_size=100),
     ))
     monkeypatch.setitem(suite_module.SUITES, "tiny", suite)
     calls = []
@@ -39,6 +41,14 @@ def test_plan_caps_sequential_edits_and_runs_the_mquake_split_in_full():
     assert {r.name for r, _ in plan(PAPER, 30, skip=set(), only={"zsre"})} == {"zsre"}
 
 
+def test_baselines_suite_batches_are_capped_by_the_limit():
+    runs = {r.name: cfg for r, cfg in plan(BASELINES, 30, skip=set())}
+    assert runs["counterfact-batch"].protocol == "batch" and runs["counterfact-batch"].batch_size == 30
+    assert {r.name: cfg.batch_size for r, cfg in plan(BASELINES, 300, skip=set())}["zsre-batch"] == 100
+    assert runs["counterfact"].batch_size == 1 and runs["counterfact"].editors == [
+        "rome", "memit", "pmet", "lora", "serac", "grace"]
+
+
 def test_dry_run_prints_the_estimate_and_runs_nothing(tiny_suite, tmp_path, capsys):
     assert run_suite("tiny", str(tmp_path / "s"), 3, set(), dry_run=True, base=BASE) == 0
     err = capsys.readouterr().err
@@ -51,10 +61,12 @@ def test_suite_skips_finished_runs_and_its_tables_are_reproduced_by_report(tiny_
     assert run_suite("tiny", str(out), 3, set(), only={"counterfact"}, base=BASE) == 0
     assert [o for o, _ in tiny_suite] == [str(out / "counterfact")]
     assert run_suite("tiny", str(out), 3, set(), base=BASE) == 0  # the first run is finished: not run again
-    assert [o for o, _ in tiny_suite] == [str(out / "counterfact"), str(out / "counterfact-sequential")]
+    assert [o for o, _ in tiny_suite] == [str(out / n) for n in ("counterfact", "counterfact-sequential",
+                                                                  "counterfact-batch")]
+    assert json.loads((out / "counterfact-batch" / "config.json").read_text())["args"]["batch_size"] == 3
     table = (out / "tables" / "table2.md").read_text()
     assert table == report([str(out / "counterfact")], "markdown", ci=True, table="table2")
-    assert "ft-m" in table and (out / "tables" / "table10.tex").exists()
+    assert "ft-m" in table and (out / "tables" / "table10.tex").exists() and (out / "tables" / "batch.md").exists()
     assert "--table table2 --format markdown --ci" in (out / "tables" / "COMMANDS.md").read_text()
     err = capsys.readouterr().err
     assert "done" in err.split("estimated time")[-2]  # the second estimate marks finished editors
