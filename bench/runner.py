@@ -92,7 +92,12 @@ def run(cfg: RunConfig) -> Path:
     log.write_config(config)
     base_loc = base_locality(Scorer(lm.model, lm.tokenizer), cases)
     meta = {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
+    summarised = False
     for name in names:
+        if name in earlier and len(log.done_units(name)) >= _unit_count(len(cases), pcfg):
+            print(f"[bench] {name}: every unit is in {log.cases_path} already; not run again", file=sys.stderr)
+            summarised = False
+            continue  # a sequential editor would otherwise replay all its edits to score nothing
         editor = classes[name](lm, configs[name], resources)
         editor.name = name  # a preset runs under its own label
         config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
@@ -102,6 +107,9 @@ def run(cfg: RunConfig) -> Path:
         config["editors"][name]["units"] = _unit_count(len(cases), pcfg)
         log.write_config(config)
         del editor
+        finish(log, meta, config, cfg)
+        summarised = True
+    if not summarised:  # the last editors were finished already (e.g. rows merged from another run)
         finish(log, meta, config, cfg)
     return log.out
 

@@ -89,6 +89,17 @@ def test_resume_with_another_editor_keeps_the_first_editors_record(dataset, tmp_
         assert {r["editor"] for r in csv.DictReader(fh)} == {"noedit", "ft-m"}
 
 
+def test_resume_does_not_rerun_a_finished_editor(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    seq = ("--protocol", "sequential", "--eval-every", "2")
+    assert _run(dataset, out, *seq) == 0
+    summary = (out / "summary.csv").read_text()
+    (out / "summary.csv").unlink()
+    assert _run(dataset, out, *seq, "--resume") == 0
+    assert "noedit: every unit is in" in capsys.readouterr().err  # no replay of its five edits
+    assert (out / "summary.csv").read_text() == summary  # still summarised
+
+
 def test_resume_refuses_different_options(dataset, tmp_path, capsys):
     out = tmp_path / "run"
     _run(dataset, out, "--limit", "2")
