@@ -94,7 +94,8 @@ def run(cfg: RunConfig) -> Path:
     meta = {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
     summarised = False
     for name in names:
-        if name in earlier and len(log.done_units(name)) >= _unit_count(len(cases), pcfg):
+        done = log.done_units(name)
+        if name in earlier and len(done) >= _unit_count(len(cases), pcfg):
             print(f"[bench] {name}: every unit is in {log.cases_path} already; not run again", file=sys.stderr)
             summarised = False
             continue  # a sequential editor would otherwise replay all its edits to score nothing
@@ -102,8 +103,8 @@ def run(cfg: RunConfig) -> Path:
         editor.name = name  # a preset runs under its own label
         config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
         log.write_config(config)
-        seconds = _run_editor(editor, name, cases, base_loc, pcfg, log, meta)
-        config["editors"][name]["seconds"] = round(spent.get(name, 0.0) + seconds, 1)
+        seconds = _run_editor(editor, name, cases, base_loc, pcfg, log, meta, done)
+        config["editors"][name]["seconds"] = round(spent.get(name, 0.0) + seconds, 3)
         config["editors"][name]["units"] = _unit_count(len(cases), pcfg)
         log.write_config(config)
         del editor
@@ -123,8 +124,7 @@ def _earlier_editors(out: Path) -> dict[str, dict]:
     return json.loads(path.read_text()).get("editors", {})
 
 
-def _run_editor(editor, name, cases, base_loc, pcfg, log, meta) -> float:
-    done = log.done_units(name)
+def _run_editor(editor, name, cases, base_loc, pcfg, log, meta, done: set[str]) -> float:
     total = _unit_count(len(cases), pcfg)
     bar = tqdm(total=total, desc=f"{name} [{pcfg.name}]", unit="unit", initial=len(done), file=sys.stderr)
     started = time.time()
