@@ -12,7 +12,7 @@ from bench.data.mquake import parse_mquake
 from bench.data.reader import read_records
 from bench.data.registry import DATASETS, format_of, missing_file_error, resolve_data_dir, unknown_name_error
 from bench.data.schema import REL, EditCase
-from bench.data.splits import case_fingerprint, split_side
+from bench.data.splits import split_side, without_rewrites_of
 from bench.data.zsre import parse_mend
 from bench.errors import BenchError, DataError
 
@@ -33,16 +33,10 @@ def load_dataset(spec: str, data_dir: str | Path | None = None, limit: int | Non
     side = DATASETS[origin.dataset].split if origin.dataset in DATASETS and ":" not in spec else None
     if side is None:
         return parse_file(path, fmt, origin, limit)
-    if side.startswith("without:"):
-        return _without(parse_file(path, fmt, origin), side.removeprefix("without:"), data_dir)[:limit]
+    if side.startswith("without:"):  # EasyEdit's portability files reuse records of CounterFact's training split
+        other = load_dataset(side.removeprefix("without:"), data_dir)
+        return without_rewrites_of(parse_file(path, fmt, origin), other)[:limit]
     return split_side(parse_file(path, fmt, origin), side)[:limit]
-
-
-def _without(cases: list[EditCase], other: str, data_dir: str | Path | None) -> list[EditCase]:
-    """`cases` whose rewrites are not among dataset `other`'s: EasyEdit's portability files reuse
-    CounterFact records, some of them from the training split a trained editor (InstructEd) learnt from."""
-    seen = {case_fingerprint(c) for c in load_dataset(other, data_dir)}
-    return [c for c in cases if case_fingerprint(c) not in seen]
 
 
 def resolve_spec(spec: str, data_dir: str | Path | None = None) -> tuple[str, Path, Origin]:

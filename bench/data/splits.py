@@ -47,5 +47,10 @@ def split_side(cases: list[EditCase], side: str) -> list[EditCase]:
     train = [c for c in cases if c.case_id in chosen]
     if side == "train":
         return train
-    seen = {case_fingerprint(c) for c in train}
-    return [c for c in cases if c.case_id not in chosen and case_fingerprint(c) not in seen]
+    return without_rewrites_of([c for c in cases if c.case_id not in chosen], train)
+
+
+def without_rewrites_of(cases: list[EditCase], seen: list[EditCase]) -> list[EditCase]:
+    """`cases` whose rewrites no case of `seen` has (what an editor trained on `seen` never saw)."""
+    known = {case_fingerprint(c) for c in seen}
+    return [c for c in cases if case_fingerprint(c) not in known]
