@@ -25,7 +25,7 @@ def test_round_trip_is_exact(lm, tmp_path, variant):
     assert set(tensors) == set(expected_shapes([1, 2], info.hidden_size, 4, variant))
     assert all(torch.equal(tensors[k], v) for k, v in bank.state_dict().items())
     assert (info.layers, info.n_prefix, info.variant, info.model) == ([1, 2], 4, variant, lm.name)
-    assert trained.case_ids == {"fixture": ["1"]} and len(trained.fingerprints) == 1
+    assert trained.case_ids == {"fixture-cf": ["1"]} and len(trained.fingerprints) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "prefix.safetensors", "trained_cases.json"]
     ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), n_prefix=4, variant=variant), resources())
     assert all(torch.equal(a, b) for a, b in zip(ed.bank.state_dict().values(), bank.state_dict().values()))

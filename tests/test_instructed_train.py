@@ -18,7 +18,6 @@ from editors.instructed.testing import HashEncoder, fixture_cases, tiny_lm
 from editors.instructed.train import (
     Trainer,
     _info,
-    _trained_cases,
     add_base_locality_labels,
     batch_loss,
     encode_pairs,
@@ -28,6 +27,7 @@ from editors.instructed.train import (
     parse_layers,
     restore_optimizer,
 )
+from editors.instructed.trained_cases import describe as describe_trained
 
 
 def test_schedule_warms_up_then_decays_to_zero():
@@ -75,7 +75,7 @@ def test_a_tiny_run_lowers_the_loss_and_resumes(setup, tmp_path):
     layers = [1, 2]
     bank = PrefixBank.for_model(lm.model, layers)
     info = _info(args, lm, layers, True, ["fixture"], len(pairs))
-    trainer = Trainer(args, lm, bank, info, examples, _trained_cases(pairs), tmp_path)
+    trainer = Trainer(args, lm, bank, info, examples, describe_trained(pairs, None), tmp_path)
     trainer.run(epochs=4)
     losses = [row["loss"] for row in trainer.history]
     assert len(losses) == 12 and losses[-1] < losses[0] - 0.02  # random tiny models: small but steady
@@ -103,7 +103,7 @@ def test_cli_trains_and_resumes_on_real_data(tmp_path):
     assert main(["--resume-from", out, "--epochs", "2"]) == 0
     _, info, trained = ckpt.load(tmp_path / "ck")
     assert info.epochs_done == 2 and info.train_data == ["counterfact-train", "mquake"]
-    assert sum(len(v) for v in trained.case_ids.values()) == 6
+    assert sum(s.count for s in trained.registered.values()) == 6 and trained.case_ids == {}
 
 
 def test_base_locality_labels_are_the_unedited_predictions(setup):

@@ -29,7 +29,7 @@ from editors.instructed import checkpoint as ckpt
 from editors.instructed.config import PAPER_LAYERS
 from editors.instructed.data import build_pairs
 from editors.instructed.prefix import PrefixBank, expected_shapes
-from editors.instructed.train import Trainer, _info, _trained_cases, encode_pairs, parse_args
+from editors.instructed.train import Trainer, _info, encode_pairs, parse_args
 
 
 def timed(fn, repeats: int) -> float:
@@ -63,7 +63,7 @@ def training_speed(editor: InstructEd, cases, encoder, batch: int, steps: int) -
     bank = PrefixBank.for_model(lm.model, layers)
     info = _info(args, lm, layers, True, ["perf"], len(pairs))
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(args, lm, bank, info, examples, _trained_cases(pairs), Path(tmp))
+        trainer = Trainer(args, lm, bank, info, examples, ckpt.TrainedCases({}, []), Path(tmp))
         chunks = [[examples[(i * batch + j) % len(examples)] for j in range(batch)] for i in range(steps + 1)]
         trainer.step(chunks[0], 1e-3)
         t0 = time.perf_counter()

@@ -2,7 +2,8 @@
 
 Modules: config (editor arguments), instructions (template, spans), attention (the "instructed"
 attention implementation and forward context), prefix (trainable tensors), retrieval (instruction
-memory), data (training examples, MQuAKE split), checkpoint (safetensors + JSON), train (CLI), editor.
+memory), data (training examples), checkpoint (safetensors + JSON), trained_cases (the records a
+checkpoint saw), train (CLI), editor.
 """
 
 from editors.instructed.config import InstructEdConfig

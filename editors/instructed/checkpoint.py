@@ -3,7 +3,7 @@
 Layout of a checkpoint directory:
   prefix.safetensors     the PrefixBank tensors (prefix.<layer> or down.<layer>/up.<layer>)
   config.json            CheckpointInfo: model, shapes, encoder, training data, seed, hyper-parameters
-  trained_cases.json     dataset -> case ids used, and the fingerprints of their rewrites
+  trained_cases.json     the records trained on (editors/instructed/trained_cases.py)
   optimizer.safetensors  AdamW moments, so `--resume-from` continues the same run
   loss.png / loss.csv    the training curve
 Default location: <repo>/results/checkpoints/instructed/<model>/ (ablations in a tagged subfolder).
@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from bench.errors import BenchError
+from editors.instructed.trained_cases import TrainedCases
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT_ROOT = REPO_ROOT / "results" / "checkpoints" / "instructed"
@@ -43,19 +44,6 @@ class CheckpointInfo:
     steps_done: int = 0
     hyper: dict = field(default_factory=dict)  # lr, weight decay, batch, warm-up, epochs, max examples, ...
     n_examples: int = 0
-
-
-@dataclass
-class TrainedCases:
-    case_ids: dict[str, list[str]]  # dataset -> ids
-    fingerprints: list[str]
-    _lookup: set[str] = field(init=False, repr=False)
-
-    def __post_init__(self):
-        self._lookup = set(self.fingerprints)
-
-    def contains(self, fingerprint: str) -> bool:
-        return fingerprint in self._lookup
 
 
 def model_dir_name(model: str) -> str:
@@ -85,8 +73,7 @@ def save(directory: Path, tensors: dict[str, torch.Tensor], info: CheckpointInfo
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS))
     (directory / INFO).write_text(json.dumps(asdict(info), indent=2) + "\n")
-    (directory / TRAINED).write_text(json.dumps({"case_ids": trained.case_ids,
-                                                 "fingerprints": trained.fingerprints}) + "\n")
+    (directory / TRAINED).write_text(json.dumps(trained.to_json()) + "\n")
     if optimizer is not None:
         save_file({k: v.detach().cpu().contiguous() for k, v in optimizer.items()}, str(directory / OPTIMIZER))
 
@@ -97,8 +84,8 @@ def load(directory: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo, Trai
         if not (directory / name).is_file():
             raise BenchError(f"{directory} is not an InstructEd checkpoint: {name} is missing")
     info = CheckpointInfo(**json.loads((directory / INFO).read_text()))
-    raw = json.loads((directory / TRAINED).read_text())
-    return load_file(str(directory / WEIGHTS)), info, TrainedCases(raw["case_ids"], raw["fingerprints"])
+    trained = TrainedCases.from_json(json.loads((directory / TRAINED).read_text()))
+    return load_file(str(directory / WEIGHTS)), info, trained
 
 
 def load_optimizer(directory: Path) -> dict[str, torch.Tensor] | None:

@@ -59,6 +59,7 @@ class InstructEd(Editor):
                                       cfg.n_prefix, cfg.variant, cfg.reweight)
         tensors, info, trained = ckpt.load(directory)
         self._check_checkpoint(directory, info)
+        trained.resolve(self.resources.data_dir, directory)
         bank = PrefixBank(info.layers, info.hidden_size, info.n_prefix, info.variant)
         bank.load_state_dict(tensors)
         cfg.checkpoint = str(directory)

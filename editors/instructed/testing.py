@@ -19,6 +19,7 @@ from editors.base import Resources
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.data import build_pairs
 from editors.instructed.prefix import PrefixBank
+from editors.instructed.trained_cases import describe as describe_trained
 
 
 @functools.cache
@@ -138,6 +139,6 @@ def make_checkpoint(lm, directory: Path, layers: list[int], n_prefix: int = 5, v
         encoder=HashEncoder.name, train_data=["fixture"], seed=seed,
     )
     pairs = build_pairs(list(trained_on)) if trained_on else []
-    trained = ckpt.TrainedCases({"fixture": [p.case_id for p in pairs]}, [p.fingerprint for p in pairs])
+    trained = describe_trained(pairs, None)
     ckpt.save(Path(directory), bank.state_dict(), info, trained)
     return bank

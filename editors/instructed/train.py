@@ -41,6 +41,7 @@ from editors.instructed.data import Pair, build_pairs, locality_pool, select_cas
 from editors.instructed.instructions import Spanner, format_prompt
 from editors.instructed.plot import plot_losses, read_losses, write_losses
 from editors.instructed.prefix import PrefixBank
+from editors.instructed.trained_cases import describe as describe_trained
 
 DEFAULT_DATA = "counterfact-train,mquake"
 
@@ -262,7 +263,7 @@ def _main(args: argparse.Namespace) -> int:
         add_base_locality_labels(examples, pairs, scorer)
     bank = PrefixBank.for_model(lm.model, layers, args.n_prefix, args.variant, args.seed)
     info = state[1] if state else _info(args, lm, layers, reweight, specs, len(pairs))
-    trained = _trained_cases(pairs)
+    trained = describe_trained(pairs, args.data_dir)
     trainer = Trainer(args, lm, bank, info, examples, trained, out)
     if state:
         bank.load_state_dict(state[0])
@@ -295,13 +296,6 @@ def _info(args, lm, layers, reweight, specs, n_pairs) -> ckpt.CheckpointInfo:
         layers=list(layers), n_prefix=args.n_prefix, variant=args.variant, reweight=reweight, compat=args.compat,
         encoder=args.encoder, train_data=specs, seed=args.seed, hyper=hyper, n_examples=2 * n_pairs,
     )
-
-
-def _trained_cases(pairs: list[Pair]) -> ckpt.TrainedCases:
-    ids: dict[str, list[str]] = {}
-    for p in pairs:
-        ids.setdefault(p.dataset, []).append(p.case_id)
-    return ckpt.TrainedCases(ids, sorted({p.fingerprint for p in pairs}))
 
 
 if __name__ == "__main__":

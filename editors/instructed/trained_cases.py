@@ -1,0 +1,103 @@
+"""Which records a checkpoint was trained on, so the editor can refuse to score them.
+
+Records of a registered dataset are stored as their ids ("all" when every record was used) and a
+digest of their rewrites' fingerprints; the fingerprints are recomputed from the data dir when the
+checkpoint is loaded, and a digest that differs is an error (the data changed under the checkpoint).
+Records from files given as NAME:PATH keep their fingerprints in the checkpoint, since the file may not
+be there at evaluation time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from bench.data import load_dataset
+from bench.data.registry import DATASETS
+from bench.data.splits import case_fingerprint
+from bench.errors import BenchError
+
+
+class TrainedRecord(Protocol):
+    """What describe() needs of a training record (editors.instructed.data.Pair has it)."""
+
+    dataset: str
+    case_id: str
+    fingerprint: str
+
+
+@dataclass
+class TrainedSet:
+    """The records of one registered dataset: "all" of them or these ids."""
+
+    ids: str | list[str]
+    count: int
+    digest: str
+
+
+@dataclass
+class TrainedCases:
+    case_ids: dict[str, list[str]]  # NAME:PATH dataset -> ids (stored, with their fingerprints)
+    fingerprints: list[str]
+    registered: dict[str, TrainedSet] = field(default_factory=dict)  # fingerprints recomputed by resolve()
+    _lookup: set[str] | None = field(default=None, init=False, repr=False)
+
+    def resolve(self, data_dir: str | Path | None, where: Path | str = "the checkpoint") -> None:
+        """Recompute the registered sets' fingerprints from `data_dir` and check them against the digests."""
+        lookup = set(self.fingerprints)
+        for name, trained in self.registered.items():
+            cases = load_dataset(name, data_dir)
+            if trained.ids != "all":
+                wanted = set(trained.ids)
+                cases = [c for c in cases if c.case_id in wanted]
+            prints = [case_fingerprint(c) for c in cases]
+            if (len(cases), digest(prints)) != (trained.count, trained.digest):
+                raise BenchError(
+                    f"InstructEd checkpoint {where} was trained on {trained.count} records of '{name}' (rewrite "
+                    f"digest {trained.digest}), but the data dir gives {len(cases)} (digest {digest(prints)}): "
+                    "the data changed since training, so the editor cannot tell which cases it has seen. Point "
+                    "--data-dir / $BENCH_DATA_DIR at the data the checkpoint was trained on, or retrain it."
+                )
+            lookup.update(prints)
+        self._lookup = lookup
+
+    def contains(self, fingerprint: str) -> bool:
+        if self._lookup is None:
+            if self.registered:
+                raise BenchError("TrainedCases.resolve(data_dir) must run before contains()")
+            self._lookup = set(self.fingerprints)
+        return fingerprint in self._lookup
+
+    def to_json(self) -> dict:
+        return {"registered": {k: asdict(v) for k, v in self.registered.items()},
+                "case_ids": self.case_ids, "fingerprints": self.fingerprints}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> TrainedCases:
+        """Also reads the first format, which stored every fingerprint (no "registered")."""
+        registered = {k: TrainedSet(**v) for k, v in raw.get("registered", {}).items()}
+        return cls(raw["case_ids"], raw["fingerprints"], registered)
+
+
+def digest(fingerprints) -> str:
+    return hashlib.sha256("\n".join(sorted(set(fingerprints))).encode()).hexdigest()[:16]
+
+
+def describe(records: list[TrainedRecord], data_dir: str | Path | None) -> TrainedCases:
+    """The compact description of `records` (those of registered datasets by id, the others verbatim)."""
+    by_dataset: dict[str, list[TrainedRecord]] = {}
+    for record in records:
+        by_dataset.setdefault(record.dataset, []).append(record)
+    stored, registered = {}, {}
+    for name, group in by_dataset.items():
+        ids = sorted({r.case_id for r in group})
+        if name not in DATASETS:
+            stored[name] = ids
+            continue
+        every = {c.case_id for c in load_dataset(name, data_dir)}
+        chosen = "all" if every == set(ids) else ids
+        registered[name] = TrainedSet(chosen, len(ids), digest(r.fingerprint for r in group))
+    fingerprints = sorted({r.fingerprint for r in records if r.dataset in stored})
+    return TrainedCases(stored, fingerprints, registered)
