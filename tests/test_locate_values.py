@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
 import torch
 
 from bench.scoring import Scorer
-from editors.locate.hooks import BLOCK
+from editors.locate.hooks import BLOCK, EMBED, overlay, site_module
 from editors.locate.requests import EditRequest
 from editors.locate.values import ValueSettings, optimise_values
 
@@ -42,3 +45,30 @@ def test_block_site_init_is_the_residual_stream(tiny_lm):
     res = optimise_values(scorer, REQS, CONTEXTS, [site], ValueSettings(2, 0.5, 0.0, 0.0, 4.0))
     assert res.targets[site].shape == res.inits[site].shape == (2, tiny_lm.model.config.hidden_size)
     assert res.steps == [1, 1]
+
+
+def test_reusing_the_prefix_gives_the_full_forward_numbers(tiny_lm):
+    """The prefix cache is an optimisation only: same inits, targets, losses and steps as running every column,
+    also with a weight overlay active (ROME edits sequentially within a batch) and left-padded rows."""
+    scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
+    requests = REQS + [EditRequest("Who founded Acme Corporation?", "Acme", "Wile E. Coyote", None)]
+    contexts = ["", "The cat sat on the mat and looked around. "]
+    sites = [(1, "o"), (2, "mlp_out")]
+    settings = ValueSettings(5, 0.5, 0.5, 0.0625, 4.0)
+    weight = site_module(tiny_lm.model, (0, "mlp_out")).weight
+    shape = weight.shape if weight.shape[0] == tiny_lm.model.config.hidden_size else weight.shape[::-1]
+    delta = {(0, "mlp_out"): torch.randn(shape, generator=torch.Generator().manual_seed(0)) * 0.05}
+    widths = []
+    embed = site_module(tiny_lm.model, (0, EMBED))
+    for active in (contextlib.nullcontext(), overlay(tiny_lm.model, delta)):
+        with active:
+            full = optimise_values(scorer, requests, contexts, sites, settings, reuse_prefix=False)
+            handle = embed.register_forward_pre_hook(lambda _m, args: widths.append(args[0].shape[1]))
+            fast = optimise_values(scorer, requests, contexts, sites, settings)
+            handle.remove()
+        assert widths[0] + widths[1] < max(widths) * 2  # the prefix pass, then steps on the rest only
+        assert fast.steps == full.steps
+        assert fast.losses == pytest.approx(full.losses, rel=1e-4, abs=1e-5)
+        for s in sites:
+            torch.testing.assert_close(fast.inits[s], full.inits[s], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(fast.targets[s], full.targets[s], atol=1e-4, rtol=1e-3)

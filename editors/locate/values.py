@@ -11,10 +11,17 @@ step each delta is clamped to clamp_norm_factor * ||init||. Stops early at loss
 Requests of one call are optimised jointly with independent deltas: the
 losses are summed and Adam is elementwise, so this equals one-at-a-time
 optimisation up to float rounding, only faster.
+
+Columns left of every row's lookup token never see a delta (attention is
+causal), so their keys and values are computed once, without grad, and each
+step runs only the columns from the first lookup token on (`reuse_prefix`):
+the same numbers up to float rounding, about twice as fast on CounterFact.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import time
 from dataclasses import dataclass
 
@@ -47,10 +54,10 @@ class ValueResult:
 
 
 def optimise_values(scorer: Scorer, requests: list[EditRequest], contexts: list[str], sites: list[Site],
-                    settings: ValueSettings, chunk: int = 8) -> ValueResult:
+                    settings: ValueSettings, chunk: int = 8, reuse_prefix: bool = True) -> ValueResult:
     """Optimise the target vectors of `requests` at `sites`, `chunk` requests per joint optimisation."""
     t0 = time.perf_counter()
-    parts = [_optimise_chunk(scorer, requests[i:i + chunk], contexts, sites, settings)
+    parts = [_optimise_chunk(scorer, requests[i:i + chunk], contexts, sites, settings, reuse_prefix)
              for i in range(0, len(requests), chunk)]
     return ValueResult(
         targets={s: torch.cat([p.targets[s] for p in parts]) for s in sites},
@@ -76,6 +83,7 @@ class _Layout:
     kl_rows: torch.Tensor
     kl_cols: torch.Tensor
     n_keep: int
+    split: int  # the first lookup column: no delta reaches the columns before it
 
 
 def _layout(scorer: Scorer, requests: list[EditRequest], contexts: list[str], settings: ValueSettings):
@@ -103,24 +111,52 @@ def _layout(scorer: Scorer, requests: list[EditRequest], contexts: list[str], se
         plain_rows=t([r * len(contexts) for r in range(len(requests))]),
         nll_rows=t(rows), nll_cols=t(cols), nll_ids=t(ids), nll_weight=t(weight, torch.float32), nll_request=t(req),
         kl_rows=t(list(range(n_rw, n_rw + len(kl)))), kl_cols=t([lk - first for lk in lookups[n_rw:]]),
-        n_keep=n_keep,
+        n_keep=n_keep, split=min(lookups),
     )
     return batch, layout
 
 
-def _optimise_chunk(scorer, requests, contexts, sites, settings: ValueSettings) -> ValueResult:
+def _prefix_cache(model, batch, split: int):
+    """Keys and values of the columns before `split`, from one no-grad pass (None when there are none)."""
+    if split < 1:
+        return None
+    with torch.no_grad():
+        out = model(input_ids=batch.input_ids[:, :split], attention_mask=batch.attention_mask[:, :split],
+                    position_ids=batch.position_ids[:, :split], use_cache=True, logits_to_keep=1)
+    return getattr(out, _cache_name(model))
+
+
+def _cache_name(model) -> str:
+    """transformers 5.x renamed `past_key_values` (argument and output field) to `cache`."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _step_forward(model, batch, n_keep: int, prefix, split: int):
+    """Logits of the last `n_keep` columns; with a prefix cache only the columns from `split` on are run
+    (on a copy of the cache, which the forward extends)."""
+    if prefix is None:
+        return forward(model, batch, n_keep)
+    cache = {_cache_name(model): copy.deepcopy(prefix)}
+    return model(input_ids=batch.input_ids[:, split:], attention_mask=batch.attention_mask,
+                 position_ids=batch.position_ids[:, split:], use_cache=True, logits_to_keep=n_keep, **cache).logits
+
+
+def _optimise_chunk(scorer, requests, contexts, sites, settings: ValueSettings, reuse_prefix: bool) -> ValueResult:
     model, n = scorer.model, len(requests)
     batch, lay = _layout(scorer, requests, contexts, settings)
     dev = batch.input_ids.device
+    prefix = _prefix_cache(model, batch, lay.split) if reuse_prefix else None
+    split = lay.split if prefix is not None else 0
+    lookups = lay.lookups - split  # columns of the part each step runs
     inits: dict[Site, torch.Tensor] = {}
     deltas: dict[Site, torch.Tensor] = {}
 
     def edit_output(site, out):
         if site not in inits:  # first forward: record the unedited value, create the delta
-            inits[site] = out[lay.plain_rows, lay.lookups[lay.plain_rows]].detach().float()
+            inits[site] = out[lay.plain_rows, lookups[lay.plain_rows]].detach().float()
             deltas[site] = torch.zeros_like(inits[site], requires_grad=True)
         add = torch.zeros(out.shape, dtype=torch.float32, device=out.device)
-        add = add.index_put((lay.rows, lay.lookups), deltas[site][lay.row_request])
+        add = add.index_put((lay.rows, lookups), deltas[site][lay.row_request])
         return out + add.to(out.dtype)
 
     kl_init, opt = None, None
@@ -128,7 +164,7 @@ def _optimise_chunk(scorer, requests, contexts, sites, settings: ValueSettings) 
     steps = torch.zeros(n, dtype=torch.long)
     for it in range(settings.steps):
         with hooked(model, sites, edit_output=edit_output):
-            logits = forward(model, batch, lay.n_keep)
+            logits = _step_forward(model, batch, lay.n_keep, prefix, split)
         logp = torch.log_softmax(logits.float(), dim=-1)
         token_lp = logp[lay.nll_rows, lay.nll_cols].gather(-1, lay.nll_ids[:, None])[:, 0]
         nll = torch.zeros(n, device=dev).index_add(0, lay.nll_request, -token_lp * lay.nll_weight)
