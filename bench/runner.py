@@ -66,13 +66,7 @@ def validate(cfg: RunConfig) -> None:
 
 def run(cfg: RunConfig) -> Path:
     validate(cfg)
-    names = [canonical_name(n) for n in cfg.editors]
-    classes = {n: get_editor_class(n) for n in names}
-    all_args = parse_editor_args(cfg.editor_args)
-    unknown = set(all_args) - set(names)
-    if unknown:
-        raise BenchError(f"--editor-args names editor(s) {', '.join(sorted(unknown))} not in --editors")
-    configs = {n: build_config(classes[n], all_args.get(n, {}), preset=n) for n in names}
+    names, classes, configs = _editor_setup(cfg)
     limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
     cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
     if not cases:
@@ -88,31 +82,68 @@ def run(cfg: RunConfig) -> Path:
     config = _config_record(cfg, cases, lm)
     earlier = _earlier_editors(log.out) if cfg.resume else {}
     config["editors"].update(earlier)  # editors of earlier starts keep their record, also when not named again
-    spent = {n: float(e.get("seconds", 0.0)) for n, e in earlier.items()}
     log.write_config(config)
-    base_loc = base_locality(Scorer(lm.model, lm.tokenizer), cases)
-    meta = {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
-    summarised = False
+    state = _RunState(cfg, log, config, cases, pcfg, base_locality(Scorer(lm.model, lm.tokenizer), cases),
+                      {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}, earlier)
+    ran = False
     for name in names:
         done = log.done_units(name)
-        if name in earlier and len(done) >= _unit_count(len(cases), pcfg):
-            print(f"[bench] {name}: every unit is in {log.cases_path} already; not run again", file=sys.stderr)
-            summarised = False
-            continue  # a sequential editor would otherwise replay all its edits to score nothing
-        editor = classes[name](lm, configs[name], resources)
-        editor.name = name  # a preset runs under its own label
-        config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
-        log.write_config(config)
-        seconds = _run_editor(editor, name, cases, base_loc, pcfg, log, meta, done)
-        config["editors"][name]["seconds"] = round(spent.get(name, 0.0) + seconds, 3)
-        config["editors"][name]["units"] = _unit_count(len(cases), pcfg)
-        log.write_config(config)
-        del editor
-        finish(log, meta, config, cfg)
-        summarised = True
-    if not summarised:  # the last editors were finished already (e.g. rows merged from another run)
-        finish(log, meta, config, cfg)
+        ran = not _all_done(state, name, done)
+        if ran:
+            editor = classes[name](lm, configs[name], resources)
+            _run_named_editor(state, name, editor, done)
+            del editor  # free it before the next editor is built
+    if not ran:  # the last editors were finished already (e.g. rows merged from another run)
+        finish(log, state.meta, config, cfg)
     return log.out
+
+
+def _editor_setup(cfg: RunConfig) -> tuple[list[str], dict, dict]:
+    """Canonical editor names, their classes and their configs (with --editor-args), checked before any loading."""
+    names = [canonical_name(n) for n in cfg.editors]
+    classes = {n: get_editor_class(n) for n in names}
+    all_args = parse_editor_args(cfg.editor_args)
+    unknown = set(all_args) - set(names)
+    if unknown:
+        raise BenchError(f"--editor-args names editor(s) {', '.join(sorted(unknown))} not in --editors")
+    return names, classes, {n: build_config(classes[n], all_args.get(n, {}), preset=n) for n in names}
+
+
+@dataclass
+class _RunState:
+    """What every editor of one `bench run` shares."""
+
+    cfg: RunConfig
+    log: RunLog
+    config: dict  # config.json, rewritten as editors start and finish
+    cases: list
+    pcfg: ProtocolConfig
+    base_loc: dict
+    meta: dict  # dataset, model, protocol: written on every row
+    earlier: dict[str, dict]  # editor records of earlier starts (resume)
+
+
+def _all_done(state: _RunState, name: str, done: set[str]) -> bool:
+    """A resumed editor with every unit in cases.jsonl is not run again (a sequential editor would
+    otherwise replay all its edits to score nothing)."""
+    if name in state.earlier and len(done) >= _unit_count(len(state.cases), state.pcfg):
+        print(f"[bench] {name}: every unit is in {state.log.cases_path} already; not run again", file=sys.stderr)
+        return True
+    return False
+
+
+def _run_named_editor(state: _RunState, name: str, editor, done: set[str]) -> None:
+    """Run `editor` under `name` on the units not `done`, record it in config.json, re-summarise."""
+    config, log = state.config, state.log
+    editor.name = name  # a preset runs under its own label
+    config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
+    log.write_config(config)
+    seconds = _run_editor(editor, name, state.cases, state.base_loc, state.pcfg, log, state.meta, done)
+    spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
+    config["editors"][name]["seconds"] = round(spent + seconds, 3)
+    config["editors"][name]["units"] = _unit_count(len(state.cases), state.pcfg)
+    log.write_config(config)
+    finish(log, state.meta, config, state.cfg)
 
 
 def _earlier_editors(out: Path) -> dict[str, dict]:
