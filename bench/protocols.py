@@ -2,7 +2,8 @@
 
 Each protocol yields finished *units* — (key, rows) — that the runner appends
 to cases.jsonl. A unit already on disk is skipped on --resume; the sequential
-protocol still replays its edit, because later edits build on it.
+protocol still replays its edit, because later edits build on it, unless the
+editor's state after the last evaluation was saved (bench/sequential_state.py).
 Locality is always measured against the unedited model's predictions,
 computed once up front (`base_locality`).
 """
@@ -12,10 +13,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench import sequential_state
 from bench.data.schema import LOC, NHOP, EditCase
 from bench.errors import BenchError
 from bench.metrics import exact_match, locality_agreement
@@ -34,6 +37,7 @@ class ProtocolConfig:
     seed: int = 0
     generation_prefix: str = ""  # few-shot framing for MQuAKE generation ("Q: ... A: ..." lines)
     max_new_tokens: int = 16
+    state_dir: Path | None = None  # sequential: where the editor's state is saved after each evaluation
 
 
 class RestoreError(BenchError):
@@ -146,7 +150,8 @@ def _groups(editor, groups, base_loc, cfg, done) -> Iterator[Unit]:
 def _sequential(editor, cases, base_loc, cfg, done) -> Iterator[Unit]:
     check = _RestoreCheck(editor)
     every = cfg.eval_every or len(cases)
-    for i, case in enumerate(cases):
+    start = sequential_state.load(cfg.state_dir, editor, cases, done, every) if cfg.state_dir else 0
+    for i, case in enumerate(cases[start:], start):
         seed_everything(cfg.seed + i)
         editor.edit([case])
         key = f"edit:{case.case_id}"
@@ -163,5 +168,9 @@ def _sequential(editor, cases, base_loc, cfg, done) -> Iterator[Unit]:
                 for r in rows:
                     r.update(phase=f"eval@{n}", n_edits=n)
                 yield key, rows
+            if cfg.state_dir and n < len(cases):
+                sequential_state.save(cfg.state_dir, editor, cases, n)
     editor.reset()
     check.verify(f"{len(cases)} sequential edits")
+    if cfg.state_dir:
+        sequential_state.remove(cfg.state_dir, editor)

@@ -78,7 +78,8 @@ def run(cfg: RunConfig) -> Path:
         check_supported(classes[n], lm, cfg.protocol)
     data_dir = resolve_data_dir(cfg.data_dir)
     resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device))
-    pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir))
+    pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir),
+                          state_dir=log.out / "states")
     config = _config_record(cfg, cases, lm)
     earlier = _earlier_editors(log.out) if cfg.resume else {}
     config["editors"].update(earlier)  # editors of earlier starts keep their record, also when not named again

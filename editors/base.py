@@ -17,6 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
+
 from bench.data.schema import EditCase, Query
 from bench.errors import BenchError
 from bench.models import LoadedModel
@@ -122,6 +124,15 @@ class Editor:
     def metric_options(self) -> dict[str, Any]:
         """Options for bench.metrics.case_metrics (e.g. rel_fired_only for retrieval compat modes)."""
         return {}
+
+    def sequential_state(self) -> dict[str, torch.Tensor] | None:
+        """The state its edits so far left, as tensors, so a resumed sequential run need not replay them
+        (bench/sequential_state.py); None: not available, the protocol replays the edits."""
+        return None
+
+    def load_sequential_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Put an unedited editor into the state `sequential_state()` returned."""
+        raise NotImplementedError(f"editor '{self.name}' gives no sequential state")
 
     def describe(self) -> dict[str, Any]:
         """What goes into config.json for this editor."""

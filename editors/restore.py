@@ -31,6 +31,19 @@ class WeightRestorer:
     def saved_names(self) -> list[str]:
         return list(self._saved)
 
+    def edited(self) -> dict[str, torch.Tensor]:
+        """The current values of every parameter changed so far (a sequential run's saved state)."""
+        params = dict(self.model.named_parameters())
+        return {name: params[name].detach().clone() for name in self._saved}
+
+    @torch.no_grad()
+    def load_edited(self, values: dict[str, torch.Tensor]) -> None:
+        """Set parameters to `values` (from `edited()`), keeping the originals so `restore()` still works."""
+        self.save(values)
+        params = dict(self.model.named_parameters())
+        for name, value in values.items():
+            params[name].copy_(value)
+
 
 @torch.no_grad()
 def parameter_hash(model: torch.nn.Module, host_bytes: bool | None = None) -> str:

@@ -143,6 +143,7 @@ def test_sequential_run_writes_labelled_rows_and_a_curve(dataset, tmp_path):
     curve = (out / "curve.csv").read_text().splitlines()
     assert curve[0].startswith("editor,n_edits") and len(curve) == 3
     assert (out / "plots" / "sequential_curve.png").exists()
+    assert not (out / "states").exists()  # an editor's saved state goes once it has finished
 
 
 def test_report_renders_markdown_latex_and_csv(dataset, tmp_path, capsys):

@@ -71,6 +71,13 @@ class LocateEditor(Editor):
     def reset(self) -> None:
         self.restorer.restore()
 
+    def sequential_state(self) -> dict[str, torch.Tensor]:
+        return self.restorer.edited()
+
+    def load_sequential_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        _ = self.contexts  # sampled from the unedited model, as in a run that never stopped
+        self.restorer.load_edited(tensors)
+
     def compute_deltas(self, requests: list[EditRequest]) -> dict[Site, torch.Tensor]:
         """{site: delta (out_features, in_features)}; must not change the model."""
         raise NotImplementedError

@@ -1,0 +1,75 @@
+"""A resumed sequential run loads the editor's saved state instead of replaying its edits, with the same rows."""
+
+from __future__ import annotations
+
+import pytest
+from safetensors.torch import load_file
+
+from bench import sequential_state
+from bench.protocols import ProtocolConfig, base_locality, run_protocol
+from bench.scoring import Scorer
+from editors.registry import build_config
+from editors.restore import parameter_hash
+from editors.rome import ROME
+
+FAST = {"v_num_grad_steps": "3", "contexts_per_length": "1", "mom2_adjustment": "false"}
+pytestmark = pytest.mark.usefixtures("module_stats_cache")
+
+
+class CountingROME(ROME):
+    name = "rome"
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.edited: list[str] = []
+
+    def edit(self, cases):
+        self.edited += [c.case_id for c in cases]
+        super().edit(cases)
+
+
+def _editor(lm):
+    return CountingROME(lm, build_config(ROME, FAST))
+
+
+def _units(editor, cases, cfg, done=(), stop_after=None):
+    """The protocol's units; with `stop_after`, ask for one more unit then stop (a kill after it was logged)."""
+    base = base_locality(Scorer(editor.model, editor.tokenizer), cases)
+    out = []
+    for key, rows in run_protocol(editor, cases, base, cfg, set(done)):
+        if out and out[-1][0] == stop_after:
+            break
+        out.append((key, rows))
+    return out
+
+
+def test_resume_continues_from_the_saved_state_with_identical_rows(tiny_lm, cases, tmp_path):
+    cfg = ProtocolConfig("sequential", eval_every=1, state_dir=tmp_path / "states")
+    digest = parameter_hash(tiny_lm.model)
+    full = dict(_units(_editor(tiny_lm), cases, cfg))
+    assert not (tmp_path / "states").exists()  # removed once the editor finished
+    killed = _editor(tiny_lm)
+    first = _units(killed, cases, cfg, stop_after="eval@2")
+    assert [k for k, _ in first] == ["edit:c1", "eval@1", "edit:c2", "eval@2"]
+    saved = load_file(str(tmp_path / "states" / "rome.safetensors"))
+    assert list(saved) == killed.restorer.saved_names  # the one edited weight, after two edits
+    killed.reset()  # a new process starts from the unedited weights
+    editor = _editor(tiny_lm)
+    resumed = dict(_units(editor, cases, cfg, done={k for k, _ in first}))
+    assert editor.edited == ["c3"] and list(resumed) == ["edit:c3", "eval@3"]
+    for key in resumed:
+        assert [(r["acc"], r["logprob"]) for r in resumed[key]] == [(r["acc"], r["logprob"]) for r in full[key]]
+    assert parameter_hash(tiny_lm.model) == digest and not (tmp_path / "states").exists()
+
+
+def test_a_state_that_does_not_match_the_finished_units_is_replayed(tiny_lm, cases, tmp_path, capsys):
+    cfg = ProtocolConfig("sequential", eval_every=1, state_dir=tmp_path / "states")
+    killed = _editor(tiny_lm)
+    first = _units(killed, cases, cfg, stop_after="eval@2")
+    killed.reset()
+    done = {k for k, _ in first} - {"eval@2"}  # e.g. cases.jsonl lost its last lines
+    editor = _editor(tiny_lm)
+    resumed = dict(_units(editor, cases, cfg, done=done))
+    assert editor.edited == ["c1", "c2", "c3"] and list(resumed) == ["eval@2", "edit:c3", "eval@3"]
+    assert "replaying the edits" in capsys.readouterr().err
+    assert sequential_state.load(tmp_path / "states", editor, cases, done, 1) == 0  # nothing left to load
