@@ -83,10 +83,11 @@ SUITES = {"paper": PAPER, "baselines": BASELINES}
 
 # Seconds per evaluated case on this project's shared 2-core development machine (one torch thread,
 # SmolLM2-135M, CounterFact cases), from the runs under results/ (config.json "seconds"); used only
-# when OUT has no timing of its own yet (MeLLo: MQuAKE cases; ROME/MEMIT/PMET: results/perf). ZsRE
-# cases have fewer queries and run 1.5-3x faster.
+# when OUT has no timing of its own yet (MeLLo: MQuAKE cases; ROME/MEMIT/PMET: the 100-case runs in
+# results/baselines-smollm2-100/, with the value optimisation's prefix cache). ZsRE cases have fewer
+# queries and run 1.5-3x faster.
 MEASURED_CPU_SECONDS = {
-    "noedit": 2.4, "ft-l": 10.0, "ft-m": 10.0, "lora": 8.0, "rome": 50.0, "memit": 35.0, "pmet": 36.0,
+    "noedit": 2.4, "ft-l": 10.0, "ft-m": 10.0, "lora": 8.0, "rome": 24.0, "memit": 14.0, "pmet": 14.0,
     "serac": 2.0, "ike": 3.0, "grace": 12.0, "mello": 25.0, "instructed": 3.6,
 }
 
