@@ -66,7 +66,7 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
            (Columns("CounterFact", _CF, SIX, "sequential/final"), Columns("ZsRE", _ZS, SIX, "sequential/final")),
            (("reference", REFERENCE), ("M", MODIFYING), ("P", PRESERVING))),
     Layout("batch", "Batch editing: all cases edited at once (batches of --batch-size), then each scored; not a "
-                    "table of the paper (its Table 7 varies the batch size on larger models).",
+                    "table of the paper (it discusses batch editing only in words, with its sequential results).",
            (Columns("CounterFact", _CF, SIX, "batch"), Columns("ZsRE", _ZS, SIX, "batch")),
            (("reference", REFERENCE), ("M", MODIFYING), ("P", PRESERVING))),
     Layout("table12", "Table 12: InstructEd with and without its prefixes (instruction only) on CounterFact.",
