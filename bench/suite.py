@@ -116,17 +116,18 @@ def seconds_per_case(editor: str, measured: dict[str, float]) -> float:
 
 
 def measured_speeds(out: Path) -> dict[str, float]:
-    """Editor -> seconds per case measured by earlier (partial) runs of this suite in OUT."""
+    """Editor -> seconds per case measured by earlier (partial) runs of this suite in OUT (per case, not per
+    unit: a batch run's one unit holds all its cases)."""
     speeds: dict[str, list[float]] = {}
     for config in out.glob("*/config.json"):
         timed = {n: e["seconds"] for n, e in json.loads(config.read_text()).get("editors", {}).items()
                  if e.get("seconds")}
-        units: dict[str, set] = {}
+        cases: dict[str, set] = {}
         for row in RunLog(config.parent).rows() if timed else []:
-            units.setdefault(row["editor"], set()).add(row["unit"])
+            cases.setdefault(row["editor"], set()).add(row["case_id"])
         for name, seconds in timed.items():
-            if units.get(name):
-                speeds.setdefault(name, []).append(seconds / len(units[name]))
+            if cases.get(name):
+                speeds.setdefault(name, []).append(seconds / len(cases[name]))
     return {name: sum(v) / len(v) for name, v in speeds.items()}
 
 

@@ -8,7 +8,7 @@ import bench.suite as suite_module
 from bench.cli import main
 from bench.report import report
 from bench.runner import RunConfig
-from bench.suite import BASELINES, PAPER, Suite, SuiteRun, plan, run_suite
+from bench.suite import BASELINES, PAPER, Suite, SuiteRun, measured_speeds, plan, run_suite
 from tests.test_runner import _record
 
 
@@ -87,3 +87,12 @@ def test_an_interrupted_run_is_resumed(tiny_suite, tmp_path):
 
 def tiny_dataset(tmp_path) -> str:
     return f"counterfact:{tmp_path / 'cf.json'}"
+
+
+def test_measured_speeds_are_per_case_also_for_a_batch_unit(tmp_path):
+    run = tmp_path / "counterfact-batch"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"editors": {"memit": {"seconds": 100.0}, "pmet": {}}}))
+    rows = [{"editor": "memit", "unit": "cases:a,b", "case_id": c, "kind": "rel"} for c in ("a", "a", "b")]
+    (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert measured_speeds(tmp_path) == {"memit": 50.0}  # 2 cases in one unit; pmet has no timing yet
