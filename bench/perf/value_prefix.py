@@ -26,7 +26,7 @@ def compare(editor, requests, sites) -> tuple[float, float, float]:
     """(seconds per step without, with the prefix cache, largest relative target difference)."""
     timings, results = {}, {}
     for reuse in (False, True):
-        t0, steps = time.perf_counter(), 0
+        t0 = time.perf_counter()
         results[reuse] = [optimise_values(editor.scorer, [r], editor.contexts, sites, editor.value_settings(),
                                           reuse_prefix=reuse) for r in requests]
         steps = sum(s for res in results[reuse] for s in res.steps) + len(requests)  # + each final forward
