@@ -29,6 +29,7 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
     "instructed-noreweight": ("instructed", {"reweight": "off"}),
     "instructed-noprefix": ("instructed", {"prefix": "off"}),
     "instructed-ffn": ("instructed", {"variant": "ffn"}),
+    "instructed-late": ("instructed", {"depth": "late"}),
     "instructed-ins": ("instructed", {"alias_instruction": "true"}),
 }
 ALIASES = {"none": "noedit", "base": "noedit", "ft": "ft-m", "ftm": "ft-m", "ftl": "ft-l",

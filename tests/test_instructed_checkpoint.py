@@ -46,6 +46,19 @@ def test_discovery_finds_the_default_folder_and_explains_how_to_train(lm, tmp_pa
         InstructEd(lm, InstructEdConfig(variant="ffn"), resources())
 
 
+def test_late_depth_finds_its_own_folder_and_checks_an_explicit_checkpoint(lm, tmp_path, monkeypatch):
+    monkeypatch.setattr(ckpt, "CHECKPOINT_ROOT", tmp_path)
+    make_checkpoint(lm, tmp_path / lm.name, [1, 2])  # the middle-layer default must not be taken for "late"
+    with pytest.raises(BenchError, match="--layers 3"):
+        InstructEd(lm, InstructEdConfig(depth="late"), resources())
+    make_checkpoint(lm, tmp_path / lm.name / "l3-4", [3])
+    assert InstructEd(lm, InstructEdConfig(depth="late"), resources()).config.layers == [3]
+    with pytest.raises(BenchError, match="layers=\\[1, 2\\].*layers=\\[3\\]"):
+        InstructEd(lm, InstructEdConfig(depth="late", checkpoint=str(tmp_path / lm.name)), resources())
+    with pytest.raises(BenchError, match="depth='deep' is not one of middle, late"):
+        InstructEd(lm, InstructEdConfig(depth="deep"), resources())
+
+
 def test_ablation_tags_and_commands():
     assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", True) == ""
     assert ckpt.ablation_tag([20, 21, 22], [10, 11], 10, "ffn", False) == "ffn-l20-23-p10-noreweight"

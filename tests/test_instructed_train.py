@@ -42,6 +42,7 @@ def test_parse_layers():
     assert parse_layers("", lm.model) == scaled_layer_range(lm.model, 10, 20, 32)
     assert parse_layers("0:3", lm.model) == [0, 1, 2]
     assert parse_layers("1,3", lm.model) == [1, 3]
+    assert parse_layers("late", lm.model) == scaled_layer_range(lm.model, 20, 30, 32) == [3]
 
 
 @pytest.fixture(scope="module", params=["tiny-llama", "tiny-gpt2"])

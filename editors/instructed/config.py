@@ -17,6 +17,8 @@ PAPER_BATCH = 6  # edit examples per batch (plus as many locality examples)
 PAPER_EPOCHS = 10
 PAPER_WARMUP_FRACTION = 0.4  # 4 warm-up epochs of 10
 PAPER_LAYERS = (10, 20, 32)  # layers 10-20 of a 32-layer model, scaled to the model's depth
+# Named layer ranges (of a 32-layer model, scaled): the paper's middle layers and Table 4's "L:20-30" ablation.
+DEPTHS = {"middle": PAPER_LAYERS, "late": (20, 30, 32)}
 
 
 @dataclass
@@ -26,7 +28,8 @@ class InstructEdConfig(EditorConfig):
     mode: str = "gold"  # gold: the case's own instruction; retrieval: from the memory of edits made so far
     compat: str = "strict"  # strict (the paper's text) | paper (the authors' code, DESIGN.md section 6)
     checkpoint: str = ""  # empty: results/checkpoints/instructed/<model>[/<ablation tag>]/
-    layers: list[int] = field(default_factory=list)  # empty: the paper's 10-20 of 32, scaled to the model
+    layers: list[int] = field(default_factory=list)  # empty: the range `depth` names, scaled to the model
+    depth: str = "middle"  # middle: the paper's layers 10-20 of 32; late: Table 4's 20-30 (used when layers is empty)
     n_prefix: int = 5
     variant: str = "attn"  # attn: prefixes in attention (the paper); ffn: bottleneck adapter on the MLP ("w FFN")
     prefix: bool = True  # off: instruction only, no trained parameters of either variant ("w/o prefix")
@@ -46,7 +49,7 @@ class InstructEdConfig(EditorConfig):
         from bench.errors import BenchError
 
         for name, value, allowed in (("mode", self.mode, MODES), ("compat", self.compat, COMPATS),
-                                     ("variant", self.variant, VARIANTS)):
+                                     ("variant", self.variant, VARIANTS), ("depth", self.depth, tuple(DEPTHS))):
             if value not in allowed:
                 raise BenchError(f"instructed: {name}={value!r} is not one of {', '.join(allowed)}")
         if self.n_prefix < 1:

@@ -16,7 +16,7 @@ from editors.base import Capabilities, Editor, Request
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
-from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
+from editors.instructed.config import DEPTHS, PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.retrieval import InstructionMemory, gate
@@ -39,10 +39,11 @@ class InstructEd(Editor):
         cfg: InstructEdConfig = self.config
         cfg.validate()
         self.default_layers = scaled_layer_range(self.model, *PAPER_LAYERS)
+        self.requested_layers = list(cfg.layers) or scaled_layer_range(self.model, *DEPTHS[cfg.depth])
         self.checkpoint_info: ckpt.CheckpointInfo | None = None
         self.trained_cases: ckpt.TrainedCases | None = None
         self.bank = self._load_bank() if cfg.trained else None
-        cfg.layers = list(self.bank.layers if self.bank else (cfg.layers or self.default_layers))
+        cfg.layers = list(self.bank.layers if self.bank else self.requested_layers)
         self.spanner = Spanner(self.tokenizer)
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
@@ -55,7 +56,7 @@ class InstructEd(Editor):
         if cfg.checkpoint:
             directory = Path(cfg.checkpoint).expanduser()
         else:
-            directory = ckpt.discover(self.lm.name, cfg.layers or self.default_layers, self.default_layers,
+            directory = ckpt.discover(self.lm.name, self.requested_layers, self.default_layers,
                                       cfg.n_prefix, cfg.variant, cfg.reweight)
         tensors, info, trained = ckpt.load(directory)
         self._check_checkpoint(directory, info)
@@ -73,8 +74,8 @@ class InstructEd(Editor):
             raise BenchError(f"checkpoint {directory} was trained for model '{info.model}' ({info.model_type}, "
                              f"hidden {info.hidden_size}, {info.num_layers} layers), not '{self.lm.name}'")
         wanted = {"n_prefix": cfg.n_prefix, "variant": cfg.variant}
-        if cfg.layers:
-            wanted["layers"] = list(cfg.layers)
+        if cfg.layers or cfg.depth != "middle":  # an explicit checkpoint otherwise brings its own layers
+            wanted["layers"] = self.requested_layers
         for key, value in wanted.items():
             if getattr(info, key) != value:
                 raise BenchError(f"checkpoint {directory} has {key}={getattr(info, key)}, but the editor was asked "

@@ -29,6 +29,7 @@ from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.config import (
     COMPATS,
+    DEPTHS,
     PAPER_BATCH,
     PAPER_EPOCHS,
     PAPER_LAYERS,
@@ -63,7 +64,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=PAPER_WEIGHT_DECAY)
     p.add_argument("--warmup", type=float, default=PAPER_WARMUP_FRACTION, help="fraction of steps warming up")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layers", default="", help="e.g. 10:20 or 3,4,5 (default: 10-20 of 32, scaled)")
+    p.add_argument("--layers", default="", help="e.g. 10:20, 3,4,5, or late (Table 4's 20-30 of 32, scaled); "
+                                                 "default: 10-20 of 32, scaled")
     p.add_argument("--n-prefix", type=int, default=5)
     p.add_argument("--variant", default="attn", choices=VARIANTS)
     p.add_argument("--reweight", default="on", choices=("on", "off"))
@@ -78,8 +80,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def parse_layers(text: str, model) -> list[int]:
-    if not text:
-        return scaled_layer_range(model, *PAPER_LAYERS)
+    if not text or text in DEPTHS:
+        return scaled_layer_range(model, *DEPTHS[text or "middle"])
     if ":" in text:
         lo, hi = text.split(":")
         return list(range(int(lo), int(hi)))
