@@ -36,6 +36,7 @@ class SuiteRun:
     eval_every: int = 0
     batch_size: int = 1  # batch protocol: cases per edit() call (capped by --limit)
     full: bool = False  # ignore --limit (the MQuAKE test split is small: run all of it)
+    editor_args: str = ""  # --editor-args of this run ({model}: the run's model); the command line's win
 
 
 @dataclass
@@ -51,14 +52,20 @@ class Suite:
                 self.tables.setdefault(t, []).append(r.name)
 
 
+# Table 4's retrained ablations, each against a control trained on the same (5-epoch) budget.
+ABLATION_CHECKPOINTS = "results/checkpoints/instructed/{model}-ablations-5ep"
+ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
+ABLATION_ARGS = ";".join(f"{editor}:checkpoint={ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
+                         zip(ABLATIONS, ("control", "noreweight", "late", "ffn")))
+
 PAPER = Suite("paper", (
-    SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED, ("table2", "table4", "table12")),
-    SuiteRun("zsre", "zsre", PAPER_BASELINES + INSTRUCTED, ("table2", "table4")),
+    SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED + ("instructed-noprefix",),
+             ("table2", "table12")),
+    SuiteRun("zsre", "zsre", PAPER_BASELINES + INSTRUCTED, ("table2",)),
     SuiteRun("mquake-test", "mquake-test", ("noedit", "ft-m", "rome", "memit", "ike", "mello") + INSTRUCTED,
              ("table3",), full=True),
-    SuiteRun("counterfact-ablations", "counterfact", ("instructed-noreweight", "instructed-noprefix"),
-             ("table4", "table12")),
-    SuiteRun("zsre-ablations", "zsre", ("instructed-noreweight",), ("table4",)),
+    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",), editor_args=ABLATION_ARGS),
+    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",), editor_args=ABLATION_ARGS),
     SuiteRun("zsre-inverse", "zsre-inverse", ("noedit", "instructed", "instructed-ins"), ("table9",)),
     SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("noedit", "instructed", "instructed-ins"),
              ("table9",)),
@@ -193,7 +200,7 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
         target = root / r.name
         cfg = RunConfig(**{**vars(base), "editors": cfg.editors, "dataset": cfg.dataset, "protocol": cfg.protocol,
                            "limit": cfg.limit, "num_edits": cfg.num_edits, "eval_every": cfg.eval_every,
-                           "batch_size": cfg.batch_size,
+                           "batch_size": cfg.batch_size, "editor_args": _editor_args(r, base),
                            "out": str(target), "resume": (target / "cases.jsonl").exists()})
         print(f"[suite] {r.name}: {', '.join(cfg.editors)} on {cfg.dataset} ({cfg.protocol})", file=sys.stderr)
         started = time.time()
@@ -205,6 +212,11 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
         print(f"[suite] {r.name}: {_hms(time.time() - started)}", file=sys.stderr)
     write_tables(suite, root)
     return len(failed)
+
+
+def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
+    own = r.editor_args.replace("{model}", base.model)
+    return ";".join(a for a in (own, base.editor_args) if a) or None
 
 
 def write_tables(suite: Suite, root: Path) -> list[Path]:

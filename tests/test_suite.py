@@ -9,6 +9,7 @@ from bench.cli import main
 from bench.report import report
 from bench.runner import RunConfig
 from bench.suite import BASELINES, PAPER, Suite, SuiteRun, measured_speeds, plan, run_suite
+from editors.registry import parse_editor_args
 from tests.test_runner import _record
 
 
@@ -96,3 +97,20 @@ def test_measured_speeds_are_per_case_also_for_a_batch_unit(tmp_path):
     rows = [{"editor": "memit", "unit": "cases:a,b", "case_id": c, "kind": "rel"} for c in ("a", "a", "b")]
     (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert measured_speeds(tmp_path) == {"memit": 50.0}  # 2 cases in one unit; pmet has no timing yet
+
+
+def test_a_runs_own_editor_args_name_its_model_and_the_command_line_wins(tmp_path, monkeypatch):
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(2)]))
+    suite = Suite("args", (SuiteRun("cf", f"counterfact:{path}", ("ft-m",), ("table2",),
+                                    editor_args="ft-m:steps=3;ft-m:note={model}"),))
+    monkeypatch.setitem(suite_module.SUITES, "args", suite)
+    seen = []
+    monkeypatch.setattr(suite_module, "run", lambda cfg: seen.append(cfg.editor_args))
+    base = RunConfig(**{**vars(BASE), "editor_args": "ft-m:steps=5"})
+    assert run_suite("args", str(tmp_path / "s"), 2, set(), base=base) == 0
+    assert seen == ["ft-m:steps=3;ft-m:note=tiny-llama;ft-m:steps=5"]
+    assert parse_editor_args(seen[0])["ft-m"]["steps"] == "5"
+    ablations = {r.name: r for r in PAPER.runs}["zsre-ablations"]
+    assert parse_editor_args(ablations.editor_args)["instructed-late"] == {
+        "checkpoint": "results/checkpoints/instructed/{model}-ablations-5ep/late"}
