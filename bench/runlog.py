@@ -64,6 +64,8 @@ class RunLog:
             if previous.get("started") != config.get("started"):  # an earlier start, not this run's last write
                 starts = starts + [previous.get("started")]
             config["previous_starts"] = starts
+            for key, value in previous.items():  # notes the runner does not write (a merge's) survive a resume
+                config.setdefault(key, value)
         path.write_text(json.dumps(config, indent=2, default=str) + "\n")
 
     def rows(self) -> list[dict]:

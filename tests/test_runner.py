@@ -73,6 +73,9 @@ def test_resume_after_a_kill_keeps_each_case_once(dataset, tmp_path):
     assert len(keys) == len(set(keys)) == 25
     config = json.loads((out / "config.json").read_text())
     assert len(config["previous_starts"]) == 1  # the first start, once
+    (out / "config.json").write_text(json.dumps({**config, "merged": {"from": "elsewhere"}}))
+    assert _run(dataset, out, "--resume") == 0
+    assert json.loads((out / "config.json").read_text())["merged"] == {"from": "elsewhere"}
     assert config["editors"]["noedit"]["seconds"] > 0 and config["editors"]["noedit"]["units"] == 5
 
 
