@@ -19,6 +19,7 @@ from bench.errors import BenchError
 from bench.runlog import RunLog, read_summary
 from bench.runner import RunConfig, run
 from bench.tables import LAYOUTS
+from editors.instructed import checkpoint as ckpt
 
 PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
 LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
@@ -36,7 +37,7 @@ class SuiteRun:
     eval_every: int = 0
     batch_size: int = 1  # batch protocol: cases per edit() call (capped by --limit)
     full: bool = False  # ignore --limit (the MQuAKE test split is small: run all of it)
-    editor_args: str = ""  # --editor-args of this run ({model}: the run's model); the command line's win
+    editor_args: str = ""  # --editor-args of this run ({model}: the run's model folder name); the command line's win
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Suite:
 
 
 # Table 4's retrained ablations, each against a control trained on the same (5-epoch) budget.
-ABLATION_CHECKPOINTS = "results/checkpoints/instructed/{model}-ablations-5ep"
+ABLATION_CHECKPOINTS = f"{ckpt.CHECKPOINT_ROOT.relative_to(ckpt.REPO_ROOT)}/{{model}}-ablations-5ep"
 ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
 ABLATION_ARGS = ";".join(f"{editor}:checkpoint={ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
                          zip(ABLATIONS, ("control", "noreweight", "late", "ffn")))
@@ -215,7 +216,7 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
 
 
 def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
-    own = r.editor_args.replace("{model}", base.model)
+    own = r.editor_args.replace("{model}", ckpt.model_dir_name(base.model))
     return ";".join(a for a in (own, base.editor_args) if a) or None
 
 
