@@ -1,4 +1,4 @@
-"""Command line: `python -m bench run|train|report|list` (DESIGN.md section 4)."""
+"""Command line: `python -m bench run|suite|train|report|merge|list` (DESIGN.md section 4)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,16 @@ def _cmd_suite(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_merge(args) -> int:
+    from bench.merge import merge
+
+    editors = [e.strip() for e in (args.editors or "").split(",") if e.strip()] or None
+    note = merge(args.source, args.into, editors)
+    print(f"[bench] merged {note['rows']} rows of {', '.join(note['editors'])} from {args.source} into {args.into}; "
+          "summary.csv and per_case.csv rewritten", file=sys.stderr)
+    return 0
+
+
 def _cmd_report(args) -> int:
     from bench.report import report
 
@@ -131,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--plots", default=None, help="also write bar charts across all runs into this directory")
     rp.add_argument("--output", default=None, help="also write the table to this file")
     rp.add_argument("--table", default=None, help="a paper layout: table2, table3, table4, table9, table10, table12")
+    mp = sub.add_parser("merge", help="fold the rows of a run made in parallel into another run directory")
+    mp.add_argument("source", help="run directory whose rows are added")
+    mp.add_argument("--into", required=True, help="run directory that receives them and is re-summarised")
+    mp.add_argument("--editors", default=None, help="comma-separated editors of the source (default: all)")
     lp = sub.add_parser("list", help="list editors, datasets or models")
     lp.add_argument("what", choices=["editors", "datasets", "models"])
     sub.add_parser("train", help="train an editor: python -m bench train EDITOR [options]", add_help=False)
@@ -143,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "train":
             return _cmd_train(argv[1:])
         args = build_parser().parse_args(argv)
-        commands = {"run": _cmd_run, "suite": _cmd_suite, "report": _cmd_report, "list": _cmd_list}
+        commands = {"run": _cmd_run, "suite": _cmd_suite, "report": _cmd_report, "list": _cmd_list,
+                    "merge": _cmd_merge}
         return commands[args.command](args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
