@@ -140,9 +140,10 @@ def measured_speeds(out: Path) -> dict[str, float]:
 
 
 def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], measured: dict[str, float],
-             done: dict[str, set[str]]) -> list[tuple[str, str, int, float]]:
-    """(run, editor, cases, seconds still to spend) for every editor of every run; finished editors cost 0."""
-    rows = []
+             done: dict[str, set[str]], spent: dict[str, dict[str, float]] | None = None) -> list[tuple]:
+    """(run, editor, cases, seconds still to spend, seconds recorded) for every editor of every run; a finished
+    editor costs 0 and shows what its config.json records."""
+    rows, spent = [], spent or {}
     for r, cfg in runs:
         n = counts[r.name]
         extra = 0
@@ -150,8 +151,17 @@ def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], mea
             extra = sum(range(cfg.eval_every, n + 1, cfg.eval_every))  # cases re-scored at each eval@K
         for editor in cfg.editors:
             cost = seconds_per_case(editor, measured) * n + extra * MEASURED_CPU_SECONDS["noedit"]
-            rows.append((r.name, editor, n, 0.0 if editor in done.get(r.name, set()) else cost))
+            finished = editor in done.get(r.name, set())
+            rows.append((r.name, editor, n, 0.0 if finished else cost,
+                         spent.get(r.name, {}).get(editor, 0.0) if finished else 0.0))
     return rows
+
+
+def recorded_seconds(run_dir: Path) -> dict[str, float]:
+    """Editor -> seconds its config.json records (summed over resumed starts and merged pieces)."""
+    path = run_dir / "config.json"
+    editors = json.loads(path.read_text()).get("editors", {}) if path.exists() else {}
+    return {name: float(e.get("seconds") or 0.0) for name, e in editors.items()}
 
 
 def finished_editors(run_dir: Path) -> set[str]:
@@ -160,14 +170,17 @@ def finished_editors(run_dir: Path) -> set[str]:
     return {r["editor"] for r in read_summary(path)} if path.exists() else set()
 
 
-def print_estimate(rows: list[tuple[str, str, int, float]], measured: dict[str, float]) -> float:
-    total = sum(r[3] for r in rows)
-    print(f"{'run':30s} {'editor':22s} {'cases':>6s} {'estimate':>10s}", file=sys.stderr)
-    for run_name, editor, n, seconds in rows:
+def print_estimate(rows: list[tuple], measured: dict[str, float]) -> float:
+    total, spent = sum(r[3] for r in rows), sum(r[4] for r in rows)
+    print(f"{'run':30s} {'editor':22s} {'cases':>6s} {'estimate':>10s} {'took':>8s}", file=sys.stderr)
+    for run_name, editor, n, seconds, took in rows:
         when = "done" if seconds == 0 else _hms(seconds)
-        print(f"{run_name:30s} {editor:22s} {n:6d} {when:>10s}", file=sys.stderr)
+        print(f"{run_name:30s} {editor:22s} {n:6d} {when:>10s} {_hms(took) if took else '':>8s}", file=sys.stderr)
     source = "speeds measured in OUT" if measured else "speeds measured on a 2-core CPU machine (bench/suite.py)"
     print(f"estimated time still to run: {_hms(total)} ({source}; a GPU is much faster)", file=sys.stderr)
+    if spent:
+        print(f"time the finished editors took: {_hms(spent)} (config.json 'seconds'; pieces run in parallel "
+              "overlap)", file=sys.stderr)
     return total
 
 
@@ -191,7 +204,8 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
     counts = {r.name: len(load_dataset(r.dataset, base.data_dir, cfg.num_edits or cfg.limit)) for r, cfg in runs}
     done = {r.name: finished_editors(root / r.name) for r, _ in runs}
     measured = measured_speeds(root) if root.exists() else {}
-    print_estimate(estimate(runs, counts, measured, done), measured)
+    spent = {r.name: recorded_seconds(root / r.name) for r, _ in runs}
+    print_estimate(estimate(runs, counts, measured, done, spent), measured)
     if dry_run:
         return 0
     failed = []

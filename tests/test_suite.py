@@ -1,6 +1,7 @@
 """The suite: plan and estimate first, runs resumed or skipped, tables written that `report` reproduces."""
 
 import json
+import re
 
 import pytest
 
@@ -70,7 +71,10 @@ def test_suite_skips_finished_runs_and_its_tables_are_reproduced_by_report(tiny_
     assert "ft-m" in table and (out / "tables" / "table10.tex").exists() and (out / "tables" / "batch.md").exists()
     assert "--table table2 --format markdown --ci" in (out / "tables" / "COMMANDS.md").read_text()
     err = capsys.readouterr().err
-    assert "done" in err.split("estimated time")[-2]  # the second estimate marks finished editors
+    second = err.split("estimated time")[-2]  # the second estimate marks finished editors with their time
+    recorded = json.loads((out / "counterfact" / "config.json").read_text())["editors"]["ft-m"]["seconds"]
+    assert re.search(r"counterfact\s+ft-m\s+3\s+done\s+" + re.escape(suite_module._hms(recorded)), second)
+    assert "time the finished editors took:" in err
 
 
 def test_an_interrupted_run_is_resumed(tiny_suite, tmp_path):
