@@ -38,9 +38,10 @@ def merge(source: str | Path, target: str | Path, editors: list[str] | None = No
     dst["merged"] = _as_list(dst.get("merged")) + [note]
     log.append(rows)
     log.write_config(dst)
-    meta = {key: rows[0][key] for key in ("dataset", "model", "protocol")} if rows else {}
     if rows:
-        finish(log, meta, dst, RunConfig(**dst["args"]))
+        meta = {key: rows[0][key] for key in ("dataset", "model", "protocol")}
+        args = {k: v for k, v in dst["args"].items() if k in RunConfig.__dataclass_fields__}  # older configs too
+        finish(log, meta, dst, RunConfig(**args))
     return note
 
 
