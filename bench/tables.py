@@ -1,7 +1,8 @@
 """The paper's table layouts (Tables 2, 3, 4, 9, 10, 12), filled from summary.csv rows of any run directories.
 
 A layout names column groups (dataset patterns x protocol x metrics) and row
-groups (editors). Rows keep the order of the layout, then any other editor in
+groups (editors). Rows keep the order of the layout, then any other editor (but InstructEd's ablation
+variants, which belong to their own tables) in
 the order the runs list them. The unedited model is shown for reference but
 never marked best.
 """
@@ -18,6 +19,9 @@ MODIFYING = ("ft-l", "ft-m", "lora", "rome", "memit", "pmet")
 PRESERVING = ("serac", "ike", "grace", "mello", "instructed", "instructed-retrieval", "instructed-paper")
 REFERENCE = ("noedit",)
 OURS = "instructed"
+# InstructEd's ablation variants belong to the tables that name them (4, 9, 12), not to another table's "other"
+# group, where they would be marked best or compared as InstructEd rows.
+VARIANTS = ("instructed-noprefix", "instructed-noreweight", "instructed-late", "instructed-ffn", "instructed-ins")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,6 @@ def fill(lay: Layout, records: list[dict]) -> Grid:
     named = {e for _, editors in lay.rows for e in editors}
     groups = [(label, [e for e in editors if e in present]) for label, editors in lay.rows]
     if lay.others:
-        groups.append(("other", [e for e in present if e not in named]))
+        groups.append(("other", [e for e in present if e not in named and e not in VARIANTS]))
     shown = {e for _, eds in groups for e in eds}
     return Grid(lay, [(label, eds) for label, eds in groups if eds], {k: r for k, r in cells.items() if k[0] in shown})
