@@ -1,10 +1,10 @@
 """The paper's table layouts (Tables 2, 3, 4, 9, 10, 12), filled from summary.csv rows of any run directories.
 
 A layout names column groups (dataset patterns x protocol x metrics) and row
-groups (editors). Rows keep the order of the layout, then any other editor (but InstructEd's ablation
-variants, which belong to their own tables) in
-the order the runs list them. The unedited model is shown for reference but
-never marked best.
+groups (editors). Rows keep the order of the layout, then any other editor in
+the order the runs list them (except InstructEd's ablation variants, which belong
+to their own tables). The unedited model is shown for reference but never
+marked best.
 """
 
 from __future__ import annotations
