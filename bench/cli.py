@@ -65,18 +65,22 @@ def _cmd_suite(args) -> int:
 
     base = RunConfig(editors=[], dataset="", out="", model=args.model, device=args.device, data_dir=args.data_dir,
                      seed=args.seed)
-    split = lambda text: {x.strip() for x in text.split(",") if x.strip()}  # noqa: E731
-    failed = run_suite(args.name, args.out, args.limit, split(args.skip), split(args.only) or None, args.dry_run, base)
+    skip, only = set(_names(args.skip)), set(_names(args.only))
+    failed = run_suite(args.name, args.out, args.limit, skip, only or None, args.dry_run, base)
     if failed:
         print(f"[suite] {failed} run(s) failed; fix the cause and rerun the same command to resume", file=sys.stderr)
     return 1 if failed else 0
 
 
+def _names(text: str | None) -> list[str]:
+    """A comma-separated option value as its names, in order, blanks dropped."""
+    return [x.strip() for x in (text or "").split(",") if x.strip()]
+
+
 def _cmd_merge(args) -> int:
     from bench.merge import merge
 
-    editors = [e.strip() for e in (args.editors or "").split(",") if e.strip()] or None
-    note = merge(args.source, args.into, editors)
+    note = merge(args.source, args.into, _names(args.editors) or None)
     print(f"[bench] merged {note['rows']} rows of {', '.join(note['editors'])} from {args.source} into {args.into}; "
           "summary.csv and per_case.csv rewritten", file=sys.stderr)
     return 0

@@ -15,10 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.runlog import RunLog
+from bench.runlog import RESUME_OPTIONS, RunLog
 from bench.runner import RunConfig, finish, load_config
 
-SAME_OPTIONS = ("dataset", "model", "protocol", "seed", "batch_size", "num_edits", "eval_every")
+# A resume's options, but --limit may differ: the case lists are compared instead (_check_options).
+SAME_OPTIONS = tuple(k for k in RESUME_OPTIONS if k != "limit")
 
 
 def merge(source: str | Path, target: str | Path, editors: list[str] | None = None) -> dict:

@@ -21,6 +21,9 @@ SUMMARY_COLUMNS = ["editor", "dataset", "model", "protocol", "n_cases",
                    "Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "Score", "H"]
 EXTRA_METRICS = ["MH_Acc"]  # MQuAKE's official multi-hop accuracy (generation, any question, aliases)
 
+# Options a resumed run must share with the run directory: they decide which rows one `bench run` writes.
+RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every")
+
 
 def summary_columns() -> list[str]:
     metrics = SUMMARY_COLUMNS[5:] + EXTRA_METRICS
@@ -54,7 +57,7 @@ class RunLog:
         path = self.out / "config.json"
         if path.exists():
             previous = json.loads(path.read_text())
-            for key in ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every"):
+            for key in RESUME_OPTIONS:
                 if previous.get("args", {}).get(key) != config["args"].get(key):
                     raise BenchError(
                         f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "

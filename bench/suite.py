@@ -140,10 +140,10 @@ def measured_speeds(out: Path) -> dict[str, float]:
 
 
 def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], measured: dict[str, float],
-             done: dict[str, set[str]], spent: dict[str, dict[str, float]] | None = None) -> list[tuple]:
+             done: dict[str, set[str]], spent: dict[str, dict[str, float]]) -> list[tuple]:
     """(run, editor, cases, seconds still to spend, seconds recorded) for every editor of every run; a finished
     editor costs 0 and shows what its config.json records."""
-    rows, spent = [], spent or {}
+    rows = []
     for r, cfg in runs:
         n = counts[r.name]
         extra = 0
