@@ -128,8 +128,7 @@ def measured_speeds(out: Path) -> dict[str, float]:
     unit: a batch run's one unit holds all its cases)."""
     speeds: dict[str, list[float]] = {}
     for config in out.glob("*/config.json"):
-        timed = {n: e["seconds"] for n, e in json.loads(config.read_text()).get("editors", {}).items()
-                 if e.get("seconds")}
+        timed = {n: seconds for n, seconds in recorded_seconds(config.parent).items() if seconds}
         cases: dict[str, set] = {}
         for row in RunLog(config.parent).rows() if timed else []:
             cases.setdefault(row["editor"], set()).add(row["case_id"])

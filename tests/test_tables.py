@@ -61,14 +61,11 @@ def test_table2_groups_rows_marks_best_and_leaves_the_reference_unmarked(tmp_pat
     assert report(dirs, "markdown", table="table2") == text  # deterministic, byte for byte
 
 
-def test_an_ablation_variant_stays_out_of_table2_but_not_out_of_table12(tmp_path):
-    SCORES["instructed-noprefix"] = [(1, 1, 1.0, 1.0)] * 4  # would be best in every column
-    try:
-        dirs = [_run_dir(tmp_path, "counterfact")]
-        assert "instructed-noprefix" not in report(dirs, "markdown", table="table2")
-        assert "| instructed-noprefix | 4 | **100.00** |" in report(dirs, "markdown", table="table12")
-    finally:
-        del SCORES["instructed-noprefix"]
+def test_an_ablation_variant_stays_out_of_table2_but_not_out_of_table12(tmp_path, monkeypatch):
+    monkeypatch.setitem(SCORES, "instructed-noprefix", [(1, 1, 1.0, 1.0)] * 4)  # would be best in every column
+    dirs = [_run_dir(tmp_path, "counterfact")]
+    assert "instructed-noprefix" not in report(dirs, "markdown", table="table2")
+    assert "| instructed-noprefix | 4 | **100.00** |" in report(dirs, "markdown", table="table12")
 
 
 def test_significance_equals_a_direct_paired_bootstrap(tmp_path):
