@@ -19,7 +19,6 @@ from bench.errors import BenchError
 from bench.runlog import RunLog, read_summary
 from bench.runner import RunConfig, run
 from bench.tables import LAYOUTS
-from editors.instructed import checkpoint as ckpt
 
 PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
 LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
@@ -45,6 +44,7 @@ class Suite:
     name: str
     runs: tuple[SuiteRun, ...]
     note: str = ""
+    tables_with: str = ""  # another suite's folder whose same-named runs come first in each table (later wins)
     tables: dict[str, list[str]] = field(default_factory=dict)  # table -> run names
 
     def __post_init__(self):
@@ -53,11 +53,12 @@ class Suite:
                 self.tables.setdefault(t, []).append(r.name)
 
 
-# Table 4's retrained ablations, each against a control trained on the same (5-epoch) budget.
-ABLATION_CHECKPOINTS = f"{ckpt.CHECKPOINT_ROOT.relative_to(ckpt.REPO_ROOT)}/{{model}}-ablations-5ep"
+# Table 4's ablations: each found in its default checkpoint folder (InstructEd's ablation tag), trained at the
+# budget of the main checkpoint, which is their control. The first set (session 5, 5 epochs on an H200, before
+# the sink fix and the authors' recipe) is kept for the old suite folder's runs.
 ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
-ABLATION_ARGS = ";".join(f"{editor}:checkpoint={ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
-                         zip(ABLATIONS, ("control", "noreweight", "late", "ffn")))
+V1_ABLATION_ARGS = ";".join(f"{editor}:checkpoint=results/checkpoints/instructed/{{model}}-ablations-5ep/{folder}"
+                            for editor, folder in zip(ABLATIONS, ("control", "noreweight", "late", "ffn")))
 
 PAPER = Suite("paper", (
     SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED + ("instructed-noprefix",),
@@ -65,8 +66,8 @@ PAPER = Suite("paper", (
     SuiteRun("zsre", "zsre", PAPER_BASELINES + INSTRUCTED, ("table2",)),
     SuiteRun("mquake-test", "mquake-test", ("noedit", "ft-m", "rome", "memit", "ike", "mello") + INSTRUCTED,
              ("table3",), full=True),
-    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",), editor_args=ABLATION_ARGS),
-    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",), editor_args=ABLATION_ARGS),
+    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",), editor_args=V1_ABLATION_ARGS),
+    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",), editor_args=V1_ABLATION_ARGS),
     SuiteRun("zsre-inverse", "zsre-inverse", ("noedit", "instructed", "instructed-ins"), ("table9",)),
     SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("noedit", "instructed", "instructed-ins"),
              ("table9",)),
@@ -87,7 +88,26 @@ BASELINES = Suite("baselines", (
     SuiteRun("zsre-batch", "zsre", ("memit", "pmet"), ("batch",), protocol="batch", batch_size=100),
 ), note="ROME, MEMIT, PMET, LoRA, SERAC, GRACE one edit at a time; MEMIT and PMET in batches of 100")
 
-SUITES = {"paper": PAPER, "baselines": BASELINES}
+# InstructEd's rows of the paper suite, again: with the sink kept out of re-weighting and checkpoints trained
+# with the authors' recipe (issue 18). Its tables put these rows over the paper suite's (`tables_with`).
+INSTRUCTED_V2 = Suite("instructed", (
+    SuiteRun("counterfact", "counterfact", INSTRUCTED + ("instructed-paper", "instructed-noprefix"),
+             ("table2", "table12")),
+    SuiteRun("zsre", "zsre", INSTRUCTED + ("instructed-paper",), ("table2",)),
+    SuiteRun("mquake-test", "mquake-test", INSTRUCTED, ("table3",), full=True),
+    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",)),
+    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",)),
+    SuiteRun("zsre-inverse", "zsre-inverse", ("instructed", "instructed-ins"), ("table9",)),
+    SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("instructed", "instructed-ins"), ("table9",)),
+    SuiteRun("counterfact-subject-replace", "counterfact-subject-replace-test", ("instructed", "instructed-ins"),
+             ("table9",)),
+    SuiteRun("counterfact-sequential", "counterfact", INSTRUCTED, ("table10",), protocol="sequential",
+             num_edits=100, eval_every=10),
+    SuiteRun("zsre-sequential", "zsre", INSTRUCTED, ("table10",), protocol="sequential", num_edits=100,
+             eval_every=10),
+), note="InstructEd (sink kept out, authors' recipe) on SmolLM2-135M", tables_with="results/suite-smollm2")
+
+SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed": INSTRUCTED_V2}
 
 # Seconds per evaluated case on this project's shared 2-core development machine (one torch thread,
 # SmolLM2-135M, CounterFact cases), from the runs under results/ (config.json "seconds"); used only
@@ -229,7 +249,7 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
 
 
 def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
-    own = r.editor_args.replace("{model}", ckpt.model_dir_name(base.model))
+    own = r.editor_args.replace("{model}", base.model.strip("/").replace("/", "--"))
     return ";".join(a for a in (own, base.editor_args) if a) or None
 
 
@@ -243,6 +263,9 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
         dirs = [str(root / r) for r in suite.tables.get(name, []) if (root / r / "summary.csv").exists()]
         if not dirs:
             continue
+        under = Path(suite.tables_with) if suite.tables_with else None
+        first = [under / r for r in suite.tables.get(name, []) if under and (under / r / "summary.csv").exists()]
+        dirs = [str(d) for d in first] + dirs
         for fmt, ext, ci in (("markdown", "md", True), ("latex", "tex", False)):
             try:
                 text = report(dirs, fmt, ci, table=name)

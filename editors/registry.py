@@ -27,7 +27,7 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
     "instructed-retrieval": ("instructed", {"mode": "retrieval"}),
     "instructed-paper": ("instructed", {"compat": "paper"}),
     "instructed-noreweight": ("instructed", {"reweight": "off"}),
-    "instructed-noprefix": ("instructed", {"prefix": "off"}),
+    "instructed-noprefix": ("instructed", {"prefix": "off", "reweight": "off"}),  # the paper's "w/o prefix"
     "instructed-ffn": ("instructed", {"variant": "ffn"}),
     "instructed-late": ("instructed", {"depth": "late"}),
     "instructed-ins": ("instructed", {"alias_instruction": "true"}),

@@ -178,3 +178,45 @@ def test_smollm2_inactive_and_plain_are_the_base_model_and_batching_is_exact():
     for r, i in enumerate(rows):
         n = len(encoded[i].ids)
         assert torch.allclose(together[r, -n:], scorer.logits(scorer.collate([encoded[i]]), plain)[0], atol=1e-4)
+
+
+def without_bos(tokenizer):
+    """A copy of `tokenizer` that adds no BOS (like SmolLM2's), so token 0 is the first instruction token."""
+    import copy
+
+    from tokenizers import processors
+
+    tok = copy.deepcopy(tokenizer)
+    tok.backend_tokenizer.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
+    assert tok("").input_ids == [] and tok("Rome").input_ids
+    return tok
+
+
+@pytest.mark.parametrize("paper", [False, True])
+def test_the_attention_sink_of_a_bos_less_tokenizer_is_never_scaled(lm, bank, paper):
+    """Token 0 (the attention sink) keeps scale 1 in every row, in both variants: columns (strict) and query
+    rows (compat=paper); the rest of the instruction is scaled by sim. keep_sink=False is the old behaviour."""
+    tok = without_bos(lm.tokenizer)
+    scorer = Scorer(lm.model, tok)
+    items = [item for item in ITEMS if item[0]]
+    for keep, sink_scale in ((True, 1.0), (False, None)):
+        spanner = Spanner(tok, keep_sink=keep)
+        encoded = [scorer.encode(Prepared(format_prompt(i, q), a, spanner.meta(i, q, s))) for i, q, a, s in items]
+        rows, batch = next(scorer.batches(encoded))
+        state = ForwardState.from_batch(batch, lm.model, bank, reweight=True, paper=paper)
+        total = batch.input_ids.shape[1]
+        sim = state.sim[:, None]
+        scale = state._row_scale(sim, total, prefixed=True) if paper else state._col_scale(sim, total)
+        for r, i in enumerate(rows):
+            first = batch.pad[r]  # the row's position 0 (after its left padding)
+            expected = items[i][3] if sink_scale is None else sink_scale
+            assert float(scale[r, first]) == pytest.approx(expected), (keep, r)
+            assert float(scale[r, first + 1]) == pytest.approx(items[i][3])  # the next instruction token is scaled
+
+
+def test_keeping_the_sink_changes_nothing_when_the_tokenizer_has_a_bos(lm):
+    """With a BOS (tiny-llama) the instruction already starts after it: both settings give the same span."""
+    items = [(i, q, s) for i, q, _, s in ITEMS if i]
+    kept, scaled = Spanner(lm.tokenizer, keep_sink=True), Spanner(lm.tokenizer, keep_sink=False)
+    same = all(kept.meta(*it) == scaled.meta(*it) for it in items)
+    assert same == bool(lm.tokenizer("").input_ids)

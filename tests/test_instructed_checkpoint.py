@@ -62,6 +62,9 @@ def test_late_depth_finds_its_own_folder_and_checks_an_explicit_checkpoint(lm, t
 def test_ablation_tags_and_commands():
     assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", True) == ""
     assert ckpt.ablation_tag([20, 21, 22], [10, 11], 10, "ffn", False) == "ffn-l20-23-p10-noreweight"
+    assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", True, "paper") == "paper"
+    paper = ckpt.train_command("m", [1], [1], 5, "attn", True, "paper")
+    assert paper == "python -m bench train instructed --model m --compat paper"
     command = ckpt.train_command("m", [3, 5], [1], 5, "attn", True)
     assert command == "python -m bench train instructed --model m --layers 3,5"
     assert ckpt.model_dir_name("org/model") == "org--model"
@@ -84,7 +87,8 @@ def test_cases_the_checkpoint_was_trained_on_are_refused(lm, tmp_path):
     cases = fixture_cases()
     make_checkpoint(lm, tmp_path, [1], trained_on=cases[:2])
     ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
-    with pytest.raises(BenchError, match=r"trained on 1 of these cases \(fixture-cf:2\)"):
+    refused = r"trained on 1 of these cases or on their neighbourhood prompts \(fixture-cf:2\)"
+    with pytest.raises(BenchError, match=refused):
         ed.edit([cases[2], cases[1]])
     assert ed.evaluable(cases) == [cases[2]]
     ed.edit([cases[2]])

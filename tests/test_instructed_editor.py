@@ -99,3 +99,34 @@ def test_paper_compat_hooks_for_the_protocol(lm, checkpoint):
     assert strict.select_queries(case) == case.queries and strict.metric_options() == {"rel_fired_only": False}
     assert paper.metric_options() == {"rel_fired_only": True}
     assert [q.kind for q in paper.select_queries(case)] == ["rel", "gen", "loc"]  # one of each (fixture has one)
+
+
+def test_a_checkpoint_records_whether_the_sink_is_kept_out(lm, tmp_path):
+    """Checkpoints trained before the sink fix (config without sink_kept) are evaluated as trained: sink scaled."""
+    import json
+
+    make_checkpoint(lm, tmp_path, [1, 2])
+    assert InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources()).spanner.keep_sink
+    raw = json.loads((tmp_path / "config.json").read_text())
+    del raw["sink_kept"]  # the first checkpoint format
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    old = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
+    assert not old.spanner.keep_sink
+    forced = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), sink="kept"), resources())
+    assert forced.spanner.keep_sink
+    assert InstructEd(lm, InstructEdConfig(prefix=False), resources()).spanner.keep_sink
+
+
+def test_cases_whose_neighbourhood_prompts_were_trained_on_are_refused(lm, tmp_path):
+    import dataclasses
+
+    from bench.errors import BenchError
+
+    cases = fixture_cases()
+    make_checkpoint(lm, tmp_path, [1, 2], trained_on=cases[:1])
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
+    # another case (not trained on) that shares the trained case's neighbourhood prompt
+    sharing = dataclasses.replace(cases[1], case_id="other", queries=cases[1].queries + cases[0].of_kind("loc"))
+    assert ed.evaluable([sharing, cases[2]]) == [cases[2]]
+    with pytest.raises(BenchError, match="neighbourhood prompts"):
+        ed.edit([sharing])

@@ -43,13 +43,18 @@ def test_common_prefix():
 
 
 def test_span_covers_exactly_the_instruction_header(tokenizer):
-    spanner = Spanner(tokenizer)
+    """keep_sink=False: the whole header. By default a BOS-less tokenizer's token 0 (the attention sink) is
+    left out of the span; with a BOS (tiny-llama) the BOS is the sink and the span is the whole header."""
     instruction, question = "Toko Yasuda plays the piano.", "Toko Yasuda performs on the"
-    meta = spanner.meta(instruction, question, 0.5)
     ids = tokenizer(format_prompt(instruction, question)).input_ids
+    n_lead = len(tokenizer("").input_ids)
+    meta = Spanner(tokenizer, keep_sink=False).meta(instruction, question, 0.5)
     assert tokenizer.decode(ids[meta.ins_start:meta.ins_end]) == f"Instruction:\n{instruction}\nInput:\n"
     assert tokenizer.decode(ids[meta.ins_end:]).strip() == question
-    assert meta.ins_start == len(tokenizer("").input_ids)  # BOS (tiny-llama) is not an instruction token
+    assert meta.ins_start == n_lead  # BOS (tiny-llama) is not an instruction token
     # the authors' count (compat=paper rows) includes BOS
     assert tokenizer.decode(ids[meta.ins_start:meta.paper_rows]) == f"Instruction:\n{instruction}"
-    assert meta.sim == 0.5
+    assert meta.sim == 0.5 and meta.paper_start == 0
+    kept = Spanner(tokenizer).meta(instruction, question, 0.5)
+    assert kept.ins_start == max(n_lead, 1) and kept.paper_start == (1 if n_lead == 0 else 0)
+    assert (kept.ins_end, kept.paper_rows) == (meta.ins_end, meta.paper_rows)

@@ -25,6 +25,7 @@ from editors.instructed.train import (
     main,
     parse_args,
     parse_layers,
+    resolve_recipe,
     restore_optimizer,
 )
 from editors.instructed.trained_cases import describe as describe_trained
@@ -70,12 +71,18 @@ def test_loss_is_the_mean_answer_token_cross_entropy(setup):
     assert per_row.tolist() == pytest.approx([-sum(r) / len(r) for r in logprobs], abs=1e-4)
 
 
+def tiny_args(lm, *extra: str):
+    args = parse_args(["--model", lm.name, "--batch-size", "1", "--lr", "0.3", "--warmup", "0.1", *extra])
+    resolve_recipe(args)
+    return args
+
+
 def test_a_tiny_run_lowers_the_loss_and_resumes(setup, tmp_path):
     lm, _, pairs, examples = setup
-    args = parse_args(["--model", lm.name, "--batch-size", "1", "--lr", "0.3", "--warmup", "0.1"])
+    args = tiny_args(lm)
     layers = [1, 2]
     bank = PrefixBank.for_model(lm.model, layers)
-    info = _info(args, lm, layers, True, ["fixture"], len(pairs))
+    info = _info(args, lm, layers, True, ["fixture"], len(pairs), None)
     trainer = Trainer(args, lm, bank, info, examples, describe_trained(pairs, None), tmp_path)
     trainer.run(epochs=4)
     losses = [row["loss"] for row in trainer.history]
@@ -101,9 +108,11 @@ def test_cli_trains_and_resumes_on_real_data(tmp_path):
     out = str(tmp_path / "ck")
     assert main(["--model", "tiny-gpt2", "--max-examples", "6", "--epochs", "1", "--out", out]) == 0
     assert main(["--model", "tiny-gpt2", "--max-examples", "6", "--epochs", "1", "--out", out]) == 2  # exists
-    assert main(["--resume-from", out, "--epochs", "2"]) == 0
+    assert main(["--resume", "--out", out, "--epochs", "2"]) == 0
     _, info, trained = ckpt.load(tmp_path / "ck")
     assert info.epochs_done == 2 and info.train_data == ["counterfact-train", "mquake"]
+    assert info.sink_kept and info.hyper["recipe"] == "authors" and info.exclusion["records_removed"] > 3000
+    assert len(trained.locality) == 6
     assert sum(s.count for s in trained.registered.values()) == 6 and trained.case_ids == {}
 
 
@@ -119,3 +128,67 @@ def test_base_locality_labels_are_the_unedited_predictions(setup):
         _, gold = batch_loss(lm.model, scorer.collate(items), items, context)
         _, base = batch_loss(lm.model, scorer.collate(items), items, context, [e.loc_labels for e in examples])
     assert not torch.allclose(gold, base)  # a random model's argmax is not the gold answer
+
+
+def test_a_run_stopped_mid_epoch_resumes_to_the_uninterrupted_result(setup, tmp_path):
+    """Saved in the middle of an epoch (as on SIGTERM or every --save-every steps), then continued: the same
+    batches in the same order with the same optimizer state, so the tensors equal an uninterrupted run's."""
+    lm, _, pairs, examples = setup
+    args, layers, trained = tiny_args(lm), [1, 2], describe_trained(pairs, None)
+    whole = Trainer(args, lm, PrefixBank.for_model(lm.model, layers), _info(args, lm, layers, True, ["f"], 3, None),
+                    examples, trained, tmp_path / "whole")
+    assert whole.run(epochs=2)
+    part = Trainer(args, lm, PrefixBank.for_model(lm.model, layers), _info(args, lm, layers, True, ["f"], 3, None),
+                   examples, trained, tmp_path / "part")
+    assert not part.run(epochs=2, max_steps=4)  # epoch 2, after its first batch
+    tensors, info, _ = ckpt.load(tmp_path / "part")
+    assert (info.epochs_done, info.batches_done, info.steps_done) == (1, 1, 4)
+    bank = PrefixBank.for_model(lm.model, layers, seed=9)
+    bank.load_state_dict(tensors)
+    again = Trainer(args, lm, bank, info, examples, trained, tmp_path / "part")
+    restore_optimizer(again.optimizer, bank, ckpt.load_optimizer(tmp_path / "part"))
+    assert again.run(epochs=2)
+    for name, value in whole.bank.state_dict().items():
+        assert torch.equal(value, bank.state_dict()[name]), name
+    assert [r["loss"] for r in again.history] == [r["loss"] for r in whole.history]
+
+
+def test_a_stop_request_saves_after_the_current_step(setup, tmp_path):
+    lm, _, pairs, examples = setup
+    args, layers = tiny_args(lm), [1]
+    trainer = Trainer(args, lm, PrefixBank.for_model(lm.model, layers), _info(args, lm, layers, True, ["f"], 3, None),
+                      examples, describe_trained(pairs, None), tmp_path)
+    trainer.request_stop(15, None)  # what the SIGTERM handler calls
+    assert trainer.run(epochs=3) is False
+    assert ckpt.load(tmp_path)[1].steps_done == 1
+
+
+def test_recipes_give_the_authors_optimiser_by_default():
+    args = parse_args([])
+    resolve_recipe(args)
+    assert (args.recipe, args.batch_size, args.epochs, args.weight_decay, args.warmup) == ("authors", 6, 10, 0.02, 0.4)
+    assert args.lr == pytest.approx(9e-3 * 6 / 256) and tuple(args.betas) == (0.9, 0.95)
+    args = parse_args(["--batch-size", "24"])
+    resolve_recipe(args)
+    assert args.lr == pytest.approx(9e-3 * 24 / 256)  # their rule: base lr scaled by the batch
+    args = parse_args(["--recipe", "ours-v1"])
+    resolve_recipe(args)
+    assert args.lr == 9e-3 and tuple(args.betas) == (0.9, 0.999)
+    args = parse_args(["--lr", "1e-3"])
+    resolve_recipe(args)
+    assert args.lr == 1e-3
+    trainer_betas = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], betas=tuple(parse_and_resolve().betas))
+    assert trainer_betas.param_groups[0]["betas"] == (0.9, 0.95)
+
+
+def parse_and_resolve(*argv: str):
+    args = parse_args(list(argv))
+    resolve_recipe(args)
+    return args
+
+
+def test_out_of_range_optimiser_flags_are_refused():
+    from bench.errors import BenchError
+
+    with pytest.raises(BenchError, match="--batch-size >= 1"):
+        parse_and_resolve("--batch-size", "0")

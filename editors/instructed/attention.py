@@ -63,7 +63,7 @@ class ForwardState:
     sim: torch.Tensor  # (B,) float
     ins_start: torch.Tensor  # (B,) first instruction column
     ins_end: torch.Tensor  # (B,) one past the last instruction column
-    row_start: torch.Tensor  # (B,) the row's first real token (its left-pad count)
+    row_start: torch.Tensor  # (B,) first query row compat=paper scales (left-pad count + a kept-out sink)
     paper_end: torch.Tensor  # (B,) one past the last query row scaled by compat=paper (without prefixes)
     total: int  # positions so far (prompt + generated): the keys a layer sees are the last kv_len of them
     reweight: bool
@@ -84,7 +84,7 @@ class ForwardState:
             sim=torch.tensor([m.sim if m else 1.0 for m in metas], dtype=torch.float32, device=dev),
             ins_start=col([p + (m.ins_start if m else 0) for p, m in zip(pads, metas)]),
             ins_end=col([p + (m.ins_end if m else 0) for p, m in zip(pads, metas)]),
-            row_start=col(pads),
+            row_start=col([p + (m.paper_start if m else 0) for p, m in zip(pads, metas)]),
             paper_end=col([p + (m.paper_rows if m else 0) for p, m in zip(pads, metas)]),
             total=batch.attention_mask.shape[1], reweight=reweight, paper=paper,
         )

@@ -12,6 +12,7 @@ Default location: <repo>/results/checkpoints/instructed/<model>/ (ablations in a
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,16 +43,22 @@ class CheckpointInfo:
     seed: int
     epochs_done: int = 0
     steps_done: int = 0
-    hyper: dict = field(default_factory=dict)  # lr, weight decay, batch, warm-up, epochs, max examples, ...
+    hyper: dict = field(default_factory=dict)  # recipe, lr, betas, weight decay, batch, warm-up, epochs, ...
     n_examples: int = 0
+    batches_done: int = 0  # batches of epoch `epochs_done` + 1 already trained (a save in the middle of an epoch)
+    sink_kept: bool = False  # the attention sink (token 0 of a BOS-less tokenizer) stays out of Eq. 15's span;
+    # False: trained before that fix (the sink was scaled), so the editor evaluates it that way
+    exclusion: dict = field(default_factory=dict)  # overlap.Exclusion: eval-set records removed from the data
 
 
 def model_dir_name(model: str) -> str:
     return model.strip("/").replace("/", "--")
 
 
-def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, variant: str, reweight: bool) -> str:
-    """'' for the paper's configuration; otherwise a folder name naming what differs."""
+def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, variant: str, reweight: bool,
+                 compat: str = "strict") -> str:
+    """'' for the paper's configuration; otherwise a folder name naming what differs (compat=paper: the
+    authors' query-row scaling, trained as such)."""
     parts = [] if variant == "attn" else [variant]
     if list(layers) != list(default_layers):
         contiguous = list(layers) == list(range(layers[0], layers[-1] + 1)) if layers else False
@@ -60,6 +67,8 @@ def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, va
         parts.append(f"p{n_prefix}")
     if not reweight:
         parts.append("noreweight")
+    if compat != "strict":
+        parts.append(compat)
     return "-".join(parts)
 
 
@@ -70,12 +79,24 @@ def default_dir(model: str, tag: str = "") -> Path:
 
 def save(directory: Path, tensors: dict[str, torch.Tensor], info: CheckpointInfo, trained: TrainedCases,
          optimizer: dict[str, torch.Tensor] | None = None) -> None:
+    """Each file is written to a temporary name and renamed, config.json last, so a kill at any point leaves
+    the previous save's config (its step count) valid for tensors at least as new as it says."""
     directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS))
-    (directory / INFO).write_text(json.dumps(asdict(info), indent=2) + "\n")
-    (directory / TRAINED).write_text(json.dumps(trained.to_json()) + "\n")
+    _atomic(directory / WEIGHTS, lambda p: save_file(
+        {k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(p)))
     if optimizer is not None:
-        save_file({k: v.detach().cpu().contiguous() for k, v in optimizer.items()}, str(directory / OPTIMIZER))
+        _atomic(directory / OPTIMIZER, lambda p: save_file(
+            {k: v.detach().cpu().contiguous() for k, v in optimizer.items()}, str(p)))
+    _atomic(directory / TRAINED, lambda p: p.write_text(json.dumps(trained.to_json()) + "\n"))
+    _atomic(directory / INFO, lambda p: p.write_text(json.dumps(asdict(info), indent=2) + "\n"))
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def load(directory: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo, TrainedCases]:
@@ -94,7 +115,7 @@ def load_optimizer(directory: Path) -> dict[str, torch.Tensor] | None:
 
 
 def train_command(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
-                  reweight: bool) -> str:
+                  reweight: bool, compat: str = "strict") -> str:
     """The exact command that trains the checkpoint discovery looks for."""
     parts = [f"python -m bench train instructed --model {model}"]
     if list(layers) != list(default_layers):
@@ -105,16 +126,18 @@ def train_command(model: str, layers: list[int], default_layers: list[int], n_pr
         parts.append(f"--variant {variant}")
     if not reweight:
         parts.append("--reweight off")
+    if compat != "strict":
+        parts.append(f"--compat {compat}")
     return " ".join(parts)
 
 
 def discover(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
-             reweight: bool) -> Path:
+             reweight: bool, compat: str = "strict") -> Path:
     """The checkpoint folder for these settings, or a BenchError that says how to make it."""
-    directory = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight))
+    directory = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight, compat))
     if (directory / WEIGHTS).is_file():
         return directory
-    command = train_command(model, layers, default_layers, n_prefix, variant, reweight)
+    command = train_command(model, layers, default_layers, n_prefix, variant, reweight, compat)
     raise BenchError(
         f"InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}). "
         f"Train one with:  {command}  (it writes to that folder; add --device cuda on a GPU), "

@@ -9,9 +9,10 @@ from editors.base import EditorConfig
 MODES = ("gold", "retrieval")
 COMPATS = ("strict", "paper")
 VARIANTS = ("attn", "ffn")
+SINKS = ("auto", "kept", "scaled")
 
-# The paper's training hyper-parameters (Sec. 4.1.2, App. B): used as `bench train instructed` defaults.
-PAPER_LR = 9e-3
+# The paper's training hyper-parameters (Sec. 4.1.2, App. B).
+PAPER_LR = 9e-3  # the paper's "learning rate": the authors' *base* lr (finetuning.py --blr), see Recipe
 PAPER_WEIGHT_DECAY = 0.02
 PAPER_BATCH = 6  # edit examples per batch (plus as many locality examples)
 PAPER_EPOCHS = 10
@@ -19,6 +20,48 @@ PAPER_WARMUP_FRACTION = 0.4  # 4 warm-up epochs of 10
 PAPER_LAYERS = (10, 20, 32)  # layers 10-20 of a 32-layer model, scaled to the model's depth
 # Named layer ranges (of a 32-layer model, scaled): the paper's middle layers and Table 4's "L:20-30" ablation.
 DEPTHS = {"middle": PAPER_LAYERS, "late": (20, 30, 32)}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A training optimiser setting (`bench train instructed --recipe NAME`).
+
+    `authors` is the authors' released finetuning.py (sev777/InstructED), value by value:
+      - lr = blr * effective_batch / 256 (finetuning.py l.190-191, `args.lr = args.blr * eff_batch_size / 256`),
+        blr 9e-3 (l.63-67 default), effective batch = batch_size * accum_iter * world size (l.188) = 6 * 1 * 1
+        with the README's single-process command (`--batch_size 6`, accum_iter default 1, no launcher):
+        2.11e-4. (The paper's App. B trains on 2 GPUs; under data parallelism the effective batch would be 12
+        and the lr 4.2e-4.)
+      - AdamW betas (0.9, 0.95) (l.208), weight decay 0.02 (l.59) on matrices (timm param_groups_weight_decay,
+        l.207; the prefixes are matrices, so all of ours decay).
+      - warm-up then half-cosine decay to min_lr 0, per iteration (engine_finetuning.py l.37-39, MAE's
+        lr_sched.adjust_learning_rate): 4 warm-up epochs of 10 as the paper's App. B states (the released
+        script's default --warmup_epochs is 40, which with 10 epochs never leaves warm-up; the README command
+        does not set it), kept as a fraction (0.4) of the steps when fewer epochs are trained.
+      - batch 6 records, each an edit and a locality example (dataloaders.py collate_fn: 6 + 6 rows);
+        10 epochs (l.34); 5 prefixes (--adapter_len, l.52); locality examples target the true label
+        (dataloaders.py: `locality_ground_truth`); one token-mean cross-entropy over both halves.
+    `ours-v1` is what this harness used before (lr 9e-3 as an absolute value, Adam's default betas).
+    """
+
+    name: str
+    base_lr: float
+    scale_lr_by_batch: bool  # lr = base_lr * batch / 256 (the authors) or base_lr as is
+    betas: tuple[float, float]
+    weight_decay: float = PAPER_WEIGHT_DECAY
+    batch: int = PAPER_BATCH
+    epochs: int = PAPER_EPOCHS
+    warmup: float = PAPER_WARMUP_FRACTION
+
+    def lr(self, batch: int) -> float:
+        return self.base_lr * batch / 256 if self.scale_lr_by_batch else self.base_lr
+
+
+RECIPES = {
+    "authors": Recipe("authors", base_lr=PAPER_LR, scale_lr_by_batch=True, betas=(0.9, 0.95)),
+    "ours-v1": Recipe("ours-v1", base_lr=PAPER_LR, scale_lr_by_batch=False, betas=(0.9, 0.999)),
+}
+DEFAULT_RECIPE = "authors"
 
 
 @dataclass
@@ -34,6 +77,8 @@ class InstructEdConfig(EditorConfig):
     variant: str = "attn"  # attn: prefixes in attention (the paper); ffn: bottleneck adapter on the MLP ("w FFN")
     prefix: bool = True  # off: instruction only, no trained parameters of either variant ("w/o prefix")
     reweight: bool = True  # Eq. 15 similarity re-weighting
+    sink: str = "auto"  # kept: token 0 of a BOS-less tokenizer stays out of Eq. 15's span; scaled: the old way;
+    # auto: as the checkpoint records (checkpoints trained before the fix scaled it; no checkpoint: kept)
     alias_instruction: bool = False  # prepend "s is also known as s'." (Table 9, subject-replace sets)
     encoder: str = ""  # sentence encoder for sim and retrieval; empty: the run's encoder (all-MiniLM-L6-v2)
     retrieval_top_k: int = 5  # scores whose standard deviation gates retrieval
@@ -49,7 +94,8 @@ class InstructEdConfig(EditorConfig):
         from bench.errors import BenchError
 
         for name, value, allowed in (("mode", self.mode, MODES), ("compat", self.compat, COMPATS),
-                                     ("variant", self.variant, VARIANTS), ("depth", self.depth, tuple(DEPTHS))):
+                                     ("variant", self.variant, VARIANTS), ("depth", self.depth, tuple(DEPTHS)),
+                                     ("sink", self.sink, SINKS)):
             if value not in allowed:
                 raise BenchError(f"instructed: {name}={value!r} is not one of {', '.join(allowed)}")
         if self.n_prefix < 1:

@@ -18,6 +18,7 @@ from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
 from editors.instructed.config import DEPTHS, PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
+from editors.instructed.overlap import seen_locality
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.retrieval import InstructionMemory, gate
 
@@ -44,11 +45,17 @@ class InstructEd(Editor):
         self.trained_cases: ckpt.TrainedCases | None = None
         self.bank = self._load_bank() if cfg.trained else None
         cfg.layers = list(self.bank.layers if self.bank else self.requested_layers)
-        self.spanner = Spanner(self.tokenizer)
+        self.spanner = Spanner(self.tokenizer, keep_sink=self._keep_sink())
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
         self.last_fired: list[bool] = []  # per request of the last score() call: did an instruction apply
         self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.compat == "paper")
+
+    def _keep_sink(self) -> bool:
+        """sink=auto: as the checkpoint was trained (old checkpoints scaled the sink); without one, kept out."""
+        if self.config.sink != "auto":
+            return self.config.sink == "kept"
+        return self.checkpoint_info.sink_kept if self.checkpoint_info is not None else True
 
     # -- checkpoint --------------------------------------------------------------------
     def _load_bank(self) -> PrefixBank:
@@ -57,7 +64,7 @@ class InstructEd(Editor):
             directory = Path(cfg.checkpoint).expanduser()
         else:
             directory = ckpt.discover(self.lm.name, self.requested_layers, self.default_layers,
-                                      cfg.n_prefix, cfg.variant, cfg.reweight)
+                                      cfg.n_prefix, cfg.variant, cfg.reweight, cfg.compat)
         tensors, info, trained = ckpt.load(directory)
         self._check_checkpoint(directory, info)
         trained.resolve(self.resources.data_dir, directory)
@@ -127,13 +134,29 @@ class InstructEd(Editor):
         return {"rel_fired_only": self.config.compat == "paper" and self.config.mode == "retrieval"}
 
     def evaluable(self, cases: list[EditCase]) -> list[EditCase]:
-        """`cases` without those the checkpoint was trained on (edit() refuses those)."""
+        """`cases` without those the checkpoint was trained on, or whose neighbourhood prompts it was trained
+        on as locality examples (edit() refuses both)."""
+        return [c for c in cases if not self._seen(c)]
+
+    def _seen(self, case: EditCase) -> bool:
+        trained = self.trained_cases
+        if trained is None:
+            return False
+        return trained.contains(case_fingerprint(case)) or seen_locality(case, self._trained_locality)
+
+    @property
+    def _trained_locality(self) -> set[str]:
         if self.trained_cases is None:
-            return list(cases)
-        return [c for c in cases if not self.trained_cases.contains(case_fingerprint(c))]
+            return set()
+        if not hasattr(self, "_locality_digests"):
+            self._locality_digests = set(self.trained_cases.locality)
+        return self._locality_digests
 
     def prepare(self, request: Request) -> Prepared:
         return self.prepare_all([request])[0][0]
+
+    def prepared_prompts(self, requests: list[Request]) -> list[str]:
+        return [p.prompt for p in self.prepare_all(requests)[0]]
 
     def forward_context(self, batch):
         return self._context(batch)
@@ -207,11 +230,12 @@ class InstructEd(Editor):
     def _refuse_trained(self, cases: list[EditCase]) -> None:
         if self.trained_cases is None:
             return
-        seen = [c for c in cases if self.trained_cases.contains(case_fingerprint(c))]
+        seen = [c for c in cases if self._seen(c)]
         if seen:
             ids = ", ".join(f"{c.dataset}:{c.case_id}" for c in seen[:10]) + (" ..." if len(seen) > 10 else "")
             raise BenchError(
-                f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases ({ids}); "
-                "scoring them would measure memorisation, not editing. Evaluate on held-out cases: for MQuAKE the "
+                f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases or on "
+                f"their neighbourhood prompts ({ids}); scoring them would measure memorisation, not editing. "
+                "Evaluate on held-out cases: for MQuAKE the "
                 "test side of the split (--dataset mquake-test), in general editor.evaluable(cases)."
             )

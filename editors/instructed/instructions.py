@@ -47,6 +47,7 @@ class RowMeta:
     ins_start: int  # first instruction token (after the tokens a tokenizer adds to any text, e.g. BOS)
     ins_end: int  # one past the last token of "Instruction:\n{ins}\nInput:\n"
     paper_rows: int  # tokens of "Instruction:\n{ins}" including BOS (compat=paper query-row scaling)
+    paper_start: int = 0  # first query row compat=paper scales (1 when token 0 is a BOS-less sink kept out)
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -57,11 +58,23 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class Spanner:
-    """Locates the instruction tokens of a templated prompt for one tokenizer."""
+    """Locates the instruction tokens of a templated prompt for one tokenizer.
 
-    def __init__(self, tokenizer):
+    The attention sink is the first token of a sequence (40-86% of SmolLM2's last-token attention in
+    most layers). With a BOS token (LLaMA's `<s>`, as in the authors' code) it sits before the instruction
+    and is never scaled. A tokenizer that adds no BOS (SmolLM2) makes the first *instruction* token the
+    sink; Eq. 15 would then multiply the sink's scores by the similarity (near 0 or negative for unrelated
+    prompts), so that out-of-scope prompts lose their sink in every layer. With `keep_sink` (the default;
+    checkpoints trained before it record `sink_kept: false`) token 0 stays out of the scaled span, in both
+    the column (strict) and the row (compat=paper) variants. We keep the sink out rather than prepend a
+    sink token because a prepended token would change the plain prompt the unedited model sees, and so
+    the locality reference."""
+
+    def __init__(self, tokenizer, keep_sink: bool = True):
         self.tokenizer = tokenizer
         self.n_lead = len(tokenizer("").input_ids)  # BOS and the like
+        self.keep_sink = keep_sink
+        self.sink_in_span = keep_sink and self.n_lead == 0
 
     def ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text).input_ids)
@@ -70,4 +83,6 @@ class Spanner:
         full = self.ids(format_prompt(instruction, question))
         end = common_prefix(self.ids(HEADER.format(instruction=instruction)), full)
         paper_rows = common_prefix(self.ids(PAPER_HEADER.format(instruction=instruction)), full)
-        return RowMeta(sim=sim, ins_start=min(self.n_lead, end), ins_end=end, paper_rows=paper_rows)
+        skip = 1 if self.sink_in_span else 0
+        return RowMeta(sim=sim, ins_start=min(max(self.n_lead, skip), end), ins_end=end, paper_rows=paper_rows,
+                       paper_start=min(skip, paper_rows))

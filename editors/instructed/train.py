@@ -1,10 +1,13 @@
 """`python -m bench train instructed ...`: train InstructEd's prefixes on a frozen model.
 
-Paper defaults (Sec. 4.1.2, App. B): AdamW lr 9e-3, weight decay 0.02, batches of 6 edit + 6 locality
-examples, 10 epochs with 4 of warm-up (then half-cosine decay), CounterFact train (10,000) + the
-MQuAKE-CF train side. Only the prefixes (or adapters) get gradients; the base model stays in eval mode.
-`--loc-target base` (not in the paper) trains locality examples toward the unedited model's own
-predictions instead of the gold answers, which a small model often does not know.
+Default recipe `authors` (config.Recipe: the authors' finetuning.py): AdamW with lr 9e-3 * batch/256,
+betas (0.9, 0.95), weight decay 0.02, batches of 6 edit + 6 locality examples, 10 epochs with 40% of the
+steps warming up (then half-cosine decay), CounterFact train (10,000) + the MQuAKE-CF train side, minus
+every record that overlaps an evaluation dataset (overlap.py). Only the prefixes (or adapters) get
+gradients; the base model stays in eval mode. Training saves every `--save-every` steps and on
+SIGINT/SIGTERM; `--resume` continues from the last save exactly (same batches, same optimizer state).
+`--loc-target base` (our departure, not in the paper) trains locality examples toward the unedited
+model's own predictions instead of the true labels, which a small model often does not know.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -29,17 +33,15 @@ from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.config import (
     COMPATS,
+    DEFAULT_RECIPE,
     DEPTHS,
-    PAPER_BATCH,
-    PAPER_EPOCHS,
     PAPER_LAYERS,
-    PAPER_LR,
-    PAPER_WARMUP_FRACTION,
-    PAPER_WEIGHT_DECAY,
+    RECIPES,
     VARIANTS,
 )
 from editors.instructed.data import Pair, build_pairs, locality_pool, select_cases
 from editors.instructed.instructions import Spanner, format_prompt
+from editors.instructed.overlap import EvalTexts, Exclusion, trained_locality_digests
 from editors.instructed.plot import plot_losses, read_losses, write_losses
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.trained_cases import describe as describe_trained
@@ -56,13 +58,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data", default=DEFAULT_DATA, help="comma-separated dataset specs (MQuAKE: its train side)")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--mquake-train-fraction", type=float, default=0.5)
-    p.add_argument("--epochs", type=int, default=PAPER_EPOCHS)
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=tuple(RECIPES),
+                   help="optimiser setting: authors (their finetuning.py, the default) or ours-v1 (this harness's "
+                        "first: lr 9e-3 absolute, betas 0.9/0.999); the flags below override single values")
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's (10)")
     p.add_argument("--max-examples", type=int, default=0, help="records used (each gives an edit and a locality "
                                                                  "example); 0: all")
-    p.add_argument("--batch-size", type=int, default=PAPER_BATCH, help="edit examples per batch (+ as many loc)")
-    p.add_argument("--lr", type=float, default=PAPER_LR)
-    p.add_argument("--weight-decay", type=float, default=PAPER_WEIGHT_DECAY)
-    p.add_argument("--warmup", type=float, default=PAPER_WARMUP_FRACTION, help="fraction of steps warming up")
+    p.add_argument("--batch-size", type=int, default=None, help="edit examples per batch (+ as many loc); "
+                                                                "default: the recipe's (6)")
+    p.add_argument("--lr", type=float, default=None, help="absolute learning rate; default: the recipe's "
+                                                          "(authors: 9e-3 * batch / 256)")
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--warmup", type=float, default=None, help="fraction of steps warming up (default 0.4)")
+    p.add_argument("--save-every", type=int, default=100, help="save the checkpoint every N steps (and at each "
+                                                               "epoch end, and on SIGINT/SIGTERM)")
+    p.add_argument("--no-overlap-filter", action="store_true",
+                   help="keep training records that share a locality prompt or rewrite with an evaluation set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layers", default="", help="e.g. 10:20, 3,4,5, or late (Table 4's 20-30 of 32, scaled); "
                                                  "default: 10-20 of 32, scaled")
@@ -74,6 +85,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--loc-target", default="gold", choices=("gold", "base"),
                    help="locality answers: gold (the paper) or the unedited model's own teacher-forced "
                         "predictions on the plain prompt (what Loc measures; for models that miss the gold)")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (or the default folder) "
+                                                         "from its last save")
     p.add_argument("--resume-from", default="", help="continue a checkpoint (its data and settings are reused)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --out")
     return p.parse_args(argv)
@@ -97,17 +110,45 @@ class EncodedPair:
     loc_labels: list[int] | None = None  # --loc-target base: the unedited model's argmax per answer token
 
 
-def load_pairs(specs: list[str], data_dir, fraction: float, seed: int, max_examples: int) -> list[Pair]:
-    """Training records from each spec (MQuAKE: only its train side), shuffled with `seed`, capped."""
+def load_pairs(specs: list[str], data_dir, fraction: float, seed: int, max_examples: int,
+               exclude: EvalTexts | None = None) -> tuple[list[Pair], Exclusion | None]:
+    """Training records from each spec (MQuAKE: only its train side) without those that overlap `exclude`,
+    shuffled with `seed`, capped; and what the overlap filter removed."""
     loaded = [(spec, load_dataset(spec, data_dir)) for spec in specs]
     pool = [q for _, cases in loaded for q in locality_pool(cases)]
+    pool_before = len(pool)
+    if exclude is not None:
+        pool = exclude.clean_pool(pool)
     pairs: list[Pair] = []
+    removed = 0
     for spec, cases in loaded:
         if spec.split(":")[0] == "mquake":
             cases = select_cases(cases, mquake_split([c.case_id for c in cases], fraction)[0])
-        pairs += build_pairs(cases, pool, seed)
+        for case, pair in zip(cases, build_pairs(cases, pool, seed)):
+            if exclude is not None and exclude.overlaps(pair, [e.sentence for e in case.edits]):
+                removed += 1
+                continue
+            pairs.append(pair)
     random.Random(seed).shuffle(pairs)
-    return pairs[:max_examples] if max_examples else pairs
+    exclusion = (Exclusion(exclude.datasets, removed, len(pairs), pool_before - len(pool))
+                 if exclude is not None else None)
+    return (pairs[:max_examples] if max_examples else pairs), exclusion
+
+
+def resolve_recipe(args: argparse.Namespace) -> None:
+    """Fill the optimiser flags the user left unset from `--recipe` (authors: lr scaled by batch/256)."""
+    recipe = RECIPES[args.recipe]
+    for key, value in (("epochs", recipe.epochs), ("batch_size", recipe.batch),
+                       ("weight_decay", recipe.weight_decay), ("warmup", recipe.warmup)):
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.lr is None:
+        args.lr = recipe.lr(args.batch_size)
+    if getattr(args, "betas", None) is None:
+        args.betas = list(recipe.betas)
+    if args.batch_size < 1 or args.epochs < 1 or not (0 <= args.warmup < 1) or not args.lr > 0:
+        raise BenchError(f"train instructed: need --batch-size >= 1, --epochs >= 1, 0 <= --warmup < 1 and "
+                         f"--lr > 0 (got {args.batch_size}, {args.epochs}, {args.warmup}, {args.lr})")
 
 
 def encode_pairs(pairs: list[Pair], scorer: Scorer, spanner: Spanner, encoder) -> list[EncodedPair]:
@@ -164,34 +205,46 @@ class Trainer:
             args, lm, bank, info, examples, trained, out)
         self.scorer = Scorer(lm.model, lm.tokenizer)
         self.context = forward_context(lm.model, bank, info.reweight, info.compat == "paper")
-        self.optimizer = torch.optim.AdamW(bank.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-        self.history: list[dict] = read_losses(out) if info.steps_done else []
+        self.optimizer = torch.optim.AdamW(bank.parameters(), lr=args.lr, weight_decay=args.weight_decay,
+                                           betas=tuple(args.betas))
+        self.history: list[dict] = read_losses(out)[:info.steps_done] if info.steps_done else []
+        self.stop_requested = False
 
-    def run(self, epochs: int) -> None:
+    def run(self, epochs: int, max_steps: int = 0) -> bool:
+        """Train to the end of epoch `epochs` (or `max_steps` more steps); True when training is complete."""
         from tqdm import tqdm
 
         size = self.args.batch_size
         per_epoch = math.ceil(len(self.examples) / size)
         total, warmup = epochs * per_epoch, max(1, round(self.args.warmup * epochs * per_epoch))
-        step, start, seen = self.info.steps_done, time.time(), 0
+        step, start, seen, taken = self.info.steps_done, time.time(), 0, 0
         self.info.hyper["epochs"] = epochs
         for epoch in range(self.info.epochs_done, epochs):
             order = list(range(len(self.examples)))
             random.Random(self.info.seed * 1000 + epoch).shuffle(order)
-            bar = tqdm(range(0, len(order), size), desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr)
+            first = self.info.batches_done if epoch == self.info.epochs_done else 0
+            bar = tqdm(range(first * size, len(order), size), desc=f"epoch {epoch + 1}/{epochs}", file=sys.stderr,
+                       initial=first, total=per_epoch)
             for lo in bar:
                 rows = [self.examples[i] for i in order[lo:lo + size]]
                 lr = self.args.lr * lr_factor(step, warmup, total)
                 record = self.step(rows, lr)
-                step, seen = step + 1, seen + 2 * len(rows)
+                step, seen, taken = step + 1, seen + 2 * len(rows), taken + 1
+                self.info.steps_done, self.info.batches_done = step, lo // size + 1
                 self.history.append({"step": step, "epoch": epoch + 1, "lr": lr, **record})
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
-            self.info.epochs_done, self.info.steps_done = epoch + 1, step
+                if self.stop_requested or (max_steps and taken >= max_steps):
+                    self.save()
+                    return False
+                if self.args.save_every and step % self.args.save_every == 0:
+                    self.save()
+            self.info.epochs_done, self.info.batches_done = epoch + 1, 0
             self.save()
         plot_losses(self.out, self.history)
         seconds = time.time() - start
         print(f"[instructed] trained on {seen} examples in {seconds:.0f}s ({seen / max(seconds, 1e-9):.2f} "
               f"examples/s); checkpoint in {self.out}", file=sys.stderr)
+        return True
 
     def step(self, rows: list[EncodedPair], lr: float) -> dict:
         items = [r.edit for r in rows] + [r.loc for r in rows]
@@ -210,6 +263,11 @@ class Trainer:
         optimizer = optimizer_tensors(self.optimizer, self.bank)
         ckpt.save(self.out, self.bank.state_dict(), self.info, self.trained, optimizer)
         write_losses(self.out, self.history)
+
+    def request_stop(self, signum, _frame) -> None:
+        """SIGINT/SIGTERM: finish the step under way, save, and exit (then `--resume` continues)."""
+        print(f"\n[instructed] signal {signum}: saving after this step", file=sys.stderr)
+        self.stop_requested = True
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer, bank: PrefixBank) -> dict[str, torch.Tensor]:
@@ -240,43 +298,66 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     from bench.models import load_model
 
-    resume = Path(args.resume_from) if args.resume_from else None
+    resume = _resume_dir(args)
     state = ckpt.load(resume) if resume else None
     if state:
         _adopt(args, state[1])
+    resolve_recipe(args)
     torch.manual_seed(args.seed)
     lm = load_model(args.model, device=args.device, dtype=args.dtype)
     layers = state[1].layers if state else parse_layers(args.layers, lm.model)
     default_layers = scaled_layer_range(lm.model, *PAPER_LAYERS)
     reweight = args.reweight == "on"
-    tag = ckpt.ablation_tag(layers, default_layers, args.n_prefix, args.variant, reweight)
+    tag = ckpt.ablation_tag(layers, default_layers, args.n_prefix, args.variant, reweight, args.compat)
     out = Path(args.out) if args.out else (resume or ckpt.default_dir(lm.name, tag))
     if not resume and (out / ckpt.WEIGHTS).exists() and not args.overwrite:
-        raise BenchError(f"{out} already holds a checkpoint; pass --resume-from {out} to continue it, "
+        raise BenchError(f"{out} already holds a checkpoint; pass --resume to continue it, "
                          f"--overwrite to replace it, or --out DIR")
     specs = [s.strip() for s in args.data.split(",") if s.strip()]
-    pairs = load_pairs(specs, args.data_dir, args.mquake_train_fraction, args.seed, args.max_examples)
+    exclude = None if args.no_overlap_filter else EvalTexts.load(args.data_dir)
+    pairs, exclusion = load_pairs(specs, args.data_dir, args.mquake_train_fraction, args.seed, args.max_examples,
+                                  exclude)
     if not pairs:
         raise BenchError("no training examples (check --data and --max-examples)")
     encoder = Resources(encoder_name=args.encoder, device=str(lm.device)).encoder()
     scorer = Scorer(lm.model, lm.tokenizer)
-    examples = encode_pairs(pairs, scorer, Spanner(lm.tokenizer), encoder)
+    sink_kept = state[1].sink_kept if state else True
+    examples = encode_pairs(pairs, scorer, Spanner(lm.tokenizer, keep_sink=sink_kept), encoder)
     if args.loc_target == "base":
         add_base_locality_labels(examples, pairs, scorer)
     bank = PrefixBank.for_model(lm.model, layers, args.n_prefix, args.variant, args.seed)
-    info = state[1] if state else _info(args, lm, layers, reweight, specs, len(pairs))
+    info = state[1] if state else _info(args, lm, layers, reweight, specs, len(pairs), exclusion)
     trained = describe_trained(pairs, args.data_dir)
+    trained.locality = trained_locality_digests(pairs)
     trainer = Trainer(args, lm, bank, info, examples, trained, out)
     if state:
         bank.load_state_dict(state[0])
         optim = ckpt.load_optimizer(resume)
         if optim:
             restore_optimizer(trainer.optimizer, bank, optim)
+    if exclusion:
+        print(f"[instructed] overlap filter: {exclusion.records_removed} records removed, "
+              f"{exclusion.pool_removed} locality-pool prompts removed (evaluation sets: "
+              f"{', '.join(exclusion.datasets)})", file=sys.stderr)
     print(f"[instructed] {lm.name}: {len(pairs)} records -> {2 * len(pairs)} examples, layers {layers[0]}-"
           f"{layers[-1]}, {args.n_prefix} prefixes, variant {args.variant}, {bank.num_bytes()} trainable bytes, "
-          f"epochs {info.epochs_done}->{args.epochs}", file=sys.stderr)
-    trainer.run(args.epochs)
-    return 0
+          f"recipe {args.recipe} (lr {args.lr:.3g}, betas {tuple(args.betas)}, batch {args.batch_size}), "
+          f"epoch {info.epochs_done} step {info.steps_done} -> {args.epochs} epochs", file=sys.stderr)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, trainer.request_stop)
+    done = trainer.run(args.epochs)
+    return 0 if done else 130
+
+
+def _resume_dir(args: argparse.Namespace) -> Path | None:
+    if args.resume_from:
+        return Path(args.resume_from)
+    if not args.resume:
+        return None
+    if not args.out:
+        raise BenchError("--resume needs --out (the checkpoint folder to continue), or use --resume-from DIR")
+    out = Path(args.out)
+    return out if (out / ckpt.INFO).is_file() else None  # nothing saved yet: start it
 
 
 def _adopt(args: argparse.Namespace, info: ckpt.CheckpointInfo) -> None:
@@ -285,18 +366,24 @@ def _adopt(args: argparse.Namespace, info: ckpt.CheckpointInfo) -> None:
     args.model, args.seed, args.n_prefix, args.variant = info.model, info.seed, info.n_prefix, info.variant
     args.reweight, args.compat, args.encoder = ("on" if info.reweight else "off"), info.compat, info.encoder
     args.data = ",".join(info.train_data)
-    for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr", "weight_decay", "warmup", "loc_target"):
+    args.no_overlap_filter = not info.exclusion
+    for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr", "weight_decay", "warmup", "loc_target",
+                "recipe", "betas"):
         if key in hyper:
             setattr(args, key, hyper[key])
+    if "recipe" not in hyper:  # trained before recipes existed: what it used is ours-v1
+        args.recipe, args.betas = "ours-v1", list(RECIPES["ours-v1"].betas)
 
 
-def _info(args, lm, layers, reweight, specs, n_pairs) -> ckpt.CheckpointInfo:
-    hyper = {key: getattr(args, key) for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr",
-                                                 "weight_decay", "warmup", "epochs", "dtype", "loc_target")}
+def _info(args, lm, layers, reweight, specs, n_pairs, exclusion: Exclusion | None) -> ckpt.CheckpointInfo:
+    hyper = {key: getattr(args, key) for key in ("recipe", "max_examples", "mquake_train_fraction", "batch_size",
+                                                 "lr", "betas", "weight_decay", "warmup", "epochs", "dtype",
+                                                 "loc_target")}
     return ckpt.CheckpointInfo(
         model=lm.name, model_type=lm.model_type, hidden_size=hidden_size(lm.model), num_layers=num_layers(lm.model),
         layers=list(layers), n_prefix=args.n_prefix, variant=args.variant, reweight=reweight, compat=args.compat,
         encoder=args.encoder, train_data=specs, seed=args.seed, hyper=hyper, n_examples=2 * n_pairs,
+        sink_kept=True, exclusion=exclusion.to_json() if exclusion else {},
     )
 
 

@@ -42,6 +42,7 @@ class TrainedCases:
     case_ids: dict[str, list[str]]  # NAME:PATH dataset -> ids (stored, with their fingerprints)
     fingerprints: list[str]
     registered: dict[str, TrainedSet] = field(default_factory=dict)  # fingerprints recomputed by resolve()
+    locality: list[str] = field(default_factory=list)  # digests of trained locality prompts (overlap.text_digest)
     _lookup: set[str] | None = field(default=None, init=False, repr=False)
 
     def resolve(self, data_dir: str | Path | None, where: Path | str = "the checkpoint") -> None:
@@ -72,13 +73,13 @@ class TrainedCases:
 
     def to_json(self) -> dict:
         return {"registered": {k: asdict(v) for k, v in self.registered.items()},
-                "case_ids": self.case_ids, "fingerprints": self.fingerprints}
+                "case_ids": self.case_ids, "fingerprints": self.fingerprints, "locality": self.locality}
 
     @classmethod
     def from_json(cls, raw: dict) -> TrainedCases:
         """Also reads the first format, which stored every fingerprint (no "registered")."""
         registered = {k: TrainedSet(**v) for k, v in raw.get("registered", {}).items()}
-        return cls(raw["case_ids"], raw["fingerprints"], registered)
+        return cls(raw["case_ids"], raw["fingerprints"], registered, raw.get("locality", []))
 
 
 def digest(fingerprints) -> str:
