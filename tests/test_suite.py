@@ -118,3 +118,28 @@ def test_a_runs_own_editor_args_name_its_model_and_the_command_line_wins(tmp_pat
     ablations = {r.name: r for r in PAPER.runs}["zsre-ablations"]
     assert parse_editor_args(ablations.editor_args)["instructed-late"] == {
         "checkpoint": "results/checkpoints/instructed/{model}-ablations-5ep/late"}
+
+
+def test_a_suite_with_tables_with_puts_its_rows_over_the_other_folders(tmp_path, monkeypatch):
+    """The InstructEd suite's tables list the paper suite's run first, so its own rows replace the same editors'."""
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(3)]))
+    older = Suite("older", (SuiteRun("counterfact", f"counterfact:{path}", ("noedit", "ft-m"), ("table2",)),))
+    newer = Suite("newer", (SuiteRun("counterfact", f"counterfact:{path}", ("ft-m",), ("table2",)),),
+                  tables_with=str(tmp_path / "old"))
+    monkeypatch.setitem(suite_module.SUITES, "older", older)
+    monkeypatch.setitem(suite_module.SUITES, "newer", newer)
+    assert run_suite("older", str(tmp_path / "old"), 2, set(), base=BASE) == 0
+    assert run_suite("newer", str(tmp_path / "new"), 3, set(), base=BASE) == 0
+    dirs = [str(tmp_path / "old" / "counterfact"), str(tmp_path / "new" / "counterfact")]
+    table = (tmp_path / "new" / "tables" / "table2.md").read_text()
+    assert table == report(dirs, "markdown", ci=True, table="table2")
+    assert "| noedit | 2 |" in table and "| ft-m | 3 |" in table  # noedit from the old folder, ft-m from the new
+    assert " ".join(dirs) in (tmp_path / "new" / "tables" / "COMMANDS.md").read_text()
+
+
+def test_the_instructed_suite_uses_default_checkpoints_and_runs_retrieval_sequentially():
+    runs = {r.name: (r, cfg) for r, cfg in plan(suite_module.INSTRUCTED_V2, 200, skip=set())}
+    assert runs["counterfact-ablations"][0].editor_args == ""  # ablations found in their default folders
+    assert runs["counterfact-sequential"][1].editors == ["instructed", "instructed-retrieval"]
+    assert "instructed-paper" in runs["zsre"][1].editors
