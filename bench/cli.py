@@ -89,7 +89,7 @@ def _cmd_merge(args) -> int:
 def _cmd_report(args) -> int:
     from bench.report import report
 
-    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table)
+    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc)
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(text)
@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--plots", default=None, help="also write bar charts across all runs into this directory")
     rp.add_argument("--output", default=None, help="also write the table to this file")
     rp.add_argument("--table", default=None, help="a paper layout: table2, table3, table4, table9, table10, table12")
+    rp.add_argument("--loc", default="strict", choices=["strict", "paper", "asymmetric"],
+                    help="locality in the Loc column (and Score/H): strict = agreement with the unedited model on "
+                         "the plain prompt (default); paper = max of that, agreement with the unedited model on "
+                         "the prompt the editor saw, and the gold answer, for every editor; asymmetric = the "
+                         "paper's asymmetric protocol: paper definition for InstructEd rows only, strict for the rest")
     mp = sub.add_parser("merge", help="fold the rows of a run made in parallel into another run directory")
     mp.add_argument("source", help="run directory whose rows are added")
     mp.add_argument("--into", required=True, help="run directory that receives them and is re-summarised")

@@ -24,9 +24,16 @@ TOKEN_METRICS = {
     "Por_hop": (POR_HOP, "acc"),
     "Por_Nhop": (NHOP, "acc"),
     "Hop_Acc": (HOP, "acc"),
+    "Loc_paper": (LOC, "loc_paper"),  # the paper's locality: max(e0, e1, e2) per query (bench/protocols.py)
 }
 EDIT_METRICS = ("Rel", "Gen", "Loc", "Por_hop")  # Score and H combine these four
 ALL_METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "MH_Acc", "Score", "H")
+# The same combination with the paper's locality definition in place of the strict one.
+PAPER_EDIT_METRICS = ("Rel", "Gen", "Loc_paper", "Por_hop")
+PAPER_METRICS = ("Loc_paper", "Score_paper", "H_paper")
+CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper")  # the per-case fractions; Score and H come from their means
+COMBINED = {"Score": EDIT_METRICS, "H": EDIT_METRICS, "Score_paper": PAPER_EDIT_METRICS,
+            "H_paper": PAPER_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
 
 
 def locality_agreement(post_pred: list[int], pre_pred: list[int]) -> float:
@@ -65,43 +72,49 @@ class CaseMetrics:
 
 
 def case_metrics(case_id: str, rows: list[dict], rel_fired_only: bool = False) -> CaseMetrics:
+    """None where the case has no such query, or its rows predate the field (Loc_paper of older runs)."""
     values: dict[str, float | None] = {}
     for metric, (kind, field) in TOKEN_METRICS.items():
         picked = [r for r in rows if r["kind"] == kind]
         if metric == "Rel" and rel_fired_only:
             picked = [r for r in picked if r.get("fired", True)]
-        values[metric] = float(np.mean([r[field] for r in picked])) if picked else None
+        complete = picked and all(field in r for r in picked)
+        values[metric] = float(np.mean([r[field] for r in picked])) if complete else None
     nhop_gen = [r for r in rows if r["kind"] == NHOP and "em" in r]
     values["MH_Acc"] = float(any(r["em"] for r in nhop_gen)) if nhop_gen else None
     return CaseMetrics(case_id, values)
 
 
 def aggregate(cases: list[CaseMetrics]) -> dict[str, float | None]:
-    """Dataset-level values in percent; Score/H only where all four edit metrics exist."""
+    """Dataset-level values in percent; Score/H (and Score_paper/H_paper) only where all four metrics exist."""
     out: dict[str, float | None] = {}
-    for metric in ALL_METRICS[:7]:
+    for metric in CASE_METRICS:
         vals = [c.values[metric] for c in cases if c.values.get(metric) is not None]
         out[metric] = 100.0 * float(np.mean(vals)) if vals else None
-    four = [out[m] for m in EDIT_METRICS]
-    out["Score"] = float(np.mean(four)) if all(v is not None for v in four) else None
-    out["H"] = harmonic_mean(four) if all(v is not None for v in four) else None
+    for score, h, parts in (("Score", "H", EDIT_METRICS), ("Score_paper", "H_paper", PAPER_EDIT_METRICS)):
+        four = [out[m] for m in parts]
+        out[score] = float(np.mean(four)) if all(v is not None for v in four) else None
+        out[h] = harmonic_mean(four) if all(v is not None for v in four) else None
     return out
 
 
 def _matrix(cases: list[CaseMetrics]) -> np.ndarray:
-    """(cases, 7) fractions of the per-case metrics, NaN where a case lacks one."""
-    return np.array([[np.nan if c.values.get(m) is None else c.values[m] for m in ALL_METRICS[:7]] for c in cases])
+    """(cases, len(CASE_METRICS)) fractions of the per-case metrics, NaN where a case lacks one."""
+    return np.array([[np.nan if c.values.get(m) is None else c.values[m] for m in CASE_METRICS] for c in cases])
 
 
 def _resampled(matrix: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
     """Every aggregate metric (percent) of each resample `idx` (resamples, cases) of `matrix`."""
     with np.errstate(invalid="ignore"), _quiet_nanmean():
-        means = 100.0 * np.nanmean(matrix[idx], axis=1)  # (resamples, 7)
-    samples = {m: means[:, i] for i, m in enumerate(ALL_METRICS[:7])}
-    four = np.stack([samples[m] for m in EDIT_METRICS], axis=1)
-    samples["Score"] = four.mean(axis=1)
-    with np.errstate(divide="ignore"):
-        samples["H"] = np.where((four > 0).all(axis=1), 4.0 / (1.0 / four).sum(axis=1), 0.0)
+        means = 100.0 * np.nanmean(matrix[idx], axis=1)  # (resamples, len(CASE_METRICS))
+    samples = {m: means[:, i] for i, m in enumerate(CASE_METRICS)}
+    for score, h, parts in (("Score", "H", EDIT_METRICS), ("Score_paper", "H_paper", PAPER_EDIT_METRICS)):
+        four = np.stack([samples[m] for m in parts], axis=1)
+        samples[score] = four.mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            samples[h] = np.where((four > 0).all(axis=1), 4.0 / (1.0 / four).sum(axis=1), 0.0)
+        if score == "Score_paper":  # no interval where Loc_paper is missing (older runs); H keeps its 0.0
+            samples[h][np.isnan(four).any(axis=1)] = np.nan
     return samples
 
 
@@ -109,7 +122,7 @@ def bootstrap(cases: list[CaseMetrics], n_resamples: int = 1000, seed: int = 0,
               level: float = 0.95) -> dict[str, tuple[float, float] | None]:
     """Percentile interval of every aggregate metric, resampling cases with replacement."""
     if not cases:
-        return {m: None for m in ALL_METRICS}
+        return {m: None for m in (*ALL_METRICS, *PAPER_METRICS)}
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(cases), size=(n_resamples, len(cases)))
     samples = _resampled(_matrix(cases), idx)

@@ -5,7 +5,8 @@ to cases.jsonl. A unit already on disk is skipped on --resume; the sequential
 protocol still replays its edit, because later edits build on it, unless the
 editor's state after the last evaluation was saved (bench/sequential_state.py).
 Locality is always measured against the unedited model's predictions,
-computed once up front (`base_locality`).
+computed once up front (`base_locality`); each LOC row also carries the paper's
+definition (`loc_e0`, `loc_paper`, see `_add_paper_locality`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,33 @@ def evaluate(editor: Editor, cases: list[EditCase], base_loc: dict, cfg: Protoco
             row["fired"] = bool(fired[i])
         rows.append(row)
     _add_generation(editor, requests, rows, cfg)
+    _add_paper_locality(editor, requests, rows)
     return rows
+
+
+def _add_paper_locality(editor: Editor, requests: list[Request], rows: list[dict]) -> None:
+    """The paper's locality on every LOC row, next to the strict `loc` (e1) and the gold agreement `acc` (e2).
+
+    `loc_e0`: agreement of the post-edit prediction with the unedited model's prediction on the prompt the editor
+    saw (its instruction, demonstrations or retrieved fact included); `loc_paper` = max(e0, e1, e2). For weight
+    editors, and wherever an editor added no text, that prompt is the plain one and e0 = e1 (nothing is scored).
+    Otherwise the unedited model is the editor's own scorer without its forward context: editors that do not
+    change weights leave the model untouched. Called after `score` (and generation), whose `last_fired` it may
+    overwrite through `prepare`."""
+    picked = [i for i, r in enumerate(requests) if r.query.kind == LOC]
+    if not picked:
+        return
+    e0 = {i: rows[i]["loc"] for i in picked}
+    if not editor.capabilities.changes_weights:
+        prompts = editor.prepared_prompts([requests[i] for i in picked])
+        framed = [(i, p) for i, p in zip(picked, prompts) if p != requests[i].text]
+        if framed:
+            base = editor.scorer.score([Prepared(p, requests[i].query.answer) for i, p in framed])
+            for (i, _), s in zip(framed, base):
+                e0[i] = locality_agreement(rows[i]["pred_ids"], s.pred_ids)
+    for i in picked:
+        rows[i]["loc_e0"] = e0[i]
+        rows[i]["loc_paper"] = max(e0[i], rows[i]["loc"], rows[i]["acc"])
 
 
 def _add_generation(editor: Editor, requests: list[Request], rows: list[dict], cfg: ProtocolConfig) -> None:

@@ -3,11 +3,20 @@
 Without --table: one generic table per dataset. With --table NAME: the paper's
 layout (bench/tables.py) and, where InstructEd is in it, the paired-bootstrap
 comparison with the best other editor (bench/significance.py).
+
+`--loc` picks the locality definition shown in the Loc column (and used by Score
+and H): `strict` (default; agreement with the unedited model on the plain
+prompt), `paper` (max of that, agreement with the unedited model on the prompt
+the editor saw, and agreement with the gold answer; every editor), or
+`asymmetric` (the paper's protocol: the paper definition for InstructEd rows
+only, strict for the baselines). Non-strict modes relabel the columns and say so
+in the caption.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from pathlib import Path
 
@@ -15,8 +24,69 @@ from bench.errors import BenchError
 from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.runlog import read_summary
-from bench.significance import Comparison, compare, load_per_case
-from bench.tables import REFERENCE, Grid, fill, layout
+from bench.significance import Comparison, PerCase, compare, load_per_case
+from bench.tables import OURS, REFERENCE, Grid, fill, layout
+
+LOC_MODES = ("strict", "paper", "asymmetric")
+_PAPER = {"Loc": "Loc_paper", "Score": "Score_paper", "H": "H_paper"}  # shown metric -> the paper-definition one
+_HEADERS = {  # mode -> column label of Loc / Score / H in markdown and LaTeX
+    "paper": {m: f"{m} (paper)" for m in _PAPER},
+    "asymmetric": {m: f"{m} (asym.)" for m in _PAPER},
+}
+_CSV_HEADERS = {"paper": _PAPER, "asymmetric": {m: f"{m}_asymmetric" for m in _PAPER}}
+_DEFINITION = ("max of f0 on the instructed prompt, f0 on the plain prompt, and the true label: per locality "
+               "answer, the largest of its token agreements with the unedited model's prediction on the prompt the "
+               "editor saw (instruction, demonstrations or retrieved fact included), with the unedited model's "
+               "prediction on the plain prompt (the strict Loc), and with the gold answer")
+LOC_NOTES = {
+    "strict": "",
+    "paper": f"Loc (paper) = {_DEFINITION}, for every editor; Score (paper) and H (paper) combine Rel, Gen, "
+             "Loc (paper) and Por_hop.",
+    "asymmetric": "The paper's ASYMMETRIC protocol: Loc (asym.) is the paper's definition (" + _DEFINITION + ") "
+                  "for InstructEd rows only and the strict Loc (agreement with the unedited model on the plain "
+                  "prompt) for every other editor; Score (asym.) and H (asym.) follow. The rows are not scored "
+                  "alike.",
+}
+_MISSING = "– in Loc/Score/H: the run predates the paper-locality fields (rerun it)."
+
+
+def _check_loc(loc: str) -> None:
+    if loc not in LOC_MODES:
+        raise BenchError(f"unknown --loc '{loc}'; use {', '.join(LOC_MODES)}")
+
+
+def _paper_applies(editor: str, loc: str) -> bool:
+    return loc == "paper" or (loc == "asymmetric" and editor.startswith(OURS))
+
+
+def with_loc(records: list[dict], loc: str) -> list[dict]:
+    """Records whose Loc, Score and H (and their intervals) hold the definition `loc` picks for their editor."""
+    out = []
+    for rec in records:
+        if _paper_applies(rec["editor"], loc):
+            rec = dict(rec)
+            for shown, paper in _PAPER.items():
+                for suffix in ("", "_lo", "_hi"):
+                    rec[shown + suffix] = rec.get(paper + suffix)
+        out.append(rec)
+    return out
+
+
+def per_case_with_loc(per_case: PerCase, loc: str) -> PerCase:
+    """Per-case metrics whose Loc is the definition `loc` picks (Score and H follow from it in the bootstrap)."""
+    return {key: [dataclasses.replace(c, values={**c.values, "Loc": c.values.get("Loc_paper")}) for c in cases]
+            if _paper_applies(key[1], loc) else cases for key, cases in per_case.items()}
+
+
+def _loc_note(records: list[dict], loc: str) -> str:
+    """The caption's explanation of a non-strict Loc, and a warning where a run lacks the paper fields."""
+    missing = any(_paper_applies(r["editor"], loc) and r.get("Loc") is not None and r.get("Loc_paper") is None
+                  for r in records)
+    return " ".join(x for x in (LOC_NOTES[loc], _MISSING if missing else "") if x)
+
+
+def _header(metric: str, loc: str) -> str:
+    return _HEADERS.get(loc, {}).get(metric, metric)
 
 
 def collect(run_dirs: list[str]) -> list[dict]:
@@ -42,18 +112,23 @@ def _best(records: list[dict], metric: str) -> float | None:
     return max(values) if values else None
 
 
-def render(records: list[dict], fmt: str = "markdown", ci: bool = False) -> str:
+def render(records: list[dict], fmt: str = "markdown", ci: bool = False, loc: str = "strict") -> str:
     if fmt not in ("markdown", "latex", "csv"):
         raise BenchError(f"unknown --format '{fmt}'; use markdown, latex or csv")
+    _check_loc(loc)
+    shown = with_loc(records, loc)
     if fmt == "csv":
-        return _csv(records)
+        return _csv(shown, loc)
     blocks = []
     for dataset in dict.fromkeys(r["dataset"] for r in records):
-        recs = [r for r in records if r["dataset"] == dataset]
+        recs = [r for r in shown if r["dataset"] == dataset]
         cols = _columns(recs)
         title = f"{dataset} — {', '.join(dict.fromkeys(r['model'] for r in recs))}"
+        note = _loc_note([r for r in records if r["dataset"] == dataset], loc)
+        title += f". {note}" if note else ""
+        heads = [_header(m, loc) for m in cols]
         rows = [[_label(r), str(r["n_cases"])] + [_cell(r, m, _best(recs, m), fmt, ci) for m in cols] for r in recs]
-        blocks.append(_markdown(title, cols, rows) if fmt == "markdown" else _latex(title, cols, rows))
+        blocks.append(_markdown(title, heads, rows) if fmt == "markdown" else _latex(title, heads, rows))
     return "\n\n".join(blocks) + "\n"
 
 
@@ -87,11 +162,11 @@ def _latex(title: str, cols: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _csv(records: list[dict]) -> str:
+def _csv(records: list[dict], loc: str = "strict") -> str:
     buf = io.StringIO()
     cols = ["editor", "dataset", "model", "protocol", "n_cases"] + _columns(records)
     writer = csv.writer(buf)
-    writer.writerow(cols)
+    writer.writerow([_CSV_HEADERS.get(loc, {}).get(c, c) for c in cols])
     for r in records:
         writer.writerow(["" if r.get(c) is None else (f"{r[c]:.2f}" if isinstance(r[c], float) else r[c])
                          for c in cols])
@@ -99,20 +174,26 @@ def _csv(records: list[dict]) -> str:
 
 
 def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: str | None = None,
-           table: str | None = None) -> str:
+           table: str | None = None, loc: str = "strict") -> str:
+    _check_loc(loc)
     records = collect(run_dirs)
     if plots:
-        bar_charts(records, Path(plots))
+        bar_charts(records, Path(plots))  # the strict definitions, as the charts label them
     if table is None:
-        return render(records, fmt, ci)
+        return render(records, fmt, ci, loc)
     if fmt == "csv":
         raise BenchError("--table renders markdown or latex; for CSV use report without --table")
-    grid = fill(layout(table), records)
-    comparisons = compare(grid, load_per_case(run_dirs))
-    return render_layout(grid, fmt, ci) + "\n\n" + render_significance(comparisons, fmt) + "\n"
+    grid = fill(layout(table), with_loc(records, loc))
+    note = _loc_note([r for r in records if any(r["editor"] == e for _, eds in grid.groups for e in eds)
+                      and any(c.matches(r) for c in grid.layout.columns)], loc)
+    if note:
+        grid = dataclasses.replace(grid, layout=dataclasses.replace(grid.layout,
+                                                                    caption=f"{grid.layout.caption} {note}"))
+    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs), loc))
+    return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(comparisons, fmt, loc) + "\n"
 
 
-def render_layout(grid: Grid, fmt: str, ci: bool) -> str:
+def render_layout(grid: Grid, fmt: str, ci: bool, loc: str = "strict") -> str:
     cols = [(i, m) for i, c in enumerate(grid.layout.columns) for m in c.metrics]
     body = []
     for label, editors in grid.groups:
@@ -120,7 +201,7 @@ def render_layout(grid: Grid, fmt: str, ci: bool) -> str:
             cells = [_layout_cell(grid, editor, i, m, fmt, ci) for i, m in cols]
             n = {str(r["n_cases"]) for i in range(len(grid.layout.columns)) if (r := grid.record(editor, i))}
             body.append((label if j == 0 else "", editor, "/".join(sorted(n)), cells))
-    return _layout_markdown(grid, body) if fmt == "markdown" else _layout_latex(grid, body)
+    return _layout_markdown(grid, body, loc) if fmt == "markdown" else _layout_latex(grid, body, loc)
 
 
 def _layout_cell(grid: Grid, editor: str, col: int, metric: str, fmt: str, ci: bool) -> str:
@@ -131,19 +212,20 @@ def _layout_cell(grid: Grid, editor: str, col: int, metric: str, fmt: str, ci: b
     return _cell(rec, metric, best, fmt, ci)
 
 
-def _layout_markdown(grid: Grid, body: list) -> str:
+def _layout_markdown(grid: Grid, body: list, loc: str = "strict") -> str:
     groups = grid.layout.columns
-    head = ["", "Editor", "n"] + [f"{c.label} {m}" if len(groups) > 1 else m for c in groups for m in c.metrics]
+    head = ["", "Editor", "n"] + [f"{c.label} {_header(m, loc)}" if len(groups) > 1 else _header(m, loc)
+                                  for c in groups for m in c.metrics]
     lines = [f"**{grid.layout.caption}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join([g, e, n] + cells) + " |" for g, e, n, cells in body]
     return "\n".join(lines)
 
 
-def _layout_latex(grid: Grid, body: list) -> str:
+def _layout_latex(grid: Grid, body: list, loc: str = "strict") -> str:
     groups = grid.layout.columns
     n_metrics = sum(len(c.metrics) for c in groups)
     spans = " & ".join(f"\\multicolumn{{{len(c.metrics)}}}{{c}}{{{c.label}}}" for c in groups)
-    metrics = " & ".join(m.replace("_", r"\_") for c in groups for m in c.metrics)
+    metrics = " & ".join(_header(m, loc).replace("_", r"\_") for c in groups for m in c.metrics)
     lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l l r " + "r " * n_metrics + "}", r"\toprule",
              f" & & & {spans} \\\\", f" & Editor & n & {metrics} \\\\", r"\midrule"]
     for k, (g, e, n, cells) in enumerate(body):
@@ -158,16 +240,19 @@ def _tex(text: str) -> str:
     return text.replace("_", r"\_").replace("%", r"\%")
 
 
-def render_significance(comparisons: list[Comparison], fmt: str) -> str:
+def render_significance(comparisons: list[Comparison], fmt: str, loc: str = "strict") -> str:
     title = "Significance: each InstructEd row minus the best other editor per column (paired bootstrap, same cases)"
+    if loc != "strict":
+        which = "the paper's definition" if loc == "paper" else "the paper's asymmetric protocol"
+        title += f"; Loc, Score and H as in the table above ({which})"
     if not comparisons:
         return f"*{title}: not applicable (no InstructEd row, or no other editor in the table).*"
     head = ["InstructEd row", "Column", "Metric", "Value", "Best other", "Its value", "Δ [95% CI]", "n", "Significant"]
     rows = []
     for c in comparisons:
         delta = "–" if c.diff is None else f"{c.diff:+.2f} [{c.lo:+.2f}, {c.hi:+.2f}]"
-        rows.append([c.ours, c.column, c.metric, f"{c.ours_value:.2f}", c.other, f"{c.other_value:.2f}", delta,
-                     str(c.n_shared), c.verdict])
+        rows.append([c.ours, c.column, _header(c.metric, loc), f"{c.ours_value:.2f}", c.other,
+                     f"{c.other_value:.2f}", delta, str(c.n_shared), c.verdict])
     if fmt == "markdown":
         lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])

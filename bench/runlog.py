@@ -13,9 +13,11 @@ import os
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.metrics import ALL_METRICS, CaseMetrics
+from bench.metrics import ALL_METRICS, PAPER_METRICS, CaseMetrics
 
 PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case fractions; Score and H are computed from their means
+# Appended after them only when some case has it, so that runs from before it keep a byte-identical per_case.csv.
+PER_CASE_PAPER_METRICS = ["Loc_paper"]
 
 SUMMARY_COLUMNS = ["editor", "dataset", "model", "protocol", "n_cases",
                    "Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "Score", "H"]
@@ -26,8 +28,11 @@ RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size",
 
 
 def summary_columns() -> list[str]:
+    """The columns above, then MH_Acc, the intervals, and last the paper-locality metrics with their intervals
+    (appended, so every earlier column keeps its position; empty for runs from before `loc_paper`)."""
     metrics = SUMMARY_COLUMNS[5:] + EXTRA_METRICS
-    return SUMMARY_COLUMNS + EXTRA_METRICS + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")]
+    paper = list(PAPER_METRICS) + [f"{m}_{b}" for m in PAPER_METRICS for b in ("lo", "hi")]
+    return SUMMARY_COLUMNS + EXTRA_METRICS + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")] + paper
 
 
 class RunLog:
@@ -98,12 +103,15 @@ class RunLog:
     def write_per_case(self, per_case: dict[tuple[str, str], list[CaseMetrics]]) -> Path:
         """(editor, protocol label) -> per-case metrics: small enough to commit, enough for paired tests."""
         path = self.out / "per_case.csv"
+        paper = [m for m in PER_CASE_PAPER_METRICS
+                 if any(c.values.get(m) is not None for cases in per_case.values() for c in cases)]
+        metrics = PER_CASE_METRICS + paper
         with path.open("w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["editor", "protocol", "case_id"] + PER_CASE_METRICS)
+            writer.writerow(["editor", "protocol", "case_id"] + metrics)
             for (editor, label), cases in per_case.items():
                 for c in cases:
-                    values = [c.values.get(m) for m in PER_CASE_METRICS]
+                    values = [c.values.get(m) for m in metrics]
                     writer.writerow([editor, label, c.case_id] + ["" if v is None else f"{v:.6g}" for v in values])
         return path
 
@@ -112,7 +120,8 @@ def read_per_case(path: Path) -> dict[tuple[str, str], list[CaseMetrics]]:
     out: dict[tuple[str, str], list[CaseMetrics]] = {}
     with Path(path).open() as fh:
         for row in csv.DictReader(fh):
-            values = {m: float(row[m]) if row.get(m) not in ("", None) else None for m in PER_CASE_METRICS}
+            values = {m: float(row[m]) if row.get(m) not in ("", None) else None
+                      for m in PER_CASE_METRICS + PER_CASE_PAPER_METRICS}
             out.setdefault((row["editor"], row["protocol"]), []).append(CaseMetrics(row["case_id"], values))
     return out
 
@@ -129,7 +138,8 @@ def read_summary(path: Path) -> list[dict]:
     with Path(path).open() as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
-        for m in list(ALL_METRICS) + [f"{m}_{b}" for m in ALL_METRICS for b in ("lo", "hi")]:
+        metrics = list(ALL_METRICS) + list(PAPER_METRICS)
+        for m in metrics + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")]:
             if m in row:
                 row[m] = float(row[m]) if row[m] not in ("", None) else None
     return rows

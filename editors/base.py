@@ -7,6 +7,8 @@
 - Scoring goes through the editor: `prepare` may rewrite a query (instruction,
   demonstrations, routing) and `forward_context` may install per-batch state
   around each forward pass. Parameter editors keep the defaults.
+- `prepared_prompts(requests)` gives the prompt texts `prepare` would produce (a
+  batched override is welcome); the protocol uses them for the paper's locality (e0).
 """
 
 from __future__ import annotations
@@ -105,6 +107,13 @@ class Editor:
 
     def forward_context(self, batch: Batch) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
+
+    def prepared_prompts(self, requests: list[Request]) -> list[str]:
+        """The prompt text the model sees for each request (instruction, demonstrations, routing included).
+
+        The protocol scores these prompts on the unedited model for the paper's locality definition (e0);
+        an editor that prepares a batch at once may override this with one batched call."""
+        return [self.prepare(r).prompt for r in requests]
 
     def score(self, requests: list[Request]) -> list[TokenScore]:
         """Teacher-forced scores; retrieval editors may also set `self.last_fired` (one bool per request)."""

@@ -9,7 +9,8 @@ import torch
 from conftest import make_case
 
 from bench.data.schema import LOC, REL
-from bench.scoring import Scorer
+from bench.protocols import ProtocolConfig, base_locality, run_protocol
+from bench.scoring import Prepared, Scorer
 from editors.base import Request, Resources
 from editors.ike import IKE, DemoStore, IKEConfig, case_demos, fact_block
 from editors.restore import parameter_hash
@@ -138,3 +139,24 @@ def test_minilm_retrieves_the_semantically_nearest_demo(tiny_llama, train_file):
     ike.edit([case])
     assert ike.prepare(Request(case, case.of_kind(REL)[0])).prompt.startswith(
         "New Fact: Ellie Kemper originates from Croatia.\n")
+
+
+def test_protocol_loc_e0_is_agreement_with_the_base_model_on_ikes_prompt(tiny_llama, train_file):
+    ike, case = make_ike(tiny_llama, train_file, k=3), make_case("c1")
+    scorer = Scorer(tiny_llama.model, tiny_llama.tokenizer)
+    ((_, rows),) = run_protocol(ike, [case], base_locality(scorer, [case]), ProtocolConfig("single"), set())
+    loc = [q for q in case.queries if q.kind == LOC]
+    ike.edit([case])  # the same demonstrations again: IKE's prompts, rebuilt independently of the protocol
+    prompts = [ike.prepare(Request(case, q)).prompt for q in loc]
+    ike.reset()
+    assert all(p != q.prompt and p.endswith(q.prompt) for p, q in zip(prompts, loc))
+    base_on_ike_prompt = scorer.score([Prepared(p, q.answer) for p, q in zip(prompts, loc)])
+    loc_rows = [r for r in rows if r["kind"] == LOC]
+    assert len(loc_rows) == len(loc) == 2
+    for row, base in zip(loc_rows, base_on_ike_prompt):
+        n = max(len(row["pred_ids"]), len(base.pred_ids))
+        agreement = sum(a == b for a, b in zip(row["pred_ids"], base.pred_ids)) / n
+        assert row["loc_e0"] == agreement
+        assert row["loc_paper"] == max(agreement, row["loc"], row["acc"])
+    # IKE changes nothing but the prompt, so its post-edit model *is* the base model on that prompt: e0 = 1
+    assert all(r["loc_e0"] == 1.0 for r in loc_rows)

@@ -103,3 +103,46 @@ def test_paired_bootstrap_of_h_equals_hand_computation_and_pairs_by_case_id():
     score_diff, _, _ = paired_bootstrap(a, b, "Score", 200)
     assert score_diff == pytest.approx((100 + 75 + 50 + 50) / 4 - (50 + 50 + 100 + 50) / 4)
     assert paired_bootstrap(a, [_four("w", 1, 1, 1, 1)], "Rel") is None
+
+
+def _paper_rows():
+    # loc rows carry e0 (loc_e0), e1 (loc), e2 (acc) and loc_paper = max of the three (bench/protocols.py)
+    a = [
+        {"kind": "rel", "acc": 0.5}, {"kind": "gen", "acc": 1.0},
+        {"kind": "loc", "acc": 0.5, "loc": 0.25, "loc_e0": 0.75, "loc_paper": 0.75},  # e0 wins
+        {"kind": "loc", "acc": 1.0, "loc": 0.0, "loc_e0": 0.0, "loc_paper": 1.0},  # the gold label wins
+        {"kind": "por_hop", "acc": 0.5},
+    ]
+    b = [{"kind": "rel", "acc": 1.0}, {"kind": "gen", "acc": 0.5},
+         {"kind": "loc", "acc": 0.0, "loc": 0.5, "loc_e0": 0.5, "loc_paper": 0.5}, {"kind": "por_hop", "acc": 1.0}]
+    return a, b
+
+
+def test_paper_locality_by_hand():
+    a, b = _paper_rows()
+    ca, cb = case_metrics("A", a), case_metrics("B", b)
+    assert ca.values["Loc"] == 0.125 and ca.values["Loc_paper"] == 0.875 and cb.values["Loc_paper"] == 0.5
+    agg = aggregate([ca, cb])
+    assert agg["Loc"] == pytest.approx(31.25) and agg["Loc_paper"] == pytest.approx(68.75)
+    strict, paper = [75.0, 75.0, 31.25, 75.0], [75.0, 75.0, 68.75, 75.0]
+    assert agg["Score"] == pytest.approx(sum(strict) / 4) and agg["H"] == pytest.approx(4 / sum(1 / v for v in strict))
+    assert agg["Score_paper"] == pytest.approx(73.4375)
+    assert agg["H_paper"] == pytest.approx(4 / sum(1 / v for v in paper))
+    ci = bootstrap([ca, cb], 200, seed=1)
+    assert ci["Loc_paper"][0] <= agg["Loc_paper"] <= ci["Loc_paper"][1]
+    assert ci["Score_paper"] is not None and ci["H_paper"] is not None
+    # the paired bootstrap works on the paper metrics as on the others
+    d, lo, hi = paired_bootstrap([ca, cb], [case_metrics("A", b), case_metrics("B", b)], "Score_paper", 200, 0)
+    assert d == pytest.approx(73.4375 - (100 + 50 + 50 + 100) / 4) and lo <= d <= hi
+
+
+def test_rows_without_loc_paper_give_no_paper_metrics():
+    a, b = _rows()  # the format of runs from before loc_paper
+    cases = [case_metrics("A", a), case_metrics("B", b)]
+    assert all(c.values["Loc_paper"] is None for c in cases)
+    agg = aggregate(cases)
+    assert agg["Loc_paper"] is None and agg["Score_paper"] is None and agg["H_paper"] is None
+    assert agg["Loc"] == pytest.approx(87.5)
+    ci = bootstrap(cases, 100)
+    assert ci["Loc_paper"] is None and ci["Score_paper"] is None and ci["H_paper"] is None
+    assert ci["Loc"] is not None

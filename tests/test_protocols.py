@@ -2,9 +2,10 @@ import pytest
 import torch
 from conftest import make_case
 
-from bench.protocols import ProtocolConfig, RestoreError, base_locality, run_protocol
-from bench.scoring import Scorer
-from editors.base import Capabilities, Editor
+from bench.protocols import ProtocolConfig, RestoreError, _add_paper_locality, base_locality, run_protocol
+from bench.scoring import Prepared, Scorer, TokenScore
+from editors.base import Capabilities, Editor, Request
+from editors.ft import FTM, FTMConfig
 from editors.noedit import NoEdit
 from editors.restore import WeightRestorer, parameter_hash
 
@@ -96,3 +97,73 @@ def test_locality_is_against_the_unedited_model(tiny_lm):
     assert set(base) == {("c1", 2), ("c1", 3)}
     units = list(run_protocol(editor, [case], base, ProtocolConfig("single"), set()))
     assert all(0.0 <= r["loc"] <= 1.0 for r in units[0][1] if r["kind"] == "loc")
+
+
+class _FixedScorer:
+    """Stands in for the base model: fixed argmaxes per prompt; records what it is asked to score."""
+
+    def __init__(self, preds: dict[str, list[int]]):
+        self.preds, self.asked = preds, []
+
+    def score(self, items, context=None, progress=None):
+        assert context is None  # the plain scorer: no editor state in the forward pass
+        self.asked += [p.prompt for p in items]
+        return [TokenScore(self.preds[p.prompt], self.preds[p.prompt]) for p in items]
+
+
+class FramingEditor(Editor):
+    """A prompt editor for tests: writes a note before every prompt except Lita Ford's; changes no weights."""
+
+    name = "framing"
+
+    def edit(self, cases):
+        pass
+
+    def reset(self):
+        pass
+
+    def prepare(self, request):
+        text = request.text if "Lita" in request.text else "Note: " + request.text
+        return Prepared(text, request.query.answer)
+
+
+def _loc_rows(case, fields):
+    requests = [Request(case, q) for q in case.queries]
+    rows = [{"kind": q.kind, "acc": 0.0} for q in case.queries]
+    for i, values in fields.items():
+        rows[i].update(values)
+    return requests, rows
+
+
+def test_paper_locality_is_the_max_of_e0_e1_e2_by_hand(tiny_llama):
+    case = make_case()  # queries: rel, gen, loc "Max Mosley originates from", loc "Lita Ford was native to", por
+    requests, rows = _loc_rows(case, {2: {"pred_ids": [5, 6, 7, 8], "loc": 0.25, "acc": 0.0},
+                                      3: {"pred_ids": [1, 2], "loc": 0.5, "acc": 1.0}})
+    editor = FramingEditor(tiny_llama)
+    editor.__dict__["scorer"] = scorer = _FixedScorer({"Note: Max Mosley originates from": [5, 6, 0, 0]})
+    _add_paper_locality(editor, requests, rows)
+    assert scorer.asked == ["Note: Max Mosley originates from"]  # Lita Ford's prompt got no text: not scored
+    assert rows[2]["loc_e0"] == 0.5 and rows[2]["loc_paper"] == 0.5  # e0 = 2/4 beats e1 = 0.25 and e2 = 0
+    assert rows[3]["loc_e0"] == 0.5 and rows[3]["loc_paper"] == 1.0  # no added text: e0 = e1; e2 = 1 wins
+    assert "loc_e0" not in rows[0] and "loc_paper" not in rows[4]  # only LOC rows
+
+
+def test_weight_editors_get_e0_equal_to_e1_without_scoring(tiny_llama):
+    case = make_case()
+    requests, rows = _loc_rows(case, {2: {"pred_ids": [5], "loc": 0.25, "acc": 0.75},
+                                      3: {"pred_ids": [1], "loc": 0.5, "acc": 0.0}})
+    editor = BumpEditor(tiny_llama)
+    editor.__dict__["scorer"] = scorer = _FixedScorer({})
+    _add_paper_locality(editor, requests, rows)
+    assert scorer.asked == []
+    assert [(rows[i]["loc_e0"], rows[i]["loc_paper"]) for i in (2, 3)] == [(0.25, 0.75), (0.5, 0.5)]
+
+
+def test_ft_m_rows_have_loc_e0_equal_to_loc(tiny_llama, cases, monkeypatch):
+    editor = FTM(tiny_llama, FTMConfig(lr=1e-2))
+    monkeypatch.setattr(editor, "prepared_prompts", lambda requests: pytest.fail("a weight editor was re-scored"))
+    rows = [r for _, rs in _run(editor, cases, ProtocolConfig("single")) for r in rs]
+    loc = [r for r in rows if r["kind"] == "loc"]
+    assert len(loc) == 6 and any(r["loc"] < 1.0 for r in loc)  # the edit moved some locality predictions
+    assert all(r["loc_e0"] == r["loc"] and r["loc_paper"] == max(r["loc"], r["acc"]) for r in loc)
+    assert all("loc_e0" not in r for r in rows if r["kind"] != "loc")

@@ -50,6 +50,11 @@ def test_run_writes_the_documented_outputs(dataset, tmp_path, capsys):
     assert config["seeds"]["global"] == 0 and config["versions"]["torch"] and "revision" in config["git"]
     assert (out / "plots" / "Rel.png").exists()
     assert len(_cases(out)) == 5 * 5  # 5 cases x 5 queries
+    loc = [r for r in _cases(out) if r["kind"] == "loc"]  # noedit adds no text: e0 = e1 = 1
+    assert len(loc) == 10 and all(r["loc_e0"] == r["loc"] == r["loc_paper"] == 1.0 for r in loc)
+    assert float(rows[0]["Loc_paper"]) == 100.0 and rows[0]["Score_paper"] == rows[0]["Score"] != ""
+    assert rows[0]["H_paper_lo"] != ""
+    assert (out / "per_case.csv").read_text().splitlines()[0].endswith(",Hop_Acc,MH_Acc,Loc_paper")
 
 
 def test_same_command_gives_identical_per_case_results(dataset, tmp_path):

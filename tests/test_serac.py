@@ -10,6 +10,7 @@ from conftest import make_case
 
 from bench.data.schema import GEN, LOC, REL, Query
 from bench.errors import BenchError
+from bench.protocols import ProtocolConfig, base_locality, evaluate
 from bench.scoring import Prepared, Scorer
 from editors.base import Request, Resources
 from editors.ike.demos import fact_block
@@ -117,3 +118,21 @@ def test_checkpoint_location_and_missing_checkpoint_message(tiny_llama, tmp_path
         SERAC(tiny_llama)
     with pytest.raises(BenchError, match="no checkpoint at"):
         SERAC(tiny_llama, SERACConfig(checkpoint=str(tmp_path / "nothing")))
+
+
+def test_prepared_prompts_are_the_prepared_ones_and_the_protocol_keeps_fired(tiny_llama, checkpoint):
+    serac = make_serac(tiny_llama, checkpoint)
+    case = make_case("c1", "Spike Hughes", "Paris")
+    case.queries = case.queries + [Query(LOC, "Spike Hughes was born in", "London")]  # in scope: rewritten
+    requests = [Request(case, q) for q in case.queries]
+    serac.edit([case])
+    expected = [serac.prepare(r).prompt for r in requests]
+    assert serac.prepared_prompts(requests) == expected and expected[-1] != requests[-1].text
+    serac.score(requests)
+    fired = list(serac.last_fired)
+    rows = evaluate(serac, [case], base_locality(Scorer(tiny_llama.model, tiny_llama.tokenizer), [case]),
+                    ProtocolConfig("single"))
+    assert [r["fired"] for r in rows] == fired  # re-preparing LOC prompts for e0 does not overwrite it
+    loc = [r for r in rows if r["kind"] == LOC]
+    assert loc[-1]["loc_paper"] == max(loc[-1]["loc_e0"], loc[-1]["loc"], loc[-1]["acc"])
+    assert all(r["loc_e0"] == r["loc"] for r, p in zip(rows, expected) if r["kind"] == LOC and p == r["prompt"])

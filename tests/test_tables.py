@@ -1,7 +1,10 @@
 """Paper layouts filled from summary records, their rendering, and the significance comparison."""
 
+import csv
+
 import pytest
 
+from bench.cli import main
 from bench.errors import BenchError
 from bench.metrics import paired_bootstrap
 from bench.report import report
@@ -119,3 +122,80 @@ def test_ablation_table_compares_instructed_with_its_best_variant(tmp_path):
     log.write_per_case(per_case(rows, "single", {}))
     text = report([str(log.out)], "markdown", table="table12")
     assert "| instructed | CounterFact | Loc | 65.00 | instructed-noprefix | 20.00 | +45.00" in text
+
+
+def _paper_run_dir(tmp_path, dataset: str, name: str = "paper"):
+    """A run whose LOC rows carry loc_paper: 1.0 for InstructEd rows, max(loc, 0.5) for the others."""
+    rows = _rows(dataset)
+    for r in rows:
+        if r["kind"] == "loc":
+            r["loc_paper"] = 1.0 if r["editor"].startswith("instructed") else max(r["loc"], 0.5)
+    log = RunLog(tmp_path / name / dataset)
+    log.prepare(resume=False)
+    records = summarize(rows, {"dataset": dataset, "model": "tiny", "protocol": "single"}, {}, 200, 0)
+    log.write_summary(records)
+    log.write_per_case(per_case(rows, "single", {}))
+    return str(log.out), {r["editor"]: r for r in records}
+
+
+def _cells(text: str, editor: str) -> list[str]:
+    line = next(ln for ln in text.splitlines() if f"| {editor} |" in ln and "CounterFact" not in ln)
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_loc_paper_puts_the_paper_definition_in_the_loc_column(tmp_path, capsys):
+    d, recs = _paper_run_dir(tmp_path, "counterfact")
+    assert recs["ike"]["Loc"] == pytest.approx(20.0) and recs["ike"]["Loc_paper"] == pytest.approx(50.0)
+    strict = report([d], "markdown", table="table2")
+    assert strict == report([d], "markdown", table="table2", loc="strict") and "(paper)" not in strict
+    text = report([d], "markdown", table="table2", loc="paper")
+    assert "| CounterFact Rel | CounterFact Gen | CounterFact Loc (paper) | CounterFact Por_hop | " \
+           "CounterFact Score (paper) | CounterFact H (paper) |" in text
+    assert "Loc (paper) = max of f0 on the instructed prompt, f0 on the plain prompt, and the true label" in text
+    for editor in ("ike", "ft-m", "instructed"):  # columns: group, editor, n, Rel, Gen, Loc, Por_hop, Score, H
+        loc, score, h = _cells(text, editor)[5], _cells(text, editor)[7], _cells(text, editor)[8]
+        rec = recs[editor]
+        assert [x.strip("*") for x in (loc, score, h)] == [
+            f"{rec['Loc_paper']:.2f}", f"{rec['Score_paper']:.2f}", f"{rec['H_paper']:.2f}"]
+    assert _cells(text, "ike")[5] == "50.00" and _cells(strict, "ike")[5] == "20.00"
+    # significance uses the same definition: instructed's paper Loc (100) against the best other's (ft-m, 75)
+    cases = read_per_case(tmp_path / "paper" / "counterfact" / "per_case.csv")
+    assert [c.values["Loc_paper"] for c in cases[("ike", "single")]] == [0.5, 0.5, 0.5, 0.5]
+    assert "| instructed | CounterFact | Loc (paper) | 100.00 | ft-m | 75.00 | +25.00" in text
+    # the CLI flag, and the generic (no --table) summary and CSV
+    assert main(["report", d, "--table", "table2", "--loc", "paper"]) == 0
+    assert capsys.readouterr().out == text
+    generic = report([d], "markdown", loc="paper")
+    assert "| Editor | n | Rel | Gen | Loc (paper) | Por_hop | Score (paper) | H (paper) |" in generic
+    assert "| ike | 4 | 75.00 | 75.00 | 50.00 |" in generic
+    assert report([d], "csv", loc="paper").splitlines()[0] == \
+        "editor,dataset,model,protocol,n_cases,Rel,Gen,Loc_paper,Por_hop,Score_paper,H_paper"
+
+
+def test_loc_asymmetric_is_the_paper_definition_for_instructed_rows_only(tmp_path):
+    d, recs = _paper_run_dir(tmp_path, "counterfact")
+    text = report([d], "markdown", table="table2", loc="asymmetric", ci=True)
+    assert "The paper's ASYMMETRIC protocol" in text and "CounterFact Loc (asym.)" in text
+    assert _cells(text, "ike")[5].startswith("20.00 [")  # strict for the baselines
+    assert _cells(text, "ft-m")[5].startswith("75.00 [")
+    lo, hi = recs["instructed"]["Loc_paper_lo"], recs["instructed"]["Loc_paper_hi"]
+    assert _cells(text, "instructed")[5] == f"**100.00** [{lo:.1f}, {hi:.1f}]"  # the paper's for InstructEd
+    assert "| instructed | CounterFact | Loc (asym.) | 100.00 | ft-m | 75.00 | +25.00" in text
+    tex = report([d], "latex", table="table2", loc="asymmetric")
+    assert "Loc (asym.)" in tex and "ASYMMETRIC" in tex.split(r"\caption{")[1]
+
+
+def test_an_old_run_without_loc_paper_still_summarises_and_reports(tmp_path):
+    d = _run_dir(tmp_path, "counterfact")  # rows without loc_paper, as every run before it
+    header = (tmp_path / "counterfact" / "per_case.csv").read_text().splitlines()[0]
+    assert header == "editor,protocol,case_id,Rel,Gen,Loc,Por_hop,Por_Nhop,Hop_Acc,MH_Acc"  # the old file, unchanged
+    with (tmp_path / "counterfact" / "summary.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["Loc"] != "" and all(rows[0][c] == "" for c in ("Loc_paper", "Loc_paper_lo", "Loc_paper_hi",
+                                                                  "Score_paper", "H_paper", "H_paper_hi"))
+    text = report([d], "markdown", table="table2", loc="paper")
+    assert _cells(text, "ike")[5] == "–" and "predates the paper-locality fields" in text
+    assert "(paper)" not in report([d], "markdown", table="table2")
+    new, _ = _paper_run_dir(tmp_path, "counterfact")
+    header = (tmp_path / "paper" / "counterfact" / "per_case.csv").read_text().splitlines()[0]
+    assert header.endswith(",MH_Acc,Loc_paper")  # the new column comes after the old ones

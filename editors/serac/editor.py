@@ -75,6 +75,9 @@ class SERAC(Editor):
     def prepare(self, request: Request) -> Prepared:
         return self.prepare_all([request])[0]
 
+    def prepared_prompts(self, requests: list[Request]) -> list[str]:
+        return [p.prompt for p in self.prepare_all(requests)]  # one routing call for the batch
+
     def score(self, requests: list[Request]) -> list[TokenScore]:
         return self.scorer.score(self.prepare_all(requests))
 
