@@ -253,8 +253,14 @@ def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
     return ";".join(a for a in (own, base.editor_args) if a) or None
 
 
+# (locality definition, format, extension, intervals) of each table file: the strict Loc in <table>.md/.tex,
+# the paper's definition for every editor in <table>-loc-paper.md.
+TABLE_FILES = (("strict", "markdown", "md", True), ("strict", "latex", "tex", False), ("paper", "markdown", "md", True))
+
+
 def write_tables(suite: Suite, root: Path) -> list[Path]:
-    """OUT/tables/<table>.md (with intervals) and .tex, and the `bench report` commands that remake them."""
+    """OUT/tables/<table>.md (with intervals) and .tex, <table>-loc-paper.md, and the `bench report` commands
+    that remake them."""
     from bench.report import report
 
     tables, commands, written = root / "tables", [], []
@@ -266,16 +272,17 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
         under = Path(suite.tables_with) if suite.tables_with else None
         first = [under / r for r in suite.tables.get(name, []) if under and (under / r / "summary.csv").exists()]
         dirs = [str(d) for d in first] + dirs
-        for fmt, ext, ci in (("markdown", "md", True), ("latex", "tex", False)):
+        for loc, fmt, ext, ci in TABLE_FILES:
             try:
-                text = report(dirs, fmt, ci, table=name)
+                text = report(dirs, fmt, ci, table=name, loc=loc)
             except BenchError as exc:
                 print(f"[suite] {name}: {exc}", file=sys.stderr)
                 break
-            path = tables / f"{name}.{ext}"
+            path = tables / (f"{name}.{ext}" if loc == "strict" else f"{name}-loc-{loc}.{ext}")
             path.write_text(text)
             written.append(path)
-            flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "")
+            flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "") + (f" --loc {loc}" if loc != "strict"
+                                                                                    else "")
             commands.append(f"python -m bench report {' '.join(dirs)} {flags} --output {path}")
     (tables / "COMMANDS.md").write_text("# Commands that regenerate these tables byte for byte\n\n```\n"
                                         + "\n".join(commands) + "\n```\n")

@@ -135,7 +135,10 @@ def test_a_suite_with_tables_with_puts_its_rows_over_the_other_folders(tmp_path,
     table = (tmp_path / "new" / "tables" / "table2.md").read_text()
     assert table == report(dirs, "markdown", ci=True, table="table2")
     assert "| noedit | 2 |" in table and "| ft-m | 3 |" in table  # noedit from the old folder, ft-m from the new
-    assert " ".join(dirs) in (tmp_path / "new" / "tables" / "COMMANDS.md").read_text()
+    commands = (tmp_path / "new" / "tables" / "COMMANDS.md").read_text()
+    assert " ".join(dirs) in commands
+    paper = (tmp_path / "new" / "tables" / "table2-loc-paper.md").read_text()
+    assert paper == report(dirs, "markdown", ci=True, table="table2", loc="paper") and "--loc paper" in commands
 
 
 def test_the_instructed_suite_uses_default_checkpoints_and_runs_retrieval_sequentially():
