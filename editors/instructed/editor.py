@@ -18,7 +18,6 @@ from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
 from editors.instructed.config import DEPTHS, PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
-from editors.instructed.overlap import seen_locality
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.retrieval import InstructionMemory, gate
 
@@ -140,17 +139,7 @@ class InstructEd(Editor):
 
     def _seen(self, case: EditCase) -> bool:
         trained = self.trained_cases
-        if trained is None:
-            return False
-        return trained.contains(case_fingerprint(case)) or seen_locality(case, self._trained_locality)
-
-    @property
-    def _trained_locality(self) -> set[str]:
-        if self.trained_cases is None:
-            return set()
-        if not hasattr(self, "_locality_digests"):
-            self._locality_digests = set(self.trained_cases.locality)
-        return self._locality_digests
+        return trained is not None and (trained.contains(case_fingerprint(case)) or trained.saw_locality_of(case))
 
     def prepare(self, request: Request) -> Prepared:
         return self.prepare_all([request])[0][0]

@@ -16,8 +16,10 @@ from typing import Protocol
 
 from bench.data import load_dataset
 from bench.data.registry import DATASETS
+from bench.data.schema import EditCase
 from bench.data.splits import case_fingerprint
 from bench.errors import BenchError
+from editors.instructed.overlap import seen_locality
 
 
 class TrainedRecord(Protocol):
@@ -44,6 +46,7 @@ class TrainedCases:
     registered: dict[str, TrainedSet] = field(default_factory=dict)  # fingerprints recomputed by resolve()
     locality: list[str] = field(default_factory=list)  # digests of trained locality prompts (overlap.text_digest)
     _lookup: set[str] | None = field(default=None, init=False, repr=False)
+    _locality_lookup: frozenset[str] | None = field(default=None, init=False, repr=False)
 
     def resolve(self, data_dir: str | Path | None, where: Path | str = "the checkpoint") -> None:
         """Recompute the registered sets' fingerprints from `data_dir` and check them against the digests."""
@@ -70,6 +73,12 @@ class TrainedCases:
                 raise BenchError("TrainedCases.resolve(data_dir) must run before contains()")
             self._lookup = set(self.fingerprints)
         return fingerprint in self._lookup
+
+    def saw_locality_of(self, case: EditCase) -> bool:
+        """Whether one of the case's neighbourhood prompts was a training locality prompt."""
+        if self._locality_lookup is None:
+            self._locality_lookup = frozenset(self.locality)
+        return seen_locality(case, self._locality_lookup)
 
     def to_json(self) -> dict:
         return {"registered": {k: asdict(v) for k, v in self.registered.items()},
