@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
+import signal
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 from bench.errors import BenchError
 
@@ -135,6 +142,8 @@ def _cmd_train(argv: list[str]) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Knowledge-editing benchmark harness")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the full traceback of an unexpected error (default: one line and a file)")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _suite_parser(sub)
@@ -162,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("BENCH_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s", stream=sys.stderr)
+    for package in ("bench", "editors"):  # our messages; libraries keep their own level
+        logging.getLogger(package).setLevel(logging.INFO)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if argv and argv[0] == "train":
             return _cmd_train(argv[1:])
@@ -172,6 +187,30 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: results written so far are kept; rerun with --resume to continue", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = exc.args[0] if exc.args else "interrupted"
+        print(f"{why}: results written so far are kept; rerun with --resume to continue", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, the traceback in a file
+        if debug:
+            raise
+        path = _write_traceback()
+        print(f"error: unexpected {exc.__class__.__name__}: {exc}. This is a bug or an input the harness does not "
+              f"check yet; the full traceback is in {path} (rerun with --debug to print it). Results written so far "
+              "are kept.", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM stops like Ctrl-C: the unit in flight is dropped, everything written stays (and the time spent)."""
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
+def _write_traceback() -> Path:
+    folder = Path(tempfile.gettempdir()) / "knowledge-edit-bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    path.write_text(f"command: {' '.join(sys.argv)}\n\n{traceback.format_exc()}")
+    return path

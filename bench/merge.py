@@ -25,11 +25,17 @@ SAME_OPTIONS = tuple(k for k in RESUME_OPTIONS if k != "limit")
 def merge(source: str | Path, target: str | Path, editors: list[str] | None = None) -> dict:
     """Append `editors` (default: all of the source's) from `source` to `target`; returns the merge note."""
     source, target = Path(source), Path(target)
-    src, dst = load_config(source), load_config(target)
+    src = load_config(source)
+    load_config(target)  # a clear error for a target that is not a run directory, before anything is locked
+    log = RunLog(target)
+    with log.lock:  # no run may append to the target while its rows are checked and joined
+        return _merge(source, target, src, load_config(target), editors, log)
+
+
+def _merge(source: Path, target: Path, src: dict, dst: dict, editors: list[str] | None, log: RunLog) -> dict:
     _check_options(source, target, src, dst)
     names = _editors(source, src, editors)
     rows = [r for r in RunLog(source).rows() if r["editor"] in names]
-    log = RunLog(target)
     _check_rows(source, target, dst, rows, log)
     for name in names:
         dst["editors"][name] = _joined_record(target, name, src["editors"][name], dst["editors"].get(name))

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench.atomic import atomic_write  # noqa: E402
 from bench.metrics import ALL_METRICS  # noqa: E402
 
 
@@ -32,10 +33,7 @@ def bar_charts(records: list[dict], out_dir: Path) -> list[Path]:
         ax.set_ylabel(f"{metric} (%)")
         ax.set_title(f"{metric} on {recs[0]['dataset']} ({recs[0]['model']}), 95% bootstrap CI", fontsize=9)
         fig.tight_layout()
-        path = out_dir / f"{metric}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path)
+        written.append(_save(fig, out_dir / f"{metric}.png"))
     return written
 
 
@@ -58,7 +56,10 @@ def curve_plots(curve: list[dict], out_dir: Path, title: str = "") -> list[Path]
     axes[0][-1].legend(fontsize=8)
     fig.suptitle(title or "sequential editing", fontsize=10)
     fig.tight_layout()
-    path = out_dir / "sequential_curve.png"
-    fig.savefig(path, dpi=110)
+    return [_save(fig, out_dir / "sequential_curve.png")]
+
+
+def _save(fig, path: Path) -> Path:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    return [path]
+    return path

@@ -1,23 +1,31 @@
 """The run directory on disk: config.json, the append-only cases.jsonl, summary.csv, per_case.csv.
 
 cases.jsonl is appended unit by unit (a case, a batch, a sequential checkpoint)
-with a flush and fsync, so a killed run loses at most the unit in flight;
-`--resume` drops a torn last line and skips every unit already written.
+with a flush and fsync; the last row of a unit carries its row count, so a unit
+is all or nothing: `--resume` discards the rows of a unit cut short (a kill, a
+short write) and runs it again, and skips every unit written to the end. The
+other files are replaced atomically, and a lock keeps a second writer out.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.atomic import atomic_write, atomic_write_text
 from bench.errors import BenchError
+from bench.locks import FolderLock
 from bench.metrics import ALL_METRICS, PAPER_METRICS, CaseMetrics
 
 PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case fractions; Score and H are computed from their means
 # Appended after them only when some case has it, so that runs from before it keep a byte-identical per_case.csv.
 PER_CASE_PAPER_METRICS = ["Loc_paper"]
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["editor", "dataset", "model", "protocol", "n_cases",
                    "Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "Score", "H"]
@@ -25,6 +33,9 @@ EXTRA_METRICS = ["MH_Acc"]  # MQuAKE's official multi-hop accuracy (generation, 
 
 # Options a resumed run must share with the run directory: they decide which rows one `bench run` writes.
 RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every")
+# ... and what decides the values in them (the device as resolved: `auto` and `cpu` on a CPU machine agree).
+RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
+UNIT_ROWS = "unit_rows"  # on the last row of a unit: how many rows the unit has (its completion mark)
 
 
 def summary_columns() -> list[str]:
@@ -36,84 +47,218 @@ def summary_columns() -> list[str]:
 
 
 class RunLog:
+    """Owner of a run directory's files; `prepare()` takes the directory's lock, `close()` gives it back."""
+
     def __init__(self, out: Path):
         self.out = Path(out)
         self.cases_path = self.out / "cases.jsonl"
+        self.lock = FolderLock(self.out, "run directory")
 
     def prepare(self, resume: bool) -> None:
+        self.lock.acquire()
         if self.cases_path.exists() and self.cases_path.stat().st_size and not resume:
+            self.close()
             raise BenchError(
                 f"{self.out} already holds results (cases.jsonl). Pass --resume to continue that run, "
                 "or choose a new --out directory; nothing was overwritten."
             )
-        self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "plots").mkdir(exist_ok=True)
         if resume:
-            self._drop_torn_tail()
+            self.drop_incomplete_units()
 
-    def _drop_torn_tail(self) -> None:
+    def close(self) -> None:
+        self.lock.release()
+
+    def drop_incomplete_units(self) -> int:
+        """Rewrite cases.jsonl without the rows of units that were not written to the end (a kill or a short
+        write mid-unit); they run again. Returns how many rows were dropped."""
         if not self.cases_path.exists():
-            return
-        data = self.cases_path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            self.cases_path.write_bytes(data[: data.rfind(b"\n") + 1])
+            return 0
+        scan = _scan(self.cases_path)
+        if scan.dropped_rows or scan.torn_bytes:
+            kept = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scan.rows)
+            atomic_write_text(self.cases_path, kept)
+            logger.warning("%s: discarded %d row(s) of %d unit(s) not written to the end%s; they run again",
+                           self.cases_path, scan.dropped_rows, len(scan.dropped_units),
+                           f" and a torn last line ({scan.torn_bytes} bytes)" if scan.torn_bytes else "")
+        return scan.dropped_rows
+
+    def read_config(self) -> dict | None:
+        """config.json, or None if there is none; an unreadable one is an error saying what to do."""
+        path = self.out / "config.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BenchError(
+                f"{path} is unreadable ({exc.__class__.__name__}: {exc}), so this run cannot be checked for "
+                "resuming. Restore it from a copy, or move it away and rerun the command that made the run with "
+                "--resume: the rows in cases.jsonl are kept and config.json is written anew from the command."
+            ) from None
 
     def write_config(self, config: dict) -> None:
-        path = self.out / "config.json"
-        if path.exists():
-            previous = json.loads(path.read_text())
-            for key in RESUME_OPTIONS:
-                if previous.get("args", {}).get(key) != config["args"].get(key):
-                    raise BenchError(
-                        f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "
-                        f"has {key}={config['args'].get(key)!r}. Resume with the same options or use a new --out."
-                    )
+        previous = self.read_config()
+        if previous is not None:
+            check_resume(self.out / "config.json", previous, config)
             starts = previous.get("previous_starts", [])
             if previous.get("started") != config.get("started"):  # an earlier start, not this run's last write
                 starts = starts + [previous.get("started")]
             config["previous_starts"] = starts
             for key, value in previous.items():  # notes the runner does not write (a merge's) survive a resume
                 config.setdefault(key, value)
-        path.write_text(json.dumps(config, indent=2, default=str) + "\n")
+        atomic_write_text(self.out / "config.json", json.dumps(config, indent=2, default=str) + "\n")
 
     def rows(self) -> list[dict]:
+        """Every row of every unit written to the end (rows of a unit in flight or torn are left out)."""
         if not self.cases_path.exists():
             return []
-        with self.cases_path.open() as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+        return _scan(self.cases_path).rows
 
     def done_units(self, editor: str) -> set[str]:
         return {r["unit"] for r in self.rows() if r["editor"] == editor}
 
     def append(self, rows: list[dict]) -> None:
+        """Append whole units in one write; the last row of each unit carries `unit_rows`, its row count, which
+        is what makes the unit count as done."""
         with self.cases_path.open("a") as fh:
-            fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+            fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mark_units(rows)))
             fh.flush()
             os.fsync(fh.fileno())
 
     def write_summary(self, records: list[dict]) -> Path:
-        path = self.out / "summary.csv"
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=summary_columns())
-            writer.writeheader()
-            for rec in records:
-                writer.writerow({k: _fmt(rec.get(k)) for k in summary_columns()})
-        return path
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=summary_columns())
+                writer.writeheader()
+                for rec in records:
+                    writer.writerow({k: _fmt(rec.get(k)) for k in summary_columns()})
+
+        return atomic_write(self.out / "summary.csv", write)
 
     def write_per_case(self, per_case: dict[tuple[str, str], list[CaseMetrics]]) -> Path:
         """(editor, protocol label) -> per-case metrics: small enough to commit, enough for paired tests."""
-        path = self.out / "per_case.csv"
         paper = [m for m in PER_CASE_PAPER_METRICS
                  if any(c.values.get(m) is not None for cases in per_case.values() for c in cases)]
         metrics = PER_CASE_METRICS + paper
-        with path.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["editor", "protocol", "case_id"] + metrics)
-            for (editor, label), cases in per_case.items():
-                for c in cases:
-                    values = [c.values.get(m) for m in metrics]
-                    writer.writerow([editor, label, c.case_id] + ["" if v is None else f"{v:.6g}" for v in values])
-        return path
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["editor", "protocol", "case_id"] + metrics)
+                for (editor, label), cases in per_case.items():
+                    for c in cases:
+                        values = [c.values.get(m) for m in metrics]
+                        writer.writerow([editor, label, c.case_id] + ["" if v is None else f"{v:.6g}" for v in values])
+
+        return atomic_write(self.out / "per_case.csv", write)
+
+
+def check_resume(path: Path, previous: dict, config: dict) -> None:
+    """Refuse to resume with any option or setting that changes the rows, naming it."""
+    for key in RESUME_OPTIONS:
+        if previous.get("args", {}).get(key) != config["args"].get(key):
+            raise BenchError(
+                f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "
+                f"has {key}={config['args'].get(key)!r}. Resume with the same options or use a new --out."
+            )
+    for name, (section, key) in RESUME_SETTINGS.items():
+        before, now = previous.get(section, {}).get(key), config.get(section, {}).get(key)
+        if before is not None and before != now:
+            raise BenchError(
+                f"--resume: {path} was written with {name} {before!r}, this command runs with {now!r}; rows of "
+                f"both would be mixed in one summary. Resume with --{name} {before} or use a new --out."
+            )
+
+
+def check_editor_resume(path: Path, name: str, previous: dict | None, resolved: dict) -> None:
+    """An editor resumed into a run must have the resolved configuration (every config field) it ran with."""
+    if not previous or "config" not in previous:
+        return
+    before = previous["config"]
+    now = json.loads(json.dumps(resolved, default=str))
+    differ = sorted(k for k in now if k in before and before[k] != now[k])
+    if differ:
+        detail = ", ".join(f"{k}={before[k]!r} (now {now[k]!r})" for k in differ)
+        raise BenchError(
+            f"--resume: editor {name} ran in {path.parent} with {detail}; this command configures it differently "
+            f"(--editor-args), which would mix two settings in one summary row. Resume with the same --editor-args "
+            "or use a new --out."
+        )
+
+
+@dataclass
+class _Scan:
+    rows: list[dict] = field(default_factory=list)
+    dropped_rows: int = 0
+    dropped_units: set = field(default_factory=set)
+    torn_bytes: int = 0
+
+
+def _scan(path: Path) -> _Scan:
+    """Rows of complete units. A unit is complete when its last row carries `unit_rows` equal to its row count;
+    rows from before the mark existed (no row of the file carries one before them) count as complete."""
+    scan, pending, marked = _Scan(), [], False
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    scan.torn_bytes = len(data) - end
+    for number, line in enumerate(data[:end].decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise BenchError(f"{path}, line {number}: not a JSON row ({exc}); the file was changed by something "
+                             "other than the harness. Restore it or remove that line, then rerun.") from None
+        if UNIT_ROWS not in row:
+            pending.append(row)
+            continue
+        key = _unit_key(row)
+        start = len(pending)
+        while start and _unit_key(pending[start - 1]) == key:  # the unit's rows are written together, last
+            start -= 1
+        before, unit = pending[:start], pending[start:] + [row]
+        if marked:
+            _drop(scan, before)  # rows after a mark that no mark closes: a unit cut short, then rerun
+        else:
+            scan.rows += before
+        marked = True
+        if len(unit) == row[UNIT_ROWS]:
+            scan.rows += unit
+        else:
+            _drop(scan, unit)
+        pending = []
+    if marked:
+        _drop(scan, pending)
+    else:
+        scan.rows += pending
+    return scan
+
+
+def _unit_key(row: dict) -> tuple:
+    return row.get("editor"), row.get("unit")
+
+
+def _drop(scan: _Scan, rows: list[dict]) -> None:
+    scan.dropped_rows += len(rows)
+    scan.dropped_units |= {_unit_key(r) for r in rows}
+
+
+def _mark_units(rows: list[dict]) -> list[dict]:
+    """Rows of one or more whole units, each unit's last row marked with the unit's row count."""
+    counts: dict[tuple, int] = {}
+    for r in rows:
+        counts[(r["editor"], r["unit"])] = counts.get((r["editor"], r["unit"]), 0) + 1
+    seen: dict[tuple, int] = {}
+    out = []
+    for r in rows:
+        key = (r["editor"], r["unit"])
+        seen[key] = seen.get(key, 0) + 1
+        r = {k: v for k, v in r.items() if k != UNIT_ROWS}
+        if seen[key] == counts[key]:
+            r[UNIT_ROWS] = counts[key]
+        out.append(r)
+    return out
 
 
 def read_per_case(path: Path) -> dict[tuple[str, str], list[CaseMetrics]]:

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import csv
-import json
 import platform
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.atomic import atomic_write
 from bench.data import load_dataset, resolve_data_dir
 from bench.data.schema import NHOP
 from bench.errors import BenchError
 from bench.models import load_model
 from bench.plots import bar_charts, curve_plots
 from bench.protocols import ProtocolConfig, base_locality, run_protocol
-from bench.runlog import RunLog
+from bench.runlog import RunLog, check_editor_resume
 from bench.scoring import Scorer
 from bench.summary import per_case, sequential_curve, summarize
 from editors.base import Resources, check_supported
@@ -73,6 +73,19 @@ def run(cfg: RunConfig) -> Path:
         raise BenchError(f"dataset '{cfg.dataset}' gave no cases")
     log = RunLog(Path(cfg.out))
     log.prepare(cfg.resume)
+    try:
+        _run_prepared(cfg, log, cases, names, classes, configs)
+    finally:
+        log.close()
+    return log.out
+
+
+def _run_prepared(cfg: RunConfig, log: RunLog, cases: list, names: list[str], classes: dict, configs: dict) -> None:
+    """The run once its directory is locked (and, on --resume, cleared of units cut short)."""
+    previous = log.read_config() if cfg.resume else None
+    earlier = previous.get("editors", {}) if previous else {}  # their `seconds` then sum the whole cost
+    for n in names:
+        check_editor_resume(log.out / "config.json", n, earlier.get(n), resolved_config(n, configs[n]))
     lm = load_model(cfg.model, cfg.device, cfg.dtype)
     for n in names:
         check_supported(classes[n], lm, cfg.protocol)
@@ -81,7 +94,6 @@ def run(cfg: RunConfig) -> Path:
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir),
                           state_dir=log.out / "states")
     config = _config_record(cfg, cases, lm)
-    earlier = _earlier_editors(log.out) if cfg.resume else {}
     config["editors"].update(earlier)  # editors of earlier starts keep their record, also when not named again
     log.write_config(config)
     state = _RunState(cfg, log, config, cases, pcfg, base_locality(Scorer(lm.model, lm.tokenizer), cases),
@@ -96,7 +108,11 @@ def run(cfg: RunConfig) -> Path:
             del editor  # free it before the next editor is built
     if not ran:  # the last editors were finished already (e.g. rows merged from another run)
         finish(log, state.meta, config, cfg)
-    return log.out
+
+
+def resolved_config(name: str, config) -> dict:
+    """An editor's configuration as config.json records it (`describe()` starts with these keys)."""
+    return {"name": name, **{f.name: getattr(config, f.name) for f in fields(config)}}
 
 
 def _editor_setup(cfg: RunConfig) -> tuple[list[str], dict, dict]:
@@ -134,29 +150,24 @@ def _all_done(state: _RunState, name: str, done: set[str]) -> bool:
 
 
 def _run_named_editor(state: _RunState, name: str, editor, done: set[str]) -> None:
-    """Run `editor` under `name` on the units not `done`, record it in config.json, re-summarise."""
+    """Run `editor` under `name` on the units not `done`, record it in config.json, re-summarise. An interrupted
+    editor's time is recorded too (the suite's estimates read it)."""
     config, log = state.config, state.log
     editor.name = name  # a preset runs under its own label
     config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
     log.write_config(config)
-    seconds = _run_editor(editor, name, state.cases, state.base_loc, state.pcfg, log, state.meta, done)
     spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
-    config["editors"][name]["seconds"] = round(spent + seconds, 3)
-    config["editors"][name]["units"] = _unit_count(len(state.cases), state.pcfg)
-    log.write_config(config)
+    started = time.time()
+    try:
+        _run_editor(editor, name, state.cases, state.base_loc, state.pcfg, log, state.meta, done)
+    finally:
+        config["editors"][name]["seconds"] = round(spent + time.time() - started, 3)
+        config["editors"][name]["units"] = _unit_count(len(state.cases), state.pcfg)
+        log.write_config(config)
     finish(log, state.meta, config, state.cfg)
 
 
-def _earlier_editors(out: Path) -> dict[str, dict]:
-    """The editor records of earlier starts of a resumed run: `seconds` then sums the whole cost, and an editor
-    run by an earlier command into the same directory keeps its configuration in config.json."""
-    path = out / "config.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text()).get("editors", {})
-
-
-def _run_editor(editor, name, cases, base_loc, pcfg, log, meta, done: set[str]) -> float:
+def _run_editor(editor, name, cases, base_loc, pcfg, log, meta, done: set[str]) -> None:
     total = _unit_count(len(cases), pcfg)
     bar = tqdm(total=total, desc=f"{name} [{pcfg.name}]", unit="unit", initial=len(done), file=sys.stderr)
     started = time.time()
@@ -167,7 +178,6 @@ def _run_editor(editor, name, cases, base_loc, pcfg, log, meta, done: set[str]) 
         bar.update(1)
     bar.close()
     print(f"[bench] {name}: {time.time() - started:.1f}s", file=sys.stderr)
-    return time.time() - started
 
 
 def _unit_count(n: int, pcfg: ProtocolConfig) -> int:
@@ -197,11 +207,15 @@ def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
 def _write_csv(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
-                          for k, v in r.items()} for r in rows)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
+                              for k, v in r.items()} for r in rows)
+
+    atomic_write(path, write)
 
 
 def _generation_prefix(cases, data_dir: Path) -> str:
@@ -252,7 +266,7 @@ def _git_revision() -> dict:
 
 
 def load_config(run_dir: Path) -> dict:
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
+    config = RunLog(Path(run_dir)).read_config()
+    if config is None:
         raise BenchError(f"{run_dir} is not a run directory (no config.json)")
-    return json.loads(path.read_text())
+    return config

@@ -1,0 +1,201 @@
+"""The run directory under short writes, concurrent writers, mismatched resumes and interruptions."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import bench.cli
+import bench.runner
+from bench.atomic import atomic_write, atomic_write_text
+from bench.cli import main
+from bench.locks import FolderLock, LockHeld
+from bench.runlog import UNIT_ROWS, RunLog
+
+
+def _record(i: int) -> dict:
+    subject = ["Spike Hughes", "Toko Yasuda", "John Lennon", "Max Mosley", "Lita Ford"][i]
+    return {
+        "case_id": 100 + i,
+        "requested_rewrite": {"prompt": "{} originates from", "relation_id": "P19", "subject": subject,
+                              "target_new": {"str": "Philadelphia"}, "target_true": {"str": "London"}},
+        "paraphrase_prompts": [f"{subject} was born in"],
+        "neighborhood_prompts": ["Kathryn Newton was born in", "Aubrey de Grey is originally from"],
+    }
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(5)]))
+    return f"counterfact:{path}"
+
+
+def _run(dataset, out, *extra, editors="noedit"):
+    return main(["run", "--editors", editors, "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(out), "--bootstrap", "20", *extra])
+
+
+def _lines(out):
+    return (out / "cases.jsonl").read_text().splitlines(keepends=True)
+
+
+def _rows(out):
+    return [json.loads(x) for x in _lines(out)]
+
+
+def test_each_unit_ends_with_its_row_count(dataset, tmp_path):
+    out = tmp_path / "run"
+    assert _run(dataset, out) == 0
+    rows = _rows(out)
+    assert len(rows) == 20  # 5 cases x 4 queries
+    assert [r.get(UNIT_ROWS) for r in rows[:4]] == [None, None, None, 4]
+
+
+def test_a_unit_cut_short_runs_again_on_resume(dataset, tmp_path, caplog):
+    """The review's `truncate`: rows of the last unit were on disk but not all of them; the old resume kept them
+    and skipped the unit for good (rows lost). Now the unit is discarded, rerun, and the results are whole."""
+    full, out = tmp_path / "full", tmp_path / "cut"
+    assert _run(dataset, full) == 0 and _run(dataset, out) == 0
+    data = (out / "cases.jsonl").read_bytes()
+    (out / "cases.jsonl").write_bytes(data[:-200])  # the last unit's mark and more are gone, a line is torn
+    assert _run(dataset, out, "--resume") == 0
+    assert re.search(r"discarded [1-3] row\(s\) of 1 unit\(s\) not written to the end and a torn last line",
+                     caplog.text)
+    assert len(_rows(out)) == 20
+    assert (out / "per_case.csv").read_bytes() == (full / "per_case.csv").read_bytes()
+
+
+def test_legacy_and_marked_rows_scan(tmp_path):
+    log = RunLog(tmp_path)
+    legacy = [{"editor": "e", "unit": f"cases:{i}"} for i in range(3)]
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in legacy))
+    log.append([{"editor": "e", "unit": "cases:3"}] * 2)
+    log.append([{"editor": "e", "unit": "cases:4"}] * 3)
+    with (tmp_path / "cases.jsonl").open("a") as fh:  # a unit in flight: one of its rows, no mark
+        fh.write(json.dumps({"editor": "e", "unit": "cases:5"}) + "\n")
+    assert [r["unit"] for r in log.rows()] == ["cases:0", "cases:1", "cases:2"] + ["cases:3"] * 2 + ["cases:4"] * 3
+    assert log.drop_incomplete_units() == 1
+    assert len(_rows(tmp_path)) == 8
+
+
+def test_a_corrupt_line_is_a_clear_error(tmp_path):
+    (tmp_path / "cases.jsonl").write_text('{"editor": "e", "unit": "u", "unit_rows": 1}\nnot json\n{"a": 1}\n')
+    with pytest.raises(Exception, match=r"cases.jsonl, line 2: not a JSON row"):
+        RunLog(tmp_path).rows()
+
+
+@pytest.mark.parametrize("content", ["", '{"args": {"dataset": "counter'])
+def test_unreadable_config_on_resume_says_what_to_do(dataset, tmp_path, capsys, content):
+    out = tmp_path / "run"
+    assert _run(dataset, out) == 0
+    (out / "config.json").write_text(content)
+    before = (out / "cases.jsonl").read_bytes()
+    capsys.readouterr()
+    assert _run(dataset, out, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "config.json is unreadable" in err and "move it away" in err and "Traceback" not in err
+    assert (out / "cases.jsonl").read_bytes() == before
+
+
+def test_resume_refuses_other_editor_args_and_dtype(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(dataset, out, "--limit", "5", editors="ft-m") == 0
+    before = (out / "cases.jsonl").read_bytes()
+    capsys.readouterr()
+    assert _run(dataset, out, "--limit", "5", "--resume", "--editor-args", "ft-m:lr=0.5", editors="ft-m") == 2
+    assert "editor ft-m ran in" in capsys.readouterr().err
+    assert _run(dataset, out, "--limit", "5", "--resume", "--dtype", "bfloat16", editors="ft-m") == 2
+    assert "written with dtype 'float32'" in capsys.readouterr().err
+    assert (out / "cases.jsonl").read_bytes() == before
+    assert _run(dataset, out, "--limit", "5", "--resume", "--device", "auto", editors="ft-m") == 0  # auto is cpu here
+
+
+def test_a_second_writer_is_refused_naming_the_holder(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = FolderLock(out, "run directory").acquire()
+    try:
+        assert _run(dataset, out) == 2
+        err = capsys.readouterr().err
+        assert "being written by another process" in err and f"pid {os.getpid()}" in err
+        assert not (out / "cases.jsonl").exists()
+    finally:
+        holder.release()
+    assert _run(dataset, out) == 0
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(tmp_path):
+    code = ("import sys, time; from bench.locks import FolderLock; FolderLock(sys.argv[1]).acquire(); "
+            "print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeld, match=f"pid {proc.pid}"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with FolderLock(tmp_path):
+        pass
+
+
+def test_sigterm_stops_like_ctrl_c(monkeypatch, capsys):
+    def terminated(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        return 0
+
+    monkeypatch.setattr(bench.cli, "_cmd_list", terminated)
+    assert main(["list", "models"]) == 130
+    assert "stopped by SIGTERM" in capsys.readouterr().err
+
+
+def test_an_interrupted_editor_keeps_its_time_and_rows(dataset, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real = bench.runner.run_protocol
+
+    def two_units_then_stop(*args):
+        for n, unit in enumerate(real(*args)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield unit
+
+    monkeypatch.setattr(bench.runner, "run_protocol", two_units_then_stop)
+    assert _run(dataset, out) == 130
+    record = json.loads((out / "config.json").read_text())["editors"]["noedit"]
+    assert record["seconds"] > 0 and len(_rows(out)) == 8
+    monkeypatch.setattr(bench.runner, "run_protocol", real)
+    assert _run(dataset, out, "--resume") == 0
+    assert json.loads((out / "config.json").read_text())["editors"]["noedit"]["seconds"] > record["seconds"]
+
+
+def test_an_unexpected_error_is_one_line_and_a_file(monkeypatch, capsys):
+    def broken(args):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(bench.cli, "_cmd_list", broken)
+    assert main(["list", "models"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ZeroDivisionError: boom" in err and "--debug" in err
+    path = err.split("traceback is in ")[1].split(" (rerun")[0]
+    assert "Traceback" in open(path).read()
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "list", "models"])
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "config.json"
+    atomic_write_text(path, "old")
+
+    def failing(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(path, failing)
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["config.json"]
