@@ -21,8 +21,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     tmp = temporary_sibling(path)
     try:
         write(tmp)
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
+        fsync_file(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -32,6 +31,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def fsync_file(path: Path) -> None:
+    with Path(path).open("rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def fsync_dir(folder: Path) -> None:

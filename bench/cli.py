@@ -35,6 +35,9 @@ def _run_parser(sub) -> None:
     p.add_argument("--encoder", default="all-MiniLM-L6-v2", help="sentence encoder for retrieval editors")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    p.add_argument("--allow-hub", action="store_true",
+                   help="download a --model or --encoder that is not offline from the Hugging Face hub "
+                        "(never tried otherwise)")
 
 
 def _cmd_run(args) -> int:
@@ -45,7 +48,7 @@ def _cmd_run(args) -> int:
         model=args.model, protocol=args.protocol, batch_size=args.batch_size, num_edits=args.num_edits,
         eval_every=args.eval_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir, device=args.device,
         dtype=args.dtype, editor_args=args.editor_args, resume=args.resume, bootstrap=args.bootstrap,
-        encoder=args.encoder,
+        encoder=args.encoder, allow_hub=args.allow_hub,
     )
     out = run(cfg)
     print((out / "summary.csv").read_text(), end="")
@@ -64,6 +67,9 @@ def _suite_parser(sub) -> None:
     for flag, default in (("--model", "smollm2-135m"), ("--device", "auto"), ("--data-dir", None)):
         p.add_argument(flag, default=default)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--allow-hub", action="store_true",
+                   help="download a --model or --encoder that is not offline from the Hugging Face hub "
+                        "(never tried otherwise)")
 
 
 def _cmd_suite(args) -> int:
@@ -71,7 +77,7 @@ def _cmd_suite(args) -> int:
     from bench.suite import run_suite
 
     base = RunConfig(editors=[], dataset="", out="", model=args.model, device=args.device, data_dir=args.data_dir,
-                     seed=args.seed)
+                     seed=args.seed, allow_hub=args.allow_hub)
     skip, only = set(_names(args.skip)), set(_names(args.only))
     failed = run_suite(args.name, args.out, args.limit, skip, only or None, args.dry_run, base)
     if failed:

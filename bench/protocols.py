@@ -4,13 +4,15 @@ Each protocol yields finished *units* — (key, rows) — that the runner append
 to cases.jsonl. A unit already on disk is skipped on --resume; the sequential
 protocol still replays its edit, because later edits build on it, unless the
 editor's state after the last evaluation was saved (bench/sequential_state.py).
-Locality is always measured against the unedited model's predictions,
-computed once up front (`base_locality`); each LOC row also carries the paper's
-definition (`loc_e0`, `loc_paper`, see `_add_paper_locality`).
+Locality is always measured against the unedited model's predictions on the
+same batch composition (`Baseline`); each LOC row also carries the paper's
+definition (`loc_e0`, `loc_paper`, see `_add_paper_locality`). After every
+reset() the model must match the run's unedited fingerprint (`Baseline.verify`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,9 +27,10 @@ from bench.errors import BenchError
 from bench.metrics import exact_match, locality_agreement
 from bench.scoring import Prepared, Scorer
 from editors.base import Editor, Request
-from editors.restore import parameter_hash
+from editors.restore import Fingerprint, fingerprint
 
 Unit = tuple[str, list[dict]]
+Reference = list[list[int] | None]  # per request: the unedited argmaxes (LOC requests only)
 
 
 @dataclass(frozen=True)
@@ -42,36 +45,87 @@ class ProtocolConfig:
 
 
 class RestoreError(BenchError):
-    """reset() did not restore the parameters bitwise: results after this point would be wrong."""
+    """The model is not the run's unedited one after reset(): results after this point would be wrong."""
 
 
-def base_locality(scorer: Scorer, cases: list[EditCase]) -> dict[tuple[str, int], list[int]]:
-    """Unedited model's teacher-forced argmax on every locality query, keyed (case_id, query index)."""
-    keys, items = [], []
-    for case in cases:
-        for qi, q in enumerate(case.queries):
-            if q.kind == LOC:
-                keys.append((case.case_id, qi))
-                items.append(Prepared(q.prompt, q.answer))
-    return {k: s.pred_ids for k, s in zip(keys, scorer.score(items, progress="unedited locality"))}
+class Baseline:
+    """The unedited model, captured once per run and shared by all its editors.
+
+    `reference` is the restore check's fingerprint, taken before any editor exists: a leak of one editor is
+    caught at its own check or when the next one starts, never absorbed into a new reference. The locality
+    reference is the unedited model's argmax on each LOC request, scored per unit in the unit's own batch
+    composition (all its requests in one `score` call, as `evaluate` scores them), because batched results
+    depend on the batch's shape in low precision (bfloat16 argmaxes flip): only the same composition makes an
+    editor that changes nothing agree exactly. Cached by composition, so editors share it.
+    """
+
+    def __init__(self, scorer: Scorer):
+        self.scorer = scorer
+        self.reference: Fingerprint = fingerprint(scorer.model)
+        self._loc: dict[tuple, Reference] = {}
+
+    def verify(self, editor: Editor, where: str) -> None:
+        """Raise RestoreError unless the model matches the unedited fingerprint exactly."""
+        diffs = fingerprint(self.scorer.model).differences(self.reference)
+        if diffs:
+            raise RestoreError(f"editor '{editor.name}': {where}, the model is not the run's unedited model "
+                               f"({'; '.join(diffs)}). Stopping: later cases would be scored on a corrupted model.")
+
+    def prepare(self, editor: Editor, cases: list[EditCase]) -> None:
+        """Score the unit of `cases` on the unedited model; call it while the model is unedited."""
+        self._reference(editor, unit_requests(editor, cases))
+
+    def locality(self, editor: Editor, requests: list[Request]) -> Reference:
+        """The unit's reference. A weight editor's must be prepared before its edit; an editor that leaves the
+        weights alone (the restore check holds it to that) may have it scored now."""
+        key = self._key(editor, requests)
+        if key not in self._loc and editor.capabilities.changes_weights:
+            raise BenchError(f"editor '{editor.name}': no unedited locality reference was prepared for this unit")
+        return self._reference(editor, requests)
+
+    def _reference(self, editor: Editor, requests: list[Request]) -> Reference:
+        key = self._key(editor, requests)
+        if key not in self._loc:
+            items = [Prepared(r.text, r.query.answer) for r in requests]
+            scores = self.scorer.score(items, _plain_context if key[1] == "context" else None)
+            self._loc[key] = [s.pred_ids if r.query.kind == LOC else None for r, s in zip(requests, scores)]
+        return self._loc[key]
+
+    def _key(self, editor: Editor, requests: list[Request]) -> tuple:
+        """The composition: the requests in order, and whether the editor scores without a forward context when
+        that matters (the scorer runs a prefix shared by a whole batch separately only without one)."""
+        ids = tuple((r.case.case_id, r.case.queries.index(r.query), r.text) for r in requests)
+        context = editor.active_context() is not None and self._shares_prefix(requests)
+        return ids, "context" if context else "plain"
+
+    def _shares_prefix(self, requests: list[Request]) -> bool:
+        encoded = [self.scorer.encode(Prepared(r.text, r.query.answer)) for r in requests]
+        return any(self.scorer.shared_prefix([encoded[i] for i in rows]) for rows in self.scorer.chunks(encoded))
 
 
-def evaluate(editor: Editor, cases: list[EditCase], base_loc: dict, cfg: ProtocolConfig) -> list[dict]:
+def _plain_context(_batch) -> contextlib.AbstractContextManager:
+    """A forward context that changes nothing: the scorer then batches as for an editor with a context."""
+    return contextlib.nullcontext()
+
+
+def unit_requests(editor: Editor, cases: list[EditCase]) -> list[Request]:
+    """The requests of one unit, in the order `evaluate` scores them."""
+    return [Request(case, q) for case in cases for q in editor.select_queries(case)]
+
+
+def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: ProtocolConfig) -> list[dict]:
     """Score every selected query of `cases` through the editor; one row per query."""
-    requests, index = [], []
-    for case in cases:
-        for q in editor.select_queries(case):
-            requests.append(Request(case, q))
-            index.append(case.queries.index(q))
+    requests = unit_requests(editor, cases)
     scores = editor.score(requests) if requests else []
     fired = getattr(editor, "last_fired", None)
+    reference = baseline.locality(editor, requests)
     rows = []
-    for i, (req, qi, s) in enumerate(zip(requests, index, scores)):
-        row = {"case_id": req.case.case_id, "kind": req.query.kind, "qi": qi, "prompt": req.query.prompt,
-               "answer": req.query.answer, "acc": s.accuracy, "n_tokens": len(s.target_ids),
-               "logprob": round(s.logprob, 6), "pred_ids": s.pred_ids}
+    for i, (req, s) in enumerate(zip(requests, scores)):
+        row = {"case_id": req.case.case_id, "kind": req.query.kind, "qi": req.case.queries.index(req.query),
+               "prompt": req.query.prompt, "answer": req.query.answer, "acc": s.accuracy,
+               "n_tokens": len(s.target_ids), "logprob": round(s.logprob, 6), "pred_ids": s.pred_ids}
         if req.query.kind == LOC:
-            row["loc"] = locality_agreement(s.pred_ids, base_loc[(req.case.case_id, qi)])
+            row["loc"] = locality_agreement(s.pred_ids, reference[i])
         if fired is not None and len(fired) == len(requests):
             row["fired"] = bool(fired[i])
         rows.append(row)
@@ -129,61 +183,47 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _RestoreCheck:
-    """Parameter hash taken before any edit; compared after every reset() of a weight editor."""
-
-    def __init__(self, editor: Editor):
-        self.editor = editor
-        self.enabled = editor.capabilities.changes_weights
-        self.reference = parameter_hash(editor.model) if self.enabled else None
-
-    def verify(self, where: str) -> None:
-        if self.enabled and parameter_hash(self.editor.model) != self.reference:
-            raise RestoreError(
-                f"editor '{self.editor.name}': reset() after {where} did not restore the model's parameters "
-                "bitwise (parameter hash differs). Stopping: later cases would be scored on a corrupted model."
-            )
-
-
-def run_protocol(editor: Editor, cases: list[EditCase], base_loc: dict, cfg: ProtocolConfig,
+def run_protocol(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: ProtocolConfig,
                  done: set[str]) -> Iterator[Unit]:
+    baseline.verify(editor, "before its first edit (an earlier editor's reset() or this one's construction leaked)")
     if cfg.name == "single":
-        yield from _groups(editor, [[c] for c in cases], base_loc, cfg, done)
+        yield from _groups(editor, [[c] for c in cases], baseline, cfg, done)
     elif cfg.name == "batch":
         size = max(1, cfg.batch_size)
-        yield from _groups(editor, [cases[i:i + size] for i in range(0, len(cases), size)], base_loc, cfg, done)
+        yield from _groups(editor, [cases[i:i + size] for i in range(0, len(cases), size)], baseline, cfg, done)
     elif cfg.name == "sequential":
-        yield from _sequential(editor, cases, base_loc, cfg, done)
+        yield from _sequential(editor, cases, baseline, cfg, done)
     else:
         raise BenchError(f"unknown protocol '{cfg.name}'; use single, batch or sequential")
 
 
-def _groups(editor, groups, base_loc, cfg, done) -> Iterator[Unit]:
-    check = _RestoreCheck(editor)
+def _groups(editor, groups, baseline: Baseline, cfg, done) -> Iterator[Unit]:
+    """Each unit starts on the unedited model (the previous one's reset() was verified): its reference first."""
     for group in groups:
         key = "cases:" + ",".join(c.case_id for c in group)
         if key in done:
             continue
+        baseline.prepare(editor, group)
         seed_everything(cfg.seed)
         editor.edit(group)
-        rows = evaluate(editor, group, base_loc, cfg)
+        rows = evaluate(editor, group, baseline, cfg)
         editor.reset()
-        check.verify(f"case(s) {', '.join(c.case_id for c in group[:3])}")
+        baseline.verify(editor, f"after reset() following case(s) {', '.join(c.case_id for c in group[:3])}")
         for r in rows:
             r["phase"] = "after-edit"
         yield key, rows
 
 
-def _sequential(editor, cases, base_loc, cfg, done) -> Iterator[Unit]:
-    check = _RestoreCheck(editor)
+def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
     every = cfg.eval_every or len(cases)
+    _prepare_sequential(editor, cases, baseline, every, done)
     start = sequential_state.load(cfg.state_dir, editor, cases, done, every) if cfg.state_dir else 0
     for i, case in enumerate(cases[start:], start):
         seed_everything(cfg.seed + i)
         editor.edit([case])
         key = f"edit:{case.case_id}"
         if key not in done:
-            rows = evaluate(editor, [case], base_loc, cfg)
+            rows = evaluate(editor, [case], baseline, cfg)
             for r in rows:
                 r.update(phase="after-edit", n_edits=i + 1)
             yield key, rows
@@ -191,13 +231,23 @@ def _sequential(editor, cases, base_loc, cfg, done) -> Iterator[Unit]:
         if n % every == 0 or n == len(cases):
             key = f"eval@{n}"
             if key not in done:
-                rows = evaluate(editor, cases[:n], base_loc, cfg)
+                rows = evaluate(editor, cases[:n], baseline, cfg)
                 for r in rows:
                     r.update(phase=f"eval@{n}", n_edits=n)
                 yield key, rows
             if cfg.state_dir and n < len(cases):
                 sequential_state.save(cfg.state_dir, editor, cases, n)
     editor.reset()
-    check.verify(f"{len(cases)} sequential edits")
+    baseline.verify(editor, f"after reset() following {len(cases)} sequential edits")
     if cfg.state_dir:
         sequential_state.remove(cfg.state_dir, editor)
+
+
+def _prepare_sequential(editor, cases, baseline: Baseline, every: int, done: set[str]) -> None:
+    """Every unit still to score, referenced before the first edit (or saved state) changes the model."""
+    for i, case in enumerate(cases):
+        if f"edit:{case.case_id}" not in done:
+            baseline.prepare(editor, [case])
+        n = i + 1
+        if (n % every == 0 or n == len(cases)) and f"eval@{n}" not in done:
+            baseline.prepare(editor, cases[:n])

@@ -17,15 +17,22 @@ from tqdm import tqdm
 from bench.atomic import atomic_write
 from bench.data import load_dataset, resolve_data_dir
 from bench.data.schema import NHOP
+from bench.data.validate import check_context, context_length
 from bench.errors import BenchError
 from bench.models import load_model
 from bench.plots import bar_charts, curve_plots
-from bench.protocols import ProtocolConfig, base_locality, run_protocol
+from bench.protocols import Baseline, ProtocolConfig, run_protocol
 from bench.runlog import RunLog, check_editor_resume
 from bench.scoring import Scorer
 from bench.summary import per_case, sequential_curve, summarize
 from editors.base import Resources, check_supported
-from editors.registry import build_config, canonical_name, get_editor_class, parse_editor_args
+from editors.registry import (
+    build_config,
+    canonical_name,
+    check_config_for_model,
+    get_editor_class,
+    parse_editor_args,
+)
 
 
 @dataclass
@@ -47,6 +54,7 @@ class RunConfig:
     resume: bool = False
     bootstrap: int = 1000
     encoder: str = "all-MiniLM-L6-v2"
+    allow_hub: bool = False  # a --model or --encoder that is not offline may be downloaded from the hub
 
 
 def validate(cfg: RunConfig) -> None:
@@ -86,17 +94,20 @@ def _run_prepared(cfg: RunConfig, log: RunLog, cases: list, names: list[str], cl
     earlier = previous.get("editors", {}) if previous else {}  # their `seconds` then sum the whole cost
     for n in names:
         check_editor_resume(log.out / "config.json", n, earlier.get(n), resolved_config(n, configs[n]))
-    lm = load_model(cfg.model, cfg.device, cfg.dtype)
+    lm = load_model(cfg.model, cfg.device, cfg.dtype, allow_hub=cfg.allow_hub)
     for n in names:
         check_supported(classes[n], lm, cfg.protocol)
+        check_config_for_model(n, configs[n], lm)
+    check_context(cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
     data_dir = resolve_data_dir(cfg.data_dir)
-    resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device))
+    resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device),
+                          allow_hub=cfg.allow_hub)
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir),
                           state_dir=log.out / "states")
     config = _config_record(cfg, cases, lm)
     config["editors"].update(earlier)  # editors of earlier starts keep their record, also when not named again
     log.write_config(config)
-    state = _RunState(cfg, log, config, cases, pcfg, base_locality(Scorer(lm.model, lm.tokenizer), cases),
+    state = _RunState(cfg, log, config, cases, pcfg, Baseline(Scorer(lm.model, lm.tokenizer)),
                       {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}, earlier)
     ran = False
     for name in names:
@@ -135,7 +146,7 @@ class _RunState:
     config: dict  # config.json, rewritten as editors start and finish
     cases: list
     pcfg: ProtocolConfig
-    base_loc: dict
+    baseline: Baseline  # the unedited model: restore fingerprint and locality references
     meta: dict  # dataset, model, protocol: written on every row
     earlier: dict[str, dict]  # editor records of earlier starts (resume)
 
@@ -159,7 +170,7 @@ def _run_named_editor(state: _RunState, name: str, editor, done: set[str]) -> No
     spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
     started = time.time()
     try:
-        _run_editor(editor, name, state.cases, state.base_loc, state.pcfg, log, state.meta, done)
+        _run_editor(editor, name, state.cases, state.baseline, state.pcfg, log, state.meta, done)
     finally:
         config["editors"][name]["seconds"] = round(spent + time.time() - started, 3)
         config["editors"][name]["units"] = _unit_count(len(state.cases), state.pcfg)
@@ -167,11 +178,11 @@ def _run_named_editor(state: _RunState, name: str, editor, done: set[str]) -> No
     finish(log, state.meta, config, state.cfg)
 
 
-def _run_editor(editor, name, cases, base_loc, pcfg, log, meta, done: set[str]) -> None:
+def _run_editor(editor, name, cases, baseline: Baseline, pcfg, log, meta, done: set[str]) -> None:
     total = _unit_count(len(cases), pcfg)
     bar = tqdm(total=total, desc=f"{name} [{pcfg.name}]", unit="unit", initial=len(done), file=sys.stderr)
     started = time.time()
-    for key, rows in run_protocol(editor, cases, base_loc, pcfg, done):
+    for key, rows in run_protocol(editor, cases, baseline, pcfg, done):
         for r in rows:
             r.update(editor=name, unit=key, **meta)
         log.append(rows)

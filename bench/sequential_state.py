@@ -16,6 +16,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, safe_open, save_file
 
+from bench.atomic import atomic_write
 from bench.data.schema import EditCase
 from editors.base import Editor
 
@@ -33,11 +34,9 @@ def save(state_dir: Path, editor: Editor, cases: list[EditCase], n_edits: int) -
     if tensors is None:
         return
     path = state_path(state_dir, editor)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     meta = {"editor": editor.name, "n_edits": str(n_edits), "cases": _digest(cases[:n_edits])}
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-    tmp.replace(path)  # a kill during the write leaves the previous state intact
+    host = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(host, str(tmp), metadata=meta))  # a kill leaves the previous state
 
 
 def load(state_dir: Path, editor: Editor, cases: list[EditCase], done: set[str], eval_every: int) -> int:

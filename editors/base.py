@@ -57,6 +57,7 @@ class Resources:
     seed: int = 0
     encoder_name: str = "all-MiniLM-L6-v2"
     device: str = "cpu"
+    allow_hub: bool = False  # an encoder that is not offline may come from the Hugging Face hub (bench/hub.py)
     _encoders: dict = field(default_factory=dict)
 
     def encoder(self, name: str | None = None):
@@ -64,7 +65,7 @@ class Resources:
 
         name = name or self.encoder_name
         if name not in self._encoders:
-            self._encoders[name] = SentenceEncoder(name, device=self.device)
+            self._encoders[name] = SentenceEncoder(name, device=self.device, allow_hub=self.allow_hub)
         return self._encoders[name]
 
 

@@ -1,10 +1,25 @@
-"""The one restore mechanism: keep originals of touched parameters, put them back bitwise."""
+"""The one restore mechanism: keep originals of touched parameters, put them back bitwise; and the fingerprint
+that proves a `reset()` left the whole model as it was (bits, flags, module tree, hooks)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
+import numpy as np
 import torch
+import torch.nn.modules.module as torch_module
+
+CHUNK_BYTES = 1 << 24  # 16 MiB: the piece copied to the host (off the CPU) and hashed at once
+HASH_WORKERS = max(1, min(8, os.cpu_count() or 1))  # hashlib releases the GIL on large buffers
+MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+TENSOR_HOOKS = ("_backward_hooks", "_post_accumulate_grad_hooks")
+GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                "_global_backward_pre_hooks")
 
 
 class WeightRestorer:
@@ -45,32 +60,93 @@ class WeightRestorer:
             params[name].copy_(value)
 
 
-@torch.no_grad()
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything of a model a `reset()` must put back; equal fingerprints = the same model for scoring."""
+
+    parameters: str  # SHA-256 of every parameter's name, dtype, shape and bits
+    buffers: str  # the same for every buffer, persistent or not (rotary inv_freq included)
+    trainable: tuple[str, ...]  # parameters with requires_grad set
+    modules: str  # SHA-256 of the module tree: names, classes, train/eval mode
+    hooks: tuple[tuple[str, str, int], ...]  # (owner, hook dict, entries) for every non-empty hook dict
+
+    def differences(self, reference: Fingerprint) -> list[str]:
+        """What differs from `reference`, in words (empty: nothing)."""
+        out = [f"{f.name} differ" for f in fields(self) if f.name in ("parameters", "buffers", "modules")
+               and getattr(self, f.name) != getattr(reference, f.name)]
+        flipped = sorted(set(self.trainable) ^ set(reference.trainable))
+        if flipped:
+            out.append(f"requires_grad changed on {_some(flipped)}")
+        hooks = sorted({f"{owner}.{kind}" for owner, kind, _ in set(self.hooks) ^ set(reference.hooks)})
+        if hooks:
+            out.append(f"hooks added or removed on {_some(hooks)}")
+        return out
+
+
+def fingerprint(model: torch.nn.Module, host_bytes: bool | None = None) -> Fingerprint:
+    """The model's `Fingerprint`; `host_bytes=False` copies chunks as off the CPU, None decides by device."""
+    params = list(model.named_parameters())
+    return Fingerprint(
+        parameters=tensors_digest(params, host_bytes),
+        buffers=tensors_digest(model.named_buffers(), host_bytes),
+        trainable=tuple(n for n, p in params if p.requires_grad),
+        modules=hashlib.sha256("\n".join(f"{n}:{type(m).__module__}.{type(m).__qualname__}:{m.training}"
+                                         for n, m in model.named_modules()).encode()).hexdigest(),
+        hooks=hook_counts(model),
+    )
+
+
+def hook_counts(model: torch.nn.Module) -> tuple[tuple[str, str, int], ...]:
+    """Entries of every non-empty hook dict of the model's modules and parameters, and of torch's global ones."""
+    owners = [(n or "<model>", m, MODULE_HOOKS) for n, m in model.named_modules()]
+    owners += [(n, p, TENSOR_HOOKS) for n, p in model.named_parameters()]
+    owners.append(("<global>", torch_module, GLOBAL_HOOKS))
+    counts = ((name, d, len(getattr(owner, d, None) or ())) for name, owner, dicts in owners for d in dicts)
+    return tuple(c for c in counts if c[2])
+
+
 def parameter_hash(model: torch.nn.Module, host_bytes: bool | None = None) -> str:
-    """A digest of every parameter's bits, computed where the parameters live.
+    """The digest of every parameter's bits (`Fingerprint.parameters`)."""
+    return tensors_digest(model.named_parameters(), host_bytes)
 
-    On the host: the raw bytes. On an accelerator, per tensor: the sum of its raw words and their
-    position-weighted sum (int64), so that no 0.5 GB copy to the host follows every case; any single changed
-    bit changes the digest.
+
+def tensors_digest(named: Iterable[tuple[str, torch.Tensor]], host_bytes: bool | None = None) -> str:
+    """SHA-256 over each tensor's name, dtype, shape and bits, the same on every device.
+
+    The bits are read in fixed `CHUNK_BYTES` pieces (copied to the host one at a time when the tensor is off
+    the CPU, so no model-sized copy is made) and hashed in parallel threads; the outer hash takes the headers
+    and the pieces' digests in order. Any changed bit changes the digest (no sums that changes can cancel in).
     """
-    digest = hashlib.blake2b(digest_size=16)
-    for name, p in model.named_parameters():
-        if p.device.type == "cpu" if host_bytes is None else host_bytes:  # cheapest on the host
-            digest.update(name.encode())
-            digest.update(p.detach().contiguous().view(torch.uint8).numpy().data)
-            continue
-        words = _as_words(p.detach())
-        weights = torch.arange(words.numel(), device=words.device, dtype=torch.int64) % 65521 + 1
-        digest.update(name.encode())
-        digest.update(f"{tuple(p.shape)}:{words.sum().item()}:{(words * weights).sum().item()}".encode())
-    return digest.hexdigest()
+    outer = hashlib.sha256()
+    with ThreadPoolExecutor(HASH_WORKERS) as pool:
+        window: deque[bytes | Future] = deque()
+        for name, tensor in named:
+            window.append(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+            for piece in _pieces(tensor, host_bytes):
+                window.append(pool.submit(_sha256, piece))
+                while len(window) > 2 * HASH_WORKERS:  # bounds the host memory held by pieces in flight
+                    _absorb(outer, window.popleft())
+        while window:
+            _absorb(outer, window.popleft())
+    return outer.hexdigest()
 
 
-def _as_words(t: torch.Tensor) -> torch.Tensor:
-    """The tensor's bytes as int64 values of 32-bit (or 16-bit) words."""
-    flat = t.contiguous().reshape(-1)
-    if flat.element_size() == 4:
-        return flat.view(torch.int32).to(torch.int64)
-    if flat.element_size() == 2:
-        return flat.view(torch.int16).to(torch.int64)
-    return flat.view(torch.uint8).to(torch.int64)
+def _pieces(tensor: torch.Tensor, host_bytes: bool | None) -> Iterator[np.ndarray]:
+    """The tensor's raw bytes in `CHUNK_BYTES` pieces as host arrays (views on the CPU unless host_bytes=False)."""
+    raw = tensor.detach().reshape(-1).contiguous().view(torch.uint8)
+    on_host = raw.device.type == "cpu" if host_bytes is None else host_bytes
+    for lo in range(0, raw.numel(), CHUNK_BYTES):
+        piece = raw[lo:lo + CHUNK_BYTES]
+        yield (piece if on_host else piece.to("cpu", copy=True)).numpy()
+
+
+def _sha256(piece: np.ndarray) -> bytes:
+    return hashlib.sha256(piece).digest()
+
+
+def _absorb(outer, item: bytes | Future) -> None:
+    outer.update(item if isinstance(item, bytes) else item.result())
+
+
+def _some(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")

@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -467,7 +468,7 @@ def test_malformed_record_names_file_record_and_field(tmp_path, fmt, bad, field,
 def test_invalid_json_and_wrong_container(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"case_id": 1,}]', encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad.json: not valid JSON \(.*line 1"):
+    with pytest.raises(DataError, match=r"bad.json, record 0: not valid JSON \(.*line 1, column 16"):
         load_file("rome", bad)
     obj = tmp_path / "obj.json"
     obj.write_text('{"case_id": 1}', encoding="utf-8")
@@ -475,11 +476,187 @@ def test_invalid_json_and_wrong_container(tmp_path):
         load_file("rome", obj)
     lines = tmp_path / "bad.jsonl"
     lines.write_text(json.dumps(mend_record()) + "\n{oops\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad.jsonl, record 1: line 2 is not valid JSON"):
+    with pytest.raises(DataError, match=r"bad.jsonl, record 1: not valid JSON \(.* at line 2, column 2\); a .jsonl"):
         load_file("zsre", lines)
     scalars = write(tmp_path / "scalars.json", [mend_record(), "text"])
     with pytest.raises(DataError, match=r"record 1: expected a JSON object, got str"):
         load_file("zsre", scalars)
+
+
+# ---------------------------------------------------------------- malformed input the parser itself chokes on
+
+
+def _raw(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_huge_integer_names_record_and_field(tmp_path, suffix):
+    """json turns a 5,000-digit integer into a bare ValueError (Python's int digit limit)."""
+    record = json.dumps(rome_record(pararel_idx="HUGE")).replace('"HUGE"', "7" * 5000)
+    first = json.dumps(rome_record(1))
+    text = f"{first}\n{record}\n" if suffix == ".jsonl" else f"[{first}, {record}]"
+    with pytest.raises(DataError, match=r"5000-digit integer at line \d+, column \d+, longer than .* 4300") as info:
+        load_file("rome", _raw(tmp_path / f"huge{suffix}", text))
+    assert (info.value.index, info.value.field) == (1, "pararel_idx")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_deep_nesting_names_record_and_field(tmp_path, suffix):
+    """json raises RecursionError on nesting deeper than the interpreter's recursion limit."""
+    deep = "[" * 50_000 + "]" * 50_000
+    record = json.dumps(mend_record(answers="DEEP")).replace('"DEEP"', deep)
+    text = f"{record}\n" if suffix == ".jsonl" else f"[{record}]"
+    with pytest.raises(DataError, match=r"record 0, field 'answers\[0\]\[0\].*nested 50001 levels deep") as info:
+        load_file("zsre", _raw(tmp_path / f"deep{suffix}", text))
+    assert info.value.index == 0 and info.value.field.startswith("answers[0]")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_non_utf8_bytes_name_record_and_field(tmp_path, suffix):
+    first, second = json.dumps(flat_record(1)), json.dumps(flat_record(2, target_new="caf\u00e9"), ensure_ascii=False)
+    text = f"{first}\n{second}\n" if suffix == ".jsonl" else f"[{first},\n{second}]"
+    path = tmp_path / f"latin{suffix}"
+    path.write_bytes(text.encode("latin-1"))  # a Latin-1 file: 'é' is the lone byte E9
+    with pytest.raises(DataError, match=r"bytes E9 at line 2, column \d+ are not valid UTF-8") as info:
+        load_file("easyedit", path)
+    assert (info.value.index, info.value.field) == (1, "target_new")
+
+
+def test_syntax_error_inside_a_record_names_its_field(tmp_path):
+    text = f'[{json.dumps(flat_record(1))}, {{"case_id": 2, "prompt": "Toko", "subject": tru}}]'
+    with pytest.raises(DataError, match=r"record 1, field 'subject': not valid JSON \(Expecting value"):
+        load_file("easyedit", _raw(tmp_path / "syntax.json", text))
+
+
+def test_jsonl_splits_records_on_newlines_only(tmp_path):
+    """JSON allows U+2028 / U+0085 unescaped in strings; str.splitlines() would cut the record there."""
+    record = flat_record(1, rephrase_prompt="Toko Yasuda\u2028is incredible\x85at")
+    path = _raw(tmp_path / "sep.jsonl", json.dumps(record, ensure_ascii=False) + "\n")
+    (case,) = load_file("easyedit", path)
+    assert case.of_kind(GEN)[0].prompt == "Toko Yasuda\u2028is incredible\x85at"
+
+
+# ---------------------------------------------------------------- records json accepts but that break later
+
+
+LONE_SURROGATES = [
+    ("rome", rome_record, "requested_rewrite.target_new.str", "requested_rewrite.target_new.str"),
+    ("rome", rome_record, "requested_rewrite.subject", "requested_rewrite.subject"),
+    ("rome", rome_record, "requested_rewrite.prompt", "requested_rewrite.prompt"),
+    ("rome", rome_record, "paraphrase_prompts.1", "paraphrase_prompts[1]"),
+    ("rome", rome_record, "case_id", "case_id"),
+    ("easyedit", flat_record, "locality_ground_truth", "locality_ground_truth"),
+    ("mend", mend_record, "answers.0", "answers[0]"),
+    ("mend", mend_record, "src", "src"),
+    ("mquake", mquake_record, "new_answer_alias.0", "new_answer_alias[0]"),
+    ("mquake", mquake_record, "new_single_hops.0.answer_alias.1", "new_single_hops[0].answer_alias[1]"),
+    ("mquake", mquake_record, "answer_extended", "answer_extended[1]"),
+]
+
+
+def _with_surrogate(record: dict, dotted: str) -> dict:
+    *parents, last = dotted.split(".")
+    node = record
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    key = int(last) if isinstance(node, list) else last
+    node[key] = ["Vince", "Mc\udc80Mahon"] if last == "answer_extended" else f"{node[key]} \ud800x"
+    return record
+
+
+@pytest.mark.parametrize("fmt, make, dotted, field", LONE_SURROGATES, ids=[f"{m[0]}-{m[3]}" for m in LONE_SURROGATES])
+def test_lone_surrogate_is_rejected_naming_the_field(tmp_path, fmt, make, dotted, field):
+    """A '\\ud800' escape parses to a lone surrogate; the tokenizer's TypeError came only at scoring time."""
+    path = write(tmp_path / "surrogate.json", [_with_surrogate(make(), dotted)])
+    with pytest.raises(DataError, match=r"lone surrogate '\\ud[89a-f][0-9a-f]{2}' at character \d+") as info:
+        load_file(fmt, path)
+    assert (info.value.index, info.value.field) == (0, field)
+    str(info.value).encode("utf-8")  # the message itself is printable
+
+
+@pytest.mark.parametrize(
+    "template, problem",
+    [
+        ("{:>100000000} {{}}", "without a name, conversion or format spec"),  # accepted today: a 100M-char prompt
+        ("{!r} {{}}", "without a name, conversion or format spec"),  # accepted today: the subject's repr
+        ("{:>100000000} {}", "2 '{...}' slots"),
+        ("{0} originates from", "without a name"),
+        ("{subject} originates from", "without a name"),
+        ("{} originates from {", "unbalanced braces"),
+        ("originates from", "0 '{...}' slots"),
+    ],
+)
+def test_template_with_format_spec_or_conversion_is_rejected(tmp_path, template, problem):
+    rome = _edited(rome_record(), "requested_rewrite.prompt", template)
+    rewrite = mquake_rewrite("Ellie Kemper", template, "Croatia", "USA")
+    for fmt, record in [("rome", rome), ("mquake", mquake_record(rewrites=[rewrite]))]:
+        with pytest.raises(DataError, match=re.escape(problem)) as info:
+            load_file(fmt, write(tmp_path / f"{fmt}.json", [record]))
+        assert info.value.field in ("requested_rewrite.prompt", "requested_rewrite[0].prompt")
+
+
+def test_template_keeps_escaped_braces_literal(tmp_path):
+    record = _edited(rome_record(), "requested_rewrite.prompt", "{} originates from {{x}}")
+    (case,) = load_file("rome", write(tmp_path / "braces.json", [record]))
+    assert case.edits[0].prompt == "Spike Hughes originates from {x}"
+
+
+# ---------------------------------------------------------------- queries longer than the model's context
+
+
+def _long_case(words: int):
+    from conftest import make_case
+
+    case = make_case("long-1")
+    prompt = "Spike Hughes originates from London. " * words + "Spike Hughes originates from"
+    case.queries.append(Query(GEN, prompt, "Philadelphia"))
+    return case
+
+
+def test_context_length_reads_the_model_config(tiny_gpt2, tiny_llama):
+    from types import SimpleNamespace
+
+    from bench.data.validate import context_length
+
+    assert context_length(tiny_gpt2.model.config) == 512  # GPT-2: n_positions
+    assert context_length(tiny_llama.model.config) == 512  # LLaMA: max_position_embeddings
+    assert context_length(SimpleNamespace(text_config=SimpleNamespace(max_position_embeddings=4096))) == 4096
+    assert context_length(SimpleNamespace(n_ctx=2048)) == 2048
+    assert context_length(SimpleNamespace(hidden_size=64)) is None
+
+
+def test_over_long_query_is_refused_before_it_reaches_the_model(tiny_lm, cases):
+    from bench.data.validate import check_context, context_length, token_lengths
+    from bench.scoring import join_prompt_target
+
+    limit = context_length(tiny_lm.model.config)
+    check_context(cases, tiny_lm.tokenizer, limit, "fixture")  # ordinary cases pass
+    long = _long_case(120)
+    with pytest.raises(BenchError) as info:
+        check_context([*cases, long], tiny_lm.tokenizer, limit, "fixture")
+    message = str(info.value)
+    query = long.queries[-1]
+    total = token_lengths(tiny_lm.tokenizer, [join_prompt_target(query.prompt, query.answer)])[0]
+    prompt = token_lengths(tiny_lm.tokenizer, [query.prompt])[0]
+    assert total > limit and not isinstance(info.value, DataError)
+    assert f"Dataset 'fixture': 1 query is longer than the model's context of {limit} tokens" in message
+    assert "case long-1, gen query 'Spike Hughes" in message and f"{total} tokens (prompt {prompt})" in message
+    check_context([long], tiny_lm.tokenizer, total, "fixture")  # exactly at the limit is fine
+    with pytest.raises(BenchError, match=f"context of {total - 1} tokens"):
+        check_context([long], tiny_lm.tokenizer, total - 1, "fixture")
+    check_context([long], tiny_lm.tokenizer, None, "fixture")  # a model without a stated context: no check
+
+
+def test_over_long_queries_are_counted_and_the_first_shown(tiny_gpt2):
+    from bench.data.validate import check_context
+
+    long = [_long_case(120) for _ in range(5)]
+    for i, case in enumerate(long):
+        case.case_id = f"long-{i}"
+    with pytest.raises(BenchError, match=r"5 queries are longer .*case long-0.*case long-2.*\(and 2 more\)"):
+        check_context(long, tiny_gpt2.tokenizer, 512, "fixture")
 
 
 def test_duplicate_case_id_is_rejected(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from conftest import make_case
 
 from bench.data.schema import LOC, REL
-from bench.protocols import ProtocolConfig, base_locality, run_protocol
+from bench.protocols import Baseline, ProtocolConfig, run_protocol
 from bench.scoring import Prepared, Scorer
 from editors.base import Request, Resources
 from editors.ike import IKE, DemoStore, IKEConfig, case_demos, fact_block
@@ -144,7 +144,7 @@ def test_minilm_retrieves_the_semantically_nearest_demo(tiny_llama, train_file):
 def test_protocol_loc_e0_is_agreement_with_the_base_model_on_ikes_prompt(tiny_llama, train_file):
     ike, case = make_ike(tiny_llama, train_file, k=3), make_case("c1")
     scorer = Scorer(tiny_llama.model, tiny_llama.tokenizer)
-    ((_, rows),) = run_protocol(ike, [case], base_locality(scorer, [case]), ProtocolConfig("single"), set())
+    ((_, rows),) = run_protocol(ike, [case], Baseline(scorer), ProtocolConfig("single"), set())
     loc = [q for q in case.queries if q.kind == LOC]
     ike.edit([case])  # the same demonstrations again: IKE's prompts, rebuilt independently of the protocol
     prompts = [ike.prepare(Request(case, q)).prompt for q in loc]

@@ -1,8 +1,11 @@
+import time
+
 import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.models import known_models, load_model, resolve_device, resolve_dtype
+from bench.hub import hub_allowed
+from bench.models import known_models, load_model, model_path, resolve_device, resolve_dtype
 
 
 def test_tiny_models_are_deterministic():
@@ -35,6 +38,45 @@ def test_unknown_model_lists_offline_choices(tmp_path):
     with pytest.raises(BenchError, match="smollm2-135m"):
         load_model(str(tmp_path / "no-such-model"), "cpu")
     assert {"smollm2-135m", "gemma3-270m", "tiny-llama", "tiny-gpt2"} <= set(known_models())
+
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    monkeypatch.delenv("BENCH_ALLOW_HUB", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+def test_unknown_name_fails_fast_without_network(no_hub):
+    start = time.monotonic()
+    with pytest.raises(BenchError) as err:
+        load_model("smollm2-135", "cpu")
+    assert time.monotonic() - start < 2  # the hub's retries took about a minute without network
+    message = str(err.value)
+    assert "Did you mean 'smollm2-135m'?" in message and "gemma3-270m" in message and "--allow-hub" in message
+    with pytest.raises(BenchError, match="Did you mean 'smollm2-135m'"):
+        load_model("SmolLM2-135M", "cpu")
+
+
+def test_hub_is_used_only_when_asked(no_hub, monkeypatch, tmp_path):
+    assert not hub_allowed()
+    with pytest.raises(BenchError, match="unknown model 'HuggingFaceTB/SmolLM2-135M'"):
+        model_path("HuggingFaceTB/SmolLM2-135M")
+    assert model_path("HuggingFaceTB/SmolLM2-135M", allow_hub=True) == "HuggingFaceTB/SmolLM2-135M"
+    assert model_path(str(tmp_path)) == str(tmp_path)  # an existing local directory needs no hub
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not hub_allowed()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert hub_allowed()
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("BENCH_ALLOW_HUB", "1")
+    assert hub_allowed() and model_path("org/model") == "org/model"
+
+
+def test_local_directory_that_is_not_a_model_is_not_looked_up_on_the_hub(no_hub, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(BenchError, match="not a complete local model directory"):
+        load_model(str(tmp_path), "cpu")
+    assert time.monotonic() - start < 2
 
 
 @pytest.mark.integration

@@ -1,13 +1,31 @@
+import random
+import re
+from functools import partial
+
 import pytest
 import torch
 from conftest import make_case
 
-from bench.protocols import ProtocolConfig, RestoreError, _add_paper_locality, base_locality, run_protocol
+from bench import protocols
+from bench.data.schema import LOC, Query
+from bench.errors import BenchError
+from bench.metrics import locality_agreement
+from bench.models import load_model
+from bench.protocols import (
+    Baseline,
+    ProtocolConfig,
+    RestoreError,
+    _add_paper_locality,
+    evaluate,
+    run_protocol,
+)
 from bench.scoring import Prepared, Scorer, TokenScore
+from bench.tiny import _CORPUS
 from editors.base import Capabilities, Editor, Request
 from editors.ft import FTM, FTMConfig
+from editors.grace import GRACE, Codebook, GRACEConfig
 from editors.noedit import NoEdit
-from editors.restore import WeightRestorer, parameter_hash
+from editors.restore import WeightRestorer, fingerprint, parameter_hash
 
 
 class BumpEditor(Editor):
@@ -38,7 +56,7 @@ class BumpEditor(Editor):
 
 
 def _run(editor, cases, cfg, done=()):
-    base = base_locality(Scorer(editor.model, editor.tokenizer), cases)
+    base = Baseline(Scorer(editor.model, editor.tokenizer))
     return list(run_protocol(editor, cases, base, cfg, set(done)))
 
 
@@ -58,7 +76,7 @@ def test_single_protocol_restores_and_detects_a_broken_reset(tiny_lm, cases):
     units = _run(editor, cases, ProtocolConfig("single"))
     assert len(units) == 3 and parameter_hash(tiny_lm.model) == before
     editor.break_reset = True
-    with pytest.raises(RestoreError, match="did not restore"):
+    with pytest.raises(RestoreError, match=r"after reset\(\) following case\(s\) c1.*parameters differ"):
         _run(editor, cases, ProtocolConfig("single"))
     editor.restorer.restore()
     assert parameter_hash(tiny_lm.model) == before
@@ -90,13 +108,12 @@ def test_sequential_resume_replays_edits_without_rescoring(tiny_lm, cases):
     assert [r["acc"] for r in resumed["eval@3"]] == [r["acc"] for r in full["eval@3"]]
 
 
-def test_locality_is_against_the_unedited_model(tiny_lm):
-    editor = BumpEditor(tiny_lm)
-    case = make_case()
-    base = base_locality(Scorer(tiny_lm.model, tiny_lm.tokenizer), [case])
-    assert set(base) == {("c1", 2), ("c1", 3)}
-    units = list(run_protocol(editor, [case], base, ProtocolConfig("single"), set()))
-    assert all(0.0 <= r["loc"] <= 1.0 for r in units[0][1] if r["kind"] == "loc")
+def test_locality_is_against_the_unedited_model_in_the_units_composition(tiny_lm):
+    editor, case = BumpEditor(tiny_lm), make_case()
+    unedited = Scorer(tiny_lm.model, tiny_lm.tokenizer).score([Prepared(q.prompt, q.answer) for q in case.queries])
+    ((_, rows),) = _run(editor, [case], ProtocolConfig("single"))
+    loc = [(r, unedited[r["qi"]]) for r in rows if r["kind"] == "loc"]
+    assert len(loc) == 2 and all(r["loc"] == locality_agreement(r["pred_ids"], u.pred_ids) for r, u in loc)
 
 
 class _FixedScorer:
@@ -167,3 +184,151 @@ def test_ft_m_rows_have_loc_e0_equal_to_loc(tiny_llama, cases, monkeypatch):
     assert len(loc) == 6 and any(r["loc"] < 1.0 for r in loc)  # the edit moved some locality predictions
     assert all(r["loc_e0"] == r["loc"] and r["loc_paper"] == max(r["loc"], r["acc"]) for r in loc)
     assert all("loc_e0" not in r for r in rows if r["kind"] != "loc")
+
+
+# -- the restore check: one unedited fingerprint per run, every editor, more than parameter bits ---------------------
+
+class ForgetfulGRACE(GRACE):
+    """GRACE whose reset() forgets to remove its forward hook (the leak that once went unnoticed)."""
+
+    def reset(self):
+        self.leaked, self._handle = self._handle, None
+        self.codebook = Codebook(self.config.eps)
+
+    def undo(self):
+        self.leaked.remove()
+
+
+class TrainableHead(BumpEditor):
+    """Restores the head's bits but leaves it requiring grad."""
+
+    def reset(self):
+        super().reset()
+        dict(self.model.named_parameters())[self._head()].requires_grad_(True)
+
+    def undo(self):
+        dict(self.model.named_parameters())[self._head()].requires_grad_(False)
+
+
+class RotaryLeak(NoEdit):
+    """A memory editor that scales the rotary frequencies (a non-persistent buffer) and never puts them back."""
+
+    def edit(self, cases):
+        dict(self.model.named_buffers())["model.rotary_emb.inv_freq"].mul_(2)
+
+    def undo(self):
+        dict(self.model.named_buffers())["model.rotary_emb.inv_freq"].div_(2)
+
+
+class CancellingWords(BumpEditor):
+    """Restores all but a +1/-2/+1 change of three adjacent words (which summing digests cannot see)."""
+
+    BUMP = torch.tensor([1, -2, 1], dtype=torch.int32)
+
+    def reset(self):
+        super().reset()
+        self._words()[:] += self.BUMP
+
+    def undo(self):
+        self._words()[:] -= self.BUMP
+
+    def _words(self):
+        return dict(self.model.named_parameters())[self._head()].detach().view(-1).view(torch.int32)[5:8]
+
+
+@pytest.mark.parametrize(("make", "seen"), [
+    (lambda lm: ForgetfulGRACE(lm, GRACEConfig(n_iter=1)), "model.layers.3.mlp.down_proj._forward_hooks"),
+    (TrainableHead, "requires_grad changed on lm_head.weight"),
+    (RotaryLeak, "buffers differ"),
+    (CancellingWords, "parameters differ"),
+])
+def test_every_editor_is_checked_after_reset(tiny_llama, cases, monkeypatch, make, seen):
+    monkeypatch.setattr(protocols, "fingerprint", partial(fingerprint, host_bytes=False))  # the accelerator path
+    editor = make(tiny_llama)
+    try:
+        with pytest.raises(RestoreError, match=r"after reset\(\) following case\(s\) c1,.*" + re.escape(seen)):
+            _run(editor, cases, ProtocolConfig("single"))
+    finally:
+        editor.undo()
+    assert not protocols.fingerprint(tiny_llama.model).differences(_baseline(tiny_llama).reference)
+
+
+def _baseline(lm) -> Baseline:
+    return Baseline(Scorer(lm.model, lm.tokenizer))
+
+
+def test_clean_editors_pass_under_one_shared_reference(tiny_llama, cases):
+    baseline = _baseline(tiny_llama)
+    for editor in (NoEdit(tiny_llama), BumpEditor(tiny_llama), GRACE(tiny_llama, GRACEConfig(n_iter=1))):
+        for cfg in (ProtocolConfig("single"), ProtocolConfig("sequential", eval_every=2)):
+            assert len(list(run_protocol(editor, cases, baseline, cfg, set()))) > 0
+    assert fingerprint(tiny_llama.model) == baseline.reference
+
+
+def test_a_leak_is_caught_when_the_next_editor_starts_not_absorbed(tiny_llama, cases):
+    baseline = _baseline(tiny_llama)  # the run's reference, taken once before any editor
+    list(run_protocol(NoEdit(tiny_llama), cases, baseline, ProtocolConfig("single"), set()))
+    leftover = tiny_llama.model.model.layers[0].mlp.register_forward_hook(lambda *a: None)  # e.g. from teardown
+    try:
+        with pytest.raises(RestoreError, match="before its first edit.*layers.0.mlp._forward_hooks"):
+            list(run_protocol(NoEdit(tiny_llama), cases, baseline, ProtocolConfig("single"), set()))
+    finally:
+        leftover.remove()
+
+
+# -- the locality reference: the unit's own batch composition ---------------------------------------------------------
+
+def test_the_reference_is_scored_once_per_composition_and_shared(tiny_llama, cases, monkeypatch):
+    baseline, asked = _baseline(tiny_llama), []
+    score = baseline.scorer.score
+    monkeypatch.setattr(baseline.scorer, "score", lambda items, *a, **k: asked.append(len(items)) or score(items, *a))
+    for editor in (NoEdit(tiny_llama), BumpEditor(tiny_llama)):
+        list(run_protocol(editor, cases, baseline, ProtocolConfig("single"), set()))
+    assert asked == [5, 5, 5]  # one call per unit, all five queries of its case; the second editor reuses them
+
+
+def test_a_weight_editor_needs_its_reference_before_the_edit(tiny_llama):
+    editor, case = BumpEditor(tiny_llama), make_case()
+    editor.edit([case])
+    try:
+        with pytest.raises(BenchError, match="no unedited locality reference"):
+            evaluate(editor, [case], _baseline(tiny_llama), ProtocolConfig("single"))
+    finally:
+        editor.reset()
+
+
+def _near_tied_bfloat16_llama():
+    """tiny-llama in bfloat16 with nearly equal head rows: logits tie at bfloat16 resolution, so the last-bit
+    differences between batch shapes flip argmaxes (a LOC-only batch vs the unit's own batch: 6 of 24 rows here)."""
+    lm = load_model("tiny-llama", "cpu", "bfloat16")
+    head = lm.model.get_output_embeddings().weight
+    with torch.no_grad():
+        head.copy_(head[:1] + 1e-3 * head)
+    return lm
+
+
+def _varied_locality_cases(n: int = 6, k: int = 4) -> list:
+    rng, words = random.Random(0), _CORPUS.split()
+    out = []
+    for c in range(n):
+        case = make_case(f"c{c}")
+        case.queries = [q for q in case.queries if q.kind != LOC]
+        for _ in range(k):
+            a = rng.randint(2, 12)
+            i = rng.randint(0, len(words) - a - 3)
+            case.queries.append(Query(LOC, " ".join(words[i:i + a]), " ".join(words[i + a:i + a + 3])))
+        out.append(case)
+    return out
+
+
+def test_an_editor_that_changes_nothing_keeps_full_locality_in_bfloat16():
+    lm, cases = _near_tied_bfloat16_llama(), _varied_locality_cases()
+    baseline = Baseline(Scorer(lm.model, lm.tokenizer))  # the runner's call
+    grace_off = GRACE(lm, GRACEConfig(eps=0.0, n_iter=1))  # radius 0: only the edit prompt itself is deferred
+    runs = [(NoEdit(lm), ProtocolConfig("single")), (NoEdit(lm), ProtocolConfig("batch", batch_size=4)),
+            (NoEdit(lm), ProtocolConfig("sequential", eval_every=4)), (grace_off, ProtocolConfig("single")),
+            (grace_off, ProtocolConfig("sequential", eval_every=4))]
+    for editor, cfg in runs:
+        loc = [r["loc"] for _, rows in run_protocol(editor, cases, baseline, cfg, set()) for r in rows
+               if r["kind"] == LOC]
+        assert loc and all(x == 1.0 for x in loc), (editor.name, cfg.name)

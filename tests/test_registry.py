@@ -51,3 +51,18 @@ def test_presets_run_under_their_own_name():
     assert PRESETS["instructed-retrieval"] == ("instructed", {"mode": "retrieval"})
     cfg = build_config(_Editor, {"steps": "2"}, preset="nonexistent")
     assert cfg.steps == 2
+
+
+def test_malformed_editor_args_grammar_is_refused():
+    # a bare value continues a list only within its own entry (it once joined the previous entry's last key)
+    with pytest.raises(BenchError, match="'4' of editor 'rome' has no key"):
+        parse_editor_args("rome:layers=3;rome:4,seed=1")
+    assert parse_editor_args("ft-m:lr=1,lr=2;ft-m:lr=3") == {"ft-m": {"lr": "3"}}  # later wins (suite + CLI)
+    with pytest.raises(BenchError, match="has no key"):
+        parse_editor_args("ft-m:=5")
+    assert parse_editor_args("rome:layers=3,4;ft-m:lr=1") == {"rome": {"layers": "3,4"}, "ft-m": {"lr": "1"}}
+
+
+def test_a_huge_layer_range_is_refused_before_it_is_built():
+    with pytest.raises(BenchError, match="has 99999999999999999999 items; it needs at most 1024"):
+        build_config(_Editor, {"layers": "0:99999999999999999999"})

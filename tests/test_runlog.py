@@ -16,17 +16,14 @@ from bench.atomic import atomic_write, atomic_write_text
 from bench.cli import main
 from bench.locks import FolderLock, LockHeld
 from bench.runlog import UNIT_ROWS, RunLog
+from tests.test_runner import _record as runner_record
 
 
 def _record(i: int) -> dict:
-    subject = ["Spike Hughes", "Toko Yasuda", "John Lennon", "Max Mosley", "Lita Ford"][i]
-    return {
-        "case_id": 100 + i,
-        "requested_rewrite": {"prompt": "{} originates from", "relation_id": "P19", "subject": subject,
-                              "target_new": {"str": "Philadelphia"}, "target_true": {"str": "London"}},
-        "paraphrase_prompts": [f"{subject} was born in"],
-        "neighborhood_prompts": ["Kathryn Newton was born in", "Aubrey de Grey is originally from"],
-    }
+    """test_runner's CounterFact record without its portability question (four queries a case)."""
+    record = runner_record(i)
+    del record["portability"]
+    return record
 
 
 @pytest.fixture

@@ -172,3 +172,30 @@ def test_list_commands(capsys):
     assert main(["list", "editors"]) == 0 and "instructed" in capsys.readouterr().out
     assert main(["list", "models"]) == 0 and "smollm2-135m" in capsys.readouterr().out
     assert main(["list", "datasets"]) == 0 and "mquake" in capsys.readouterr().out
+
+
+def test_checks_that_need_the_model_run_before_any_editor(dataset, tmp_path, capsys):
+    """A layer the model lacks and a query longer than its context stop the run before a row is written."""
+    out = tmp_path / "o"
+    assert main(["run", "--editors", "ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(out), "--editor-args", "ft-m:layers=99"]) == 2
+    err = capsys.readouterr().err
+    assert "argument layers=[99] names layer 99" in err and "'tiny-llama' has 4 layers" in err
+    assert not (out / "cases.jsonl").exists() or not (out / "cases.jsonl").read_text()
+
+    long = [_record(0), _record(1)]
+    long[1]["paraphrase_prompts"] = [" ".join(["word"] * 600)]  # tiny-llama's context: 512 positions
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(long))
+    assert _run(f"counterfact:{path}", tmp_path / "o2") == 2
+    err = capsys.readouterr().err
+    assert "longer than the model's context of 512 tokens" in err and "case 101" in err
+
+
+def test_an_unknown_model_fails_at_once_without_the_hub(dataset, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("BENCH_ALLOW_HUB", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert main(["run", "--editors", "noedit", "--dataset", dataset, "--model", "tiny-lama",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'tiny-llama'?" in err and "--allow-hub" in err

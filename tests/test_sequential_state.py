@@ -6,7 +6,7 @@ import pytest
 from safetensors.torch import load_file
 
 from bench import sequential_state
-from bench.protocols import ProtocolConfig, base_locality, run_protocol
+from bench.protocols import Baseline, ProtocolConfig, run_protocol
 from bench.scoring import Scorer
 from editors.registry import build_config
 from editors.restore import parameter_hash
@@ -34,7 +34,7 @@ def _editor(lm):
 
 def _units(editor, cases, cfg, done=(), stop_after=None):
     """The protocol's units; with `stop_after`, ask for one more unit then stop (a kill after it was logged)."""
-    base = base_locality(Scorer(editor.model, editor.tokenizer), cases)
+    base = Baseline(Scorer(editor.model, editor.tokenizer))
     out = []
     for key, rows in run_protocol(editor, cases, base, cfg, set(done)):
         if out and out[-1][0] == stop_after:

@@ -10,7 +10,7 @@ from conftest import make_case
 
 from bench.data.schema import GEN, LOC, REL, Query
 from bench.errors import BenchError
-from bench.protocols import ProtocolConfig, base_locality, evaluate
+from bench.protocols import Baseline, ProtocolConfig, evaluate
 from bench.scoring import Prepared, Scorer
 from editors.base import Request, Resources
 from editors.ike.demos import fact_block
@@ -130,7 +130,7 @@ def test_prepared_prompts_are_the_prepared_ones_and_the_protocol_keeps_fired(tin
     assert serac.prepared_prompts(requests) == expected and expected[-1] != requests[-1].text
     serac.score(requests)
     fired = list(serac.last_fired)
-    rows = evaluate(serac, [case], base_locality(Scorer(tiny_llama.model, tiny_llama.tokenizer), [case]),
+    rows = evaluate(serac, [case], Baseline(Scorer(tiny_llama.model, tiny_llama.tokenizer)),
                     ProtocolConfig("single"))
     assert [r["fired"] for r in rows] == fired  # re-preparing LOC prompts for e0 does not overwrite it
     loc = [r for r in rows if r["kind"] == LOC]

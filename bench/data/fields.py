@@ -4,10 +4,14 @@ A bad field raises `DataError` naming file, record index and the dotted field
 path (e.g. `requested_rewrite.target_new.str`), with what was expected.
 Strings are stripped: several real files carry stray leading spaces in answers
 and subjects (e.g. zsRE `alt`: " MAT-49"), which would otherwise change tokens.
+Strings must be valid Unicode: JSON's `\ud800` escape yields a lone surrogate,
+which the tokenizers reject with a TypeError long after loading.
 """
 
 from __future__ import annotations
 
+import reprlib
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +28,29 @@ class SkipRecord(Exception):
         self.field, self.reason = field, reason
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict, _SHOW.maxlevel = 80, 80, 4, 4, 3
+
+
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def show(value: Any) -> str:
+    """A short repr for messages: a bad value may be megabytes long or nested hundreds deep."""
+    return _SHOW.repr(value)
+
+
+def surrogate_problem(text: str) -> str | None:
+    """Why `text` is not valid Unicode (a lone surrogate), or None when it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            f"contains a lone surrogate {show(text[exc.start])} at character {exc.start} of {show(text)} "
+            "(an unpaired \\ud800-\\udfff escape); text must be valid Unicode"
+        )
+    return None
 
 
 class Record:
@@ -64,13 +89,20 @@ class Record:
     def _as_text(self, key: str, value: Any) -> str:
         if not isinstance(value, str):
             raise self.error(key, f"expected a string, got {_kind(value)}")
-        return value.strip()
+        return self.valid_text(key, value).strip()
+
+    def valid_text(self, key: str, value: str) -> str:
+        """`value`, unless it holds a lone surrogate (see the module doc)."""
+        problem = surrogate_problem(value)
+        if problem:
+            raise self.error(key, problem)
+        return value
 
     def case_id(self, key: str = "case_id") -> str:
         value = self._get(key, required=True)
         if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
-            raise self.error(key, f"expected an integer or non-empty string id, got {value!r}")
-        return str(value).strip()
+            raise self.error(key, f"expected an integer or non-empty string id, got {show(value)}")
+        return self.valid_text(key, str(value)).strip()
 
     def texts(self, key: str, required: bool = True) -> list[str]:
         """A list of strings; an empty list is fine (it just yields fewer queries)."""
@@ -79,10 +111,7 @@ class Record:
             return []
         if not isinstance(value, list):
             raise self.error(key, f"expected a list of strings, got {_kind(value)}")
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                raise self.error(f"{key}[{i}]", f"expected a string, got {_kind(item)}")
-        return [item.strip() for item in value]
+        return [self._as_text(f"{key}[{i}]", item) for i, item in enumerate(value)]
 
     def obj(self, key: str) -> Record:
         """A required nested object."""
@@ -114,15 +143,29 @@ class Origin:
 
 
 def fill_template(rec: Record, key: str, template: str, subject: str) -> str:
-    """`template.format(subject)`, with a clear error for templates without exactly one '{}' slot."""
+    """`template.format(subject)` for a template checked first by `template_problem`."""
+    problem = template_problem(template)
+    if problem:
+        raise rec.error(key, f"expected a template with one '{{}}' for the subject, got {show(template)}: {problem}")
+    return template.format(subject)
+
+
+def template_problem(template: str) -> str | None:
+    """Why `template` is not a plain one-slot template, or None.
+
+    Every real template has exactly one bare '{}' (CounterFact, MQuAKE). Anything else str.format
+    understands is refused before formatting: a format spec ('{:>100000000}') builds a huge prompt,
+    a conversion or field name ('{!r}', '{0.x}') changes the text; '{{' and '}}' stay literal braces."""
     try:
-        if "{}" not in template:
-            raise ValueError("no '{}' slot")
-        return template.format(subject)
-    except (IndexError, KeyError, ValueError) as exc:
-        raise rec.error(
-            key, f"expected a template with one '{{}}' for the subject, got {template!r}"
-        ) from exc
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        return f"unbalanced braces ({exc})"
+    if len(fields) != 1:
+        return f"it has {len(fields)} '{{...}}' slots"
+    name, spec, conversion = fields[0]
+    if name or spec or conversion:
+        return "the slot must be a bare '{}', without a name, conversion or format spec"
+    return None
 
 
 def make_template(prompt: str, subject: str) -> str | None:

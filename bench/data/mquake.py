@@ -34,7 +34,7 @@ def parse_mquake(rec: Record, origin: Origin) -> EditCase:
     }
     extended = rec.data.get("answer_extended")  # MQuAKE-T only; informative, so kept only if well-formed
     if isinstance(extended, list):
-        extra["answer_extended"] = tuple(a.strip() for a in extended if isinstance(a, str) and a.strip())
+        extra["answer_extended"] = _extended(rec, extended)
     return EditCase(case_id, origin.dataset, edits, queries, extra)
 
 
@@ -51,3 +51,9 @@ def _edit(rw: Record) -> Edit:
 
 def _aliases(rec: Record, key: str) -> tuple[str, ...]:
     return tuple(alias for alias in rec.texts(key, required=False) if alias)
+
+
+def _extended(rec: Record, items: list) -> tuple[str, ...]:
+    """The non-blank string items (others are dropped); a lone surrogate is refused as in every text field."""
+    texts = [(i, item) for i, item in enumerate(items) if isinstance(item, str) and item.strip()]
+    return tuple(rec.valid_text(f"answer_extended[{i}]", item).strip() for i, item in texts)

@@ -6,11 +6,12 @@ more generalisation but less locality); FT-L's 5e-5 ball is too tight to move a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from bench.arch import num_layers
+from editors.arguments import MAX_STEPS, arg
 from editors.base import EditorConfig
 
 # EasyEdit edits layer 21 of LLaMA-7B's 32; other depths get the same relative depth.
@@ -19,26 +20,26 @@ REFERENCE_LAYER, REFERENCE_DEPTH = 21, 32
 
 @dataclass
 class FTConfig(EditorConfig):
-    layers: list[int] = field(default_factory=list)  # empty: layer 21 of 32, scaled to the model's depth
-    lr: float = 5e-4
-    num_steps: int = 25
-    norm_constraint: float = 0.0  # > 0: clamp weights into [W0 - eps, W0 + eps] after every step; 0: off
-    weight_decay: float = 0.0
-    early_stop_loss: float = 1e-2  # stop once the mini-batch loss falls below this
+    layers: list[int] = arg(factory=list, lo=0, layer=True)  # empty: layer 21 of 32, scaled to the model's depth
+    lr: float = arg(5e-4, above=0)
+    num_steps: int = arg(25, lo=1, hi=MAX_STEPS)
+    norm_constraint: float = arg(0.0, lo=0)  # > 0: clamp weights into [W0 - eps, W0 + eps] after every step; 0: off
+    weight_decay: float = arg(0.0, lo=0)
+    early_stop_loss: float = arg(1e-2, lo=0)  # stop once the mini-batch loss falls below this
 
 
 @dataclass
 class FTLConfig(FTConfig):
     """FT-L: EasyEdit's constrained fine-tuning ('prompt_last' objective, L-inf ball of 5e-5)."""
 
-    norm_constraint: float = 5e-5
+    norm_constraint: float = arg(5e-5, lo=0)
 
 
 @dataclass
 class FTMConfig(FTConfig):
     """FT-M: masked teacher-forced cross-entropy on the target tokens, no norm constraint."""
 
-    norm_constraint: float = 0.0
+    norm_constraint: float = arg(0.0, lo=0)
 
 
 def edit_layers(model: torch.nn.Module, config: FTConfig) -> list[int]:

@@ -6,22 +6,34 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.arch import num_layers
+from bench.arch import PARTS, module_path, num_layers
+from bench.errors import BenchError
+from editors.arguments import MAX_STEPS, arg
 from editors.base import EditorConfig
 
 REFERENCE_LAYER, REFERENCE_DEPTH = 27, 32
 VALUE_INITS = ("cold", "warm")
+# Modules whose output is one tensor (the hook replaces it at the key's position); whole attention returns a tuple.
+HOOK_PARTS = tuple(p for p in PARTS if p != "attn")
 
 
 @dataclass
 class GRACEConfig(EditorConfig):
-    layer: int = -1  # -1: layer 27 of 32, scaled to the model's depth
-    part: str = "mlp_out"  # arch-table module whose input is the key and whose output is replaced
-    eps: float = 1.0  # initial deferral radius (Euclidean, in the key space)
-    n_iter: int = 100  # value-training steps per edit
-    edit_lr: float = 1.0  # Adam learning rate for the value
-    val_init: str = "cold"  # cold: uniform [0, 1) as in GRACE; warm: the layer's output at the key
-    early_stop_loss: float = 1e-2
+    layer: int = arg(-1, lo=0, special=(-1,), layer=True, note="-1: layer 27 of 32, scaled to the model's depth")
+    part: str = arg("mlp_out", choices=HOOK_PARTS)  # arch-table module whose input is the key, output replaced
+    eps: float = arg(1.0, lo=0)  # initial deferral radius (Euclidean, in the key space)
+    n_iter: int = arg(100, lo=1, hi=MAX_STEPS)  # value-training steps per edit
+    edit_lr: float = arg(1.0, above=0)  # Adam learning rate for the value
+    val_init: str = arg("cold", choices=VALUE_INITS)  # cold: uniform [0, 1) as in GRACE; warm: the output at the key
+    early_stop_loss: float = arg(1e-2, lo=0)
+
+    def check_model(self, editor: str, lm, editor_cls) -> None:
+        """The part must exist in this architecture (GPT-2 fuses q, k and v; it has no gate)."""
+        try:
+            module_path(lm.model, max(self.layer, 0), self.part)
+        except BenchError as exc:
+            raise BenchError(f"editor '{editor}': argument part={self.part!r} does not exist in model "
+                             f"'{lm.name}': {exc}") from exc
 
 
 def edit_layer(model: torch.nn.Module, config: GRACEConfig) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bench.data.schema import EditCase
 from bench.scoring import Prepared
+from editors.arguments import MAX_COUNT, arg
 from editors.base import Capabilities, Editor, EditorConfig, Request
 from editors.ike.demos import case_demos, fact_block, retrieval_text
 from editors.ike.store import DemoStore
@@ -24,7 +25,7 @@ from editors.ike.store import DemoStore
 
 @dataclass
 class IKEConfig(EditorConfig):
-    k: int = 8  # demonstrations per edit (the paper uses 32; 8 keeps CPU scoring practical)
+    k: int = arg(8, lo=0, hi=MAX_COUNT)  # demonstrations per edit (the paper uses 32; 8 keeps CPU scoring practical)
     train_set: str = "counterfact-train"  # demonstration source: a dataset name or 'easyedit:PATH'
     encoder: str = ""  # sentence encoder for retrieval; empty: the run's shared encoder
 

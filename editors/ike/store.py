@@ -8,13 +8,13 @@ of the training file's bytes, the encoder name and the embedded-text format.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from bench.atomic import atomic_write
 from bench.data.loaders import parse_file, resolve_spec
 from bench.data.schema import EditCase
 from bench.models import cache_root
@@ -38,10 +38,7 @@ def cached_embeddings(path: Path, encoder, texts: list[str]) -> torch.Tensor:
         if emb.shape[0] == len(texts):
             return emb
     emb = encoder.encode(texts).contiguous()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(f".{os.getpid()}.tmp")
-    save_file({"embeddings": emb}, str(tmp))
-    os.replace(tmp, file)
+    atomic_write(file, lambda tmp: save_file({"embeddings": emb}, str(tmp)))
     return emb
 
 

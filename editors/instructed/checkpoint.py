@@ -12,13 +12,13 @@ Default location: <repo>/results/checkpoints/instructed/<model>/ (ablations in a
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from bench.atomic import atomic_write
 from bench.errors import BenchError
 from editors.instructed.trained_cases import TrainedCases
 
@@ -82,21 +82,13 @@ def save(directory: Path, tensors: dict[str, torch.Tensor], info: CheckpointInfo
     """Each file is written to a temporary name and renamed, config.json last, so a kill at any point leaves
     the previous save's config (its step count) valid for tensors at least as new as it says."""
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic(directory / WEIGHTS, lambda p: save_file(
+    atomic_write(directory / WEIGHTS, lambda p: save_file(
         {k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(p)))
     if optimizer is not None:
-        _atomic(directory / OPTIMIZER, lambda p: save_file(
+        atomic_write(directory / OPTIMIZER, lambda p: save_file(
             {k: v.detach().cpu().contiguous() for k, v in optimizer.items()}, str(p)))
-    _atomic(directory / TRAINED, lambda p: p.write_text(json.dumps(trained.to_json()) + "\n"))
-    _atomic(directory / INFO, lambda p: p.write_text(json.dumps(asdict(info), indent=2) + "\n"))
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(directory / TRAINED, lambda p: p.write_text(json.dumps(trained.to_json()) + "\n"))
+    atomic_write(directory / INFO, lambda p: p.write_text(json.dumps(asdict(info), indent=2) + "\n"))
 
 
 def load(directory: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo, TrainedCases]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from editors.arguments import MAX_COUNT, arg, check_config
 from editors.base import EditorConfig
 
 MODES = ("gold", "retrieval")
@@ -68,42 +69,38 @@ DEFAULT_RECIPE = "authors"
 class InstructEdConfig(EditorConfig):
     """Evaluation-time settings. Shape settings (layers, n_prefix, variant) must match the checkpoint."""
 
-    mode: str = "gold"  # gold: the case's own instruction; retrieval: from the memory of edits made so far
-    compat: str = "strict"  # strict (the paper's text) | paper (the authors' code, DESIGN.md section 6)
+    # gold: the case's own instruction; retrieval: from the memory of edits made so far
+    mode: str = arg("gold", choices=MODES)
+    # strict (the paper's text) | paper (the authors' code, DESIGN.md section 6)
+    compat: str = arg("strict", choices=COMPATS)
     checkpoint: str = ""  # empty: results/checkpoints/instructed/<model>[/<ablation tag>]/
-    layers: list[int] = field(default_factory=list)  # empty: the range `depth` names, scaled to the model
-    depth: str = "middle"  # middle: the paper's layers 10-20 of 32; late: Table 4's 20-30 (used when layers is empty)
-    n_prefix: int = 5
-    variant: str = "attn"  # attn: prefixes in attention (the paper); ffn: bottleneck adapter on the MLP ("w FFN")
+    layers: list[int] = arg(factory=list, lo=0, layer=True)  # empty: the range `depth` names, scaled to the model
+    # middle: the paper's layers 10-20 of 32; late: Table 4's 20-30 (used when layers is empty)
+    depth: str = arg("middle", choices=tuple(DEPTHS))
+    n_prefix: int = arg(5, lo=1, hi=MAX_COUNT)
+    # attn: prefixes in attention (the paper); ffn: bottleneck adapter on the MLP ("w FFN")
+    variant: str = arg("attn", choices=VARIANTS)
     prefix: bool = True  # off: instruction only, no trained parameters of either variant ("w/o prefix")
     reweight: bool = True  # Eq. 15 similarity re-weighting
-    sink: str = "auto"  # kept: token 0 of a BOS-less tokenizer stays out of Eq. 15's span; scaled: the old way;
-    # auto: as the checkpoint records (checkpoints trained before the fix scaled it; no checkpoint: kept)
+    sink: str = arg("auto", choices=SINKS)  # kept: token 0 of a BOS-less tokenizer stays out of Eq. 15's span;
+    # scaled: the old way; auto: as the checkpoint records (checkpoints trained before the fix scaled it;
+    # no checkpoint: kept)
     alias_instruction: bool = False  # prepend "s is also known as s'." (Table 9, subject-replace sets)
     encoder: str = ""  # sentence encoder for sim and retrieval; empty: the run's encoder (all-MiniLM-L6-v2)
-    retrieval_top_k: int = 5  # scores whose standard deviation gates retrieval
-    retrieval_std: float = 0.1  # retrieval fires when std(top-k scores) > this
+    # scores whose standard deviation gates retrieval (a standard deviation needs two)
+    retrieval_top_k: int = arg(5, lo=2, hi=MAX_COUNT)
+    retrieval_std: float = arg(0.1, lo=0)  # retrieval fires when std(top-k scores) > this
     # Score assumed for the missing entries while the memory holds fewer than top_k edits: the typical score
     # of an unrelated entry (all-MiniLM-L6-v2 on CounterFact: median of the 2nd-5th scores in a 150-edit
     # memory is 0.31 for paraphrases, 0.35 for neighbourhood prompts). With one edit in memory the gate
     # then fires when the cosine exceeds fill + 0.224; calibrate it for another encoder.
-    retrieval_fill: float = 0.3
-    multihop_k: int = 3  # facts retrieved for multi-hop (MQuAKE) questions; compat=paper uses the gold hop count
+    retrieval_fill: float = arg(0.3, lo=-1, hi=1)  # a cosine similarity
+    # facts retrieved for multi-hop (MQuAKE) questions; compat=paper uses the gold hop count
+    multihop_k: int = arg(3, lo=1, hi=MAX_COUNT)
 
     def validate(self) -> None:
-        from bench.errors import BenchError
-
-        for name, value, allowed in (("mode", self.mode, MODES), ("compat", self.compat, COMPATS),
-                                     ("variant", self.variant, VARIANTS), ("depth", self.depth, tuple(DEPTHS)),
-                                     ("sink", self.sink, SINKS)):
-            if value not in allowed:
-                raise BenchError(f"instructed: {name}={value!r} is not one of {', '.join(allowed)}")
-        if self.n_prefix < 1:
-            raise BenchError(f"instructed: n_prefix must be at least 1, got {self.n_prefix}")
-        if self.retrieval_top_k < 2:
-            raise BenchError("instructed: retrieval_top_k must be at least 2 (a standard deviation needs two scores)")
-        if self.multihop_k < 1:
-            raise BenchError(f"instructed: multihop_k must be at least 1, got {self.multihop_k}")
+        """The declared ranges (editors/arguments.py); also for a config built without build_config."""
+        check_config("instructed", self)
 
     @property
     def trained(self) -> bool:

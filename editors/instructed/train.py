@@ -53,6 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench train instructed", description=__doc__.split("\n")[0])
     p.add_argument("--model", default="smollm2-135m")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--allow-hub", action="store_true",
+                   help="download a --model or --encoder that is not offline from the Hugging Face hub "
+                        "(never tried otherwise)")
     p.add_argument("--dtype", default="float32", help="model dtype (the trained tensors stay float32)")
     p.add_argument("--out", default="", help="checkpoint folder (default: results/checkpoints/instructed/<model>/)")
     p.add_argument("--data", default=DEFAULT_DATA, help="comma-separated dataset specs (MQuAKE: its train side)")
@@ -304,7 +307,7 @@ def _main(args: argparse.Namespace) -> int:
         _adopt(args, state[1])
     resolve_recipe(args)
     torch.manual_seed(args.seed)
-    lm = load_model(args.model, device=args.device, dtype=args.dtype)
+    lm = load_model(args.model, device=args.device, dtype=args.dtype, allow_hub=args.allow_hub)
     layers = state[1].layers if state else parse_layers(args.layers, lm.model)
     default_layers = scaled_layer_range(lm.model, *PAPER_LAYERS)
     reweight = args.reweight == "on"
@@ -319,7 +322,7 @@ def _main(args: argparse.Namespace) -> int:
                                   exclude)
     if not pairs:
         raise BenchError("no training examples (check --data and --max-examples)")
-    encoder = Resources(encoder_name=args.encoder, device=str(lm.device)).encoder()
+    encoder = Resources(encoder_name=args.encoder, device=str(lm.device), allow_hub=args.allow_hub).encoder()
     scorer = Scorer(lm.model, lm.tokenizer)
     sink_kept = state[1].sink_kept if state else True
     examples = encode_pairs(pairs, scorer, Spanner(lm.tokenizer, keep_sink=sink_kept), encoder)

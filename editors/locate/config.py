@@ -10,15 +10,26 @@ by depth (layer l of 32 -> round(l * n / 32)), and describe() says so.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from bench.arch import num_layers
 from bench.errors import BenchError
-from bench.models import LoadedModel
+from bench.models import DTYPES, LoadedModel
+from editors.arguments import (
+    MAX_COUNT,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_STEPS,
+    arg,
+    check_config,
+    check_value,
+    read_json_object,
+    rule_of,
+)
 from editors.base import EditorConfig
+from editors.locate.corpora import CORPORA
 
 MODEL_ALIASES = {
     "gpt2-xl": "gpt2-xl", "openai-community/gpt2-xl": "gpt2-xl",
@@ -27,25 +38,34 @@ MODEL_ALIASES = {
     "huggingfacetb/smollm2-135m-instruct": "smollm2-135m", "huggingfacetb/smollm2-135m": "smollm2-135m",
 }
 REFERENCE_MODEL, REFERENCE_DEPTH = "llama-2-7b", 32
+MAX_CONTEXT_TOKENS = 4096  # length of one sampled context prefix
 
 
 @dataclass
 class LocateConfig(EditorConfig):
-    hparams: str = "auto"  # "auto" = hparams/<model>.json of the method, or a path to a JSON file
-    layers: list[int] | None = None  # edited layers (ROME: one)
-    v_num_grad_steps: int | None = None
-    v_lr: float | None = None
-    v_weight_decay: float | None = None
-    kl_factor: float | None = None
-    clamp_norm_factor: float | None = None
-    context_lengths: list[int] | None = None  # token lengths of the sampled context prefixes
-    contexts_per_length: int | None = None
+    # "auto" = hparams/<model>.json of the method, or a path to a JSON file
+    hparams: str = arg("auto", special=("auto",), file="json")
+    layers: list[int] | None = arg(None, lo=0, layer=True, min_items=1)  # edited layers (ROME: one)
+    v_num_grad_steps: int | None = arg(None, lo=1, hi=MAX_STEPS)
+    v_lr: float | None = arg(None, above=0)
+    v_weight_decay: float | None = arg(None, lo=0)
+    kl_factor: float | None = arg(None, lo=0)
+    clamp_norm_factor: float | None = arg(None, above=0)
+    # token lengths of the sampled context prefixes
+    context_lengths: list[int] | None = arg(None, lo=1, hi=MAX_CONTEXT_TOKENS)
+    contexts_per_length: int | None = arg(None, lo=0, hi=MAX_COUNT)  # 0: the bare prompt only
     mom2_adjustment: bool | None = None  # false: C = I (no statistics needed)
-    stats_corpus: str | None = None  # model | prompts[:SPEC+SPEC] | wikipedia
-    stats_samples: int | None = None  # token vectors in the second-moment statistics
-    stats_dtype: str | None = None
-    seed: int | None = None  # context prefixes and corpus sampling; default: the run's --seed
-    value_chunk: int | None = None  # requests whose target values are optimised jointly
+    # model | prompts[:SPEC+SPEC] | wikipedia
+    stats_corpus: str | None = arg(None, choices=CORPORA, head=":", note="prompts:SPEC[+SPEC] picks datasets")
+    stats_samples: int | None = arg(None, lo=1, hi=MAX_SAMPLES)  # token vectors in the second-moment statistics
+    stats_dtype: str | None = arg(None, choices=tuple(DTYPES))
+    seed: int | None = arg(None, lo=0, hi=MAX_SEED)  # context prefixes and corpus sampling; default: the run's --seed
+    value_chunk: int | None = arg(None, lo=1, hi=MAX_COUNT)  # requests whose target values are optimised jointly
+
+    def check_model(self, editor: str, lm: LoadedModel, editor_cls) -> None:
+        """Read and check the hyper-parameter file this model will use, before statistics are built."""
+        config = self if self.seed is not None else replace(self, seed=0)
+        resolve_config(config, editor_cls.method_dir, lm, quiet=True)
 
 
 def hparams_file(method_dir: Path, lm: LoadedModel, choice: str) -> tuple[Path, bool]:
@@ -63,21 +83,27 @@ def hparams_file(method_dir: Path, lm: LoadedModel, choice: str) -> tuple[Path, 
     return method_dir / "hparams" / f"{REFERENCE_MODEL}.json", True
 
 
-def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel) -> tuple[LocateConfig, str]:
-    """Fill the config's None fields from the hyper-parameter file; return it and a note on its source."""
+def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel,
+                   quiet: bool = False) -> tuple[LocateConfig, str]:
+    """Fill the config's None fields from the hyper-parameter file; return it and a note on its source.
+
+    The file's values are checked as command-line values are (type and range), naming the file."""
+    editor = method_dir.name
     path, scale = hparams_file(method_dir, lm, config.hparams)
-    values = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+    values = {k: v for k, v in read_json_object(editor, "hparams", str(path)).items() if not k.startswith("_")}
     known = {f.name for f in fields(config)}
     unknown = set(values) - known
     if unknown:
         raise BenchError(f"{path}: unknown hyper-parameter(s) {', '.join(sorted(unknown))}; known: "
                          f"{', '.join(sorted(known))}")
+    _check_file_values(editor, path, values, config)
     source = str(path)
     if scale:
         depth = num_layers(lm.model)
         values["layers"] = sorted({min(depth - 1, round(x * depth / REFERENCE_DEPTH)) for x in values["layers"]})
         source = f"{path} with layers scaled by depth ({depth}/{REFERENCE_DEPTH}); no file for '{lm.name}'"
-        print(f"[{method_dir.name}] {source}", file=sys.stderr)
+        if not quiet:
+            print(f"[{method_dir.name}] {source}", file=sys.stderr)
     merged = {k: v for k, v in values.items() if getattr(config, k) is None}
     resolved = replace(config, **merged)
     missing = [f.name for f in fields(resolved) if getattr(resolved, f.name) is None]
@@ -86,6 +112,28 @@ def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel) -> t
     depth = num_layers(lm.model)
     if not resolved.layers or any(not 0 <= x < depth for x in resolved.layers):
         raise BenchError(f"layers={resolved.layers} is not a non-empty list of layers of this {depth}-layer model")
-    if resolved.v_num_grad_steps < 1:
-        raise BenchError("v_num_grad_steps must be at least 1")
+    check_config(editor, resolved)  # also a config built without build_config (tests, bench/perf)
     return resolved, source
+
+
+def _check_file_values(editor: str, path: Path, values: dict, config: LocateConfig) -> None:
+    """A hyper-parameter file's values: the field's JSON type, then its declared range."""
+    for f in fields(config):
+        if f.name not in values:
+            continue
+        value, kind = values[f.name], str(f.type).split(" |")[0]
+        if not _json_type_ok(value, kind):
+            raise BenchError(f"{path}: hyper-parameter {f.name}={value!r} is not of type {kind} (editor '{editor}').")
+        try:
+            check_value(editor, f.name, value, rule_of(f))
+        except BenchError as exc:
+            raise BenchError(f"{path}: {exc}") from exc
+
+
+def _json_type_ok(value, kind: str) -> bool:
+    if kind == "list[int]":
+        return isinstance(value, list) and all(_json_type_ok(x, "int") for x in value)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    types = {"int": int, "bool": bool, "str": str}
+    return kind not in types or (isinstance(value, types[kind]) and (kind == "bool") == isinstance(value, bool))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import sys
 import time
@@ -25,6 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from bench.arch import arch_of
+from bench.atomic import atomic_write
 from bench.models import LoadedModel, cache_root, resolve_dtype
 from bench.scoring import Encoded, Scorer
 from editors.locate.corpora import corpus_sequences
@@ -101,9 +101,7 @@ class SecondMoments:
             meta = {"model": str(self.lm.name), "layer": str(site[0]), "part": site[1],
                     "corpus": self.spec.corpus, "n_samples": str(self.spec.n_samples), "count": str(count),
                     "seed": str(self.spec.seed), "dtype": self.spec.dtype, "seconds": f"{seconds:.3f}"}
-            tmp = self.path(site).with_suffix(f".tmp{os.getpid()}")
-            save_file({"mom2": mom2}, str(tmp), metadata=meta)
-            os.replace(tmp, self.path(site))
+            atomic_write(self.path(site), lambda tmp, m=mom2, d=meta: save_file({"mom2": m}, str(tmp), metadata=d))
             self.info[site] = {"path": str(self.path(site)), "from_cache": False, "count": count,
                                "seconds": seconds / len(sites)}
 

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from editors.arguments import MAX_COUNT, MAX_STEPS, arg
 from editors.base import EditorConfig
 
 SEQUENTIAL_MODES = ("accumulate", "retrain")
+# Arch-table projections an adapter can wrap (whole attention / MLP blocks and norms are not linear layers).
+PROJECTIONS = ("q", "k", "v", "qkv", "o", "mlp_in", "mlp_gate", "mlp_out")
 
 
 @dataclass
 class LoRAConfig(EditorConfig):
-    rank: int = 8
-    alpha: int = 32
-    dropout: float = 0.0  # EasyEdit uses 0.1 in train mode; 0 keeps edits deterministic
-    lr: float = 5e-3
-    num_steps: int = 70
-    weight_decay: float = 0.0
-    early_stop_loss: float = 1e-2  # stop once the mini-batch loss falls below this
-    parts: str = "q,v"  # arch-table parts to adapt (comma-separated); fused q/k/v models use 'qkv'
-    layers: list[int] = field(default_factory=list)  # empty: every layer
-    sequential: str = "accumulate"  # accumulate: keep training one adapter; retrain: fresh adapter on all edits
+    rank: int = arg(8, lo=1, hi=MAX_COUNT)
+    alpha: int = arg(32, lo=1, hi=MAX_COUNT)
+    dropout: float = arg(0.0, lo=0, below=1)  # EasyEdit uses 0.1 in train mode; 0 keeps edits deterministic
+    lr: float = arg(5e-3, above=0)
+    num_steps: int = arg(70, lo=1, hi=MAX_STEPS)
+    weight_decay: float = arg(0.0, lo=0)
+    early_stop_loss: float = arg(1e-2, lo=0)  # stop once the mini-batch loss falls below this
+    parts: str = arg("q,v", choices=PROJECTIONS, sep=",")  # arch-table parts (comma-separated); fused q/k/v: 'qkv'
+    layers: list[int] = arg(factory=list, lo=0, layer=True)  # empty: every layer
+    # accumulate: keep training one adapter; retrain: fresh adapter on all edits
+    sequential: str = arg("accumulate", choices=SEQUENTIAL_MODES)
+
+    def check_model(self, editor: str, lm, editor_cls) -> None:
+        """Every part must exist in this architecture (GPT-2 has no gate; q, k, v map to its fused qkv)."""
+        from bench.errors import BenchError
+        from editors.lora.targets import target_modules
+
+        try:
+            target_modules(lm.model, self.parts, self.layers)
+        except BenchError as exc:
+            raise BenchError(f"editor '{editor}': argument parts={self.parts!r} does not fit model "
+                             f"'{lm.name}': {exc}") from exc

@@ -23,6 +23,7 @@ from bench.data.registry import resolve_data_dir
 from bench.data.schema import NHOP, Edit, EditCase
 from bench.errors import BenchError
 from bench.scoring import PrefixState, Prepared, TokenScore
+from editors.arguments import MAX_COUNT, MAX_STEPS, arg
 from editors.base import Capabilities, Editor, EditorConfig, Request
 from editors.ike.demos import fact_block
 from editors.mello.loop import STOP_PATTERNS, Trace, run_mello, shared_head
@@ -33,10 +34,11 @@ FACT_TOKENS = 48  # room per step for the question and the retrieved-fact line
 
 @dataclass
 class MeLLoConfig(EditorConfig):
-    prompt_file: str = ""  # empty: <data dir>/mquake/prompts/MeLLo-prompt.txt
-    max_steps: int = 5  # LM calls per question (a 4-hop question needs 5)
-    max_new_tokens: int = 64  # per LM call
-    score_facts: int = 3  # nearest edits put before a query for teacher-forced scores and non-NHOP generation
+    prompt_file: str = arg("", special=("",), file="text")  # empty: <data dir>/mquake/prompts/MeLLo-prompt.txt
+    max_steps: int = arg(5, lo=1, hi=MAX_STEPS)  # LM calls per question (a 4-hop question needs 5)
+    max_new_tokens: int = arg(64, lo=1, hi=MAX_COUNT)  # per LM call
+    # nearest edits put before a query for teacher-forced scores and non-NHOP generation
+    score_facts: int = arg(3, lo=0, hi=MAX_COUNT)
 
 
 class MeLLo(Editor):

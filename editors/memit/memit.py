@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from editors.arguments import arg
 from editors.locate import LocateConfig, LocateEditor
 from editors.locate.hooks import BLOCK, overlay
 from editors.locate.keys import read_at_lookup
@@ -21,7 +22,7 @@ from editors.locate.values import optimise_values
 
 @dataclass
 class MEMITConfig(LocateConfig):
-    mom2_update_weight: float | None = None  # lambda: weight of the preserved keys' statistics
+    mom2_update_weight: float | None = arg(None, above=0)  # lambda: weight of the preserved keys' statistics
 
 
 class MEMIT(LocateEditor):

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from editors.arguments import arg
 from editors.locate import LocateEditor
 from editors.locate.hooks import overlay
 from editors.locate.keys import read_at_lookup
@@ -26,7 +27,7 @@ from editors.memit import MEMITConfig
 
 @dataclass
 class PMETConfig(MEMITConfig):
-    nll_loss_factor: float | None = None
+    nll_loss_factor: float | None = arg(None, lo=0)
     update_attention: bool | None = None  # also update attention output projections (not in the paper)
 
 

@@ -11,9 +11,11 @@ at the end).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
+from editors.arguments import arg
 from editors.locate import LocateConfig, LocateEditor
 from editors.locate.hooks import overlay
 from editors.locate.keys import read_at_lookup
@@ -21,9 +23,14 @@ from editors.locate.update import rank_one_delta
 from editors.locate.values import optimise_values
 
 
+@dataclass
+class ROMEConfig(LocateConfig):
+    layers: list[int] | None = arg(None, lo=0, layer=True, min_items=1, max_items=1)  # ROME edits one layer
+
+
 class ROME(LocateEditor):
     name = "rome"
-    config_class = LocateConfig
+    config_class = ROMEConfig
     method_dir = Path(__file__).parent
 
     def compute_deltas(self, requests):

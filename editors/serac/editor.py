@@ -19,6 +19,7 @@ import torch
 from bench.data.schema import Edit, EditCase
 from bench.errors import BenchError
 from bench.scoring import Prepared, TokenScore
+from editors.arguments import arg
 from editors.base import Capabilities, Editor, EditorConfig, Request
 from editors.ike.demos import fact_block
 from editors.serac.checkpoint import resolve_checkpoint
@@ -28,7 +29,7 @@ from editors.serac.classifier import ScopeClassifier
 @dataclass
 class SERACConfig(EditorConfig):
     checkpoint: str = ""  # classifier file or folder; empty: results/checkpoints/serac/<model>/
-    threshold: float = -1.0  # in-scope probability cut-off; < 0: the checkpoint's own
+    threshold: float = arg(-1.0, hi=1, note="a probability; < 0: the checkpoint's own")  # in-scope cut-off
 
 
 class SERAC(Editor):
