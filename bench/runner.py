@@ -92,12 +92,12 @@ def _run_prepared(cfg: RunConfig, log: RunLog, cases: list, names: list[str], cl
     """The run once its directory is locked (and, on --resume, cleared of units cut short)."""
     previous = log.read_config() if cfg.resume else None
     earlier = previous.get("editors", {}) if previous else {}  # their `seconds` then sum the whole cost
-    for n in names:
-        check_editor_resume(log.out / "config.json", n, earlier.get(n), resolved_config(n, configs[n]))
     lm = load_model(cfg.model, cfg.device, cfg.dtype, allow_hub=cfg.allow_hub)
     for n in names:
         check_supported(classes[n], lm, cfg.protocol)
         check_config_for_model(n, configs[n], lm)
+        resolved = configs[n].resolved(lm, cfg.seed, classes[n])  # what config.json records once it runs
+        check_editor_resume(log.out / "config.json", n, earlier.get(n), resolved_config(n, resolved))
     check_context(cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
     data_dir = resolve_data_dir(cfg.data_dir)
     resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device),

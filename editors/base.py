@@ -73,6 +73,11 @@ class Resources:
 class EditorConfig:
     """Base of every editor's hyper-parameters; subclasses add typed fields."""
 
+    def resolved(self, lm: LoadedModel, seed: int, editor_cls: type) -> EditorConfig:
+        """The configuration the editor will run with on `lm` under the run's `seed`, as config.json records
+        it; a config whose editor fills fields from the model (ROME's hyper-parameter files) overrides this."""
+        return self
+
 
 class Editor:
     name: ClassVar[str] = ""

@@ -113,6 +113,20 @@ def test_resume_refuses_other_editor_args_and_dtype(dataset, tmp_path, capsys):
     assert _run(dataset, out, "--limit", "5", "--resume", "--device", "auto", editors="ft-m") == 0  # auto is cpu here
 
 
+def test_an_editor_that_fills_its_config_from_the_model_resumes(dataset, tmp_path, capsys):
+    """ROME records the values its hyper-parameter file gives; a resume with the same command compares those
+    (it was refused, every field 'now None'), and one with another layer (the file's is 1 here) is refused."""
+    out, args = tmp_path / "run", "rome:mom2_adjustment=false,v_num_grad_steps=1,contexts_per_length=0"
+    assert _run(dataset, out, "--limit", "2", "--editor-args", args, editors="rome") == 0
+    lines = _lines(out)
+    (out / "cases.jsonl").write_text("".join(lines[:-2]))  # the last unit cut short
+    assert _run(dataset, out, "--limit", "2", "--resume", "--editor-args", args, editors="rome") == 0
+    assert _lines(out) == lines
+    capsys.readouterr()
+    assert _run(dataset, out, "--limit", "2", "--resume", "--editor-args", args + ",layers=3", editors="rome") == 2
+    assert "editor rome ran in" in capsys.readouterr().err
+
+
 def test_a_second_writer_is_refused_naming_the_holder(dataset, tmp_path, capsys):
     out = tmp_path / "run"
     holder = FolderLock(out, "run directory").acquire()

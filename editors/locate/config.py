@@ -64,8 +64,12 @@ class LocateConfig(EditorConfig):
 
     def check_model(self, editor: str, lm: LoadedModel, editor_cls) -> None:
         """Read and check the hyper-parameter file this model will use, before statistics are built."""
-        config = self if self.seed is not None else replace(self, seed=0)
-        resolve_config(config, editor_cls.method_dir, lm, quiet=True)
+        self.resolved(lm, 0, editor_cls)
+
+    def resolved(self, lm: LoadedModel, seed: int, editor_cls) -> LocateConfig:
+        """The None fields filled as LocateEditor fills them: the seed from the run's, the rest from the file."""
+        config = self if self.seed is not None else replace(self, seed=seed)
+        return resolve_config(config, editor_cls.method_dir, lm, quiet=True)[0]
 
 
 def hparams_file(method_dir: Path, lm: LoadedModel, choice: str) -> tuple[Path, bool]:

@@ -49,7 +49,7 @@ class LocateEditor(Editor):
 
     def __init__(self, lm, config=None, resources=None):
         super().__init__(lm, config, resources)
-        if self.config.seed is None:  # the run's --seed, unless given as an editor argument
+        if self.config.seed is None:  # the run's --seed, unless given as an editor argument (as config.resolved)
             self.config = replace(self.config, seed=self.resources.seed)
         self.config, self.hparams_source = resolve_config(self.config, self.method_dir, lm)
         self.restorer = WeightRestorer(lm.model)
