@@ -32,7 +32,9 @@ def _run_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16")
     p.add_argument("--editor-args", default=None, help="'rome:layers=5;instructed:mode=retrieval'")
-    p.add_argument("--encoder", default="all-MiniLM-L6-v2", help="sentence encoder for retrieval editors")
+    p.add_argument("--encoder", default="all-MiniLM-L6-v2",
+                   help="sentence encoder for retrieval editors: an offline alias, a sentence-transformers model "
+                   "folder, or (with --allow-hub) a hub id")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument("--allow-hub", action="store_true",

@@ -40,7 +40,8 @@ class Rule:
     layer: bool = False  # a layer index (or indices): must exist in the model
     min_items: int = 0
     max_items: int = MAX_ITEMS
-    file: str = ""  # 'json': a readable file holding a JSON object; 'text': a readable file
+    file: str = ""  # 'json': a readable file holding a JSON object; 'text': a readable file;
+    # 'hparams': a JSON object, or the YAML mapping of a .yaml/.yml file (EasyEdit's format; editors/locate/easyedit.py)
     note: str = ""  # what the special values mean, for the error message
 
 
@@ -141,6 +142,8 @@ def _check_text(editor: str, name: str, value: str, rule: Rule) -> None:
                              f"{', '.join(rule.choices)}{extra}.")
     if rule.file == "json":
         read_json_object(editor, name, value)
+    elif rule.file == "hparams":
+        read_hparams_object(editor, name, value)
     elif rule.file == "text":
         read_text(editor, name, value)
 
@@ -172,6 +175,45 @@ def read_json_object(editor: str, name: str, value: str) -> dict:
     if not isinstance(data, dict):
         raise BenchError(f"editor '{editor}': argument {name}={_show(value)}: the file holds a JSON "
                          f"{type(data).__name__}, not an object of hyper-parameters.")
+    return data
+
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def is_yaml_path(value: str) -> bool:
+    return Path(value).suffix.lower() in YAML_SUFFIXES
+
+
+def read_hparams_object(editor: str, name: str, value: str) -> dict:
+    """A hyper-parameter file: the YAML mapping of a .yaml/.yml file, else the JSON object of the file."""
+    return read_yaml_object(editor, name, value) if is_yaml_path(value) else read_json_object(editor, name, value)
+
+
+def read_yaml_object(editor: str, name: str, value: str) -> dict:
+    """The YAML mapping in file `value` (yaml.safe_load), or a BenchError naming editor, argument and file.
+
+    Aliases (`*name`) are refused: hyper-parameter files do not need them, and a few nested ones
+    expand to a structure too large to print or check (the 'billion laughs')."""
+    import yaml  # PyYAML; imported here so the registry stays light
+
+    text = read_text(editor, name, value)
+    head = f"editor '{editor}': argument {name}={_show(value)}: "
+    try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise BenchError(f"{head}the file uses YAML aliases (*name); write the values out.")
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        where = ""
+        if mark is not None and problem:
+            where = f" (line {mark.line + 1}, column {mark.column + 1}: {' '.join(problem.split())})"
+        raise BenchError(f"{head}the file is not valid YAML{where}.") from exc
+    except RecursionError as exc:
+        raise BenchError(f"{head}the file is not valid YAML (nested too deeply).") from exc
+    if not isinstance(data, dict):
+        what = "no YAML document" if data is None else f"a YAML {type(data).__name__}"
+        raise BenchError(f"{head}the file holds {what}, not a mapping of hyper-parameters.")
     return data
 
 

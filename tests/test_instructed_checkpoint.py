@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from bench.errors import BenchError
+from editors import checkpoints
 from editors.base import Request
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed import checkpoint as ckpt
@@ -32,29 +33,61 @@ def test_round_trip_is_exact(lm, tmp_path, variant):
     assert ed.config.layers == [1, 2]
 
 
-def test_discovery_finds_the_default_folder_and_explains_how_to_train(lm, tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt, "CHECKPOINT_ROOT", tmp_path)
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """A checkpoint root of the test's own, by $BENCH_CHECKPOINT_DIR; the InstructEd folder within it."""
+    monkeypatch.setenv("BENCH_CHECKPOINT_DIR", str(tmp_path))
+    return tmp_path / "instructed"
+
+
+def test_discovery_finds_the_default_folder_and_explains_how_to_train(lm, root):
     with pytest.raises(BenchError) as err:
         InstructEd(lm, InstructEdConfig(), resources())
     message = str(err.value)
     assert f"python -m bench train instructed --model {lm.name}" in message
-    assert "instructed:checkpoint=PATH" in message and str(tmp_path / lm.name) in message
+    assert "instructed:checkpoint=PATH" in message and f"looked in {root / lm.name};" in message
+    assert f"the checkpoint root is {root.parent}, from $BENCH_CHECKPOINT_DIR" in message
+    assert "\n" not in message
     default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
-    make_checkpoint(lm, tmp_path / lm.name, default)
-    assert InstructEd(lm, InstructEdConfig(), resources()).config.checkpoint == str(tmp_path / lm.name)
+    make_checkpoint(lm, root / lm.name, default)
+    assert InstructEd(lm, InstructEdConfig(), resources()).config.checkpoint == str(root / lm.name)
     with pytest.raises(BenchError, match="--variant ffn"):  # ablations live in their own tagged folder
         InstructEd(lm, InstructEdConfig(variant="ffn"), resources())
 
 
-def test_late_depth_finds_its_own_folder_and_checks_an_explicit_checkpoint(lm, tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt, "CHECKPOINT_ROOT", tmp_path)
-    make_checkpoint(lm, tmp_path / lm.name, [1, 2])  # the middle-layer default must not be taken for "late"
+def test_the_checkpoint_root_is_read_when_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
+    checkout = checkpoints.SOURCE_ROOT / "results" / "checkpoints" / "instructed" / "smollm2-135m"
+    assert ckpt.default_dir("smollm2-135m") == checkout  # from the checkout: the committed folder, as before
+    assert ckpt.default_dir("org/m", "ffn") == ckpt.CHECKPOINT_ROOT / "org--m" / "ffn"
+    assert ckpt.CHECKPOINT_ROOT.relative_to(ckpt.REPO_ROOT).as_posix() == "results/checkpoints/instructed"
+    for name in ("a", "b"):  # no import-time copy: each call reads the variable
+        monkeypatch.setenv("BENCH_CHECKPOINT_DIR", str(tmp_path / name))
+        assert ckpt.default_dir("m") == tmp_path / name / "instructed" / "m"
+    monkeypatch.setenv("BENCH_CHECKPOINT_DIR", "  ")  # blank: unset
+    assert checkpoints.checkpoint_root() == checkpoints.CHECKOUT_ROOT
+
+
+def test_without_a_checkpoint_root_the_error_says_how_to_get_one(lm, tmp_path, monkeypatch):
+    monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setattr(checkpoints, "CHECKOUT_ROOT", tmp_path / "absent")  # as a wheel install: no checkout
+    with pytest.raises(BenchError) as err:
+        InstructEd(lm, InstructEdConfig(), resources())
+    message = str(err.value)
+    assert "$BENCH_CHECKPOINT_DIR is not set" in message and f"looked for {tmp_path / 'absent'}" in message
+    assert f"BENCH_CHECKPOINT_DIR=DIR python -m bench train instructed --model {lm.name}" in message
+    assert "'instructed:checkpoint=PATH'" in message and "\n" not in message
+    assert InstructEd(lm, InstructEdConfig(prefix=False), resources()).bank is None  # nothing trained: no root needed
+
+
+def test_late_depth_finds_its_own_folder_and_checks_an_explicit_checkpoint(lm, root):
+    make_checkpoint(lm, root / lm.name, [1, 2])  # the middle-layer default must not be taken for "late"
     with pytest.raises(BenchError, match="--layers 3"):
         InstructEd(lm, InstructEdConfig(depth="late"), resources())
-    make_checkpoint(lm, tmp_path / lm.name / "l3-4", [3])
+    make_checkpoint(lm, root / lm.name / "l3-4", [3])
     assert InstructEd(lm, InstructEdConfig(depth="late"), resources()).config.layers == [3]
     with pytest.raises(BenchError, match="layers=\\[1, 2\\].*layers=\\[3\\]"):
-        InstructEd(lm, InstructEdConfig(depth="late", checkpoint=str(tmp_path / lm.name)), resources())
+        InstructEd(lm, InstructEdConfig(depth="late", checkpoint=str(root / lm.name)), resources())
     with pytest.raises(BenchError, match="depth='deep' is not one of middle, late"):
         InstructEd(lm, InstructEdConfig(depth="deep"), resources())
 
@@ -95,8 +128,7 @@ def test_cases_the_checkpoint_was_trained_on_are_refused(lm, tmp_path):
     assert len(ed.score([Request(cases[2], q) for q in cases[2].queries])) == 3
 
 
-def test_prefix_off_needs_no_checkpoint(lm, tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt, "CHECKPOINT_ROOT", tmp_path)
+def test_prefix_off_needs_no_checkpoint(lm, root):
     ed = InstructEd(lm, InstructEdConfig(prefix=False), resources())
     assert ed.bank is None and ed.config.layers == ed.default_layers
 

@@ -12,6 +12,7 @@ from bench.data.schema import GEN, LOC, REL, Query
 from bench.errors import BenchError
 from bench.protocols import Baseline, ProtocolConfig, evaluate
 from bench.scoring import Prepared, Scorer
+from editors import checkpoints
 from editors.base import Request, Resources
 from editors.ike.demos import fact_block
 from editors.serac import CHECKPOINT_FILE, SERAC, ScopeClassifier, SERACConfig, default_checkpoint_dir
@@ -110,7 +111,8 @@ def test_memory_routes_each_query_to_its_own_edit(tiny_gpt2, checkpoint):
     assert make_serac(tiny_gpt2, checkpoint, threshold=1.0).route(["x"]) == [None]
 
 
-def test_checkpoint_location_and_missing_checkpoint_message(tiny_llama, tmp_path):
+def test_checkpoint_location_and_missing_checkpoint_message(tiny_llama, tmp_path, monkeypatch):
+    monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
     assert default_checkpoint_dir("smollm2-135m") == repo_root() / "results" / "checkpoints" / "serac" / "smollm2-135m"
     assert model_dirname("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB--SmolLM2-135M"
     assert resolve_checkpoint("", "smollm2-135m").is_file()  # the committed SmolLM2 checkpoint
@@ -118,6 +120,33 @@ def test_checkpoint_location_and_missing_checkpoint_message(tiny_llama, tmp_path
         SERAC(tiny_llama)
     with pytest.raises(BenchError, match="no checkpoint at"):
         SERAC(tiny_llama, SERACConfig(checkpoint=str(tmp_path / "nothing")))
+
+
+def test_bench_checkpoint_dir_is_the_root_read_at_each_call(tiny_llama, checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_CHECKPOINT_DIR", str(tmp_path))
+    folder = tmp_path / "serac" / "tiny-llama"
+    assert default_checkpoint_dir("tiny-llama") == folder
+    with pytest.raises(BenchError) as err:
+        SERAC(tiny_llama)
+    message = str(err.value)
+    assert f"no checkpoint at {folder / CHECKPOINT_FILE}" in message and "from $BENCH_CHECKPOINT_DIR" in message
+    assert "python -m bench train serac --model tiny-llama" in message and "serac:checkpoint=PATH" in message
+    folder.mkdir(parents=True)
+    (folder / CHECKPOINT_FILE).write_bytes(checkpoint.read_bytes())
+    assert SERAC(tiny_llama).checkpoint == folder / CHECKPOINT_FILE
+    monkeypatch.setenv("BENCH_CHECKPOINT_DIR", str(tmp_path / "elsewhere"))
+    assert default_checkpoint_dir("tiny-llama") == tmp_path / "elsewhere" / "serac" / "tiny-llama"
+
+
+def test_without_a_checkpoint_root_serac_says_how_to_get_one(tiny_llama, tmp_path, monkeypatch):
+    monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setattr(checkpoints, "CHECKOUT_ROOT", tmp_path / "absent")  # as a wheel install: no checkout
+    with pytest.raises(BenchError) as err:
+        SERAC(tiny_llama)
+    message = str(err.value)
+    assert "$BENCH_CHECKPOINT_DIR is not set" in message and f"looked for {tmp_path / 'absent'}" in message
+    assert "BENCH_CHECKPOINT_DIR=DIR python -m bench train serac --model tiny-llama" in message
+    assert "'serac:checkpoint=PATH'" in message
 
 
 def test_prepared_prompts_are_the_prepared_ones_and_the_protocol_keeps_fired(tiny_llama, checkpoint):

@@ -6,7 +6,8 @@ Layout of a checkpoint directory:
   trained_cases.json     the records trained on (editors/instructed/trained_cases.py)
   optimizer.safetensors  AdamW moments, so `--resume-from` continues the same run
   loss.png / loss.csv    the training curve
-Default location: <repo>/results/checkpoints/instructed/<model>/ (ablations in a tagged subfolder).
+Default location: <checkpoint root>/instructed/<model>/ (ablations in a tagged subfolder), the root being
+$BENCH_CHECKPOINT_DIR or else the checkout's results/checkpoints (editors/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from safetensors.torch import load_file, save_file
 
 from bench.atomic import atomic_write
 from bench.errors import BenchError
+from editors import checkpoints
 from editors.instructed.trained_cases import TrainedCases
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_ROOT = REPO_ROOT / "results" / "checkpoints" / "instructed"
+REPO_ROOT = checkpoints.SOURCE_ROOT
+CHECKPOINT_ROOT = checkpoints.CHECKOUT_ROOT / "instructed"  # the checkout's default; root() is the one in use
 WEIGHTS, INFO, TRAINED, OPTIMIZER = "prefix.safetensors", "config.json", "trained_cases.json", "optimizer.safetensors"
 
 
@@ -72,8 +74,13 @@ def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, va
     return "-".join(parts)
 
 
+def root(model: str) -> Path:
+    """<checkpoint root>/instructed ($BENCH_CHECKPOINT_DIR read now), or a BenchError when there is none."""
+    return checkpoints.editor_root("instructed", model)
+
+
 def default_dir(model: str, tag: str = "") -> Path:
-    base = CHECKPOINT_ROOT / model_dir_name(model)
+    base = root(model) / model_dir_name(model)
     return base / tag if tag else base
 
 
@@ -131,7 +138,9 @@ def discover(model: str, layers: list[int], default_layers: list[int], n_prefix:
         return directory
     command = train_command(model, layers, default_layers, n_prefix, variant, reweight, compat)
     raise BenchError(
-        f"InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}). "
+        f"InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}; "
+        f"the checkpoint root is {checkpoints.describe_root(root(model).parent)}). "
         f"Train one with:  {command}  (it writes to that folder; add --device cuda on a GPU), "
-        f"or point at an existing one with --editor-args 'instructed:checkpoint=PATH'."
+        f"or point at an existing one with --editor-args 'instructed:checkpoint=PATH' "
+        f"or {checkpoints.ENV}=DIR (the folder holding instructed/<model>/)."
     )

@@ -3,9 +3,11 @@
 Every field defaults to None, meaning "take it from the hyper-parameter file";
 a value given on the command line (`--editor-args rome:layers=5`) wins over the
 file. `hparams=auto` picks `<method>/hparams/<model>.json`; a path picks that
-file. Module names never appear in these files: sites come from bench/arch.py.
-For a model without a file, the llama-2-7b file is used with its layers scaled
-by depth (layer l of 32 -> round(l * n / 32)), and describe() says so.
+file, or an EasyEdit hparams file when it ends in .yaml/.yml (mapping, checks and
+layer rule: editors/locate/easyedit.py). Module names never appear in these files:
+sites come from bench/arch.py. For a model without a file, the llama-2-7b file is
+used with its layers scaled by depth (layer l of 32 -> round(l * n / 32)), and
+describe() says so.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from editors.arguments import (
     arg,
     check_config,
     check_value,
+    is_yaml_path,
     read_json_object,
     rule_of,
 )
@@ -43,8 +46,8 @@ MAX_CONTEXT_TOKENS = 4096  # length of one sampled context prefix
 
 @dataclass
 class LocateConfig(EditorConfig):
-    # "auto" = hparams/<model>.json of the method, or a path to a JSON file
-    hparams: str = arg("auto", special=("auto",), file="json")
+    # "auto" = hparams/<model>.json of the method, or a path to a JSON file or to an EasyEdit .yaml/.yml file
+    hparams: str = arg("auto", special=("auto",), file="hparams")
     layers: list[int] | None = arg(None, lo=0, layer=True, min_items=1)  # edited layers (ROME: one)
     v_num_grad_steps: int | None = arg(None, lo=1, hi=MAX_STEPS)
     v_lr: float | None = arg(None, above=0)
@@ -72,6 +75,17 @@ class LocateConfig(EditorConfig):
         return resolve_config(config, editor_cls.method_dir, lm, quiet=True)[0]
 
 
+def model_key(name: str) -> str:
+    """The name a model's hyper-parameter file goes by: its alias, else its last path component, lower case."""
+    name = str(name).rstrip("/").lower()
+    return MODEL_ALIASES.get(name, name.rsplit("/", 1)[-1])
+
+
+def scale_layers(layers: list[int], from_depth: int, depth: int) -> list[int]:
+    """Layers of a `from_depth`-layer model at the same relative depth of a `depth`-layer one."""
+    return sorted({min(depth - 1, round(x * depth / from_depth)) for x in layers})
+
+
 def hparams_file(method_dir: Path, lm: LoadedModel, choice: str) -> tuple[Path, bool]:
     """The file to read and whether its layers must be scaled to this model's depth."""
     if choice != "auto":
@@ -79,9 +93,7 @@ def hparams_file(method_dir: Path, lm: LoadedModel, choice: str) -> tuple[Path, 
         if not path.exists():
             raise BenchError(f"hyper-parameter file {choice} does not exist")
         return path, False
-    name = str(lm.name).rstrip("/").lower()
-    key = MODEL_ALIASES.get(name, name.rsplit("/", 1)[-1])
-    path = method_dir / "hparams" / f"{key}.json"
+    path = method_dir / "hparams" / f"{model_key(lm.name)}.json"
     if path.exists():
         return path, False
     return method_dir / "hparams" / f"{REFERENCE_MODEL}.json", True
@@ -94,6 +106,33 @@ def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel,
     The file's values are checked as command-line values are (type and range), naming the file."""
     editor = method_dir.name
     path, scale = hparams_file(method_dir, lm, config.hparams)
+    easyedit = is_yaml_path(str(path))
+    if easyedit:
+        from editors.locate.easyedit import easyedit_values  # it imports this module
+
+        values, source = easyedit_values(editor, path, config, lm, quiet)
+    else:
+        values, source = _json_values(editor, path, config, lm, scale, quiet)
+    merged = {k: v for k, v in values.items() if getattr(config, k) is None}
+    resolved = replace(config, **merged)
+    missing = [f.name for f in fields(resolved) if getattr(resolved, f.name) is None]
+    if missing:
+        hint = ""
+        if easyedit:
+            from editors.locate.easyedit import SOURCE_OF
+
+            hint = f" (EasyEdit: {', '.join(SOURCE_OF.get(m, m) for m in missing)}; or give them as editor arguments)"
+        raise BenchError(f"{path}: missing hyper-parameter(s) {', '.join(missing)}{hint}")
+    depth = num_layers(lm.model)
+    if not resolved.layers or any(not 0 <= x < depth for x in resolved.layers):
+        raise BenchError(f"layers={resolved.layers} is not a non-empty list of layers of this {depth}-layer model")
+    check_config(editor, resolved)  # also a config built without build_config (tests, bench/perf)
+    return resolved, source
+
+
+def _json_values(editor: str, path: Path, config: LocateConfig, lm: LoadedModel, scale: bool,
+                 quiet: bool) -> tuple[dict, str]:
+    """The values of one of our JSON files, checked, layers scaled from the reference model when `scale`."""
     values = {k: v for k, v in read_json_object(editor, "hparams", str(path)).items() if not k.startswith("_")}
     known = {f.name for f in fields(config)}
     unknown = set(values) - known
@@ -104,20 +143,11 @@ def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel,
     source = str(path)
     if scale:
         depth = num_layers(lm.model)
-        values["layers"] = sorted({min(depth - 1, round(x * depth / REFERENCE_DEPTH)) for x in values["layers"]})
+        values["layers"] = scale_layers(values["layers"], REFERENCE_DEPTH, depth)
         source = f"{path} with layers scaled by depth ({depth}/{REFERENCE_DEPTH}); no file for '{lm.name}'"
         if not quiet:
-            print(f"[{method_dir.name}] {source}", file=sys.stderr)
-    merged = {k: v for k, v in values.items() if getattr(config, k) is None}
-    resolved = replace(config, **merged)
-    missing = [f.name for f in fields(resolved) if getattr(resolved, f.name) is None]
-    if missing:
-        raise BenchError(f"{path}: missing hyper-parameter(s) {', '.join(missing)}")
-    depth = num_layers(lm.model)
-    if not resolved.layers or any(not 0 <= x < depth for x in resolved.layers):
-        raise BenchError(f"layers={resolved.layers} is not a non-empty list of layers of this {depth}-layer model")
-    check_config(editor, resolved)  # also a config built without build_config (tests, bench/perf)
-    return resolved, source
+            print(f"[{editor}] {source}", file=sys.stderr)
+    return values, source
 
 
 def _check_file_values(editor: str, path: Path, values: dict, config: LocateConfig) -> None:

@@ -1,16 +1,18 @@
-"""Where SERAC checkpoints live: results/checkpoints/serac/<model>/ in the repository, or an explicit path."""
+"""Where SERAC checkpoints live: <checkpoint root>/serac/<model>/, the root being $BENCH_CHECKPOINT_DIR or else the
+checkout's results/checkpoints (editors/checkpoints.py), or an explicit path."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from bench.errors import BenchError
+from editors import checkpoints
 
 CHECKPOINT_FILE = "scope_classifier.safetensors"
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return checkpoints.SOURCE_ROOT
 
 
 def model_dirname(model_name: str) -> str:
@@ -22,7 +24,8 @@ def model_dirname(model_name: str) -> str:
 
 
 def default_checkpoint_dir(model_name: str) -> Path:
-    return repo_root() / "results" / "checkpoints" / "serac" / model_dirname(model_name)
+    """<checkpoint root>/serac/<model> ($BENCH_CHECKPOINT_DIR read now), or a BenchError when there is no root."""
+    return checkpoints.editor_root("serac", model_name) / model_dirname(model_name)
 
 
 def resolve_checkpoint(explicit: str, model_name: str) -> Path:
@@ -31,8 +34,15 @@ def resolve_checkpoint(explicit: str, model_name: str) -> Path:
     file = where / CHECKPOINT_FILE if where.is_dir() or not where.suffix else where
     if file.is_file():
         return file
+    if explicit:
+        raise BenchError(
+            f"serac: no checkpoint at {file} (given as serac:checkpoint). Train one with `python -m bench train "
+            f"serac --model {model_name} --out DIR`, or pass serac:checkpoint=PATH for an existing one."
+        )
+    root = checkpoints.checkpoint_root()
     raise BenchError(
-        f"serac: no checkpoint at {file}. Train one with `python -m bench train serac --model {model_name}` "
-        f"(writes {default_checkpoint_dir(model_name) / CHECKPOINT_FILE}), or pass serac:checkpoint=PATH "
-        "in --editor-args."
+        f"serac: no checkpoint at {file} (the checkpoint root is {checkpoints.describe_root(root)}). Train one "
+        f"with `python -m bench train serac --model {model_name}` (it writes that file), or point at an existing "
+        f"one with serac:checkpoint=PATH in --editor-args or {checkpoints.ENV}=DIR (the folder holding "
+        "serac/<model>/)."
     )
