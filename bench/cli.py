@@ -1,4 +1,4 @@
-"""Command line: `python -m bench run|suite|train|report|merge|list` (DESIGN.md section 4)."""
+"""Command line: `python -m bench run|suite|train|report|merge|list` (docs/architecture.md, section 6)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def _cmd_report(args) -> int:
 
 def _cmd_list(args) -> int:
     if args.what == "editors":
-        from editors.registry import ALIASES, EDITORS, PRESETS
+        from bench.registry import ALIASES, EDITORS, PRESETS
 
         for name in EDITORS:
             aliases = [a for a, t in ALIASES.items() if t == name]
@@ -138,12 +138,15 @@ def _cmd_list(args) -> int:
 def _cmd_train(argv: list[str]) -> int:
     if not argv or argv[0].startswith("-"):
         raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac")
-    from editors.registry import canonical_name
+    from bench.registry import canonical_name, get_editor_class
 
     name = canonical_name(argv[0])
+    package = sys.modules[get_editor_class(name).__module__].__package__  # an editor's training: <package>.train
     try:
-        module = importlib.import_module(f"editors.{name}.train")
+        module = importlib.import_module(f"{package}.train")
     except ModuleNotFoundError as exc:
+        if exc.name != f"{package}.train":
+            raise
         raise BenchError(f"editor '{name}' has no training (only instructed and serac are trained)") from exc
     return int(module.main(argv[1:]) or 0)
 

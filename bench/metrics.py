@@ -1,4 +1,4 @@
-"""Metric definitions (paper Appendix C, made precise in DESIGN.md section 5).
+"""Metric definitions (paper Appendix C, made precise in docs/architecture.md section 4 and the README).
 
 Per query the protocols store a row; per case a metric is the mean over the
 case's queries of that kind; per dataset it is the mean over cases that have

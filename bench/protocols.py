@@ -23,11 +23,11 @@ import torch
 
 from bench import sequential_state
 from bench.data.schema import LOC, NHOP, EditCase
+from bench.editor import Editor, Request
 from bench.errors import BenchError
 from bench.metrics import exact_match, locality_agreement
+from bench.restore import Fingerprint, fingerprint
 from bench.scoring import Prepared, Scorer
-from editors.base import Editor, Request
-from editors.restore import Fingerprint, fingerprint
 
 Unit = tuple[str, list[dict]]
 Reference = list[list[int] | None]  # per request: the unedited argmaxes (LOC requests only)

@@ -18,21 +18,21 @@ from bench.atomic import atomic_write
 from bench.data import load_dataset, resolve_data_dir
 from bench.data.schema import NHOP
 from bench.data.validate import check_context, context_length
+from bench.editor import Resources, check_supported
 from bench.errors import BenchError
 from bench.models import load_model
 from bench.plots import bar_charts, curve_plots
 from bench.protocols import Baseline, ProtocolConfig, run_protocol
-from bench.runlog import RunLog, check_editor_resume
-from bench.scoring import Scorer
-from bench.summary import per_case, sequential_curve, summarize
-from editors.base import Resources, check_supported
-from editors.registry import (
+from bench.registry import (
     build_config,
     canonical_name,
     check_config_for_model,
     get_editor_class,
     parse_editor_args,
 )
+from bench.runlog import RunLog, check_editor_resume
+from bench.scoring import Scorer
+from bench.summary import per_case, sequential_curve, summarize
 
 
 @dataclass

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from bench.atomic import atomic_write
 from bench.data.schema import EditCase
-from editors.base import Editor
+from bench.editor import Editor
 
 
 def state_path(state_dir: Path, editor: Editor) -> Path:

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import checkpoints
 from bench.errors import BenchError
 from bench.runlog import RunLog, read_summary
 from bench.runner import RunConfig, run
 from bench.tables import LAYOUTS
-from editors.instructed import checkpoint as ckpt
 
 PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
 LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
@@ -58,7 +58,9 @@ class Suite:
 # budget of the main checkpoint, which is their control. The first set (session 5, 5 epochs on an H200, before
 # the sink fix and the authors' recipe) is kept for the old suite folder's runs.
 ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
-V1_ABLATION_CHECKPOINTS = f"{ckpt.CHECKPOINT_ROOT.relative_to(ckpt.REPO_ROOT)}/{{model}}-ablations-5ep"
+# the checkout-relative folder, as data: the suite names no editor package
+_CHECKOUT_CHECKPOINTS = checkpoints.CHECKOUT_ROOT.relative_to(checkpoints.SOURCE_ROOT).as_posix()
+V1_ABLATION_CHECKPOINTS = f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}-ablations-5ep"
 V1_ABLATION_ARGS = ";".join(f"{editor}:checkpoint={V1_ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
                             zip(ABLATIONS, ("control", "noreweight", "late", "ffn")))
 
@@ -251,7 +253,7 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
 
 
 def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
-    own = r.editor_args.replace("{model}", ckpt.model_dir_name(base.model))
+    own = r.editor_args.replace("{model}", checkpoints.model_dir_name(base.model))
     return ";".join(a for a in (own, base.editor_args) if a) or None
 
 

@@ -15,8 +15,8 @@ import yaml
 
 from bench.cli import main
 from bench.errors import BenchError
+from bench.registry import build_config, check_config_for_model, get_editor_class
 from editors.locate.config import resolve_config
-from editors.registry import build_config, check_config_for_model, get_editor_class
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "easyedit"

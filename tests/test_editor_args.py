@@ -11,7 +11,7 @@ import json
 import pytest
 
 from bench.errors import BenchError
-from editors.registry import EDITORS, PRESETS, build_config, check_config_for_model, get_editor_class, parse_editor_args
+from bench.registry import EDITORS, PRESETS, build_config, check_config_for_model, get_editor_class, parse_editor_args
 
 
 def build(spec: str):

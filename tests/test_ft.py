@@ -10,12 +10,12 @@ from conftest import make_case
 
 from bench.arch import get_module
 from bench.data.schema import REL
+from bench.editor import Request
+from bench.registry import build_config, get_editor_class
+from bench.restore import parameter_hash
 from bench.scoring import Prepared, Scorer
-from editors.base import Request
 from editors.ft import FTL, FTM, FTLConfig, FTMConfig, edit_layers, prompt_last_nll, target_new_nll
 from editors.ft.objectives import encode_rows
-from editors.registry import build_config, get_editor_class
-from editors.restore import parameter_hash
 
 ITEMS = [Prepared("Spike Hughes originates from", "Philadelphia"), Prepared("The mother tongue of X is", "English")]
 

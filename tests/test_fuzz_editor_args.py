@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.errors import BenchError
-from editors.registry import ALIASES, EDITORS, PRESETS, build_config, get_editor_class, parse_editor_args
+from bench.registry import ALIASES, EDITORS, PRESETS, build_config, get_editor_class, parse_editor_args
 
 FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 NAMES = sorted(EDITORS) + sorted(PRESETS) + sorted(ALIASES)

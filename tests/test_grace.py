@@ -7,11 +7,11 @@ import torch
 from conftest import make_case
 
 from bench.data.schema import LOC, REL, Edit, EditCase, Query
+from bench.editor import Request
 from bench.errors import BenchError
+from bench.restore import parameter_hash
 from bench.scoring import Scorer
-from editors.base import Request
 from editors.grace import GRACE, Codebook, GRACEConfig, edit_layer
-from editors.restore import parameter_hash
 
 TIGHT = dict(eps=0.05, n_iter=60)  # tiny-model keys of different prompts lie >= 0.12 apart
 

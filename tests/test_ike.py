@@ -9,11 +9,11 @@ import torch
 from conftest import make_case
 
 from bench.data.schema import LOC, REL
+from bench.editor import Request, Resources
 from bench.protocols import Baseline, ProtocolConfig, run_protocol
+from bench.restore import parameter_hash
 from bench.scoring import Prepared, Scorer
-from editors.base import Request, Resources
 from editors.ike import IKE, DemoStore, IKEConfig, case_demos, fact_block
-from editors.restore import parameter_hash
 from tests.fakes import BagOfWords
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from bench import checkpoints
+from bench.editor import Request
 from bench.errors import BenchError
-from editors import checkpoints
-from editors.base import Request
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.prefix import PrefixBank, expected_shapes

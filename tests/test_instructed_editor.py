@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from bench.data.schema import NHOP
-from editors.base import Request
+from bench.editor import Request
+from bench.registry import build_config, get_editor_class
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed.testing import fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm
 from editors.noedit import NoEdit
-from editors.registry import build_config, get_editor_class
 
 
 @pytest.fixture(scope="module", params=["tiny-llama", "tiny-gpt2"])

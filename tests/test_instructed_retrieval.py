@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.data.schema import NHOP, Query
-from editors.base import Request
+from bench.editor import Request
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed.retrieval import InstructionMemory, gate
 from editors.instructed.testing import HashEncoder, fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm

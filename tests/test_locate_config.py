@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 
 from bench.errors import BenchError
+from bench.registry import build_config, get_editor_class
 from bench.scoring import Scorer
 from editors.locate.config import resolve_config
 from editors.locate.sampling import context_prefixes
-from editors.registry import build_config, get_editor_class
 from editors.rome import ROME
 
 
@@ -53,7 +53,7 @@ def test_context_prefixes_are_deterministic(tiny_lm):
 
 
 def test_seed_defaults_to_the_run_seed(tiny_llama):
-    from editors.base import Resources
+    from bench.editor import Resources
 
     assert ROME(tiny_llama, resources=Resources(seed=3)).config.seed == 3
     assert ROME(tiny_llama, ROME.config_class(seed=5), Resources(seed=3)).config.seed == 5

@@ -7,10 +7,10 @@ import torch
 from conftest import make_case
 
 from bench.data.schema import REL
+from bench.editor import Request
 from bench.errors import BenchError
-from editors.base import Request
+from bench.restore import parameter_hash
 from editors.lora import LoRA, LoRAConfig, target_modules
-from editors.restore import parameter_hash
 
 FAST = dict(num_steps=15, early_stop_loss=0.0)
 

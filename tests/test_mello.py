@@ -7,8 +7,8 @@ import os
 import pytest
 
 from bench.data.schema import HOP, LOC, NHOP, REL, Edit, EditCase, Query
+from bench.editor import Request, Resources
 from bench.errors import BenchError
-from editors.base import Request, Resources
 from editors.ike.demos import fact_block
 from editors.mello import MeLLo, MeLLoConfig, parse_continuation, run_mello
 from tests.fakes import BagOfWords

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from bench.arch import module_path
+from bench.registry import build_config
+from bench.restore import parameter_hash
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
 from editors.pmet import PMET
-from editors.registry import build_config
-from editors.restore import parameter_hash
 
 FAST = {"v_num_grad_steps": "4", "contexts_per_length": "1", "stats_samples": "256"}
 # no context prefixes and a tiny lambda: the least-squares fit is then exact on the bare prompts' keys

@@ -8,6 +8,7 @@ from conftest import make_case
 
 from bench import protocols
 from bench.data.schema import LOC, Query
+from bench.editor import Capabilities, Editor, Request
 from bench.errors import BenchError
 from bench.metrics import locality_agreement
 from bench.models import load_model
@@ -19,13 +20,12 @@ from bench.protocols import (
     evaluate,
     run_protocol,
 )
+from bench.restore import WeightRestorer, fingerprint, parameter_hash
 from bench.scoring import Prepared, Scorer, TokenScore
 from bench.tiny import _CORPUS
-from editors.base import Capabilities, Editor, Request
 from editors.ft import FTM, FTMConfig
 from editors.grace import GRACE, Codebook, GRACEConfig
 from editors.noedit import NoEdit
-from editors.restore import WeightRestorer, fingerprint, parameter_hash
 
 
 class BumpEditor(Editor):

@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bench.errors import BenchError
-from editors.registry import build_config, canonical_name, get_editor_class, parse_editor_args
+from bench.registry import build_config, canonical_name, get_editor_class, parse_editor_args
 
 
 @dataclass
@@ -45,7 +45,7 @@ def test_bad_editor_args_are_explained():
 
 
 def test_presets_run_under_their_own_name():
-    from editors.registry import PRESETS
+    from bench.registry import PRESETS
 
     assert canonical_name("instructed-retrieval") == "instructed-retrieval"
     assert PRESETS["instructed-retrieval"] == ("instructed", {"mode": "retrieval"})

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from editors import restore
-from editors.restore import WeightRestorer, fingerprint, parameter_hash
+from bench import restore
+from bench.restore import WeightRestorer, fingerprint, parameter_hash
 
 
 @pytest.mark.parametrize("host_bytes", [True, False])

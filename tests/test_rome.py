@@ -11,11 +11,11 @@ from conftest import make_case
 
 from bench.arch import module_path
 from bench.data.schema import REL
-from editors.base import Request
+from bench.editor import Request
+from bench.registry import build_config, get_editor_class
+from bench.restore import parameter_hash
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
-from editors.registry import build_config, get_editor_class
-from editors.restore import parameter_hash
 from editors.rome import ROME
 
 FAST = {"v_num_grad_steps": "3", "contexts_per_length": "1", "stats_samples": "256"}

@@ -7,9 +7,9 @@ from safetensors.torch import load_file
 
 from bench import sequential_state
 from bench.protocols import Baseline, ProtocolConfig, run_protocol
+from bench.registry import build_config
+from bench.restore import parameter_hash
 from bench.scoring import Scorer
-from editors.registry import build_config
-from editors.restore import parameter_hash
 from editors.rome import ROME
 
 FAST = {"v_num_grad_steps": "3", "contexts_per_length": "1", "mom2_adjustment": "false"}

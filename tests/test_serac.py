@@ -8,12 +8,12 @@ import pytest
 import torch
 from conftest import make_case
 
+from bench import checkpoints
 from bench.data.schema import GEN, LOC, REL, Query
+from bench.editor import Request, Resources
 from bench.errors import BenchError
 from bench.protocols import Baseline, ProtocolConfig, evaluate
 from bench.scoring import Prepared, Scorer
-from editors import checkpoints
-from editors.base import Request, Resources
 from editors.ike.demos import fact_block
 from editors.serac import CHECKPOINT_FILE, SERAC, ScopeClassifier, SERACConfig, default_checkpoint_dir
 from editors.serac.checkpoint import model_dirname, repo_root, resolve_checkpoint

@@ -7,10 +7,10 @@ import pytest
 
 import bench.suite as suite_module
 from bench.cli import main
+from bench.registry import parse_editor_args
 from bench.report import report
 from bench.runner import RunConfig
 from bench.suite import BASELINES, PAPER, Suite, SuiteRun, measured_speeds, plan, run_suite
-from editors.registry import parse_editor_args
 from tests.test_runner import _record
 
 

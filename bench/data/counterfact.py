@@ -12,7 +12,7 @@ from bench.data.schema import GEN, LOC, POR_HOP, REL, Edit, EditCase, Query
 
 
 def parse_rome(rec: Record, origin: Origin) -> EditCase:
-    """A ROME-format CounterFact record (optionally with portability / alternative_subject)."""
+    """Format `rome`: a ROME CounterFact record (requested_rewrite dict; optional portability / alternative_subject)."""
     case_id = rec.case_id()
     rw = rec.obj("requested_rewrite")
     subject = rw.nonempty("subject", rw.text("subject"))
@@ -37,7 +37,8 @@ def parse_rome(rec: Record, origin: Origin) -> EditCase:
 
 
 def parse_flat(rec: Record, origin: Origin) -> EditCase:
-    """An EasyEdit flat record (counterfact-train/val/edit.json): one rephrase, one locality prompt."""
+    """Format `easyedit`: an EasyEdit flat CounterFact record (prompt, target_new, rephrase_prompt, locality_prompt;
+    counterfact-train/val/edit.json): one rephrase, one locality prompt."""
     case_id = rec.case_id()
     prompt = rec.nonempty("prompt", rec.text("prompt"))
     subject = rec.text("subject")

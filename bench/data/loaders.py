@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.data.counterfact import parse_flat, parse_rome
 from bench.data.fields import Origin, Record, SkipRecord
-from bench.data.mquake import parse_mquake
 from bench.data.reader import read_records
-from bench.data.registry import DATASETS, format_of, missing_file_error, resolve_data_dir, unknown_name_error
+from bench.data.registry import DATASETS, format_of, formats, missing_file_error, resolve_data_dir, unknown_name_error
 from bench.data.schema import REL, EditCase
 from bench.data.splits import split_side, without_rewrites_of
-from bench.data.zsre import parse_mend
 from bench.errors import BenchError, DataError
 
 Parser = Callable[[Record, Origin], EditCase]
-PARSERS: dict[str, Parser] = {
-    "rome": parse_rome,
-    "easyedit": parse_flat,
-    "mend": parse_mend,
-    "mquake": parse_mquake,
-}
+
+
+def parser_of(fmt: str) -> Parser:
+    """The parser function registered for format `fmt` (entry-point group knowledge_edit_bench.formats)."""
+    spec = formats()[fmt]
+    module_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def load_dataset(spec: str, data_dir: str | Path | None = None, limit: int | None = None) -> list[EditCase]:
@@ -71,7 +70,7 @@ def _find_file(path: Path, data_dir: str | Path | None) -> Path:
 
 def parse_file(path: Path, fmt: str, origin: Origin, limit: int | None = None) -> list[EditCase]:
     """Parse every record (up to `limit` cases); skipped records are reported in one warning."""
-    parse = PARSERS[fmt]
+    parse = parser_of(fmt)
     cases: list[EditCase] = []
     skipped: list[str] = []
     seen: dict[str, int] = {}

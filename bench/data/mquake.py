@@ -11,7 +11,8 @@ from bench.data.schema import GEN, HOP, NHOP, REL, Edit, EditCase, Query
 
 
 def parse_mquake(rec: Record, origin: Origin) -> EditCase:
-    """One MQuAKE case: its rewrites, REL/GEN per rewrite, NHOP questions and HOP sub-questions."""
+    """Format `mquake`: one MQuAKE case (requested_rewrite list, questions, new_single_hops): its rewrites,
+    REL/GEN per rewrite, NHOP questions and HOP sub-questions."""
     case_id = rec.case_id()
     rewrites = rec.objs("requested_rewrite")
     if not rewrites:

@@ -7,8 +7,10 @@ or format name that picks the parser for an arbitrary file.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -19,13 +21,25 @@ DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
 _INSTRUCTED = "github.com/sev777/InstructED data/portability/"
 _KSPREAD = "github.com/Jometeorie/KnowledgeSpread data/"
 
-# Parser formats: what the records look like, independent of which file they come from.
-FORMATS = {
-    "rome": "ROME CounterFact records (requested_rewrite dict; optional portability / alternative_subject)",
-    "easyedit": "EasyEdit flat CounterFact records (prompt, target_new, rephrase_prompt, locality_prompt)",
-    "mend": "zsRE MEND records (src, alt, rephrase; optional loc, portability, subject-replace, inverse)",
-    "mquake": "MQuAKE records (requested_rewrite list, questions, new_single_hops)",
-}
+# Parser formats (what the records look like, independent of which file they come from) are entry points of this
+# group: name -> "module:function", a function (Record, Origin) -> EditCase; the built-in ones (rome, easyedit,
+# mend, mquake) are declared in pyproject.toml, a plugin distribution declares its own the same way.
+FORMAT_GROUP = "knowledge_edit_bench.formats"
+
+
+@functools.cache
+def formats() -> dict[str, str]:
+    """Every registered format: name -> "module:function" (read once per process; nothing is imported)."""
+    found: dict[str, str] = {}
+    for ep in metadata.entry_points(group=FORMAT_GROUP):
+        found.setdefault(ep.name.strip(), ep.value.strip())
+    return found
+
+
+def __getattr__(name: str):
+    if name == "FORMATS":  # the formats table, as it was a module constant
+        return formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -94,20 +108,20 @@ def format_of(name: str) -> str:
     """The parser format for a dataset or format name; unknown names get a 'did you mean'."""
     if name in DATASETS:
         return DATASETS[name].format
-    if name in FORMATS:
+    if name in formats():
         return name
     raise unknown_name_error(name)
 
 
 def unknown_name_error(name: str) -> BenchError:
-    known = [*DATASETS, *FORMATS]
+    known = [*DATASETS, *formats()]
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     if not close and ("/" in name or name.endswith((".json", ".jsonl"))):
         hint = " For a file, use NAME:PATH, e.g. mquake:/path/to/MQuAKE-CF-3k.json."
     return BenchError(
         f"Unknown dataset '{name}'.{hint} Known datasets: {', '.join(DATASETS)}; "
-        f"formats for NAME:PATH: {', '.join(FORMATS)}."
+        f"formats for NAME:PATH: {', '.join(formats())}."
     )
 
 

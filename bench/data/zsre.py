@@ -14,7 +14,7 @@ from bench.data.schema import GEN, LOC, POR_HOP, REL, Edit, EditCase, Query
 
 
 def parse_mend(rec: Record, origin: Origin) -> EditCase:
-    """One MEND-format zsRE record."""
+    """Format `mend`: one zsRE MEND record (src, alt, rephrase; optional loc, portability, subject-replace, inverse)."""
     prompt = rec.nonempty("src", rec.text("src"))
     subject = rec.text("subject")
     target_new = rec.nonempty("alt", rec.text("alt"))

@@ -21,7 +21,7 @@ import torch
 
 from bench.data import load_dataset
 from bench.models import load_model
-from editors.registry import get_editor_class
+from bench.registry import get_editor_class
 
 
 def step(model, embeds: torch.Tensor, n_keep: int) -> tuple[torch.Tensor, torch.Tensor]:

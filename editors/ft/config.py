@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from bench.arch import num_layers
-from editors.arguments import MAX_STEPS, arg
-from editors.base import EditorConfig
+from bench.arguments import MAX_STEPS, arg
+from bench.editor import EditorConfig
 
 # EasyEdit edits layer 21 of LLaMA-7B's 32; other depths get the same relative depth.
 REFERENCE_LAYER, REFERENCE_DEPTH = 21, 32

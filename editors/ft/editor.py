@@ -16,13 +16,13 @@ import torch
 
 from bench.arch import module_path
 from bench.data.schema import EditCase
+from bench.editor import Capabilities, Editor
 from bench.errors import BenchError
+from bench.optim import minimize
+from bench.restore import WeightRestorer
 from bench.scoring import Prepared
-from editors.base import Capabilities, Editor
 from editors.ft.config import FTConfig, FTLConfig, FTMConfig, edit_layers
 from editors.ft.objectives import OBJECTIVES, encode_rows
-from editors.optim import minimize
-from editors.restore import WeightRestorer
 
 
 class FTEditor(Editor):

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import torch
 
 from bench.arch import PARTS, module_path, num_layers
+from bench.arguments import MAX_STEPS, arg
+from bench.editor import EditorConfig
 from bench.errors import BenchError
-from editors.arguments import MAX_STEPS, arg
-from editors.base import EditorConfig
 
 REFERENCE_LAYER, REFERENCE_DEPTH = 27, 32
 VALUE_INITS = ("cold", "warm")

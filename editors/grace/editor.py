@@ -20,13 +20,13 @@ import torch
 
 from bench.arch import get_module, module_path
 from bench.data.schema import Edit, EditCase
+from bench.editor import Capabilities, Editor, Request, check_choice
 from bench.errors import BenchError
+from bench.optim import minimize
 from bench.scoring import Batch, Encoded, Prepared
-from editors.base import Capabilities, Editor, Request, check_choice
 from editors.ft.objectives import target_new_nll
 from editors.grace.codebook import Codebook
 from editors.grace.config import VALUE_INITS, GRACEConfig, edit_layer
-from editors.optim import minimize
 
 
 class GRACE(Editor):

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.arguments import MAX_COUNT, arg
 from bench.data.schema import EditCase
+from bench.editor import Capabilities, Editor, EditorConfig, Request
 from bench.scoring import Prepared
-from editors.arguments import MAX_COUNT, arg
-from editors.base import Capabilities, Editor, EditorConfig, Request
 from editors.ike.demos import case_demos, fact_block, retrieval_text
 from editors.ike.store import DemoStore
 

@@ -7,7 +7,7 @@ Layout of a checkpoint directory:
   optimizer.safetensors  AdamW moments, so `--resume-from` continues the same run
   loss.png / loss.csv    the training curve
 Default location: <checkpoint root>/instructed/<model>/ (ablations in a tagged subfolder), the root being
-$BENCH_CHECKPOINT_DIR or else the checkout's results/checkpoints (editors/checkpoints.py).
+$BENCH_CHECKPOINT_DIR or else the checkout's results/checkpoints (bench/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from bench import checkpoints
 from bench.atomic import atomic_write
+from bench.checkpoints import model_dir_name
 from bench.errors import BenchError
-from editors import checkpoints
 from editors.instructed.trained_cases import TrainedCases
 
 REPO_ROOT = checkpoints.SOURCE_ROOT
@@ -51,10 +52,6 @@ class CheckpointInfo:
     sink_kept: bool = False  # the attention sink (token 0 of a BOS-less tokenizer) stays out of Eq. 15's span;
     # False: trained before that fix (the sink was scaled), so the editor evaluates it that way
     exclusion: dict = field(default_factory=dict)  # overlap.Exclusion: eval-set records removed from the data
-
-
-def model_dir_name(model: str) -> str:
-    return model.strip("/").replace("/", "--")
 
 
 def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, variant: str, reweight: bool,

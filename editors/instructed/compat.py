@@ -1,7 +1,7 @@
 """compat=paper helpers for the parts of the authors' evaluation that live outside the editor.
 
 The editor itself reproduces query-row scaling and the gold-informed MQuAKE retrieval; these helpers
-let the protocol/metrics code reproduce the other two departures (DESIGN.md section 6):
+let the protocol/metrics code reproduce the other two departures (docs/architecture.md section 5):
 - `paper_queries`: one random paraphrase and one random neighbourhood prompt per case (seeded);
 - `fired_only`: Rel averaged over the requests whose retrieval fired (`editor.last_fired`).
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from editors.arguments import MAX_COUNT, arg, check_config
-from editors.base import EditorConfig
+from bench.arguments import MAX_COUNT, arg, check_config
+from bench.editor import EditorConfig
 
 MODES = ("gold", "retrieval")
 COMPATS = ("strict", "paper")
@@ -71,7 +71,7 @@ class InstructEdConfig(EditorConfig):
 
     # gold: the case's own instruction; retrieval: from the memory of edits made so far
     mode: str = arg("gold", choices=MODES)
-    # strict (the paper's text) | paper (the authors' code, DESIGN.md section 6)
+    # strict (the paper's text) | paper (the authors' code, docs/architecture.md section 5)
     compat: str = arg("strict", choices=COMPATS)
     checkpoint: str = ""  # empty: results/checkpoints/instructed/<model>[/<ablation tag>]/
     layers: list[int] = arg(factory=list, lo=0, layer=True)  # empty: the range `depth` names, scaled to the model
@@ -99,7 +99,7 @@ class InstructEdConfig(EditorConfig):
     multihop_k: int = arg(3, lo=1, hi=MAX_COUNT)
 
     def validate(self) -> None:
-        """The declared ranges (editors/arguments.py); also for a config built without build_config."""
+        """The declared ranges (bench/arguments.py); also for a config built without build_config."""
         check_config("instructed", self)
 
     @property

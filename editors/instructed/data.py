@@ -1,6 +1,6 @@
 """Training examples for InstructEd (the MQuAKE train/test split is bench.data.splits).
 
-Per record (DESIGN.md section 6): one edit example (the case's instruction + a paraphrase, or the
+Per record (docs/architecture.md section 5): one edit example (the case's instruction + a paraphrase, or the
 first multi-hop question for MQuAKE -> the new answer) and one locality example (the same instruction
 + an unrelated prompt -> its original answer). MQuAKE has no locality prompts, so, like the authors'
 code, its locality example borrows one from a pool (CounterFact neighbourhood prompts), chosen by a

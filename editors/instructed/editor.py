@@ -10,9 +10,9 @@ import torch
 from bench.arch import hidden_size, num_layers, scaled_layer_range
 from bench.data.schema import HOP, NHOP, EditCase, Query
 from bench.data.splits import case_fingerprint
+from bench.editor import Capabilities, Editor, Request
 from bench.errors import BenchError
 from bench.scoring import Prepared, TokenScore
-from editors.base import Capabilities, Editor, Request
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries

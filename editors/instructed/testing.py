@@ -14,8 +14,8 @@ import torch
 
 from bench.arch import hidden_size, num_layers
 from bench.data.schema import GEN, HOP, LOC, NHOP, REL, Edit, EditCase, Query
+from bench.editor import Resources
 from bench.models import LoadedModel, load_model
-from editors.base import Resources
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.data import build_pairs
 from editors.instructed.overlap import trained_locality_digests

@@ -26,9 +26,9 @@ import torch
 from bench.arch import hidden_size, num_layers, scaled_layer_range
 from bench.data import load_dataset
 from bench.data.splits import mquake_split
+from bench.editor import Resources
 from bench.errors import BenchError
 from bench.scoring import Batch, Encoded, Prepared, Scorer
-from editors.base import Resources
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.config import (

@@ -17,9 +17,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from bench.arch import num_layers
-from bench.errors import BenchError
-from bench.models import DTYPES, LoadedModel
-from editors.arguments import (
+from bench.arguments import (
     MAX_COUNT,
     MAX_SAMPLES,
     MAX_SEED,
@@ -31,7 +29,9 @@ from editors.arguments import (
     read_json_object,
     rule_of,
 )
-from editors.base import EditorConfig
+from bench.editor import EditorConfig
+from bench.errors import BenchError
+from bench.models import DTYPES, LoadedModel
 from editors.locate.corpora import CORPORA
 
 MODEL_ALIASES = {
@@ -126,7 +126,7 @@ def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel,
     depth = num_layers(lm.model)
     if not resolved.layers or any(not 0 <= x < depth for x in resolved.layers):
         raise BenchError(f"layers={resolved.layers} is not a non-empty list of layers of this {depth}-layer model")
-    check_config(editor, resolved)  # also a config built without build_config (tests, bench/perf)
+    check_config(editor, resolved)  # also a config built without build_config (tests, the perf scripts)
     return resolved, source
 
 

@@ -69,9 +69,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from bench.arch import num_layers
+from bench.arguments import MAX_ITEMS, read_yaml_object
 from bench.errors import BenchError
 from bench.models import LoadedModel
-from editors.arguments import MAX_ITEMS, read_yaml_object
 from editors.locate.config import LocateConfig, _check_file_values, model_key, scale_layers
 
 log = logging.getLogger(__name__)

@@ -20,14 +20,14 @@ import torch
 
 from bench.arch import arch_of, module_path
 from bench.data.schema import EditCase
-from editors.base import Capabilities, Editor
+from bench.editor import Capabilities, Editor
+from bench.restore import WeightRestorer
 from editors.locate.config import LocateConfig, resolve_config
 from editors.locate.hooks import Site
 from editors.locate.requests import EditRequest, requests_from_cases
 from editors.locate.sampling import context_prefixes
 from editors.locate.stats import SecondMoments, StatsSpec, describe_stats
 from editors.locate.values import ValueResult, ValueSettings
-from editors.restore import WeightRestorer
 
 
 @dataclass

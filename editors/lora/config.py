@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from editors.arguments import MAX_COUNT, MAX_STEPS, arg
-from editors.base import EditorConfig
+from bench.arguments import MAX_COUNT, MAX_STEPS, arg
+from bench.editor import EditorConfig
 
 SEQUENTIAL_MODES = ("accumulate", "retrain")
 # Arch-table projections an adapter can wrap (whole attention / MLP blocks and norms are not linear layers).

@@ -17,13 +17,13 @@ import torch
 
 from bench.arch import arch_of
 from bench.data.schema import EditCase
+from bench.editor import Capabilities, Editor, check_choice
 from bench.errors import BenchError
+from bench.optim import minimize
 from bench.scoring import Prepared
-from editors.base import Capabilities, Editor, check_choice
 from editors.ft.objectives import encode_rows, target_new_nll
 from editors.lora.config import SEQUENTIAL_MODES, LoRAConfig
 from editors.lora.targets import target_modules
-from editors.optim import minimize
 
 ADAPTER = "edit"
 

@@ -19,12 +19,12 @@ from typing import ClassVar
 import torch
 
 from bench.arch import text_config
+from bench.arguments import MAX_COUNT, MAX_STEPS, arg
 from bench.data.registry import resolve_data_dir
 from bench.data.schema import NHOP, Edit, EditCase
+from bench.editor import Capabilities, Editor, EditorConfig, Request
 from bench.errors import BenchError
 from bench.scoring import PrefixState, Prepared, TokenScore
-from editors.arguments import MAX_COUNT, MAX_STEPS, arg
-from editors.base import Capabilities, Editor, EditorConfig, Request
 from editors.ike.demos import fact_block
 from editors.mello.loop import STOP_PATTERNS, Trace, run_mello, shared_head
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from editors.arguments import arg
+from bench.arguments import arg
 from editors.locate import LocateConfig, LocateEditor
 from editors.locate.hooks import BLOCK, overlay
 from editors.locate.keys import read_at_lookup

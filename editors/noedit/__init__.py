@@ -1,6 +1,6 @@
 """The unedited model: the floor every editor is compared to."""
 
-from editors.base import Capabilities, Editor
+from bench.editor import Capabilities, Editor
 
 
 class NoEdit(Editor):

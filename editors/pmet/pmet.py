@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from editors.arguments import arg
+from bench.arguments import arg
 from editors.locate import LocateEditor
 from editors.locate.hooks import overlay
 from editors.locate.keys import read_at_lookup

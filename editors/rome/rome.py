@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.arguments import arg
 from bench.errors import BenchError
-from editors.arguments import arg
 from editors.locate import LocateConfig, LocateEditor
 from editors.locate.hooks import overlay
 from editors.locate.keys import read_at_lookup

@@ -1,12 +1,12 @@
 """Where SERAC checkpoints live: <checkpoint root>/serac/<model>/, the root being $BENCH_CHECKPOINT_DIR or else the
-checkout's results/checkpoints (editors/checkpoints.py), or an explicit path."""
+checkout's results/checkpoints (bench/checkpoints.py), or an explicit path."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bench import checkpoints
 from bench.errors import BenchError
-from editors import checkpoints
 
 CHECKPOINT_FILE = "scope_classifier.safetensors"
 

@@ -16,11 +16,11 @@ from typing import ClassVar
 
 import torch
 
+from bench.arguments import arg
 from bench.data.schema import Edit, EditCase
+from bench.editor import Capabilities, Editor, EditorConfig, Request
 from bench.errors import BenchError
 from bench.scoring import Prepared, TokenScore
-from editors.arguments import arg
-from editors.base import Capabilities, Editor, EditorConfig, Request
 from editors.ike.demos import fact_block
 from editors.serac.checkpoint import resolve_checkpoint
 from editors.serac.classifier import ScopeClassifier

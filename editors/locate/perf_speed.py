@@ -5,7 +5,7 @@ the script, loads) the key statistics of its layers, the second must load them
 in near-zero time. Then edits `--cases` CounterFact cases one at a time with
 each method.
 
-    python -m bench.perf.locate_speed --model smollm2-135m --cases 3 --threads 1
+    python -m editors.locate.perf_speed --model smollm2-135m --cases 3 --threads 1
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 
 from bench.data import load_dataset
 from bench.models import load_model
-from editors.registry import get_editor_class
+from bench.registry import get_editor_class
 
 
 def build_editors(lm, names: list[str]) -> tuple[list, list[str]]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -79,7 +80,9 @@ class EditorConfig:
         return self
 
 
-class Editor:
+class Editor(abc.ABC):
+    """Subclasses set `name`, `capabilities`, `config_class` and implement `edit` and `reset` (docs/architecture.md)."""
+
     name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities(changes_weights=False)
     config_class: ClassVar[type] = EditorConfig
@@ -102,11 +105,13 @@ class Editor:
         return Scorer(self.lm.model, self.lm.tokenizer)
 
     # -- the contract ---------------------------------------------------------------
+    @abc.abstractmethod
     def edit(self, cases: list[EditCase]) -> None:
-        raise NotImplementedError
+        """Apply the edits of `cases`; repeated calls accumulate."""
 
+    @abc.abstractmethod
     def reset(self) -> None:
-        raise NotImplementedError
+        """Return to the exact pre-edit state."""
 
     def prepare(self, request: Request) -> Prepared:
         return Prepared(request.text, request.query.answer)

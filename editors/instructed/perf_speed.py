@@ -6,7 +6,7 @@ similarities) against the base scorer; (2) training examples per second (forward
 of B edit + B locality examples); (3) checkpoint bytes for this model and, computed from the config
 alone, for a 7B-shaped LLaMA (32 layers, hidden 4096, layers 10-20, 5 prefixes: the paper's ~0.8 MB).
 
-    python -m bench.perf.instructed_speed --model smollm2-135m --cases 20
+    python -m editors.instructed.perf_speed --model smollm2-135m --cases 20
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import torch
 
 from bench.arch import scaled_layer_range
 from bench.data import load_dataset
+from bench.editor import Request, Resources
 from bench.models import load_model
 from bench.scoring import Prepared
-from editors.base import Request, Resources
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.config import PAPER_LAYERS

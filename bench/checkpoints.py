@@ -17,6 +17,11 @@ SOURCE_ROOT = Path(__file__).resolve().parents[1]  # the checkout (for a wheel i
 CHECKOUT_ROOT = SOURCE_ROOT / "results" / "checkpoints"
 
 
+def model_dir_name(model: str) -> str:
+    """The folder name of a model under an editor's checkpoint folder ('org/model' -> 'org--model')."""
+    return model.strip("/").replace("/", "--")
+
+
 def checkpoint_root() -> Path | None:
     """$BENCH_CHECKPOINT_DIR, else the checkout's results/checkpoints when it exists, else None."""
     value = os.environ.get(ENV, "").strip()

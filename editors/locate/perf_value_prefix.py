@@ -5,7 +5,7 @@ The columns left of every row's lookup token never see a delta, so
 that saves per optimisation step with each method's settings, and checks the
 targets agree with the full forward.
 
-    python -m bench.perf.value_prefix --model smollm2-135m --cases 2 --threads 1
+    python -m editors.locate.perf_value_prefix --model smollm2-135m --cases 2 --threads 1
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import torch
 
 from bench.data import load_dataset
 from bench.models import load_model
+from bench.registry import get_editor_class
 from editors.locate.requests import requests_from_cases
 from editors.locate.values import optimise_values
-from editors.registry import get_editor_class
 
 
 def compare(editor, requests, sites) -> tuple[float, float, float]:
