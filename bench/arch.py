@@ -121,11 +121,6 @@ def module_path(model: torch.nn.Module, layer: int, part: str) -> str:
     return arch_of(model).path(layer, part)
 
 
-def linear_weight_out_in(module: torch.nn.Module, conv1d: bool) -> torch.Tensor:
-    """The weight as (out_features, in_features), whatever the storage layout."""
-    return module.weight.T if conv1d else module.weight
-
-
 def scaled_layer_range(model: torch.nn.Module, start: int = 10, stop: int = 20, of: int = 32) -> list[int]:
     """A layer range given for an `of`-layer model, scaled to this model's depth (paper: 10-20 of 32)."""
     n = num_layers(model)

@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Knowledge-editing benchmark harness")
     parser.add_argument("--debug", action="store_true",
                         help="print the full traceback of an unexpected error (default: one line and a file)")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="also log debug messages")
+    level.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _suite_parser(sub)
@@ -180,13 +183,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Flags taken out of argv wherever they stand (before or after the command, also for `bench train`).
+VERBOSE, QUIET = ("-v", "--verbose"), ("-q", "--quiet")
+GLOBAL_FLAGS = ("--debug", *VERBOSE, *QUIET)
+
+
+def _log_level(argv: list[str]) -> int | None:
+    """The level of the bench and editors loggers: INFO, DEBUG with -v/--verbose, WARNING with -q/--quiet
+    (None: both given)."""
+    verbose, quiet = any(a in VERBOSE for a in argv), any(a in QUIET for a in argv)
+    if verbose and quiet:
+        return None
+    return logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("BENCH_DEBUG") == "1"
-    argv = [a for a in argv if a != "--debug"]
+    level = _log_level(argv)
+    if level is None:
+        print("error: -v/--verbose and -q/--quiet exclude each other", file=sys.stderr)
+        return 2
+    argv = [a for a in argv if a not in GLOBAL_FLAGS]
     logging.basicConfig(level=logging.WARNING, format="[%(name)s] %(message)s", stream=sys.stderr)
     for package in ("bench", "editors"):  # our messages; libraries keep their own level
-        logging.getLogger(package).setLevel(logging.INFO)
+        logging.getLogger(package).setLevel(level)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         if argv and argv[0] == "train":

@@ -33,7 +33,6 @@ class Capabilities:
     changes_weights: bool  # reset() must restore parameters bitwise
     batch: bool = True  # edit() accepts several cases at once
     sequential: bool = True  # edits may accumulate over edit() calls
-    needs_training: bool = False  # needs a checkpoint made by `bench train`
     architectures: tuple[str, ...] | None = None  # model_types it supports; None = all in bench/arch.py
 
 

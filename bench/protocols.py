@@ -27,6 +27,7 @@ from bench.editor import Editor, Request
 from bench.errors import BenchError
 from bench.metrics import exact_match, locality_agreement
 from bench.restore import Fingerprint, fingerprint
+from bench.runlog import unit_key_cases, unit_key_edit, unit_key_eval
 from bench.scoring import Prepared, Scorer
 
 Unit = tuple[str, list[dict]]
@@ -200,7 +201,7 @@ def run_protocol(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg:
 def _groups(editor, groups, baseline: Baseline, cfg, done) -> Iterator[Unit]:
     """Each unit starts on the unedited model (the previous one's reset() was verified): its reference first."""
     for group in groups:
-        key = "cases:" + ",".join(c.case_id for c in group)
+        key = unit_key_cases(c.case_id for c in group)
         if key in done:
             continue
         baseline.prepare(editor, group)
@@ -221,7 +222,7 @@ def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
     for i, case in enumerate(cases[start:], start):
         seed_everything(cfg.seed + i)
         editor.edit([case])
-        key = f"edit:{case.case_id}"
+        key = unit_key_edit(case.case_id)
         if key not in done:
             rows = evaluate(editor, [case], baseline, cfg)
             for r in rows:
@@ -229,11 +230,11 @@ def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
             yield key, rows
         n = i + 1
         if n % every == 0 or n == len(cases):
-            key = f"eval@{n}"
+            key = unit_key_eval(n)
             if key not in done:
                 rows = evaluate(editor, cases[:n], baseline, cfg)
                 for r in rows:
-                    r.update(phase=f"eval@{n}", n_edits=n)
+                    r.update(phase=key, n_edits=n)
                 yield key, rows
             if cfg.state_dir and n < len(cases):
                 sequential_state.save(cfg.state_dir, editor, cases, n)
@@ -246,8 +247,8 @@ def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
 def _prepare_sequential(editor, cases, baseline: Baseline, every: int, done: set[str]) -> None:
     """Every unit still to score, referenced before the first edit (or saved state) changes the model."""
     for i, case in enumerate(cases):
-        if f"edit:{case.case_id}" not in done:
+        if unit_key_edit(case.case_id) not in done:
             baseline.prepare(editor, [case])
         n = i + 1
-        if (n % every == 0 or n == len(cases)) and f"eval@{n}" not in done:
+        if (n % every == 0 or n == len(cases)) and unit_key_eval(n) not in done:
             baseline.prepare(editor, cases[:n])

@@ -111,8 +111,7 @@ def _load(spec: str, key: str):
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name.startswith(module_name) or module_name.startswith(exc.name + ".")):
-            raise BenchError(f"editor '{key}' is registered but not implemented in this version"
-                             if key != spec else f"editor '{spec}': there is no module '{module_name}'") from exc
+            raise BenchError(f"editor '{spec}': there is no module '{module_name}'") from exc
         raise
     cls = getattr(module, cls_name, None)
     if cls is None:

@@ -37,6 +37,45 @@ RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size",
 RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
 UNIT_ROWS = "unit_rows"  # on the last row of a unit: how many rows the unit has (its completion mark)
 
+# The unit keys of cases.jsonl (its "unit" column), spelt here only: a case or batch of the single and batch
+# protocols, one edit of the sequential protocol, and its evaluation after n edits (also those rows' "phase").
+_CASES, _EDIT, _EVAL = "cases:", "edit:", "eval@"
+
+
+def unit_key_cases(case_ids) -> str:
+    """The unit of the cases `case_ids` edited together (single: one id; batch: the batch's ids in order)."""
+    return _CASES + ",".join(case_ids)
+
+
+def unit_key_edit(case_id: str) -> str:
+    """The sequential unit of the edit of `case_id` (scored right after it)."""
+    return _EDIT + case_id
+
+
+def unit_key_eval(n: int) -> str:
+    """The sequential evaluation of every case edited so far after `n` edits; also the phase of its rows."""
+    return f"{_EVAL}{n}"
+
+
+def is_eval_key(key) -> bool:
+    """Whether `key` (a unit key or a row's phase, possibly missing) is a sequential evaluation `unit_key_eval(n)`."""
+    return str(key if key is not None else "").startswith(_EVAL)
+
+
+def parse_unit_key_eval(key: str) -> int | None:
+    """The n of `unit_key_eval(n)`, else None."""
+    return int(key[len(_EVAL):]) if is_eval_key(key) else None
+
+
+def parse_unit_key_cases(key: str) -> list[str] | None:
+    """The case ids of `unit_key_cases(ids)`, else None."""
+    return key[len(_CASES):].split(",") if str(key).startswith(_CASES) else None
+
+
+def parse_unit_key_edit(key: str) -> str | None:
+    """The case id of `unit_key_edit(case_id)`, else None."""
+    return key[len(_EDIT):] if str(key).startswith(_EDIT) else None
+
 
 def summary_columns() -> list[str]:
     """The columns above, then MH_Acc, the intervals, and last the paper-locality metrics with their intervals

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import platform
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from bench.atomic import atomic_write
 from bench.data import load_dataset, resolve_data_dir
-from bench.data.schema import NHOP
+from bench.data.schema import NHOP, REL, EditCase
 from bench.data.validate import check_context, context_length
 from bench.editor import Resources, check_supported
 from bench.errors import BenchError
@@ -33,6 +34,8 @@ from bench.registry import (
 from bench.runlog import RunLog, check_editor_resume
 from bench.scoring import Scorer
 from bench.summary import per_case, sequential_curve, summarize
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,11 +75,16 @@ def validate(cfg: RunConfig) -> None:
         raise BenchError("--editors is empty; name at least one editor (see `python -m bench list editors`)")
 
 
-def run(cfg: RunConfig) -> Path:
+def run(cfg: RunConfig, cases: list[EditCase] | None = None) -> Path:
+    """Run `cfg` into `cfg.out`. `cases` (optional): evaluate these cases instead of loading `cfg.dataset`, which
+    then only labels the run in config.json; the first `limit` (or `num_edits`) of them, as for a file."""
     validate(cfg)
     names, classes, configs = _editor_setup(cfg)
     limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
-    cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
+    if cases is None:
+        cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
+    else:
+        cases = _given_cases(cases, limit)
     if not cases:
         raise BenchError(f"dataset '{cfg.dataset}' gave no cases")
     log = RunLog(Path(cfg.out))
@@ -86,6 +94,23 @@ def run(cfg: RunConfig) -> Path:
     finally:
         log.close()
     return log.out
+
+
+def _given_cases(cases, limit: int | None) -> list[EditCase]:
+    """The first `limit` of a list of cases, checked as the loaders check a file's (bench/data/loaders.py)."""
+    if limit is not None and limit < 0:
+        raise BenchError(f"limit must be a non-negative number of cases, got {limit}")
+    cases = list(cases)[:limit]
+    seen: set[str] = set()
+    for i, case in enumerate(cases):
+        if not isinstance(case, EditCase):
+            raise BenchError(f"case {i} is a {type(case).__name__}, not a bench.data.EditCase")
+        if not case.of_kind(REL):
+            raise BenchError(f"case {i} ('{case.case_id}') has no reliability (edit prompt) query")
+        if case.case_id in seen:
+            raise BenchError(f"case {i}: duplicate case_id '{case.case_id}' (runs resume and summarise by case id)")
+        seen.add(case.case_id)
+    return cases
 
 
 def _run_prepared(cfg: RunConfig, log: RunLog, cases: list, names: list[str], classes: dict, configs: dict) -> None:
@@ -155,7 +180,7 @@ def _all_done(state: _RunState, name: str, done: set[str]) -> bool:
     """A resumed editor with every unit in cases.jsonl is not run again (a sequential editor would
     otherwise replay all its edits to score nothing)."""
     if name in state.earlier and len(done) >= _unit_count(len(state.cases), state.pcfg):
-        print(f"[bench] {name}: every unit is in {state.log.cases_path} already; not run again", file=sys.stderr)
+        logger.info("%s: every unit is in %s already; not run again", name, state.log.cases_path)
         return True
     return False
 
@@ -188,7 +213,7 @@ def _run_editor(editor, name, cases, baseline: Baseline, pcfg, log, meta, done: 
         log.append(rows)
         bar.update(1)
     bar.close()
-    print(f"[bench] {name}: {time.time() - started:.1f}s", file=sys.stderr)
+    logger.info("%s: %.1fs", name, time.time() - started)
 
 
 def _unit_count(n: int, pcfg: ProtocolConfig) -> int:

@@ -11,7 +11,7 @@ loads it only if every unit up to that point is in cases.jsonl and the cases are
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
 from pathlib import Path
 
 from safetensors.torch import load_file, safe_open, save_file
@@ -19,6 +19,9 @@ from safetensors.torch import load_file, safe_open, save_file
 from bench.atomic import atomic_write
 from bench.data.schema import EditCase
 from bench.editor import Editor
+from bench.runlog import unit_key_edit, unit_key_eval
+
+logger = logging.getLogger(__name__)
 
 
 def state_path(state_dir: Path, editor: Editor) -> Path:
@@ -47,14 +50,14 @@ def load(state_dir: Path, editor: Editor, cases: list[EditCase], done: set[str],
     with safe_open(str(path), "pt") as fh:
         meta = fh.metadata() or {}
     n = int(meta.get("n_edits", 0))
-    needed = {f"edit:{c.case_id}" for c in cases[:n]} | {f"eval@{k}" for k in range(eval_every, n + 1, eval_every)}
+    needed = {unit_key_edit(c.case_id) for c in cases[:n]}
+    needed |= {unit_key_eval(k) for k in range(eval_every, n + 1, eval_every)}
     if meta.get("editor") != editor.name or not 0 < n < len(cases) or meta.get("cases") != _digest(cases[:n]) \
             or not needed <= done:
-        print(f"[bench] {editor.name}: {path} does not match this run's finished units; replaying the edits",
-              file=sys.stderr)
+        logger.warning("%s: %s does not match this run's finished units; replaying the edits", editor.name, path)
         return 0
     editor.load_sequential_state(load_file(str(path)))
-    print(f"[bench] {editor.name}: resumed after {n} edits from {path}", file=sys.stderr)
+    logger.info("%s: resumed after %d edits from %s", editor.name, n, path)
     return n
 
 

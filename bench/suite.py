@@ -10,6 +10,7 @@ OUT/tables/COMMANDS.md the report commands that reproduce them.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from bench.errors import BenchError
 from bench.runlog import RunLog, read_summary
 from bench.runner import RunConfig, run
 from bench.tables import LAYOUTS
+
+logger = logging.getLogger(__name__)
 
 PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
 LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
@@ -240,14 +243,14 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
                            "limit": cfg.limit, "num_edits": cfg.num_edits, "eval_every": cfg.eval_every,
                            "batch_size": cfg.batch_size, "editor_args": _editor_args(r, base),
                            "out": str(target), "resume": (target / "cases.jsonl").exists()})
-        print(f"[suite] {r.name}: {', '.join(cfg.editors)} on {cfg.dataset} ({cfg.protocol})", file=sys.stderr)
+        logger.info("%s: %s on %s (%s)", r.name, ", ".join(cfg.editors), cfg.dataset, cfg.protocol)
         started = time.time()
         try:
             run(cfg)
         except BenchError as exc:
             failed.append(r.name)
-            print(f"[suite] {r.name} failed, going on with the next run: {exc}", file=sys.stderr)
-        print(f"[suite] {r.name}: {_hms(time.time() - started)}", file=sys.stderr)
+            logger.error("%s failed, going on with the next run: %s", r.name, exc)
+        logger.info("%s: %s", r.name, _hms(time.time() - started))
     write_tables(suite, root)
     return len(failed)
 
@@ -280,7 +283,7 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             try:
                 text = report(dirs, fmt, ci, table=name, loc=loc)
             except BenchError as exc:
-                print(f"[suite] {name}: {exc}", file=sys.stderr)
+                logger.warning("%s: %s", name, exc)
                 break
             path = tables / (f"{name}.{ext}" if loc == "strict" else f"{name}-loc-{loc}.{ext}")
             path.write_text(text)

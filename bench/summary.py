@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bench.metrics import ALL_METRICS, CaseMetrics, aggregate, bootstrap, case_metrics
+from bench.runlog import is_eval_key, unit_key_eval
 
 
 def group_cases(rows: list[dict], metric_options: dict | None = None) -> list[CaseMetrics]:
@@ -18,11 +19,11 @@ def evaluation_sets(rows: list[dict], protocol: str) -> dict[str, list[dict]]:
     """Protocol label -> the rows it summarises. Sequential runs report two labelled sets."""
     if protocol != "sequential":
         return {protocol: [r for r in rows if r.get("phase") == "after-edit"]}
-    checkpoints = [r["n_edits"] for r in rows if str(r.get("phase", "")).startswith("eval@")]
+    checkpoints = [r["n_edits"] for r in rows if is_eval_key(r.get("phase", ""))]
     out = {"sequential/after-edit": [r for r in rows if r.get("phase") == "after-edit"]}
     if checkpoints:
         last = max(checkpoints)
-        out["sequential/final"] = [r for r in rows if r.get("phase") == f"eval@{last}"]
+        out["sequential/final"] = [r for r in rows if r.get("phase") == unit_key_eval(last)]
     return out
 
 
@@ -61,9 +62,9 @@ def sequential_curve(rows: list[dict], editor_options: dict[str, dict]) -> list[
     out = []
     for editor in dict.fromkeys(r["editor"] for r in rows):
         checkpoints = sorted({r["n_edits"] for r in rows if r["editor"] == editor
-                              and str(r.get("phase", "")).startswith("eval@")})
+                              and is_eval_key(r.get("phase", ""))})
         for n in checkpoints:
-            picked = [r for r in rows if r["editor"] == editor and r.get("phase") == f"eval@{n}"]
+            picked = [r for r in rows if r["editor"] == editor and r.get("phase") == unit_key_eval(n)]
             values = aggregate(group_cases(picked, editor_options.get(editor)))
             out.append({"editor": editor, "n_edits": n, **{m: values[m] for m in ALL_METRICS}})
     return out

@@ -123,7 +123,7 @@ def test_cases_the_checkpoint_was_trained_on_are_refused(lm, tmp_path):
     refused = r"trained on 1 of these cases or on their neighbourhood prompts \(fixture-cf:2\)"
     with pytest.raises(BenchError, match=refused):
         ed.edit([cases[2], cases[1]])
-    assert ed.evaluable(cases) == [cases[2]]
+    assert [c for c in cases if not ed._seen(c)] == [cases[2]]
     ed.edit([cases[2]])
     assert len(ed.score([Request(cases[2], q) for q in cases[2].queries])) == 3
 

@@ -127,6 +127,6 @@ def test_cases_whose_neighbourhood_prompts_were_trained_on_are_refused(lm, tmp_p
     ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
     # another case (not trained on) that shares the trained case's neighbourhood prompt
     sharing = dataclasses.replace(cases[1], case_id="other", queries=cases[1].queries + cases[0].of_kind("loc"))
-    assert ed.evaluable([sharing, cases[2]]) == [cases[2]]
+    assert [c for c in [sharing, cases[2]] if not ed._seen(c)] == [cases[2]]
     with pytest.raises(BenchError, match="neighbourhood prompts"):
         ed.edit([sharing])

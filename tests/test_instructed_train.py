@@ -25,8 +25,8 @@ from editors.instructed.train import (
     main,
     parse_args,
     parse_layers,
-    resolve_recipe,
     restore_optimizer,
+    train_config,
 )
 from editors.instructed.trained_cases import describe as describe_trained
 
@@ -72,9 +72,8 @@ def test_loss_is_the_mean_answer_token_cross_entropy(setup):
 
 
 def tiny_args(lm, *extra: str):
-    args = parse_args(["--model", lm.name, "--batch-size", "1", "--lr", "0.3", "--warmup", "0.1", *extra])
-    resolve_recipe(args)
-    return args
+    return train_config(parse_args(["--model", lm.name, "--batch-size", "1", "--lr", "0.3", "--warmup", "0.1",
+                                     *extra]))
 
 
 def test_a_tiny_run_lowers_the_loss_and_resumes(setup, tmp_path):
@@ -164,27 +163,33 @@ def test_a_stop_request_saves_after_the_current_step(setup, tmp_path):
 
 
 def test_recipes_give_the_authors_optimiser_by_default():
-    args = parse_args([])
-    resolve_recipe(args)
+    args = train_config(parse_args([]))
     assert (args.recipe, args.batch_size, args.epochs, args.weight_decay, args.warmup) == ("authors", 6, 10, 0.02, 0.4)
     assert args.lr == pytest.approx(9e-3 * 6 / 256) and tuple(args.betas) == (0.9, 0.95)
-    args = parse_args(["--batch-size", "24"])
-    resolve_recipe(args)
+    args = train_config(parse_args(["--batch-size", "24"]))
     assert args.lr == pytest.approx(9e-3 * 24 / 256)  # their rule: base lr scaled by the batch
-    args = parse_args(["--recipe", "ours-v1"])
-    resolve_recipe(args)
+    args = train_config(parse_args(["--recipe", "ours-v1"]))
     assert args.lr == 9e-3 and tuple(args.betas) == (0.9, 0.999)
-    args = parse_args(["--lr", "1e-3"])
-    resolve_recipe(args)
+    args = train_config(parse_args(["--lr", "1e-3"]))
     assert args.lr == 1e-3
     trainer_betas = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], betas=tuple(parse_and_resolve().betas))
     assert trainer_betas.param_groups[0]["betas"] == (0.9, 0.95)
 
 
 def parse_and_resolve(*argv: str):
-    args = parse_args(list(argv))
-    resolve_recipe(args)
-    return args
+    return train_config(parse_args(list(argv)))
+
+
+def test_the_config_is_built_once_and_leaves_the_parsed_flags_alone():
+    import dataclasses
+
+    parsed = parse_args(["--epochs", "2"])
+    before = dict(vars(parsed))
+    cfg = train_config(parsed)
+    assert vars(parsed) == before and parsed.lr is None  # the recipe's values went into the config only
+    assert (cfg.epochs, cfg.batch_size, cfg.betas) == (2, 6, (0.9, 0.95))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 1.0
 
 
 def test_out_of_range_optimiser_flags_are_refused():

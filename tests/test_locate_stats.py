@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -46,3 +48,9 @@ def test_corpus_errors_are_clear(tiny_llama):
 def test_sampled_corpus_is_deterministic(tiny_gpt2):
     scorer = Scorer(tiny_gpt2.model, tiny_gpt2.tokenizer)
     assert next(corpus_sequences("model", scorer, 3)) == next(corpus_sequences("model", scorer, 3))
+
+
+def test_the_wikipedia_corpus_without_datasets_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if the extra were not installed
+    with pytest.raises(BenchError, match=r"pip install knowledge-edit-bench\[wikipedia\]"):
+        next(corpus_sequences("wikipedia", None, 0))

@@ -1,6 +1,7 @@
 """The run directory under short writes, concurrent writers, mismatched resumes and interruptions."""
 
 import json
+import logging
 import os
 import re
 import signal
@@ -210,3 +211,38 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     with pytest.raises(OSError):
         atomic_write(path, failing)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["config.json"]
+
+
+@pytest.mark.parametrize("flags, level", [([], logging.INFO), (["-v"], logging.DEBUG), (["--verbose"], logging.DEBUG),
+                                          (["-q"], logging.WARNING), (["--quiet"], logging.WARNING)])
+def test_verbose_and_quiet_set_the_level_of_our_loggers(monkeypatch, flags, level):
+    seen = []
+    monkeypatch.setattr(bench.cli, "_cmd_list", lambda args: seen.append(args.what) or 0)
+    assert main([*flags, "list", "models"]) == 0 and seen == ["models"]
+    assert logging.getLogger("bench").level == logging.getLogger("editors").level == level
+    assert main(["list", "models", *flags]) == 0 and logging.getLogger("bench").level == level  # also after it
+    logging.getLogger("bench").setLevel(logging.INFO)
+    logging.getLogger("editors").setLevel(logging.INFO)
+
+
+def test_verbose_and_quiet_exclude_each_other(capsys):
+    assert main(["-v", "-q", "list", "models"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+
+
+def test_unit_keys_are_spelt_once_and_parse_back():
+    from bench.runlog import (
+        is_eval_key,
+        parse_unit_key_cases,
+        parse_unit_key_edit,
+        parse_unit_key_eval,
+        unit_key_cases,
+        unit_key_edit,
+        unit_key_eval,
+    )
+
+    assert unit_key_cases(["c1", "c2"]) == "cases:c1,c2" and unit_key_edit("c1") == "edit:c1"
+    assert unit_key_eval(3) == "eval@3" and is_eval_key("eval@3") and not is_eval_key(None)
+    assert parse_unit_key_cases("cases:c1,c2") == ["c1", "c2"] and parse_unit_key_cases("edit:c1") is None
+    assert parse_unit_key_edit("edit:c1") == "c1" and parse_unit_key_eval("eval@12") == 12
+    assert parse_unit_key_eval("after-edit") is None

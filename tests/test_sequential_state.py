@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from safetensors.torch import load_file
 
@@ -62,7 +64,8 @@ def test_resume_continues_from_the_saved_state_with_identical_rows(tiny_lm, case
     assert parameter_hash(tiny_lm.model) == digest and not (tmp_path / "states").exists()
 
 
-def test_a_state_that_does_not_match_the_finished_units_is_replayed(tiny_lm, cases, tmp_path, capsys):
+def test_a_state_that_does_not_match_the_finished_units_is_replayed(tiny_lm, cases, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bench.sequential_state")
     cfg = ProtocolConfig("sequential", eval_every=1, state_dir=tmp_path / "states")
     killed = _editor(tiny_lm)
     first = _units(killed, cases, cfg, stop_after="eval@2")
@@ -71,5 +74,5 @@ def test_a_state_that_does_not_match_the_finished_units_is_replayed(tiny_lm, cas
     editor = _editor(tiny_lm)
     resumed = dict(_units(editor, cases, cfg, done=done))
     assert editor.edited == ["c1", "c2", "c3"] and list(resumed) == ["eval@2", "edit:c3", "eval@3"]
-    assert "replaying the edits" in capsys.readouterr().err
+    assert "replaying the edits" in caplog.text
     assert sequential_state.load(tmp_path / "states", editor, cases, done, 1) == 0  # nothing left to load

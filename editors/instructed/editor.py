@@ -30,7 +30,7 @@ def case_key(case: EditCase) -> tuple[str, str]:
 
 class InstructEd(Editor):
     name = "instructed"
-    capabilities = Capabilities(changes_weights=False, batch=True, sequential=True, needs_training=True,
+    capabilities = Capabilities(changes_weights=False, batch=True, sequential=True,
                                 architectures=ARCHITECTURES)
     config_class = InstructEdConfig
 
@@ -132,12 +132,8 @@ class InstructEd(Editor):
         """compat=paper in retrieval mode: Rel averages only the requests whose retrieval fired."""
         return {"rel_fired_only": self.config.compat == "paper" and self.config.mode == "retrieval"}
 
-    def evaluable(self, cases: list[EditCase]) -> list[EditCase]:
-        """`cases` without those the checkpoint was trained on, or whose neighbourhood prompts it was trained
-        on as locality examples (edit() refuses both)."""
-        return [c for c in cases if not self._seen(c)]
-
     def _seen(self, case: EditCase) -> bool:
+        """The checkpoint was trained on `case`, or on its neighbourhood prompts as locality examples."""
         trained = self.trained_cases
         return trained is not None and (trained.contains(case_fingerprint(case)) or trained.saw_locality_of(case))
 
@@ -226,5 +222,5 @@ class InstructEd(Editor):
                 f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases or on "
                 f"their neighbourhood prompts ({ids}); scoring them would measure memorisation, not editing. "
                 "Evaluate on held-out cases: for MQuAKE the "
-                "test side of the split (--dataset mquake-test), in general editor.evaluable(cases)."
+                "test side of the split (--dataset mquake-test), in general cases the checkpoint was not trained on."
             )

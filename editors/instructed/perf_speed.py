@@ -29,7 +29,7 @@ from editors.instructed import checkpoint as ckpt
 from editors.instructed.config import PAPER_LAYERS
 from editors.instructed.data import build_pairs
 from editors.instructed.prefix import PrefixBank, expected_shapes
-from editors.instructed.train import Trainer, _info, encode_pairs, parse_args
+from editors.instructed.train import Trainer, _info, encode_pairs, parse_args, train_config
 
 
 def timed(fn, repeats: int) -> float:
@@ -59,9 +59,9 @@ def training_speed(editor: InstructEd, cases, encoder, batch: int, steps: int) -
     lm, layers = editor.lm, editor.config.layers
     pairs = build_pairs(cases)
     examples = encode_pairs(pairs, editor.scorer, editor.spanner, encoder)
-    args = parse_args(["--model", lm.name, "--batch-size", str(batch)])
+    args = train_config(parse_args(["--model", lm.name, "--batch-size", str(batch)]))
     bank = PrefixBank.for_model(lm.model, layers)
-    info = _info(args, lm, layers, True, ["perf"], len(pairs))
+    info = _info(args, lm, layers, True, ["perf"], len(pairs), None)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(args, lm, bank, info, examples, ckpt.TrainedCases({}, []), Path(tmp))
         chunks = [[examples[(i * batch + j) % len(examples)] for j in range(batch)] for i in range(steps + 1)]
@@ -76,7 +76,7 @@ def training_speed(editor: InstructEd, cases, encoder, batch: int, steps: int) -
 def checkpoint_bytes(lm, layers: list[int]) -> int:
     bank = PrefixBank.for_model(lm.model, layers)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt.save(Path(tmp), bank.state_dict(), _info(parse_args([]), lm, layers, True, [], 0),
+        ckpt.save(Path(tmp), bank.state_dict(), _info(train_config(parse_args([])), lm, layers, True, [], 0, None),
                   ckpt.TrainedCases({}, []))
         return (Path(tmp) / ckpt.WEIGHTS).stat().st_size
 
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     resources = Resources(device=str(lm.device))
     with tempfile.TemporaryDirectory() as tmp:  # speed does not depend on the prefix values: a fresh bank
         ckpt.save(Path(tmp), PrefixBank.for_model(lm.model, layers).state_dict(),
-                  _info(parse_args(["--model", lm.name]), lm, layers, True, [], 0), ckpt.TrainedCases({}, []))
+                  _info(train_config(parse_args(["--model", lm.name])), lm, layers, True, [], 0, None),
+                  ckpt.TrainedCases({}, []))
         editor = InstructEd(lm, InstructEdConfig(checkpoint=tmp), resources)
     editor.edit(cases)
     requests = [Request(c, q) for c in cases for q in c.queries]

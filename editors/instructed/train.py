@@ -18,7 +18,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -138,20 +138,62 @@ def load_pairs(specs: list[str], data_dir, fraction: float, seed: int, max_examp
     return (pairs[:max_examples] if max_examples else pairs), exclusion
 
 
-def resolve_recipe(args: argparse.Namespace) -> None:
-    """Fill the optimiser flags the user left unset from `--recipe` (authors: lr scaled by batch/256)."""
-    recipe = RECIPES[args.recipe]
+@dataclass(frozen=True)
+class TrainConfig:
+    """The settings of one training run, built once by `train_config` from the parsed command line (the flags
+    of `parse_args`, same names), a resumed checkpoint's settings and the recipe's defaults; never changed."""
+
+    model: str
+    device: str
+    allow_hub: bool
+    dtype: str
+    out: str
+    data: str
+    data_dir: str | None
+    mquake_train_fraction: float
+    recipe: str
+    epochs: int
+    max_examples: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup: float
+    betas: tuple[float, ...]  # not a flag: the recipe's, or a resumed checkpoint's
+    save_every: int
+    no_overlap_filter: bool
+    seed: int
+    layers: str
+    n_prefix: int
+    variant: str
+    reweight: str
+    compat: str
+    encoder: str
+    loc_target: str
+    resume: bool
+    resume_from: str
+    overwrite: bool
+
+
+def train_config(args: argparse.Namespace, adopted: ckpt.CheckpointInfo | None = None) -> TrainConfig:
+    """The run's settings: `args` (not changed), with a resumed checkpoint's model, data and shape settings when
+    `adopted` (only --epochs/--device/--out vary), and the optimiser flags left unset filled from `--recipe`
+    (authors: lr scaled by batch/256)."""
+    values = {"betas": None, **vars(args)}
+    if adopted is not None:
+        values.update(_adopted(adopted))
+    recipe = RECIPES[values["recipe"]]
     for key, value in (("epochs", recipe.epochs), ("batch_size", recipe.batch),
                        ("weight_decay", recipe.weight_decay), ("warmup", recipe.warmup)):
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.lr is None:
-        args.lr = recipe.lr(args.batch_size)
-    if getattr(args, "betas", None) is None:
-        args.betas = list(recipe.betas)
-    if args.batch_size < 1 or args.epochs < 1 or not (0 <= args.warmup < 1) or not args.lr > 0:
+        if values[key] is None:
+            values[key] = value
+    if values["lr"] is None:
+        values["lr"] = recipe.lr(values["batch_size"])
+    values["betas"] = tuple(recipe.betas if values["betas"] is None else values["betas"])
+    cfg = TrainConfig(**{f.name: values[f.name] for f in fields(TrainConfig)})
+    if cfg.batch_size < 1 or cfg.epochs < 1 or not (0 <= cfg.warmup < 1) or not cfg.lr > 0:
         raise BenchError(f"train instructed: need --batch-size >= 1, --epochs >= 1, 0 <= --warmup < 1 and "
-                         f"--lr > 0 (got {args.batch_size}, {args.epochs}, {args.warmup}, {args.lr})")
+                         f"--lr > 0 (got {cfg.batch_size}, {cfg.epochs}, {cfg.warmup}, {cfg.lr})")
+    return cfg
 
 
 def encode_pairs(pairs: list[Pair], scorer: Scorer, spanner: Spanner, encoder) -> list[EncodedPair]:
@@ -202,14 +244,14 @@ def batch_loss(model, batch: Batch, items: list[Encoded], context,
 
 
 class Trainer:
-    def __init__(self, args: argparse.Namespace, lm, bank: PrefixBank, info: ckpt.CheckpointInfo,
+    def __init__(self, cfg: TrainConfig, lm, bank: PrefixBank, info: ckpt.CheckpointInfo,
                  examples: list[EncodedPair], trained: ckpt.TrainedCases, out: Path):
-        self.args, self.lm, self.bank, self.info, self.examples, self.trained, self.out = (
-            args, lm, bank, info, examples, trained, out)
+        self.cfg, self.lm, self.bank, self.info, self.examples, self.trained, self.out = (
+            cfg, lm, bank, info, examples, trained, out)
         self.scorer = Scorer(lm.model, lm.tokenizer)
         self.context = forward_context(lm.model, bank, info.reweight, info.compat == "paper")
-        self.optimizer = torch.optim.AdamW(bank.parameters(), lr=args.lr, weight_decay=args.weight_decay,
-                                           betas=tuple(args.betas))
+        self.optimizer = torch.optim.AdamW(bank.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                           betas=cfg.betas)
         self.history: list[dict] = read_losses(out)[:info.steps_done] if info.steps_done else []
         self.stop_requested = False
 
@@ -217,9 +259,9 @@ class Trainer:
         """Train to the end of epoch `epochs` (or `max_steps` more steps); True when training is complete."""
         from tqdm import tqdm
 
-        size = self.args.batch_size
+        size = self.cfg.batch_size
         per_epoch = math.ceil(len(self.examples) / size)
-        total, warmup = epochs * per_epoch, max(1, round(self.args.warmup * epochs * per_epoch))
+        total, warmup = epochs * per_epoch, max(1, round(self.cfg.warmup * epochs * per_epoch))
         step, start, seen, taken = self.info.steps_done, time.time(), 0, 0
         self.info.hyper["epochs"] = epochs
         for epoch in range(self.info.epochs_done, epochs):
@@ -230,7 +272,7 @@ class Trainer:
                        initial=first, total=per_epoch)
             for lo in bar:
                 rows = [self.examples[i] for i in order[lo:lo + size]]
-                lr = self.args.lr * lr_factor(step, warmup, total)
+                lr = self.cfg.lr * lr_factor(step, warmup, total)
                 record = self.step(rows, lr)
                 step, seen, taken = step + 1, seen + 2 * len(rows), taken + 1
                 self.info.steps_done, self.info.batches_done = step, lo // size + 1
@@ -239,7 +281,7 @@ class Trainer:
                 if self.stop_requested or (max_steps and taken >= max_steps):
                     self.save()
                     return False
-                if self.args.save_every and step % self.args.save_every == 0:
+                if self.cfg.save_every and step % self.cfg.save_every == 0:
                     self.save()
             self.info.epochs_done, self.info.batches_done = epoch + 1, 0
             self.save()
@@ -298,41 +340,39 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _main(args: argparse.Namespace) -> int:
+def _main(parsed: argparse.Namespace) -> int:
     from bench.models import load_model
 
-    resume = _resume_dir(args)
+    resume = _resume_dir(parsed)
     state = ckpt.load(resume) if resume else None
-    if state:
-        _adopt(args, state[1])
-    resolve_recipe(args)
-    torch.manual_seed(args.seed)
-    lm = load_model(args.model, device=args.device, dtype=args.dtype, allow_hub=args.allow_hub)
-    layers = state[1].layers if state else parse_layers(args.layers, lm.model)
+    cfg = train_config(parsed, state[1] if state else None)
+    torch.manual_seed(cfg.seed)
+    lm = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, allow_hub=cfg.allow_hub)
+    layers = state[1].layers if state else parse_layers(cfg.layers, lm.model)
     default_layers = scaled_layer_range(lm.model, *PAPER_LAYERS)
-    reweight = args.reweight == "on"
-    tag = ckpt.ablation_tag(layers, default_layers, args.n_prefix, args.variant, reweight, args.compat)
-    out = Path(args.out) if args.out else (resume or ckpt.default_dir(lm.name, tag))
-    if not resume and (out / ckpt.WEIGHTS).exists() and not args.overwrite:
+    reweight = cfg.reweight == "on"
+    tag = ckpt.ablation_tag(layers, default_layers, cfg.n_prefix, cfg.variant, reweight, cfg.compat)
+    out = Path(cfg.out) if cfg.out else (resume or ckpt.default_dir(lm.name, tag))
+    if not resume and (out / ckpt.WEIGHTS).exists() and not cfg.overwrite:
         raise BenchError(f"{out} already holds a checkpoint; pass --resume to continue it, "
                          f"--overwrite to replace it, or --out DIR")
-    specs = [s.strip() for s in args.data.split(",") if s.strip()]
-    exclude = None if args.no_overlap_filter else EvalTexts.load(args.data_dir)
-    pairs, exclusion = load_pairs(specs, args.data_dir, args.mquake_train_fraction, args.seed, args.max_examples,
+    specs = [s.strip() for s in cfg.data.split(",") if s.strip()]
+    exclude = None if cfg.no_overlap_filter else EvalTexts.load(cfg.data_dir)
+    pairs, exclusion = load_pairs(specs, cfg.data_dir, cfg.mquake_train_fraction, cfg.seed, cfg.max_examples,
                                   exclude)
     if not pairs:
         raise BenchError("no training examples (check --data and --max-examples)")
-    encoder = Resources(encoder_name=args.encoder, device=str(lm.device), allow_hub=args.allow_hub).encoder()
+    encoder = Resources(encoder_name=cfg.encoder, device=str(lm.device), allow_hub=cfg.allow_hub).encoder()
     scorer = Scorer(lm.model, lm.tokenizer)
     sink_kept = state[1].sink_kept if state else True
     examples = encode_pairs(pairs, scorer, Spanner(lm.tokenizer, keep_sink=sink_kept), encoder)
-    if args.loc_target == "base":
+    if cfg.loc_target == "base":
         add_base_locality_labels(examples, pairs, scorer)
-    bank = PrefixBank.for_model(lm.model, layers, args.n_prefix, args.variant, args.seed)
-    info = state[1] if state else _info(args, lm, layers, reweight, specs, len(pairs), exclusion)
-    trained = describe_trained(pairs, args.data_dir)
+    bank = PrefixBank.for_model(lm.model, layers, cfg.n_prefix, cfg.variant, cfg.seed)
+    info = state[1] if state else _info(cfg, lm, layers, reweight, specs, len(pairs), exclusion)
+    trained = describe_trained(pairs, cfg.data_dir)
     trained.locality = trained_locality_digests(pairs)
-    trainer = Trainer(args, lm, bank, info, examples, trained, out)
+    trainer = Trainer(cfg, lm, bank, info, examples, trained, out)
     if state:
         bank.load_state_dict(state[0])
         optim = ckpt.load_optimizer(resume)
@@ -343,12 +383,12 @@ def _main(args: argparse.Namespace) -> int:
               f"{exclusion.pool_removed} locality-pool prompts removed (evaluation sets: "
               f"{', '.join(exclusion.datasets)})", file=sys.stderr)
     print(f"[instructed] {lm.name}: {len(pairs)} records -> {2 * len(pairs)} examples, layers {layers[0]}-"
-          f"{layers[-1]}, {args.n_prefix} prefixes, variant {args.variant}, {bank.num_bytes()} trainable bytes, "
-          f"recipe {args.recipe} (lr {args.lr:.3g}, betas {tuple(args.betas)}, batch {args.batch_size}), "
-          f"epoch {info.epochs_done} step {info.steps_done} -> {args.epochs} epochs", file=sys.stderr)
+          f"{layers[-1]}, {cfg.n_prefix} prefixes, variant {cfg.variant}, {bank.num_bytes()} trainable bytes, "
+          f"recipe {cfg.recipe} (lr {cfg.lr:.3g}, betas {tuple(cfg.betas)}, batch {cfg.batch_size}), "
+          f"epoch {info.epochs_done} step {info.steps_done} -> {cfg.epochs} epochs", file=sys.stderr)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, trainer.request_stop)
-    done = trainer.run(args.epochs)
+    done = trainer.run(cfg.epochs)
     return 0 if done else 130
 
 
@@ -363,29 +403,30 @@ def _resume_dir(args: argparse.Namespace) -> Path | None:
     return out if (out / ckpt.INFO).is_file() else None  # nothing saved yet: start it
 
 
-def _adopt(args: argparse.Namespace, info: ckpt.CheckpointInfo) -> None:
+def _adopted(info: ckpt.CheckpointInfo) -> dict:
     """A resumed run reuses the checkpoint's model, data and shape settings (only --epochs/--device/--out vary)."""
     hyper = info.hyper
-    args.model, args.seed, args.n_prefix, args.variant = info.model, info.seed, info.n_prefix, info.variant
-    args.reweight, args.compat, args.encoder = ("on" if info.reweight else "off"), info.compat, info.encoder
-    args.data = ",".join(info.train_data)
-    args.no_overlap_filter = not info.exclusion
+    values = {"model": info.model, "seed": info.seed, "n_prefix": info.n_prefix, "variant": info.variant,
+              "reweight": "on" if info.reweight else "off", "compat": info.compat, "encoder": info.encoder,
+              "data": ",".join(info.train_data), "no_overlap_filter": not info.exclusion}
     for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr", "weight_decay", "warmup", "loc_target",
                 "recipe", "betas"):
         if key in hyper:
-            setattr(args, key, hyper[key])
+            values[key] = hyper[key]
     if "recipe" not in hyper:  # trained before recipes existed: what it used is ours-v1
-        args.recipe, args.betas = "ours-v1", list(RECIPES["ours-v1"].betas)
+        values["recipe"], values["betas"] = "ours-v1", list(RECIPES["ours-v1"].betas)
+    return values
 
 
-def _info(args, lm, layers, reweight, specs, n_pairs, exclusion: Exclusion | None) -> ckpt.CheckpointInfo:
-    hyper = {key: getattr(args, key) for key in ("recipe", "max_examples", "mquake_train_fraction", "batch_size",
-                                                 "lr", "betas", "weight_decay", "warmup", "epochs", "dtype",
-                                                 "loc_target")}
+def _info(cfg: TrainConfig, lm, layers, reweight, specs, n_pairs, exclusion: Exclusion | None) -> ckpt.CheckpointInfo:
+    hyper = {key: getattr(cfg, key) for key in ("recipe", "max_examples", "mquake_train_fraction", "batch_size",
+                                                "lr", "betas", "weight_decay", "warmup", "epochs", "dtype",
+                                                "loc_target")}
+    hyper["betas"] = list(hyper["betas"])  # as written before TrainConfig (a JSON list either way)
     return ckpt.CheckpointInfo(
         model=lm.name, model_type=lm.model_type, hidden_size=hidden_size(lm.model), num_layers=num_layers(lm.model),
-        layers=list(layers), n_prefix=args.n_prefix, variant=args.variant, reweight=reweight, compat=args.compat,
-        encoder=args.encoder, train_data=specs, seed=args.seed, hyper=hyper, n_examples=2 * n_pairs,
+        layers=list(layers), n_prefix=cfg.n_prefix, variant=cfg.variant, reweight=reweight, compat=cfg.compat,
+        encoder=cfg.encoder, train_data=specs, seed=cfg.seed, hyper=hyper, n_examples=2 * n_pairs,
         sink_kept=True, exclusion=exclusion.to_json() if exclusion else {},
     )
 

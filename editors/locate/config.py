@@ -12,7 +12,7 @@ describe() says so.
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -33,6 +33,8 @@ from bench.editor import EditorConfig
 from bench.errors import BenchError
 from bench.models import DTYPES, LoadedModel
 from editors.locate.corpora import CORPORA
+
+logger = logging.getLogger(__name__)
 
 MODEL_ALIASES = {
     "gpt2-xl": "gpt2-xl", "openai-community/gpt2-xl": "gpt2-xl",
@@ -146,7 +148,7 @@ def _json_values(editor: str, path: Path, config: LocateConfig, lm: LoadedModel,
         values["layers"] = scale_layers(values["layers"], REFERENCE_DEPTH, depth)
         source = f"{path} with layers scaled by depth ({depth}/{REFERENCE_DEPTH}); no file for '{lm.name}'"
         if not quiet:
-            print(f"[{editor}] {source}", file=sys.stderr)
+            logger.info("%s: %s", editor, source)
     return values, source
 
 

@@ -7,7 +7,8 @@
   into the statistics; `prompts:SPEC[+SPEC]` picks other dataset specs.
   Needs the data dir (BENCH_DATA_DIR).
 - `wikipedia`: ROME/MEMIT's corpus, through the `datasets` package (imported
-  lazily); only where a dataset hub is reachable.
+  lazily; the optional extra `knowledge-edit-bench[wikipedia]`); only where a
+  dataset hub is reachable.
 
 Each yields token-id sequences until the caller has enough token vectors.
 """
@@ -71,8 +72,9 @@ def _wikipedia(scorer: Scorer, seed: int) -> Iterator[list[int]]:
     try:
         import datasets  # lazy: optional dependency, and it needs a reachable hub
     except ImportError as exc:
-        raise BenchError("stats_corpus=wikipedia needs the `datasets` package and a reachable dataset hub; "
-                         "offline, use stats_corpus=model or stats_corpus=prompts") from exc
+        raise BenchError("stats_corpus=wikipedia needs the `datasets` package (pip install "
+                         "knowledge-edit-bench[wikipedia]) and a reachable dataset hub; offline, use "
+                         "stats_corpus=model or stats_corpus=prompts") from exc
     try:
         stream = datasets.load_dataset("wikimedia/wikipedia", "20231101.en", split="train", streaming=True)
         stream = stream.shuffle(seed=seed, buffer_size=1000)

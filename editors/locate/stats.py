@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import sys
 import time
@@ -29,6 +30,8 @@ from bench.models import LoadedModel, cache_root, resolve_dtype
 from bench.scoring import Encoded, Scorer
 from editors.locate.corpora import corpus_sequences
 from editors.locate.hooks import BLOCK, Site, forward, hooked
+
+logger = logging.getLogger(__name__)
 
 BATCH_SEQUENCES = 16
 
@@ -92,8 +95,8 @@ class SecondMoments:
         sums, count = self._accumulate(sites)
         seconds = time.perf_counter() - t0
         if count < self.spec.n_samples:
-            print(f"[stats] corpus '{self.spec.corpus}' ran out after {count} of {self.spec.n_samples} token vectors",
-                  file=sys.stderr)
+            logger.warning("corpus '%s' ran out after %d of %d token vectors", self.spec.corpus, count,
+                           self.spec.n_samples)
         self.dir.mkdir(parents=True, exist_ok=True)
         for site in sites:
             mom2 = (sums[site] / max(count, 1)).to(resolve_dtype(self.spec.dtype)).cpu().contiguous()

@@ -24,7 +24,7 @@ from bench.data.registry import resolve_data_dir
 from bench.data.schema import NHOP, Edit, EditCase
 from bench.editor import Capabilities, Editor, EditorConfig, Request
 from bench.errors import BenchError
-from bench.scoring import PrefixState, Prepared, TokenScore
+from bench.scoring import PrefixState, Prepared
 from editors.ike.demos import fact_block
 from editors.mello.loop import STOP_PATTERNS, Trace, run_mello, shared_head
 
@@ -72,9 +72,6 @@ class MeLLo(Editor):
         facts = self.nearest_facts([request.query.prompt], self.config.score_facts)[0]
         prompt = fact_block(" ".join(facts), request.text) if facts else request.text
         return Prepared(prompt, request.query.answer)
-
-    def score(self, requests: list[Request]) -> list[TokenScore]:
-        return self.scorer.score([self.prepare(r) for r in requests])
 
     def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
         out = [""] * len(requests)

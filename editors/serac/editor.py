@@ -34,7 +34,7 @@ class SERACConfig(EditorConfig):
 
 class SERAC(Editor):
     name = "serac"
-    capabilities = Capabilities(changes_weights=False, batch=True, sequential=True, needs_training=True)
+    capabilities = Capabilities(changes_weights=False, batch=True, sequential=True)
     config_class: ClassVar[type] = SERACConfig
 
     def __init__(self, lm, config=None, resources=None):

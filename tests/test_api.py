@@ -1,0 +1,131 @@
+"""The Python API (bench/api.py): the README's snippets run, and its numbers are the command line's."""
+
+import csv
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bench
+from bench.cli import main
+from bench.data import load_dataset, resolve_data_dir
+from bench.errors import BenchError
+from tests.test_runlog import _record  # a CounterFact record without its portability question
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+TINY = {'model="smollm2-135m"': 'model="tiny-llama", device="cpu"', "limit=20": "limit=3"}
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(4)]))
+    return f"counterfact:{path}"
+
+
+def readme_snippets() -> list[str]:
+    """The fenced python blocks of the README's "Python API" section."""
+    text = README.read_text()
+    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def _file_rows(path: Path) -> list[dict]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _same_as_file(frame, path: Path) -> None:
+    """Every cell of the DataFrame is the file's value (an empty cell: NaN)."""
+    rows = _file_rows(path)
+    assert list(frame.columns)[:len(rows[0])] == list(rows[0]) and len(frame) == len(rows)
+    for record, row in zip(frame.to_dict("records"), rows):
+        for key, text in row.items():
+            value = record[key]
+            if text == "":
+                assert value is None or (isinstance(value, float) and math.isnan(value)), (key, value)
+            elif isinstance(value, str):
+                assert value == text, key
+            else:
+                assert float(text) == pytest.approx(value, abs=0, rel=0), key
+
+
+def test_readme_snippets_run(tmp_path, monkeypatch):
+    try:
+        load_dataset("counterfact", limit=1)
+    except BenchError:
+        pytest.skip(f"no counterfact under {resolve_data_dir()} (set BENCH_DATA_DIR)")
+    snippets = readme_snippets()
+    assert len(snippets) == 3
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    for snippet in snippets:
+        assert snippet.count("bench.e") == snippet.count('model="smollm2-135m"')  # every call runs on tiny-llama
+        for old, new in TINY.items():
+            snippet = snippet.replace(old, new)
+        exec(compile(snippet, str(README), "exec"), scope)  # noqa: S102 - the README's own code
+    first, ft, edited = scope["same"], scope["ft"], scope["res"]
+    assert list(first.summary["editor"]) == ["noedit", "ft-m"] and (first.summary["n_cases"] == 3).all()
+    _same_as_file(first.summary, tmp_path / "runs" / "api-demo" / "summary.csv")
+    assert ft.out is None and ft.summary["n_cases"][0] == len(scope["cases"]) > 0
+    assert edited.summary["n_cases"][0] == 2 and list(edited.answers["case_id"]) == ["edit-0", "edit-1"]
+
+
+def test_evaluate_gives_the_command_line_numbers(dataset, tmp_path):
+    assert main(["run", "--editors", "noedit,ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(tmp_path / "cli"), "--bootstrap", "50", "--limit", "3"]) == 0
+    res = bench.evaluate("noedit,ft-m", dataset, model="tiny-llama", device="cpu", bootstrap=50, limit=3,
+                         out=tmp_path / "api")
+    _same_as_file(res.summary, tmp_path / "cli" / "summary.csv")
+    _same_as_file(res.per_case, tmp_path / "cli" / "per_case.csv")
+    for name in ("summary.csv", "per_case.csv", "cases.jsonl"):
+        assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+    assert res.config["args"]["limit"] == 3 and res.out == tmp_path / "api" and len(res.rows) == 2 * 3 * 4
+
+    assert bench.load_run(tmp_path / "api") == res  # the round trip
+    assert bench.load_run(tmp_path / "cli").summary.equals(res.summary)
+
+    cases = load_dataset(dataset, limit=3)  # a list of cases: the same numbers, in a temporary directory
+    listed = bench.evaluate(["noedit", "ft-m"], cases, model="tiny-llama", device="cpu", bootstrap=50)
+    assert listed.out is None and listed.summary.equals(res.summary) and listed.rows == res.rows
+    assert listed.config["args"]["dataset"] == cases[0].dataset
+
+
+def test_edit_builds_cases_and_answers_questions():
+    res = bench.edit(prompts=["Spike Hughes originates from", "Toko Yasuda plays the"],
+                     target_new=["Philadelphia", "piano"], subject=["Spike Hughes", "Toko Yasuda"],
+                     ground_truth=["London", "guitar"], rephrase_prompts=["Spike Hughes was born in", None],
+                     locality_prompts=[["Max Mosley originates from", "John Lennon was born in"], None],
+                     locality_ground_truth=["London", None], editor="ft-m", model="tiny-llama", device="cpu",
+                     editor_args={"ft-m": {"lr": 2e-2, "num_steps": 40}}, bootstrap=50,
+                     questions=["Spike Hughes lives in", "Where is Toko Yasuda from?"])
+    summary = res.summary.iloc[0]
+    assert summary["editor"] == "ft-m" and summary["n_cases"] == 2 and summary["dataset"] == "edit"
+    assert summary["Rel"] == 100.0 and 0 <= summary["Loc"] <= 100 and math.isnan(summary["Por_hop"])
+    kinds = [(r["case_id"], r["kind"]) for r in res.rows]
+    assert kinds == [("edit-0", "rel"), ("edit-0", "gen"), ("edit-0", "loc"), ("edit-0", "loc"), ("edit-1", "rel")]
+    assert res.out is None and len(res.answers) == 4 and res.answers["answer"].map(bool).all()
+    assert list(res.answers.columns) == ["editor", "case_id", "prompt", "question", "answer"]
+
+
+def test_mistakes_are_one_line_errors(dataset):
+    with pytest.raises(BenchError, match="unknown option"):
+        bench.evaluate("noedit", dataset, model="tiny-llama", batchsize=2)
+    with pytest.raises(BenchError, match="target_new has 1 entries for 2"):
+        bench.edit(prompts=["a b", "c d"], target_new=["x"], subject=["a", "c"], model="tiny-llama")
+    cases = load_dataset(dataset)
+    with pytest.raises(BenchError, match="duplicate case_id"):
+        bench.evaluate("noedit", [cases[0], cases[0]], model="tiny-llama", device="cpu")
+    with pytest.raises(BenchError, match="not a run directory"):
+        bench.load_run(Path(dataset.split(":", 1)[1]).parent)
+
+
+def test_import_bench_stays_light():
+    code = ("import sys, bench; from bench import Results, load_run; "
+            "print(sorted({'torch', 'pandas'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
