@@ -8,6 +8,7 @@ editable install's finder, loaded by a .pth of this environment, is not), and no
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -102,3 +103,16 @@ def test_an_installed_instructed_without_a_checkpoint_root_says_where_to_look(in
     assert "BENCH_CHECKPOINT_DIR is not set" in err and str(site / "results" / "checkpoints") in err, err
     assert "python -m bench train instructed --model tiny-llama" in err and "instructed:checkpoint=PATH" in err
     assert "Traceback" not in err
+
+
+def test_an_installed_instructed_finds_its_checkpoint_through_the_root_setting(installed):
+    """The committed SmolLM2 checkpoint, found from the wheel install by $BENCH_CHECKPOINT_DIR alone."""
+    python, _, _, tmp, env = installed
+    out = tmp / "instructed-found"
+    done = _run([python, "-m", "bench", "run", "--editors", "instructed", "--dataset", "counterfact", "--limit", "1",
+                 "--model", "smollm2-135m", "--device", "cpu", "--out", out, "--bootstrap", "10"],
+                tmp, {**env, "BENCH_CHECKPOINT_DIR": str(REPO / "results" / "checkpoints")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    config = json.loads((out / "config.json").read_text())
+    checkpoint = config["editors"]["instructed"]["config"]["checkpoint"]
+    assert Path(checkpoint).resolve() == (REPO / "results" / "checkpoints" / "instructed" / "smollm2-135m").resolve()
