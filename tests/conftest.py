@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from bench.data.schema import GEN, LOC, POR_HOP, REL, Edit, EditCase, Query
 from bench.models import load_model
+
+# CI gives the data folder relative to the checkout (BENCH_DATA_DIR=../shared/data); tests that change the working
+# directory (the README's snippets, the wheel install's subprocesses) must still find it.
+if os.environ.get("BENCH_DATA_DIR"):
+    os.environ["BENCH_DATA_DIR"] = str(Path(os.environ["BENCH_DATA_DIR"]).resolve())
 
 
 @pytest.fixture(scope="session")
