@@ -25,7 +25,7 @@ from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.runlog import read_summary
 from bench.significance import Comparison, PerCase, compare, load_per_case
-from bench.tables import OURS, REFERENCE, Grid, fill, layout
+from bench.tables import OURS, REFERENCE, Grid, belongs_to, fill, layout
 
 LOC_MODES = ("strict", "paper", "asymmetric")
 _PAPER = {"Loc": "Loc_paper", "Score": "Score_paper", "H": "H_paper"}  # shown metric -> the paper-definition one
@@ -55,15 +55,15 @@ def _check_loc(loc: str) -> None:
         raise BenchError(f"unknown --loc '{loc}'; use {', '.join(LOC_MODES)}")
 
 
-def _paper_applies(editor: str, loc: str) -> bool:
-    return loc == "paper" or (loc == "asymmetric" and editor.startswith(OURS))
+def _paper_applies(editor: str, loc: str, ours: str = OURS) -> bool:
+    return loc == "paper" or (loc == "asymmetric" and belongs_to(editor, ours))
 
 
-def with_loc(records: list[dict], loc: str) -> list[dict]:
+def with_loc(records: list[dict], loc: str, ours: str = OURS) -> list[dict]:
     """Records whose Loc, Score and H (and their intervals) hold the definition `loc` picks for their editor."""
     out = []
     for rec in records:
-        if _paper_applies(rec["editor"], loc):
+        if _paper_applies(rec["editor"], loc, ours):
             rec = dict(rec)
             for shown, paper in _PAPER.items():
                 for suffix in ("", "_lo", "_hi"):
@@ -72,15 +72,15 @@ def with_loc(records: list[dict], loc: str) -> list[dict]:
     return out
 
 
-def per_case_with_loc(per_case: PerCase, loc: str) -> PerCase:
+def per_case_with_loc(per_case: PerCase, loc: str, ours: str = OURS) -> PerCase:
     """Per-case metrics whose Loc is the definition `loc` picks (Score and H follow from it in the bootstrap)."""
     return {key: [dataclasses.replace(c, values={**c.values, "Loc": c.values.get("Loc_paper")}) for c in cases]
-            if _paper_applies(key[1], loc) else cases for key, cases in per_case.items()}
+            if _paper_applies(key[1], loc, ours) else cases for key, cases in per_case.items()}
 
 
-def _loc_note(records: list[dict], loc: str) -> str:
+def _loc_note(records: list[dict], loc: str, ours: str = OURS) -> str:
     """The caption's explanation of a non-strict Loc, and a warning where a run lacks the paper fields."""
-    missing = any(_paper_applies(r["editor"], loc) and r.get("Loc") is not None and r.get("Loc_paper") is None
+    missing = any(_paper_applies(r["editor"], loc, ours) and r.get("Loc") is not None and r.get("Loc_paper") is None
                   for r in records)
     return " ".join(x for x in (LOC_NOTES[loc], _MISSING if missing else "") if x)
 
@@ -183,13 +183,14 @@ def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: 
         return render(records, fmt, ci, loc)
     if fmt == "csv":
         raise BenchError("--table renders markdown or latex; for CSV use report without --table")
-    grid = fill(layout(table), with_loc(records, loc))
+    chosen = layout(table)
+    grid = fill(chosen, with_loc(records, loc, chosen.ours))
     note = _loc_note([r for r in records if any(r["editor"] == e for _, eds in grid.groups for e in eds)
-                      and any(c.matches(r) for c in grid.layout.columns)], loc)
+                      and any(c.matches(r) for c in grid.layout.columns)], loc, chosen.ours)
     if note:
         grid = dataclasses.replace(grid, layout=dataclasses.replace(grid.layout,
                                                                     caption=f"{grid.layout.caption} {note}"))
-    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs), loc))
+    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs), loc, chosen.ours))
     return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(comparisons, fmt, loc) + "\n"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.metrics import CaseMetrics, paired_bootstrap
 from bench.runlog import read_per_case, read_summary
-from bench.tables import OURS, REFERENCE, Grid
+from bench.tables import REFERENCE, Grid, belongs_to
 
 PerCase = dict[tuple[str, str, str], list[CaseMetrics]]  # (dataset, editor, protocol) -> cases
 
@@ -60,15 +60,16 @@ def compare(grid: Grid, per_case: PerCase, n_resamples: int = 1000, seed: int = 
     (InstructEd variants and the unedited reference are not rivals), or, in a table of InstructEd
     variants only (Tables 4, 9, 12), `instructed` vs the best variant."""
     editors = [e for _, eds in grid.groups for e in eds if e not in REFERENCE]
-    if all(e.startswith(OURS) for e in editors):  # an ablation table: InstructEd vs its best variant
-        return _compare_row(grid, per_case, OURS, n_resamples, seed, ablation=True) if OURS in editors else []
-    ours_rows = [e for e in editors if e.startswith(OURS)]
+    method = grid.layout.ours
+    if all(belongs_to(e, method) for e in editors):  # an ablation table: the method vs its best variant
+        return _compare_row(grid, per_case, method, n_resamples, seed, ablation=True) if method in editors else []
+    ours_rows = [e for e in editors if belongs_to(e, method)]
     return [c for ours in ours_rows for c in _compare_row(grid, per_case, ours, n_resamples, seed)]
 
 
 def _compare_row(grid: Grid, per_case: PerCase, ours: str, n_resamples: int, seed: int,
                  ablation: bool = False) -> list[Comparison]:
-    rival = (lambda e: e != ours) if ablation else (lambda e: not e.startswith(OURS))
+    rival = (lambda e: e != ours) if ablation else (lambda e: not belongs_to(e, grid.layout.ours))
     out = []
     for col, cols in enumerate(grid.layout.columns):
         mine = grid.record(ours, col)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench import checkpoints
 from bench.errors import BenchError
+from bench.registry import PRESETS
 from bench.runlog import RunLog, read_summary
 from bench.runner import RunConfig, run
 from bench.tables import LAYOUTS
@@ -146,7 +147,7 @@ def plan(suite: Suite, limit: int, skip: set[str], only: set[str] | None = None)
 
 
 def seconds_per_case(editor: str, measured: dict[str, float]) -> float:
-    base = editor.split("-")[0] if editor.startswith("instructed") else editor
+    base = PRESETS.get(editor, (editor,))[0]  # a preset runs at its base editor's speed
     return measured.get(editor) or measured.get(base) or MEASURED_CPU_SECONDS.get(base, 10.0)
 
 

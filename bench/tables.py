@@ -18,7 +18,14 @@ SIX = ("Rel", "Gen", "Loc", "Por_hop", "Score", "H")
 MODIFYING = ("ft-l", "ft-m", "lora", "rome", "memit", "pmet")
 PRESERVING = ("serac", "ike", "grace", "mello", "instructed", "instructed-retrieval", "instructed-paper")
 REFERENCE = ("noedit",)
-OURS = "instructed"
+OURS = "instructed"  # the method these tables study (the paper's), the default of Layout.ours
+
+
+def belongs_to(editor: str, ours: str) -> bool:
+    """Whether row `editor` is the method `ours` or one of its presets (a variant run under its own label)."""
+    from bench.registry import PRESETS  # entry points only: no editor is imported
+
+    return editor == ours or PRESETS.get(editor, ("",))[0] == ours
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Layout:
     columns: tuple[Columns, ...]
     rows: tuple[tuple[str, tuple[str, ...]], ...]  # (group label, editors); the last group may take others
     others: bool = True  # editors of matching records not named in `rows` go to an "other" group
+    ours: str = OURS  # the method under study: its rows are compared with the best other editor
 
 
 _CF, _ZS = ("counterfact", "counterfact-edit"), ("zsre",)
