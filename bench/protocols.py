@@ -74,7 +74,8 @@ class Baseline:
 
     def prepare(self, editor: Editor, cases: list[EditCase]) -> None:
         """Score the unit of `cases` on the unedited model; call it while the model is unedited."""
-        self._reference(editor, unit_requests(editor, cases))
+        requests = unit_requests(editor, cases)
+        self._reference(self._key(editor, requests), requests)
 
     def locality(self, editor: Editor, requests: list[Request]) -> Reference:
         """The unit's reference. A weight editor's must be prepared before its edit; an editor that leaves the
@@ -82,10 +83,10 @@ class Baseline:
         key = self._key(editor, requests)
         if key not in self._loc and editor.capabilities.changes_weights:
             raise BenchError(f"editor '{editor.name}': no unedited locality reference was prepared for this unit")
-        return self._reference(editor, requests)
+        return self._reference(key, requests)
 
-    def _reference(self, editor: Editor, requests: list[Request]) -> Reference:
-        key = self._key(editor, requests)
+    def _reference(self, key: tuple, requests: list[Request]) -> Reference:
+        """The reference of composition `key` (from `_key`, computed once per call: it may encode every request)."""
         if key not in self._loc:
             items = [Prepared(r.text, r.query.answer) for r in requests]
             scores = self.scorer.score(items, _plain_context if key[1] == "context" else None)
