@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def temporary_sibling(path: Path) -> Path:
+def temporary_sibling(path: Path, suffix: str = "tmp") -> Path:
     """A name in the target's folder (rename is atomic only within one file system) that no other writer uses."""
-    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.{suffix}")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:

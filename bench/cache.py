@@ -15,13 +15,12 @@ import json
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.atomic import fsync_dir, fsync_file
+from bench.atomic import fsync_dir, fsync_file, temporary_sibling
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def cached_folder(target: Path, build: Callable[[Path], dict | None], what: str)
         if is_complete(target):  # another process built it while we waited
             return target
         _remove_stale(target)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+        tmp = temporary_sibling(target, "partial")
         tmp.mkdir(parents=True)
         try:
             extra = build(tmp) or {}
@@ -107,7 +106,7 @@ def _publish(tmp: Path, target: Path) -> None:
     """Rename the finished folder into place, first moving an incomplete old one aside (rename needs an empty
     or missing target); readers of the old folder keep their open files."""
     if target.exists() or target.is_symlink():
-        trash = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+        trash = temporary_sibling(target, "partial")
         logger.info("replacing the incomplete cache %s (no completion marker)", target)
         os.replace(target, trash)
         _remove(trash)
