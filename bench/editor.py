@@ -4,11 +4,13 @@
   (sequential editing).
 - `reset()` returns to the exact pre-edit state (bitwise for weight editors;
   the single protocol checks a parameter hash after every case).
-- Scoring goes through the editor: `prepare` may rewrite a query (instruction,
-  demonstrations, routing) and `forward_context` may install per-batch state
-  around each forward pass. Parameter editors keep the defaults.
-- `prepared_prompts(requests)` gives the prompt texts `prepare` would produce (a
-  batched override is welcome); the protocol uses them for the paper's locality (e0).
+- Scoring goes through the editor: `prepare(requests)` turns a batch's requests
+  into what the scorer runs (an instruction, demonstrations, a routed fact may be
+  added) and says, per request, whether the editor intervened (`fired`);
+  `forward_context` may install per-batch state around each forward pass.
+  Parameter editors keep the defaults. `score` and `generate` are the harness's,
+  not the editors': a method that answers by its own algorithm (MeLLo's multi-hop
+  loop) overrides `generate`, and nothing overrides `score`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import contextlib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import torch
 
@@ -34,6 +36,7 @@ class Capabilities:
     batch: bool = True  # edit() accepts several cases at once
     sequential: bool = True  # edits may accumulate over edit() calls
     architectures: tuple[str, ...] | None = None  # model_types it supports; None = all in bench/arch.py
+    reference: bool = False  # it changes nothing: the unedited floor tables show and never mark best
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,18 @@ class Request:
     @property
     def text(self) -> str:
         return self.prompt or self.query.prompt
+
+
+@dataclass(frozen=True)
+class PreparedRequests:
+    """What the scorer runs for a batch of requests, and whether the editor intervened on each."""
+
+    items: list[Prepared]
+    fired: list[bool] | None = None  # None: the editor has no notion of firing (it applies to every request)
+
+    @property
+    def prompts(self) -> list[str]:
+        return [item.prompt for item in self.items]
 
 
 @dataclass
@@ -112,25 +127,22 @@ class Editor(abc.ABC):
     def reset(self) -> None:
         """Return to the exact pre-edit state."""
 
-    def prepare(self, request: Request) -> Prepared:
-        return Prepared(request.text, request.query.answer)
+    def prepare(self, requests: list[Request]) -> PreparedRequests:
+        """The requests as the model sees them (plain here); editors that rewrite queries override this, and
+        prepare the whole batch at once (one encoder or routing call)."""
+        return PreparedRequests([Prepared(r.text, r.query.answer) for r in requests])
 
     def forward_context(self, batch: Batch) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
-    def prepared_prompts(self, requests: list[Request]) -> list[str]:
-        """The prompt text the model sees for each request (instruction, demonstrations, routing included).
-
-        The protocol scores these prompts on the unedited model for the paper's locality definition (e0);
-        an editor that prepares a batch at once may override this with one batched call."""
-        return [self.prepare(r).prompt for r in requests]
-
+    @final
     def score(self, requests: list[Request]) -> list[TokenScore]:
-        """Teacher-forced scores; retrieval editors may also set `self.last_fired` (one bool per request)."""
-        return self.scorer.score([self.prepare(r) for r in requests], self.active_context())
+        """Teacher-forced scores of `requests` through the editor (protocols also read `prepare(...).fired`)."""
+        return self.scorer.score(self.prepare(requests).items, self.active_context())
 
     def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
-        return self.scorer.generate([self.prepare(r) for r in requests], max_new_tokens, self.active_context())
+        """Greedy answers; only a method whose answer comes from its own loop (MeLLo) overrides this."""
+        return self.scorer.generate(self.prepare(requests).items, max_new_tokens, self.active_context())
 
     def active_context(self):
         """The forward context, or None when the editor has none (the scorer may then share prompt prefixes)."""

@@ -23,7 +23,7 @@ import torch
 
 from bench import sequential_state
 from bench.data.schema import LOC, NHOP, EditCase
-from bench.editor import Editor, Request
+from bench.editor import Editor, PreparedRequests, Request
 from bench.errors import BenchError
 from bench.metrics import exact_match, locality_agreement
 from bench.restore import Fingerprint, fingerprint
@@ -118,8 +118,9 @@ def unit_requests(editor: Editor, cases: list[EditCase]) -> list[Request]:
 def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: ProtocolConfig) -> list[dict]:
     """Score every selected query of `cases` through the editor; one row per query."""
     requests = unit_requests(editor, cases)
-    scores = editor.score(requests) if requests else []
-    fired = getattr(editor, "last_fired", None)
+    prepared = editor.prepare(requests) if requests else PreparedRequests([])
+    scores = editor.scorer.score(prepared.items, editor.active_context())
+    fired = prepared.fired
     reference = baseline.locality(editor, requests)
     rows = []
     for i, (req, s) in enumerate(zip(requests, scores)):
@@ -128,7 +129,7 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
                "n_tokens": len(s.target_ids), "logprob": round(s.logprob, 6), "pred_ids": s.pred_ids}
         if req.query.kind == LOC:
             row["loc"] = locality_agreement(s.pred_ids, reference[i])
-        if fired is not None and len(fired) == len(requests):
+        if fired is not None:
             row["fired"] = bool(fired[i])
         rows.append(row)
     _add_generation(editor, requests, rows, cfg)
@@ -143,14 +144,13 @@ def _add_paper_locality(editor: Editor, requests: list[Request], rows: list[dict
     saw (its instruction, demonstrations or retrieved fact included); `loc_paper` = max(e0, e1, e2). For weight
     editors, and wherever an editor added no text, that prompt is the plain one and e0 = e1 (nothing is scored).
     Otherwise the unedited model is the editor's own scorer without its forward context: editors that do not
-    change weights leave the model untouched. Called after `score` (and generation), whose `last_fired` it may
-    overwrite through `prepare`."""
+    change weights leave the model untouched."""
     picked = [i for i, r in enumerate(requests) if r.query.kind == LOC]
     if not picked:
         return
     e0 = {i: rows[i]["loc"] for i in picked}
     if not editor.capabilities.changes_weights:
-        prompts = editor.prepared_prompts([requests[i] for i in picked])
+        prompts = editor.prepare([requests[i] for i in picked]).prompts
         framed = [(i, p) for i, p in zip(picked, prompts) if p != requests[i].text]
         if framed:
             base = editor.scorer.score([Prepared(p, requests[i].query.answer) for i, p in framed])

@@ -126,6 +126,17 @@ def get_editor_class(name: str):
     return _load(_DIRECT.get(key) or cat.editors[key], key)
 
 
+def editor_group(name: str) -> str:
+    """A table's row group for an editor label, from its class's capabilities: 'reference' (the unedited model),
+    'M' (modifies the model's parameters) or 'P' (preserves them); 'other' for a label no installed editor has
+    (a run made with a plugin that is not installed here)."""
+    try:
+        caps = get_editor_class(name).capabilities
+    except BenchError:
+        return "other"
+    return "reference" if caps.reference else "M" if caps.changes_weights else "P"
+
+
 def parse_editor_args(spec: str | None) -> dict[str, dict[str, str]]:
     """'rome:layers=5;instructed:mode=retrieval' -> {'rome': {'layers': '5'}, ...}.
 

@@ -25,7 +25,7 @@ from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.runlog import read_summary
 from bench.significance import Comparison, PerCase, compare, load_per_case
-from bench.tables import OURS, REFERENCE, Grid, belongs_to, fill, layout
+from bench.tables import OURS, Grid, belongs_to, fill, is_reference, layout
 
 LOC_MODES = ("strict", "paper", "asymmetric")
 _PAPER = {"Loc": "Loc_paper", "Score": "Score_paper", "H": "H_paper"}  # shown metric -> the paper-definition one
@@ -209,7 +209,7 @@ def _layout_cell(grid: Grid, editor: str, col: int, metric: str, fmt: str, ci: b
     rec = grid.record(editor, col)
     if rec is None:
         return "" if fmt == "markdown" else "--"
-    best = None if editor in REFERENCE else grid.best(col, metric)  # the reference is shown, never marked
+    best = None if is_reference(editor) else grid.best(col, metric)  # the reference is shown, never marked
     return _cell(rec, metric, best, fmt, ci)
 
 

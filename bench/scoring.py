@@ -63,6 +63,7 @@ class Batch:
     position_ids: torch.Tensor
     metas: list
     pad: list[int]
+    prompt_lengths: list[int] = field(default_factory=list)  # per row, tokens before its target (all: no target)
 
 
 @dataclass
@@ -141,7 +142,8 @@ class Scorer:
             pads.append(pad)
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         dev = self.device
-        return Batch(ids.to(dev), mask.to(dev), position_ids.to(dev), [e.meta for e in items], pads)
+        return Batch(ids.to(dev), mask.to(dev), position_ids.to(dev), [e.meta for e in items], pads,
+                     [e.target_start for e in items])
 
     # -- teacher-forced scoring -----------------------------------------------------
     @torch.no_grad()
@@ -280,7 +282,7 @@ class Scorer:
                 break
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
             pos = pos + 1
-            step = Batch(nxt[:, None], mask, pos, batch.metas, batch.pad)
+            step = Batch(nxt[:, None], mask, pos, batch.metas, batch.pad, batch.prompt_lengths)
             with ctx(step):
                 res = self.model(input_ids=step.input_ids, attention_mask=mask, position_ids=pos,
                                  cache=res.cache, use_cache=True)

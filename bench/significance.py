@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.metrics import CaseMetrics, paired_bootstrap
 from bench.runlog import read_per_case, read_summary
-from bench.tables import REFERENCE, Grid, belongs_to
+from bench.tables import Grid, belongs_to, is_reference
 
 PerCase = dict[tuple[str, str, str], list[CaseMetrics]]  # (dataset, editor, protocol) -> cases
 
@@ -59,7 +59,7 @@ def compare(grid: Grid, per_case: PerCase, n_resamples: int = 1000, seed: int = 
     """For each InstructEd row (gold, retrieval, ...), column and metric: it vs the best other editor
     (InstructEd variants and the unedited reference are not rivals), or, in a table of InstructEd
     variants only (Tables 4, 9, 12), `instructed` vs the best variant."""
-    editors = [e for _, eds in grid.groups for e in eds if e not in REFERENCE]
+    editors = [e for _, eds in grid.groups for e in eds if not is_reference(e)]
     method = grid.layout.ours
     if all(belongs_to(e, method) for e in editors):  # an ablation table: the method vs its best variant
         return _compare_row(grid, per_case, method, n_resamples, seed, ablation=True) if method in editors else []
@@ -77,7 +77,7 @@ def _compare_row(grid: Grid, per_case: PerCase, ours: str, n_resamples: int, see
             continue
         for metric in cols.metrics:
             rivals = [(r[metric], e) for (e, c), r in grid.cells.items() if c == col and r.get(metric) is not None
-                      and rival(e) and e not in REFERENCE]
+                      and rival(e) and not is_reference(e)]
             if mine.get(metric) is None or not rivals:
                 continue
             value, other = max(rivals)

@@ -1,10 +1,12 @@
 """The paper's table layouts (Tables 2, 3, 4, 9, 10, 12), filled from summary.csv rows of any run directories.
 
-A layout names column groups (dataset patterns x protocol x metrics) and row
-groups (editors). Rows keep the order of the layout, then any other editor in
-the order the runs list them (except InstructEd's ablation variants, which belong
-to their own tables). The unedited model is shown for reference but never
-marked best.
+A layout names column groups (dataset patterns x protocol x metrics) and either
+row groups of named editors (the ablation tables) or none: then every editor of
+the runs is a row, grouped by its capabilities (the unedited reference, M =
+modifies parameters, P = preserves them, 'other' for a label no installed editor
+has) in the paper's row order, then the order the runs list them. InstructEd's
+ablation variants belong to their own tables only. The unedited model is shown
+for reference but never marked best.
 """
 
 from __future__ import annotations
@@ -15,10 +17,31 @@ from fnmatch import fnmatch
 from bench.errors import BenchError
 
 SIX = ("Rel", "Gen", "Loc", "Por_hop", "Score", "H")
-MODIFYING = ("ft-l", "ft-m", "lora", "rome", "memit", "pmet")
-PRESERVING = ("serac", "ike", "grace", "mello", "instructed", "instructed-retrieval", "instructed-paper")
-REFERENCE = ("noedit",)
+# The paper's row order (data only: the M / P group of a row comes from its editor's capabilities).
+PAPER_ORDER = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet",
+               "serac", "ike", "grace", "mello", "instructed", "instructed-retrieval", "instructed-paper")
+GROUPS = ("reference", "M", "P", "other")  # the order of capability groups in a table
+UNEDITED = "noedit"
 OURS = "instructed"  # the method these tables study (the paper's), the default of Layout.ours
+
+
+def is_reference(editor: str) -> bool:
+    """The unedited model's row: shown, never marked best nor compared."""
+    from bench.registry import editor_group  # entry points; imports the editor's module, not the editors package
+
+    return editor_group(editor) == "reference"
+
+
+def capability_groups(editors: list[str]) -> list[tuple[str, list[str]]]:
+    """`editors` grouped by capability (GROUPS), each group in the paper's order, then the given order."""
+    from bench.registry import editor_group
+
+    ranked = sorted(editors, key=lambda e: (PAPER_ORDER.index(e) if e in PAPER_ORDER else len(PAPER_ORDER),
+                                            editors.index(e)))
+    groups = {label: [] for label in GROUPS}
+    for editor in ranked:
+        groups[editor_group(editor)].append(editor)
+    return [(label, eds) for label, eds in groups.items() if eds]
 
 
 def belongs_to(editor: str, ours: str) -> bool:
@@ -45,8 +68,8 @@ class Layout:
     name: str
     caption: str
     columns: tuple[Columns, ...]
-    rows: tuple[tuple[str, tuple[str, ...]], ...]  # (group label, editors); the last group may take others
-    others: bool = True  # editors of matching records not named in `rows` go to an "other" group
+    rows: tuple[tuple[str, tuple[str, ...]], ...] | None = None  # (group label, editors); None: by capability
+    others: bool = True  # with `rows`: editors of matching records not named there go to an "other" group
     ours: str = OURS  # the method under study: its rows are compared with the best other editor
 
 
@@ -56,12 +79,10 @@ _INSTRUCTED_ROWS = (("InstructEd", (OURS, "instructed-retrieval", "instructed-pa
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
     Layout("table2", "Table 2: CounterFact and ZsRE, one edit at a time. M = modifies the model's parameters, "
                      "P = preserves them.",
-           (Columns("CounterFact", _CF, SIX), Columns("ZsRE", _ZS, SIX)),
-           (("reference", REFERENCE), ("M", MODIFYING), ("P", PRESERVING))),
+           (Columns("CounterFact", _CF, SIX), Columns("ZsRE", _ZS, SIX))),
     Layout("table3", "Table 3: MQuAKE (multi-hop). MH_Acc is MQuAKE's official multi-hop accuracy (generation, "
                      "any of the case's questions, aliases).",
-           (Columns("MQuAKE", ("mquake*",), ("Por_Nhop", "Hop_Acc", "MH_Acc")),),
-           (("reference", REFERENCE), ("M", MODIFYING), ("P", PRESERVING))),
+           (Columns("MQuAKE", ("mquake*",), ("Por_Nhop", "Hop_Acc", "MH_Acc")),)),
     Layout("table4", "Table 4: InstructEd ablations (re-weighting off, prefixes in later layers, FFN adapter).",
            (Columns("CounterFact", _CF, SIX), Columns("ZsRE", _ZS, SIX)),
            (("ablation", (OURS, "instructed-noreweight", "instructed-late", "instructed-ffn")),), others=False),
@@ -70,22 +91,19 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
            (Columns("ZsRE Rev", ("zsre-inverse",), ("Por_hop",)),
             Columns("ZsRE Rep", ("zsre-subject-replace",), ("Por_hop",)),
             Columns("CT Rep", ("counterfact-subject-replace*",), ("Por_hop",))),
-           (("reference", REFERENCE), ("InstructEd", (OURS, "instructed-ins"))), others=True),
+           (("reference", (UNEDITED,)), ("InstructEd", (OURS, "instructed-ins"))), others=True),
     Layout("table10", "Table 10: sequential editing, 100 edits, all edited cases scored on the final model.",
-           (Columns("CounterFact", _CF, SIX, "sequential/final"), Columns("ZsRE", _ZS, SIX, "sequential/final")),
-           (("reference", REFERENCE), ("M", MODIFYING), ("P", PRESERVING))),
+           (Columns("CounterFact", _CF, SIX, "sequential/final"), Columns("ZsRE", _ZS, SIX, "sequential/final"))),
     Layout("batch", "Batch editing: all cases edited at once (batches of --batch-size), then each scored; not a "
                     "table of the paper (it discusses batch editing only in words, with its sequential results).",
-           (Columns("CounterFact", _CF, SIX, "batch"), Columns("ZsRE", _ZS, SIX, "batch")),
-           (("reference", REFERENCE), ("M", MODIFYING), ("P", PRESERVING))),
+           (Columns("CounterFact", _CF, SIX, "batch"), Columns("ZsRE", _ZS, SIX, "batch"))),
     Layout("table12", "Table 12: InstructEd with and without its prefixes (instruction only) on CounterFact.",
            (Columns("CounterFact", _CF, ("Rel", "Gen", "Loc", "Por_hop", "Score")),),
            (("", (OURS, "instructed-noprefix")),), others=False),
 )}
 # InstructEd's ablation variants: the editors only Tables 4, 9 and 12 name. They belong to those tables, not to
 # another table's "other" group, where they would be marked best or compared as InstructEd rows.
-VARIANTS = frozenset(e for lay in LAYOUTS.values() for _, eds in lay.rows for e in eds) - {
-    *REFERENCE, *MODIFYING, *PRESERVING}
+VARIANTS = frozenset(e for lay in LAYOUTS.values() for _, eds in lay.rows or () for e in eds) - {*PAPER_ORDER}
 
 
 @dataclass
@@ -101,7 +119,7 @@ class Grid:
 
     def best(self, col: int, metric: str) -> float | None:
         values = [r[metric] for (e, c), r in self.cells.items()
-                  if c == col and e not in REFERENCE and r.get(metric) is not None]
+                  if c == col and not is_reference(e) and r.get(metric) is not None]
         return max(values) if values else None
 
 
@@ -122,9 +140,12 @@ def fill(lay: Layout, records: list[dict]) -> Grid:
         wanted = "; ".join(f"{c.label}: dataset {'/'.join(c.datasets)}, protocol {c.protocol}" for c in lay.columns)
         raise BenchError(f"{lay.name}: none of the given runs has rows for this table ({wanted})")
     present = list(dict.fromkeys(e for e, _ in cells))
-    named = {e for _, editors in lay.rows for e in editors}
-    groups = [(label, [e for e in editors if e in present]) for label, editors in lay.rows]
-    if lay.others:
-        groups.append(("other", [e for e in present if e not in named and e not in VARIANTS]))
+    if lay.rows is None:
+        groups = capability_groups([e for e in present if e not in VARIANTS])
+    else:
+        named = {e for _, editors in lay.rows for e in editors}
+        groups = [(label, [e for e in editors if e in present]) for label, editors in lay.rows]
+        if lay.others:
+            groups.append(("other", [e for e in present if e not in named and e not in VARIANTS]))
     shown = {e for _, eds in groups for e in eds}
     return Grid(lay, [(label, eds) for label, eds in groups if eds], {k: r for k, r in cells.items() if k[0] in shown})

@@ -46,7 +46,7 @@ def test_edit_changes_only_queries_within_the_radius_and_reset_is_exact(tiny_lm)
     case = make_case(target="Paris")  # one token in both tiny tokenizers
     scorer = Scorer(tiny_lm.model, tiny_lm.tokenizer)
     plain = [r.query for r in requests(case)]
-    base = scorer.score([GRACE(tiny_lm).prepare(Request(case, q)) for q in plain])
+    base = scorer.score(GRACE(tiny_lm).prepare([Request(case, q) for q in plain]).items)
     editor = GRACE(tiny_lm, GRACEConfig(**TIGHT))
     assert [s.logprobs for s in editor.score(requests(case))] == [s.logprobs for s in base]  # inactive: exact
     weights = parameter_hash(tiny_lm.model)

@@ -57,7 +57,7 @@ def test_prepare_puts_demonstrations_then_the_new_fact_before_the_query(tiny_lla
     ike, case = make_ike(tiny_llama, train_file, k=3), make_case("c1")
     ike.edit([case])
     query = case.of_kind(LOC)[0]
-    prepared = ike.prepare(Request(case, query))
+    prepared = ike.prepare([Request(case, query)]).items[0]
     nearest = next(c for c in ike.store.cases if c.case_id == "13")  # "Ellie Kemper originates from Croatia."
     assert prepared.prompt == "".join(case_demos(nearest)) + fact_block(case.instruction, query.prompt)
     assert prepared.prompt.endswith(f"New Fact: Spike Hughes originates from Philadelphia.\nPrompt: {query.prompt}")
@@ -72,7 +72,7 @@ def test_prepare_puts_demonstrations_then_the_new_fact_before_the_query(tiny_lla
 def test_nearest_first_least_similar_first_in_the_prompt_and_own_case_excluded(tiny_llama, train_file):
     ike, case = make_ike(tiny_llama, train_file, k=5), make_case("c1")
     ike.edit([case])
-    prompt = ike.prepare(Request(case, case.of_kind(REL)[0])).prompt
+    prompt = ike.prepare([Request(case, case.of_kind(REL)[0])]).items[0].prompt
     assert prompt.count("New Fact:") == 5 + 1
     assert "Spike Hughes was born in" not in prompt  # the case's own train record (case_id c1) is excluded
     # 5 demos = 3 of the nearest case + 2 of the next; the nearest comes last, next to the query
@@ -104,8 +104,8 @@ def test_batch_edit_gives_each_request_its_own_case(tiny_llama, train_file):
     ike = make_ike(tiny_llama, train_file, k=3)
     a, b = make_case("a"), make_case("b", "Toko Yasuda", "Paris")
     ike.edit([a, b])
-    pa = ike.prepare(Request(a, a.of_kind(REL)[0])).prompt
-    pb = ike.prepare(Request(b, b.of_kind(REL)[0])).prompt
+    pa = ike.prepare([Request(a, a.of_kind(REL)[0])]).items[0].prompt
+    pb = ike.prepare([Request(b, b.of_kind(REL)[0])]).items[0].prompt
     assert pa.endswith("New Fact: Spike Hughes originates from Philadelphia.\nPrompt: Spike Hughes originates from")
     assert pb.endswith("New Fact: Toko Yasuda originates from Paris.\nPrompt: Toko Yasuda originates from")
     assert "Toko Yasuda, the piano" in pb and "Toko Yasuda, the piano" not in pa
@@ -114,7 +114,7 @@ def test_batch_edit_gives_each_request_its_own_case(tiny_llama, train_file):
 def test_unedited_or_reset_case_scores_as_the_base_model(tiny_lm, train_file):
     ike, case = make_ike(tiny_lm, train_file), make_case("c1")
     requests = [Request(case, q) for q in case.queries]
-    base = Scorer(tiny_lm.model, tiny_lm.tokenizer).score([ike.prepare(r) for r in requests])
+    base = Scorer(tiny_lm.model, tiny_lm.tokenizer).score(ike.prepare(requests).items)
     original = parameter_hash(tiny_lm.model)
     ike.edit([case])
     edited = ike.score(requests)
@@ -129,7 +129,7 @@ def test_k_zero_is_the_plain_new_fact_prompt(tiny_llama, train_file):
     ike, case = make_ike(tiny_llama, train_file, encoder, k=0), make_case("c1")
     ike.edit([case])
     query = case.of_kind(REL)[0]
-    assert ike.prepare(Request(case, query)).prompt == fact_block(case.instruction, query.prompt)
+    assert ike.prepare([Request(case, query)]).items[0].prompt == fact_block(case.instruction, query.prompt)
     assert encoder.calls == []  # nothing retrieved, nothing encoded
 
 
@@ -137,7 +137,7 @@ def test_k_zero_is_the_plain_new_fact_prompt(tiny_llama, train_file):
 def test_minilm_retrieves_the_semantically_nearest_demo(tiny_llama, train_file):
     ike, case = make_ike(tiny_llama, train_file, Resources().encoder(), k=3), make_case("x", "Ellie Kemper", "Rome")
     ike.edit([case])
-    assert ike.prepare(Request(case, case.of_kind(REL)[0])).prompt.startswith(
+    assert ike.prepare([Request(case, case.of_kind(REL)[0])]).items[0].prompt.startswith(
         "New Fact: Ellie Kemper originates from Croatia.\n")
 
 
@@ -147,7 +147,7 @@ def test_protocol_loc_e0_is_agreement_with_the_base_model_on_ikes_prompt(tiny_ll
     ((_, rows),) = run_protocol(ike, [case], Baseline(scorer), ProtocolConfig("single"), set())
     loc = [q for q in case.queries if q.kind == LOC]
     ike.edit([case])  # the same demonstrations again: IKE's prompts, rebuilt independently of the protocol
-    prompts = [ike.prepare(Request(case, q)).prompt for q in loc]
+    prompts = [ike.prepare([Request(case, q)]).items[0].prompt for q in loc]
     ike.reset()
     assert all(p != q.prompt and p.endswith(q.prompt) for p, q in zip(prompts, loc))
     base_on_ike_prompt = scorer.score([Prepared(p, q.answer) for p, q in zip(prompts, loc)])

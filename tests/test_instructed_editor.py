@@ -45,11 +45,11 @@ def test_gold_mode_instructs_only_edited_cases_and_reset_is_exact(lm, checkpoint
     base = NoEdit(lm).score(reqs)
     ed.edit(cases[:1])
     scores = ed.score(reqs)
-    assert ed.last_fired == [r.case is cases[0] for r in reqs]
+    assert ed.prepare(reqs).fired == [r.case is cases[0] for r in reqs]
     for r, s, b in zip(reqs, scores, base):  # plain rows in an instructed batch: the base model to 1e-5
         close = torch.allclose(torch.tensor(s.logprobs), torch.tensor(b.logprobs), atol=1e-5)
         assert close != (r.case is cases[0])
-    prompts = [p.prompt for p in ed.prepare_all(reqs)[0]]
+    prompts = ed.prepare(reqs).prompts
     assert prompts[2] == f"Instruction:\n{cases[0].instruction}\nInput:\n{cases[0].queries[2].prompt}"  # locality
     ed.reset()
     assert [s.logprobs for s in ed.score(reqs)] == [b.logprobs for b in base]
@@ -75,7 +75,7 @@ def test_generation_and_multihop_gold_instruction(lm, checkpoint):
     case = mquake_case()
     ed.edit([case])
     question = Request(case, case.of_kind(NHOP)[0])
-    (prompt,), _ = ed.prepare_all([question])
+    (prompt,) = ed.prepare([question]).items
     assert prompt.prompt.startswith(f"Instruction:\n{case.instruction}\nInput:\nWho is the head")
     texts = ed.generate([question, Request(fixture_cases()[0], fixture_cases()[0].queries[0])], max_new_tokens=3)
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
@@ -85,7 +85,7 @@ def test_alias_instruction(lm, checkpoint):
     ed = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), alias_instruction=True), resources())
     case = fixture_cases()[0]
     ed.edit([case])
-    (prepared,), _ = ed.prepare_all([Request(case, case.queries[0])])
+    (prepared,) = ed.prepare([Request(case, case.queries[0])]).items
     assert prepared.prompt.startswith("Instruction:\nDanielle Darrieux is also known as Darrieux. The mother")
     assert 0.0 < prepared.meta.sim <= 1.0
 

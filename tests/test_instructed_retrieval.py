@@ -70,19 +70,16 @@ def test_retrieval_fires_for_related_queries_and_grows_sequentially(lm, checkpoi
     first, second, _ = fixture_cases()
     unrelated = Request(first, Query("loc", "Berlin is in", "Germany"))
     reqs = [Request(first, first.queries[0]), Request(second, second.queries[0]), unrelated]
-    ed.score(reqs)
-    assert ed.last_fired == [False, False, False]  # empty memory: the plain model
+    assert ed.prepare(reqs).fired == [False, False, False]  # empty memory: the plain model
     ed.edit([first])
-    ed.score(reqs)
-    assert ed.last_fired == [True, False, False]
-    prepared, _ = ed.prepare_all(reqs)
-    assert prepared[0].prompt.startswith(f"Instruction:\n{first.edits[0].sentence}\nInput:\n")
+    prepared = ed.prepare(reqs)
+    assert prepared.fired == [True, False, False]
+    assert prepared.items[0].prompt.startswith(f"Instruction:\n{first.edits[0].sentence}\nInput:\n")
     ed.edit([second])  # sequential: the memory grows
-    ed.score(reqs)
-    assert ed.last_fired == [True, True, False] and len(ed.memory) == 2
+    assert ed.prepare(reqs).fired == [True, True, False] and len(ed.memory) == 2
     ed.reset()
     scores, base = ed.score(reqs), NoEdit(lm).score(reqs)
-    assert ed.last_fired == [False] * 3 and [s.logprobs for s in scores] == [b.logprobs for b in base]
+    assert ed.prepare(reqs).fired == [False] * 3 and [s.logprobs for s in scores] == [b.logprobs for b in base]
 
 
 def test_multihop_questions_take_the_top_k_facts(lm, checkpoint):
@@ -90,11 +87,12 @@ def test_multihop_questions_take_the_top_k_facts(lm, checkpoint):
     question = Request(case, case.of_kind(NHOP)[0])
     strict = editor(lm, checkpoint, multihop_k=1)
     strict.edit([case])
-    (one,), fired = strict.prepare_all([question])
+    prepared = strict.prepare([question])
+    (one,), fired = prepared.items, prepared.fired
     assert fired == [True] and sum(e.sentence in one.prompt for e in case.edits) == 1  # k=1: one fact
     with pytest.warns(UserWarning, match="compat=strict"):
         paper = editor(lm, checkpoint, compat="paper", multihop_k=1)
     paper.edit([case])
     assert paper._retrieval_query(question).startswith(question.text + " What is the country")
-    (both,), _ = paper.prepare_all([question])
+    (both,) = paper.prepare([question]).items
     assert all(e.sentence in both.prompt for e in case.edits)  # gold hop count (2) in compat=paper

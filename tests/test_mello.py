@@ -129,11 +129,11 @@ def test_scores_condition_on_the_nearest_edit_and_reset_forgets(tiny_lm, tmp_pat
     hop = Request(case, case.of_kind(HOP)[0])
     plain = mello.score([hop])[0]
     mello.edit([case])
-    assert mello.prepare(hop).prompt == fact_block("Ellie Kemper is a citizen of Croatia.", hop.query.prompt)
+    assert mello.prepare([hop]).prompts[0] == fact_block("Ellie Kemper is a citizen of Croatia.", hop.query.prompt)
     assert mello.nearest_facts([hop.query.prompt], 3) == [[e.sentence for e in case.edits]]  # nearest first
     assert len(mello.score([hop, Request(case, case.of_kind(REL)[0])])) == 2
     mello.reset()
-    assert mello.prepare(hop).prompt == hop.query.prompt
+    assert mello.prepare([hop]).prompts == [hop.query.prompt]
     assert mello.score([hop])[0].logprobs == plain.logprobs
 
 

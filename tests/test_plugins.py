@@ -12,6 +12,7 @@ import bench.data.registry as data_registry
 import bench.registry as registry
 from bench.cli import main
 from bench.errors import BenchError
+from bench.report import report
 from tests.test_runner import _record
 
 PLUGIN = '''
@@ -117,6 +118,13 @@ def test_a_plugin_editor_runs_by_its_entry_point_name(plugin, dataset, tmp_path)
     assert [r["editor"] for r in rows] == ["myedit", "noedit"]
     assert rows[0]["n_cases"] == "3" and float(rows[0]["Loc"]) == 100.0
     assert rows[0]["Rel"] == rows[1]["Rel"]  # a no-op edit scores as the unedited model
+
+
+def test_a_plugin_editor_s_table_row_is_grouped_by_its_capabilities(plugin, dataset, tmp_path):
+    assert _run("noedit,myedit,ft-m", f"counterfact:{dataset}", tmp_path / "run", "--limit", "1") == 0
+    text = report([str(tmp_path / "run")], "markdown", table="table2")
+    rows = [ln.split(" | ")[:2] for ln in text.splitlines() if ln.startswith("| ") and "Editor" not in ln][:3]
+    assert rows == [["| reference", "noedit"], ["| M", "ft-m"], ["| P", "myedit"]]  # it preserves weights: P
 
 
 def test_a_plugin_declares_aliases_presets_and_is_listed(plugin, capsys):

@@ -8,7 +8,7 @@ from conftest import make_case
 
 from bench import protocols
 from bench.data.schema import LOC, Query
-from bench.editor import Capabilities, Editor, Request
+from bench.editor import Capabilities, Editor, PreparedRequests, Request
 from bench.errors import BenchError
 from bench.metrics import locality_agreement
 from bench.models import load_model
@@ -139,9 +139,9 @@ class FramingEditor(Editor):
     def reset(self):
         pass
 
-    def prepare(self, request):
-        text = request.text if "Lita" in request.text else "Note: " + request.text
-        return Prepared(text, request.query.answer)
+    def prepare(self, requests):
+        return PreparedRequests([Prepared(r.text if "Lita" in r.text else "Note: " + r.text, r.query.answer)
+                                 for r in requests])
 
 
 def _loc_rows(case, fields):
@@ -178,8 +178,11 @@ def test_weight_editors_get_e0_equal_to_e1_without_scoring(tiny_llama):
 
 def test_ft_m_rows_have_loc_e0_equal_to_loc(tiny_llama, cases, monkeypatch):
     editor = FTM(tiny_llama, FTMConfig(lr=1e-2))
-    monkeypatch.setattr(editor, "prepared_prompts", lambda requests: pytest.fail("a weight editor was re-scored"))
+    prepared = []  # the requests of each prepare() call: scoring only, no second pass for e0
+    original = editor.prepare
+    monkeypatch.setattr(editor, "prepare", lambda requests: prepared.append(len(requests)) or original(requests))
     rows = [r for _, rs in _run(editor, cases, ProtocolConfig("single")) for r in rs]
+    assert prepared == [len(case.queries) for case in cases]
     loc = [r for r in rows if r["kind"] == "loc"]
     assert len(loc) == 6 and any(r["loc"] < 1.0 for r in loc)  # the edit moved some locality predictions
     assert all(r["loc_e0"] == r["loc"] and r["loc_paper"] == max(r["loc"], r["acc"]) for r in loc)

@@ -2,8 +2,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from bench import registry
+from bench.editor import Editor
 from bench.errors import BenchError
-from bench.registry import build_config, canonical_name, get_editor_class, parse_editor_args
+from bench.registry import build_config, canonical_name, editor_group, get_editor_class, parse_editor_args
 
 
 @dataclass
@@ -66,3 +68,20 @@ def test_malformed_editor_args_grammar_is_refused():
 def test_a_huge_layer_range_is_refused_before_it_is_built():
     with pytest.raises(BenchError, match="has 99999999999999999999 items; it needs at most 1024"):
         build_config(_Editor, {"layers": "0:99999999999999999999"})
+
+
+def test_scoring_is_the_harness_s_and_editors_only_prepare():
+    """The contract: no editor routes requests by overriding score/generate; MeLLo's generate is its own loop."""
+    classes = {name: get_editor_class(name) for name in registry.EDITORS}
+    assert [n for n, cls in classes.items() if "score" in vars(cls)] == []
+    assert [n for n, cls in classes.items() if "generate" in vars(cls)] == ["mello"]
+    assert not any(hasattr(cls, "prepared_prompts") or hasattr(cls, "prepare_all") for cls in classes.values())
+    assert Editor.score.__final__
+
+
+def test_table_groups_come_from_capabilities():
+    groups = {name: editor_group(name) for name in registry.EDITORS}
+    assert groups == {"noedit": "reference", "ft-l": "M", "ft-m": "M", "rome": "M", "memit": "M", "pmet": "M",
+                      "lora": "M", "ike": "P", "instructed": "P", "serac": "P", "grace": "P", "mello": "P"}
+    assert editor_group("instructed-retrieval") == "P" and editor_group("ftm") == "M"  # presets, aliases
+    assert editor_group("a-retired-method") == "other"  # a label of an old run that no installed editor has

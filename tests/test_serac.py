@@ -91,14 +91,15 @@ def test_in_scope_queries_see_the_edit_and_the_rest_is_untouched(tiny_lm, checkp
     base = Scorer(tiny_lm.model, tiny_lm.tokenizer).score([Prepared(q.prompt, q.answer) for q in case.queries])
     serac.edit([case])
     post = serac.score(requests)
-    assert serac.last_fired == [True, False, False, True]
+    routed = serac.prepare(requests).fired
+    assert routed == [True, False, False, True]
     sentence = case.edits[0].sentence
-    assert serac.prepare(requests[0]).prompt == fact_block(sentence, case.queries[0].prompt)
-    for fired, before, after in zip(serac.last_fired, base, post):
-        assert (after.logprobs == before.logprobs) != fired  # out of scope: the base model, bitwise
+    assert serac.prepare(requests[:1]).prompts[0] == fact_block(sentence, case.queries[0].prompt)
+    for fired, before, after in zip(routed, base, post):  # out of scope: the base model (in a padded batch)
+        assert torch.allclose(torch.tensor(after.logprobs), torch.tensor(before.logprobs), atol=1e-5) != fired
     serac.reset()
     assert [s.logprobs for s in serac.score(requests)] == [s.logprobs for s in base]
-    assert serac.last_fired == [False] * 4
+    assert serac.prepare(requests).fired == [False] * 4
 
 
 def test_memory_routes_each_query_to_its_own_edit(tiny_gpt2, checkpoint):
@@ -149,19 +150,18 @@ def test_without_a_checkpoint_root_serac_says_how_to_get_one(tiny_llama, tmp_pat
     assert "'serac:checkpoint=PATH'" in message
 
 
-def test_prepared_prompts_are_the_prepared_ones_and_the_protocol_keeps_fired(tiny_llama, checkpoint):
+def test_a_batch_is_prepared_as_its_requests_one_by_one_and_the_protocol_records_fired(tiny_llama, checkpoint):
     serac = make_serac(tiny_llama, checkpoint)
     case = make_case("c1", "Spike Hughes", "Paris")
     case.queries = case.queries + [Query(LOC, "Spike Hughes was born in", "London")]  # in scope: rewritten
     requests = [Request(case, q) for q in case.queries]
     serac.edit([case])
-    expected = [serac.prepare(r).prompt for r in requests]
-    assert serac.prepared_prompts(requests) == expected and expected[-1] != requests[-1].text
-    serac.score(requests)
-    fired = list(serac.last_fired)
+    expected = [serac.prepare([r]).prompts[0] for r in requests]
+    assert serac.prepare(requests).prompts == expected and expected[-1] != requests[-1].text
+    fired = serac.prepare(requests).fired
     rows = evaluate(serac, [case], Baseline(Scorer(tiny_llama.model, tiny_llama.tokenizer)),
                     ProtocolConfig("single"))
-    assert [r["fired"] for r in rows] == fired  # re-preparing LOC prompts for e0 does not overwrite it
+    assert [r["fired"] for r in rows] == fired
     loc = [r for r in rows if r["kind"] == LOC]
     assert loc[-1]["loc_paper"] == max(loc[-1]["loc_e0"], loc[-1]["loc"], loc[-1]["acc"])
     assert all(r["loc_e0"] == r["loc"] for r, p in zip(rows, expected) if r["kind"] == LOC and p == r["prompt"])

@@ -64,6 +64,15 @@ def test_table2_groups_rows_marks_best_and_leaves_the_reference_unmarked(tmp_pat
     assert report(dirs, "markdown", table="table2") == text  # deterministic, byte for byte
 
 
+def test_an_editor_no_installed_package_provides_is_grouped_as_other(tmp_path, monkeypatch):
+    monkeypatch.setitem(SCORES, "retired-method", [(1, 1, 0.5, 0.5)] * 4)
+    body = [ln for ln in report([_run_dir(tmp_path, "counterfact")], "markdown", table="table2").splitlines()
+            if ln.startswith("| ") and "Editor" not in ln]
+    assert [ln.split(" | ")[:2] for ln in body[:5]] == [["| reference", "noedit"], ["| M", "ft-m"], ["| P", "ike"],
+                                                        ["| ", "instructed"], ["| ", "instructed-retrieval"]]
+    assert body[5].startswith("| other | retired-method")
+
+
 def test_an_ablation_variant_stays_out_of_table2_but_not_out_of_table12(tmp_path, monkeypatch):
     monkeypatch.setitem(SCORES, "instructed-noprefix", [(1, 1, 1.0, 1.0)] * 4)  # would be best in every column
     dirs = [_run_dir(tmp_path, "counterfact")]

@@ -4,8 +4,8 @@ Key = the hooked module's input at the last prompt token of a row; when the
 nearest codebook key lies within its radius, the module's output is replaced by
 that entry's value from the last prompt token on (teacher-forced target tokens
 included; in generation every new token too). Batches are left-padded, so the
-key position of a row is its pad count plus its prompt length (carried in the
-row's meta by `prepare`). With an empty codebook or no scorer batch in flight
+key position of a row is its pad count plus its prompt length (the scorer's
+`Batch.prompt_lengths`). With an empty codebook or no scorer batch in flight
 the hook returns the output untouched, so base logits are exact; `reset()`
 drops the hook and the codebook. Edits are applied one after another (also
 within a batch): GRACE is made for sequential editing.
@@ -20,10 +20,10 @@ import torch
 
 from bench.arch import get_module, module_path
 from bench.data.schema import Edit, EditCase
-from bench.editor import Capabilities, Editor, Request, check_choice
+from bench.editor import Capabilities, Editor, check_choice
 from bench.errors import BenchError
 from bench.optim import minimize
-from bench.scoring import Batch, Encoded, Prepared
+from bench.scoring import Batch, Prepared
 from editors.ft.objectives import target_new_nll
 from editors.grace.codebook import Codebook
 from editors.grace.config import VALUE_INITS, GRACEConfig, edit_layer
@@ -62,13 +62,6 @@ class GRACE(Editor):
         self.codebook = Codebook(self.config.eps)
         self._batch = self._live = None
 
-    def prepare(self, request: Request) -> Prepared:
-        return self._prepared(request.text, request.query.answer)
-
-    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
-        items = [self._prepared(r.text, "") for r in requests]  # the key is the prompt's last token
-        return self.scorer.generate(items, max_new_tokens, self.forward_context)
-
     def describe(self) -> dict:
         return {**super().describe(), "module": module_path(self.model, self.layer, self.config.part)}
 
@@ -81,15 +74,9 @@ class GRACE(Editor):
             self._batch = None
 
     # -- editing ----------------------------------------------------------------------
-    def _prepared(self, prompt: str, target: str) -> Prepared:
-        """The row's meta is its prompt length in tokens, as the scorer will split prompt and target."""
-        n_prompt = self.scorer.encode(Prepared(prompt, target)).target_start
-        return Prepared(prompt, target, n_prompt)
-
     def _edit_one(self, edit: Edit) -> None:
         cfg = self.config
         row = self.scorer.encode(Prepared(edit.prompt, edit.target_new))
-        row = Encoded(row.ids, row.target_start, row.target_start)
         batch = self.scorer.collate([row])
         key, out = self._capture(batch, row.target_start - 1)
         if cfg.val_init == "warm":
@@ -132,8 +119,9 @@ class GRACE(Editor):
         x = args[0]
         n_rows, width = x.shape[:2]
         if batch.attention_mask.shape[1] == batch.input_ids.shape[1]:  # a full pass (scoring or prefill)
-            pos = torch.tensor([pad + _key_index(meta, width - pad) for pad, meta in zip(batch.pad, batch.metas)],
-                               device=x.device)
+            lengths = batch.prompt_lengths or [0] * n_rows
+            pos = [pad + _key_index(n, width - pad) for pad, n in zip(batch.pad, lengths)]
+            pos = torch.tensor(pos, device=x.device)
             _, idx, active = self.codebook.nearest(x[torch.arange(n_rows, device=x.device), pos])
             self._live = (id(batch.metas), idx, active)
             cols = torch.arange(width, device=x.device)
@@ -149,7 +137,6 @@ class GRACE(Editor):
         return torch.where(mask[..., None], values[:, None, :], output)
 
 
-def _key_index(meta, length: int) -> int:
+def _key_index(n_prompt: int, length: int) -> int:
     """Index (within the unpadded row) of the last prompt token; the last token when no length is known."""
-    n_prompt = meta if isinstance(meta, int) and meta > 0 else length
-    return min(n_prompt, length) - 1
+    return min(n_prompt if n_prompt > 0 else length, length) - 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bench.arguments import MAX_COUNT, arg
 from bench.data.schema import EditCase
-from bench.editor import Capabilities, Editor, EditorConfig, Request
+from bench.editor import Capabilities, Editor, EditorConfig, PreparedRequests, Request
 from bench.scoring import Prepared
 from editors.ike.demos import case_demos, fact_block, retrieval_text
 from editors.ike.store import DemoStore
@@ -76,7 +76,11 @@ class IKE(Editor):
     def reset(self) -> None:
         self._context.clear()
 
-    def prepare(self, request: Request) -> Prepared:
+    def prepare(self, requests: list[Request]) -> PreparedRequests:
+        """An edited case's demonstrations and new fact before each of its queries; other queries stay plain."""
+        return PreparedRequests([self._with_demos(r) for r in requests])
+
+    def _with_demos(self, request: Request) -> Prepared:
         case = request.case
         if case.case_id not in self._context:  # this case was not edited: the plain model answers
             return Prepared(request.text, request.query.answer)

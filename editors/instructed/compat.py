@@ -3,7 +3,7 @@
 The editor itself reproduces query-row scaling and the gold-informed MQuAKE retrieval; these helpers
 let the protocol/metrics code reproduce the other two departures (docs/architecture.md section 5):
 - `paper_queries`: one random paraphrase and one random neighbourhood prompt per case (seeded);
-- `fired_only`: Rel averaged over the requests whose retrieval fired (`editor.last_fired`).
+- `fired_only`: Rel averaged over the requests whose retrieval fired (the `fired` of `Editor.prepare`).
 """
 
 from __future__ import annotations

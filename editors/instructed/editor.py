@@ -10,9 +10,9 @@ import torch
 from bench.arch import hidden_size, num_layers, scaled_layer_range
 from bench.data.schema import HOP, NHOP, EditCase, Query
 from bench.data.splits import case_fingerprint
-from bench.editor import Capabilities, Editor, Request
+from bench.editor import Capabilities, Editor, PreparedRequests, Request
 from bench.errors import BenchError
-from bench.scoring import Prepared, TokenScore
+from bench.scoring import Prepared
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
@@ -47,7 +47,6 @@ class InstructEd(Editor):
         self.spanner = Spanner(self.tokenizer, keep_sink=self._keep_sink())
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
-        self.last_fired: list[bool] = []  # per request of the last score() call: did an instruction apply
         self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.compat == "paper")
 
     def _keep_sink(self) -> bool:
@@ -122,7 +121,6 @@ class InstructEd(Editor):
         self._edited.clear()
         if self._memory is not None:
             self._memory.clear()
-        self.last_fired = []
 
     def select_queries(self, case: EditCase) -> list[Query]:
         """compat=paper: one random paraphrase and neighbourhood prompt per case, as the authors' evaluation."""
@@ -137,25 +135,11 @@ class InstructEd(Editor):
         trained = self.trained_cases
         return trained is not None and (trained.contains(case_fingerprint(case)) or trained.saw_locality_of(case))
 
-    def prepare(self, request: Request) -> Prepared:
-        return self.prepare_all([request])[0][0]
-
-    def prepared_prompts(self, requests: list[Request]) -> list[str]:
-        return [p.prompt for p in self.prepare_all(requests)[0]]
-
     def forward_context(self, batch):
         return self._context(batch)
 
-    def score(self, requests: list[Request]) -> list[TokenScore]:
-        prepared, self.last_fired = self.prepare_all(requests)
-        return self.scorer.score(prepared, self.forward_context)
-
-    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
-        prepared, _ = self.prepare_all(requests)
-        return self.scorer.generate(prepared, max_new_tokens, self.forward_context)
-
     # -- instructions --------------------------------------------------------------------
-    def prepare_all(self, requests: list[Request]) -> tuple[list[Prepared], list[bool]]:
+    def prepare(self, requests: list[Request]) -> PreparedRequests:
         """Prompts with their instruction and per-row meta (None: plain model), and whether each fired.
 
         The encoder sees the question itself (`query.prompt`); the model sees the request's text, which a
@@ -173,7 +157,7 @@ class InstructEd(Editor):
         for r, q, ins in zip(requests, questions, instructions):
             meta = self.spanner.meta(ins, r.text, float(embed[ins] @ embed[q])) if ins else None
             prepared.append(Prepared(format_prompt(ins, r.text), r.query.answer, meta))
-        return prepared, [bool(ins) for ins in instructions]
+        return PreparedRequests(prepared, [bool(ins) for ins in instructions])
 
     def _gold(self, request: Request) -> str:
         if case_key(request.case) not in self._edited:

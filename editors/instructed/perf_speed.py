@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         editor = InstructEd(lm, InstructEdConfig(checkpoint=tmp), resources)
     editor.edit(cases)
     requests = [Request(c, q) for c in cases for q in c.queries]
-    items, _ = editor.prepare_all(requests)
+    items = editor.prepare(requests).items
     base, ours = forward_ratio(editor, items, args.repeats)
     plain = [Prepared(it.prompt, it.target) for it in items]
     e2e_base = timed(lambda: editor.scorer.score(plain), args.repeats)

@@ -13,6 +13,7 @@ model's own predictions instead of the true labels, which a small model often do
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import random
 import signal
@@ -45,6 +46,8 @@ from editors.instructed.overlap import EvalTexts, Exclusion, trained_locality_di
 from editors.instructed.plot import plot_losses, read_losses, write_losses
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.trained_cases import describe as describe_trained
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DATA = "counterfact-train,mquake"
 
@@ -287,8 +290,8 @@ class Trainer:
             self.save()
         plot_losses(self.out, self.history)
         seconds = time.time() - start
-        print(f"[instructed] trained on {seen} examples in {seconds:.0f}s ({seen / max(seconds, 1e-9):.2f} "
-              f"examples/s); checkpoint in {self.out}", file=sys.stderr)
+        log.info("trained on %d examples in %.0fs (%.2f examples/s); checkpoint in %s", seen, seconds,
+                 seen / max(seconds, 1e-9), self.out)
         return True
 
     def step(self, rows: list[EncodedPair], lr: float) -> dict:
@@ -311,7 +314,7 @@ class Trainer:
 
     def request_stop(self, signum, _frame) -> None:
         """SIGINT/SIGTERM: finish the step under way, save, and exit (then `--resume` continues)."""
-        print(f"\n[instructed] signal {signum}: saving after this step", file=sys.stderr)
+        log.warning("signal %d: saving after this step", signum)
         self.stop_requested = True
 
 
@@ -379,13 +382,12 @@ def _main(parsed: argparse.Namespace) -> int:
         if optim:
             restore_optimizer(trainer.optimizer, bank, optim)
     if exclusion:
-        print(f"[instructed] overlap filter: {exclusion.records_removed} records removed, "
-              f"{exclusion.pool_removed} locality-pool prompts removed (evaluation sets: "
-              f"{', '.join(exclusion.datasets)})", file=sys.stderr)
-    print(f"[instructed] {lm.name}: {len(pairs)} records -> {2 * len(pairs)} examples, layers {layers[0]}-"
-          f"{layers[-1]}, {cfg.n_prefix} prefixes, variant {cfg.variant}, {bank.num_bytes()} trainable bytes, "
-          f"recipe {cfg.recipe} (lr {cfg.lr:.3g}, betas {tuple(cfg.betas)}, batch {cfg.batch_size}), "
-          f"epoch {info.epochs_done} step {info.steps_done} -> {cfg.epochs} epochs", file=sys.stderr)
+        log.info("overlap filter: %d records removed, %d locality-pool prompts removed (evaluation sets: %s)",
+                 exclusion.records_removed, exclusion.pool_removed, ", ".join(exclusion.datasets))
+    log.info(f"{lm.name}: {len(pairs)} records -> {2 * len(pairs)} examples, layers {layers[0]}-{layers[-1]}, "
+             f"{cfg.n_prefix} prefixes, variant {cfg.variant}, {bank.num_bytes()} trainable bytes, recipe "
+             f"{cfg.recipe} (lr {cfg.lr:.3g}, betas {tuple(cfg.betas)}, batch {cfg.batch_size}), "
+             f"epoch {info.epochs_done} step {info.steps_done} -> {cfg.epochs} epochs")
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, trainer.request_stop)
     done = trainer.run(cfg.epochs)
@@ -431,5 +433,6 @@ def _info(cfg: TrainConfig, lm, layers, reweight, specs, n_pairs, exclusion: Exc
     )
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m bench train instructed` is the documented way; this one logs the same
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     raise SystemExit(main())

@@ -22,7 +22,7 @@ from bench.arch import text_config
 from bench.arguments import MAX_COUNT, MAX_STEPS, arg
 from bench.data.registry import resolve_data_dir
 from bench.data.schema import NHOP, Edit, EditCase
-from bench.editor import Capabilities, Editor, EditorConfig, Request
+from bench.editor import Capabilities, Editor, EditorConfig, PreparedRequests, Request
 from bench.errors import BenchError
 from bench.scoring import PrefixState, Prepared
 from editors.ike.demos import fact_block
@@ -68,7 +68,11 @@ class MeLLo(Editor):
     def reset(self) -> None:
         self.memory, self._keys, self.last_traces = [], torch.zeros((0, 0)), []
 
-    def prepare(self, request: Request) -> Prepared:
+    def prepare(self, requests: list[Request]) -> PreparedRequests:
+        """The nearest edited facts before each query (retrieved per query, as MeLLo's scoring always did)."""
+        return PreparedRequests([self._with_facts(r) for r in requests])
+
+    def _with_facts(self, request: Request) -> Prepared:
         facts = self.nearest_facts([request.query.prompt], self.config.score_facts)[0]
         prompt = fact_block(" ".join(facts), request.text) if facts else request.text
         return Prepared(prompt, request.query.answer)
@@ -79,7 +83,8 @@ class MeLLo(Editor):
         for i, answer in zip(hops, self.answer_questions([requests[i].query.prompt for i in hops])):
             out[i] = answer
         rest = [i for i, r in enumerate(requests) if r.query.kind != NHOP]
-        texts = self.scorer.generate([self.prepare(requests[i]) for i in rest], max_new_tokens) if rest else []
+        prepared = self.prepare([requests[i] for i in rest]).items
+        texts = self.scorer.generate(prepared, max_new_tokens) if rest else []
         for i, text in zip(rest, texts):
             out[i] = text
         return out

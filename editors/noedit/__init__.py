@@ -5,7 +5,7 @@ from bench.editor import Capabilities, Editor
 
 class NoEdit(Editor):
     name = "noedit"
-    capabilities = Capabilities(changes_weights=False)
+    capabilities = Capabilities(changes_weights=False, reference=True)
 
     def edit(self, cases) -> None:
         pass

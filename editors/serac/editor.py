@@ -18,9 +18,9 @@ import torch
 
 from bench.arguments import arg
 from bench.data.schema import Edit, EditCase
-from bench.editor import Capabilities, Editor, EditorConfig, Request
+from bench.editor import Capabilities, Editor, EditorConfig, PreparedRequests, Request
 from bench.errors import BenchError
-from bench.scoring import Prepared, TokenScore
+from bench.scoring import Prepared
 from editors.ike.demos import fact_block
 from editors.serac.checkpoint import resolve_checkpoint
 from editors.serac.classifier import ScopeClassifier
@@ -45,7 +45,6 @@ class SERAC(Editor):
         self.encoder_name = self.meta.get("encoder") or self.resources.encoder_name
         self.memory: list[Edit] = []
         self._keys = torch.zeros((0, self.classifier.dim))
-        self.last_fired: list[bool] = []
 
     def edit(self, cases: list[EditCase]) -> None:
         edits = [e for case in cases for e in case.edits]
@@ -57,7 +56,6 @@ class SERAC(Editor):
     def reset(self) -> None:
         self.memory = []
         self._keys = torch.zeros((0, self.classifier.dim))
-        self.last_fired = []
 
     def route(self, queries: list[str]) -> list[Edit | None]:
         """The in-scope edit for each query, or None (the base model answers)."""
@@ -67,23 +65,12 @@ class SERAC(Editor):
         best, idx = probs.max(dim=1)
         return [self.memory[i] if p > self.threshold else None for p, i in zip(best.tolist(), idx.tolist())]
 
-    def prepare_all(self, requests: list[Request]) -> list[Prepared]:
+    def prepare(self, requests: list[Request]) -> PreparedRequests:
+        """The routed edit's fact before each in-scope query; one routing call for the batch."""
         routed = self.route([r.query.prompt for r in requests])  # classify the raw query, not a framing
-        self.last_fired = [e is not None for e in routed]
-        return [Prepared(r.text if e is None else fact_block(e.sentence, r.text), r.query.answer)
-                for r, e in zip(requests, routed)]
-
-    def prepare(self, request: Request) -> Prepared:
-        return self.prepare_all([request])[0]
-
-    def prepared_prompts(self, requests: list[Request]) -> list[str]:
-        return [p.prompt for p in self.prepare_all(requests)]  # one routing call for the batch
-
-    def score(self, requests: list[Request]) -> list[TokenScore]:
-        return self.scorer.score(self.prepare_all(requests))
-
-    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
-        return self.scorer.generate(self.prepare_all(requests), max_new_tokens)
+        items = [Prepared(r.text if e is None else fact_block(e.sentence, r.text), r.query.answer)
+                 for r, e in zip(requests, routed)]
+        return PreparedRequests(items, [e is not None for e in routed])
 
     def describe(self) -> dict:
         return {**super().describe(), "checkpoint_file": str(self.checkpoint), "threshold_used": self.threshold,

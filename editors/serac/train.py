@@ -8,8 +8,8 @@ name because that is where `--editors serac --model NAME` looks for it.
 from __future__ import annotations
 
 import argparse
+import logging
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +20,8 @@ from bench.encoder import DEFAULT_ENCODER, SentenceEncoder
 from editors.serac.checkpoint import CHECKPOINT_FILE, default_checkpoint_dir
 from editors.serac.classifier import ScopeClassifier
 from editors.serac.pairs import Pairs, build_pairs
+
+log = logging.getLogger(__name__)
 
 EVAL_SETS = "counterfact,counterfact-subject-replace,zsre,zsre-subject-replace,zsre-inverse"
 
@@ -50,8 +52,8 @@ def main(argv: list[str], encoder=None) -> int:
     cases = training_cases(args)
     encoder = encoder or SentenceEncoder(args.encoder)
     pairs, emb = build_pairs(cases, encoder.encode, seed=args.seed)
-    print(f"[serac] {len(cases)} cases, {len(pairs.label)} pairs ({int(sum(pairs.label))} in scope), "
-          f"{len(pairs.texts)} texts embedded in {time.time() - started:.0f}s", file=sys.stderr)
+    log.info("%d cases, %d pairs (%d in scope), %d texts embedded in %.0fs", len(cases), len(pairs.label),
+             int(sum(pairs.label)), len(pairs.texts), time.time() - started)
     train_idx, val_idx = split_by_group(pairs, args.val_fraction, args.seed)
     clf = fit(pairs, emb, train_idx, args)
     metrics = evaluate(clf, pairs, emb, val_idx, args.threshold)
@@ -60,8 +62,7 @@ def main(argv: list[str], encoder=None) -> int:
             "datasets": args.datasets, "exclude": args.exclude, "limit": args.limit, "epochs": args.epochs,
             "lr": args.lr, "seed": args.seed, "n_pairs": len(pairs.label), "val": metrics}
     clf.save(out / CHECKPOINT_FILE, meta)
-    print(f"[serac] validation {metrics}; wrote {out / CHECKPOINT_FILE} in {time.time() - started:.0f}s",
-          file=sys.stderr)
+    log.info("validation %s; wrote %s in %.0fs", metrics, out / CHECKPOINT_FILE, time.time() - started)
     return 0
 
 
