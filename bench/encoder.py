@@ -28,6 +28,9 @@ def encoder_path(name: str, allow_hub: bool = False) -> str:
     return resolve_source(name, ENCODERS, "encoder", allow_hub)
 
 
+LONG_ENCODE = 2000  # texts from which an encode call shows its own progress bar (IKE's 10,000 demonstrations)
+
+
 class SentenceEncoder:
     """`name`: an offline alias, a sentence-transformers model folder, or (only when the hub is allowed) a hub id."""
 
@@ -55,7 +58,7 @@ class SentenceEncoder:
         if not texts:
             return torch.zeros((0, self.dim))
         emb = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_tensor=True,
-                                normalize_embeddings=normalize, show_progress_bar=False)
+                                normalize_embeddings=normalize, show_progress_bar=len(texts) >= LONG_ENCODE)
         return emb.float().cpu()
 
     def similarity(self, queries: list[str], keys: list[str]) -> torch.Tensor:

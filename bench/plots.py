@@ -1,65 +1,218 @@
-"""Bar charts per metric across editors, and sequential-editing curves (PNG, matplotlib Agg)."""
+"""Figures of a run, as PNG and SVG (for papers): an overview heat map, per-metric bars, sequential curves.
+
+Editors are ordered and coloured by their table group (bench.tables.capability_groups: the unedited reference,
+M = modifies parameters, P = preserves them, other) so that a figure reads like the paper's tables; the
+reference is drawn grey and hatched, never as a competitor. Every title says how many cases a value is over.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from bench.atomic import atomic_write  # noqa: E402
 from bench.metrics import ALL_METRICS  # noqa: E402
 
+logger = logging.getLogger(__name__)
+
+plt.rcParams["svg.fonttype"] = "none"  # SVG text stays text: small files, editable labels
+GROUP_COLOURS = {"reference": "#9a9a9a", "M": "#3b6ea8", "P": "#d9822b", "other": "#5a9e5a"}
+GROUP_NAMES = {"reference": "reference (unedited)", "M": "M: modifies parameters", "P": "P: preserves parameters",
+               "other": "other"}
+FORMATS = ("png", "svg")
+
+
+def ordered(records: list[dict]) -> list[tuple[str, dict]]:
+    """(group, record) in table order: by group, then the paper's editor order, then the given order."""
+    from bench.tables import capability_groups
+
+    editors = list(dict.fromkeys(r["editor"] for r in records))
+    out = []
+    for group, eds in capability_groups(editors):
+        for editor in eds:
+            out += [(group, r) for r in records if r["editor"] == editor]
+    return out
+
+
+def label(rec: dict) -> str:
+    """An editor's row label; the protocol is added where it is not the plain single-edit one."""
+    return rec["editor"] if rec["protocol"] in ("single", "batch") else f"{rec['editor']} ({rec['protocol']})"
+
+
+def _metrics(records: list[dict]) -> list[str]:
+    return [m for m in ALL_METRICS if any(r.get(m) is not None for r in records)]
+
+
+def _n_text(records: list[dict]) -> str:
+    ns = sorted({int(r["n_cases"]) for r in records})
+    return f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]}–{ns[-1]}"
+
+
+def _title(records: list[dict], what: str) -> str:
+    first = records[0]
+    return f"{what} — {first['dataset']}, {first['model']} ({_n_text(records)} cases per editor)"
+
+
+def overview_figure(records: list[dict]):
+    """Editors x metrics as a heat map with each value written in its cell; rows grouped, labels coloured by
+    group, the reference row hatched and marked."""
+    rows, metrics = ordered(records), _metrics(records)
+    fig, ax = plt.subplots(figsize=(1.0 * len(metrics) + 3.2, 0.42 * len(rows) + 1.6))
+    values = [[r.get(m) if r.get(m) is not None else float("nan") for m in metrics] for _, r in rows]
+    ax.imshow(values, cmap="YlGnBu", vmin=0, vmax=100, aspect="auto")
+    for i, (group, rec) in enumerate(rows):
+        for j, m in enumerate(metrics):
+            v = rec.get(m)
+            text = "–" if v is None else f"{v:.1f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="white" if v is not None and v > 60 else "black")
+        if group == "reference":
+            ax.add_patch(plt.Rectangle((-0.5, i - 0.5), len(metrics), 1, fill=False, hatch="//", edgecolor="#666",
+                                       linewidth=0))
+    ax.set_xticks(range(len(metrics)), metrics, fontsize=9)
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(len(rows)), [label(r) + (" (reference)" if g == "reference" else "") for g, r in rows],
+                  fontsize=9)
+    for tick, (group, _) in zip(ax.get_yticklabels(), rows):
+        tick.set_color(GROUP_COLOURS[group])
+        tick.set_fontweight("bold")
+    for i in range(1, len(rows)):  # a rule between groups
+        if rows[i][0] != rows[i - 1][0]:
+            ax.axhline(i - 0.5, color="black", linewidth=1.5)
+    _group_legend(fig, {g for g, _ in rows}, loc="lower center", ncol=4)
+    ax.set_title(_title(records, "All metrics (%)"), fontsize=10, pad=22)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def metric_figure(records: list[dict], metric: str):
+    """One metric: a bar per editor with its 95% bootstrap interval, coloured by group, value on top; the
+    reference bar is grey and hatched and its value a dashed line across."""
+    rows = [(g, r) for g, r in ordered(records) if r.get(metric) is not None]
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.62 * len(rows) + 1.8), 3.8))
+    for x, (group, rec) in enumerate(rows):
+        v = rec[metric]
+        lo, hi = rec.get(f"{metric}_lo"), rec.get(f"{metric}_hi")
+        err = [[v - lo], [hi - v]] if lo is not None and hi is not None else None
+        ax.bar(x, v, yerr=err, capsize=3, color=GROUP_COLOURS[group], edgecolor="#444",
+               hatch="//" if group == "reference" else None, linewidth=0.6)
+        ax.text(x, min(v + (err[1][0] if err else 0) + 1.5, 103), f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+        if group == "reference":
+            ax.axhline(v, color=GROUP_COLOURS[group], linestyle="--", linewidth=1, zorder=0)
+    ax.set_xticks(range(len(rows)), [label(r) for _, r in rows], rotation=40, ha="right", fontsize=8)
+    ax.set_ylim(0, 124)  # room above 100 for the values and the legend
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_title(_title([r for _, r in rows], f"{metric}, 95% bootstrap CI"), fontsize=9)
+    _group_legend(ax, {g for g, _ in rows}, loc="upper center", ncol=4, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _group_legend(where, groups: set[str], **kwargs) -> None:
+    handles = [Patch(facecolor=GROUP_COLOURS[g], edgecolor="#444", hatch="//" if g == "reference" else None,
+                     label=GROUP_NAMES[g]) for g in GROUP_COLOURS if g in groups]
+    kwargs.setdefault("fontsize", 8)
+    where.legend(handles=handles, frameon=False, **kwargs)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+def _by_dataset(records: list[dict]) -> dict[str, list[dict]]:
+    """Records per (dataset, model); the file suffix is empty when there is only one."""
+    keys = list(dict.fromkeys((r["dataset"], r["model"]) for r in records))
+    out = {}
+    for dataset, model in keys:
+        suffix = "" if len(keys) == 1 else "-" + _slug(f"{dataset}-{model}" if len({k[1] for k in keys}) > 1
+                                                       else dataset)
+        out[suffix] = [r for r in records if (r["dataset"], r["model"]) == (dataset, model)]
+    return out
+
 
 def bar_charts(records: list[dict], out_dir: Path) -> list[Path]:
-    """One chart per metric: a bar per (editor, protocol) with its 95% bootstrap interval."""
+    """overview.png/.svg and one bar chart per metric (<metric>.png/.svg) into `out_dir`; with several
+    datasets, one set per dataset (file names suffixed with it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for metric in ALL_METRICS:
-        recs = [r for r in records if r.get(metric) is not None]
+    for suffix, recs in _by_dataset(records).items():
         if not recs:
             continue
-        labels = [r["editor"] if r["protocol"] in ("single", "batch") else f"{r['editor']}\n{r['protocol']}"
-                  for r in recs]
-        values = [r[metric] for r in recs]
-        lo = [v - (r.get(f"{metric}_lo") if r.get(f"{metric}_lo") is not None else v) for v, r in zip(values, recs)]
-        hi = [(r.get(f"{metric}_hi") if r.get(f"{metric}_hi") is not None else v) - v for v, r in zip(values, recs)]
-        fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(recs) + 1), 3.5))
-        ax.bar(range(len(recs)), values, yerr=[lo, hi], capsize=4, color="#4C72B0")
-        ax.set_xticks(range(len(recs)), labels, fontsize=8)
-        ax.set_ylim(0, 105)
-        ax.set_ylabel(f"{metric} (%)")
-        ax.set_title(f"{metric} on {recs[0]['dataset']} ({recs[0]['model']}), 95% bootstrap CI", fontsize=9)
-        fig.tight_layout()
-        written.append(_save(fig, out_dir / f"{metric}.png"))
+        written += _save(overview_figure(recs), out_dir / f"overview{suffix}")
+        for metric in _metrics(recs):
+            written += _save(metric_figure(recs, metric), out_dir / f"{metric}{suffix}")
     return written
 
 
+def curve_figure(curve: list[dict], title: str = ""):
+    """Metric vs number of sequential edits: one panel per metric (three to a row), one line per editor with its
+    final value written at its last point, one shared legend."""
+    metrics = [m for m in ALL_METRICS if any(p.get(m) is not None for p in curve)]
+    groups = {r["editor"]: g for g, r in ordered([{"editor": e, "protocol": "single"}
+                                                   for e in dict.fromkeys(p["editor"] for p in curve)])}
+    editors = list(groups)
+    ncols = min(3, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.1 * nrows + 0.9), squeeze=False)
+    colours = plt.get_cmap("tab10" if len(editors) <= 10 else "tab20")
+    for k, ax in enumerate(axes.flat):
+        if k >= len(metrics):
+            ax.axis("off")
+            continue
+        for i, editor in enumerate(editors):
+            pts = [(p["n_edits"], p[metrics[k]]) for p in curve if p["editor"] == editor
+                   and p.get(metrics[k]) is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ref = groups[editor] == "reference"
+                ax.plot(xs, ys, marker="o", markersize=3, color=GROUP_COLOURS["reference"] if ref else colours(i),
+                        linestyle="--" if ref else "-", label=editor + (" (reference)" if ref else ""))
+                ax.annotate(f"{ys[-1]:.0f}", (xs[-1], ys[-1]), xytext=(4, 0), textcoords="offset points",
+                            fontsize=7, color=ax.lines[-1].get_color(), va="center")
+        ax.set_title(metrics[k], fontsize=10)
+        ax.set_ylim(-3, 105)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("edits so far", fontsize=8)
+        if k % ncols == 0:
+            ax.set_ylabel("% on cases edited so far", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
+    fig.suptitle(title or "sequential editing", fontsize=11)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * (len(labels) > 6), 1, 1))
+    return fig
+
+
 def curve_plots(curve: list[dict], out_dir: Path, title: str = "") -> list[Path]:
-    """Metric vs number of sequential edits, one line per editor."""
+    """sequential_curve.png/.svg: see `curve_figure`."""
     if not curve:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = [m for m in ALL_METRICS if any(p.get(m) is not None for p in curve)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for editor in dict.fromkeys(p["editor"] for p in curve):
-            pts = [(p["n_edits"], p[metric]) for p in curve if p["editor"] == editor and p.get(metric) is not None]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=editor)
-        ax.set_title(metric)
-        ax.set_xlabel("edits so far")
-        ax.set_ylim(0, 105)
-    axes[0][0].set_ylabel("% on all cases edited so far")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle(title or "sequential editing", fontsize=10)
-    fig.tight_layout()
-    return [_save(fig, out_dir / "sequential_curve.png")]
+    return _save(curve_figure(curve, title), out_dir / "sequential_curve")
 
 
-def _save(fig, path: Path) -> Path:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes (for a page that inlines it), closed afterwards."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=100, format="png")
     plt.close(fig)
-    return path
+    return buf.getvalue()
+
+
+def _save(fig, stem: Path) -> list[Path]:
+    written = []
+    for fmt in FORMATS:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=110, format=fmt))
+        written.append(path)
+    plt.close(fig)
+    return written

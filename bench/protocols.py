@@ -126,7 +126,8 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
     for i, (req, s) in enumerate(zip(requests, scores)):
         row = {"case_id": req.case.case_id, "kind": req.query.kind, "qi": req.case.queries.index(req.query),
                "prompt": req.query.prompt, "answer": req.query.answer, "acc": s.accuracy,
-               "n_tokens": len(s.target_ids), "logprob": round(s.logprob, 6), "pred_ids": s.pred_ids}
+               "n_tokens": len(s.target_ids), "logprob": round(s.logprob, 6), "pred_ids": s.pred_ids,
+               "pred_text": editor.tokenizer.decode(s.pred_ids)}  # what the explorer shows (bench report --format html)
         if req.query.kind == LOC:
             row["loc"] = locality_agreement(s.pred_ids, reference[i])
         if fired is not None:
@@ -187,22 +188,35 @@ def seed_everything(seed: int) -> None:
 
 def run_protocol(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: ProtocolConfig,
                  done: set[str]) -> Iterator[Unit]:
-    baseline.verify(editor, "before its first edit (an earlier editor's reset() or this one's construction leaked)")
-    if cfg.name == "single":
-        yield from _groups(editor, [[c] for c in cases], baseline, cfg, done)
-    elif cfg.name == "batch":
-        size = max(1, cfg.batch_size)
-        yield from _groups(editor, [cases[i:i + size] for i in range(0, len(cases), size)], baseline, cfg, done)
-    elif cfg.name == "sequential":
+    verify_unedited(editor, baseline)
+    if cfg.name == "sequential":
         yield from _sequential(editor, cases, baseline, cfg, done)
     else:
-        raise BenchError(f"unknown protocol '{cfg.name}'; use single, batch or sequential")
+        yield from run_units(editor, unit_groups(cases, cfg), baseline, cfg, done)
 
 
-def _groups(editor, groups, baseline: Baseline, cfg, done) -> Iterator[Unit]:
+def verify_unedited(editor: Editor, baseline: Baseline) -> None:
+    baseline.verify(editor, "before its first edit (an earlier editor's reset() or this one's construction leaked)")
+
+
+def unit_groups(cases: list[EditCase], cfg: ProtocolConfig) -> list[list[EditCase]]:
+    """The units of the single and batch protocols, in order: each edited alone on the unedited model."""
+    if cfg.name == "single":
+        return [[c] for c in cases]
+    if cfg.name == "batch":
+        size = max(1, cfg.batch_size)
+        return [cases[i:i + size] for i in range(0, len(cases), size)]
+    raise BenchError(f"protocol '{cfg.name}' has no independent units; use single or batch (sequential is one task)")
+
+
+def unit_key(group: list[EditCase]) -> str:
+    return unit_key_cases(c.case_id for c in group)
+
+
+def run_units(editor, groups, baseline: Baseline, cfg, done) -> Iterator[Unit]:
     """Each unit starts on the unedited model (the previous one's reset() was verified): its reference first."""
     for group in groups:
-        key = unit_key_cases(c.case_id for c in group)
+        key = unit_key(group)
         if key in done:
             continue
         baseline.prepare(editor, group)

@@ -4,7 +4,8 @@ Editors are declared like any plugin, in the entry-point group `knowledge_edit_b
 "module:Class"; the built-in ones in this project's pyproject.toml). Aliases, presets and the listing order come
 from light "catalogue" modules declared in the group `knowledge_edit_bench.catalogues` (the built-in one is
 `editors/catalogue.py`): module attributes ORDER (names, the order of `bench list editors`), ALIASES
-(alias -> name) and PRESETS (preset -> (name, {argument: value})), all optional. So naming, listing and
+(alias -> name), PRESETS (preset -> (name, {argument: value})) and DESCRIPTIONS (name -> (kind, one line) for
+`bench list editors`; kind: weights, memory, prompt, trained or reference), all optional. So naming, listing and
 checking editors imports no editor (`bench list editors` stays instant); a class is imported when it is used.
 `--editors package.module:Class` runs a class registered nowhere (see `canonical_name`).
 See docs/architecture.md.
@@ -16,7 +17,7 @@ import difflib
 import functools
 import importlib
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 
 from bench.arguments import check_config, check_layers, rule_of
@@ -34,6 +35,7 @@ class Catalogue:
     editors: dict[str, str]  # name -> "module:Class", in listing order
     presets: dict[str, tuple[str, dict[str, str]]]
     aliases: dict[str, str]
+    descriptions: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (kind, one line)
 
 
 @functools.cache
@@ -45,6 +47,7 @@ def catalogue() -> Catalogue:
     order: list[str] = []
     presets: dict[str, tuple[str, dict[str, str]]] = {}
     aliases: dict[str, str] = {}
+    descriptions: dict[str, tuple[str, str]] = {}
     for ep in metadata.entry_points(group=CATALOGUE_GROUP):
         try:
             module = ep.load()
@@ -54,8 +57,9 @@ def catalogue() -> Catalogue:
         order += [n for n in getattr(module, "ORDER", ()) if n in specs and n not in order]
         presets.update(getattr(module, "PRESETS", {}))
         aliases.update(getattr(module, "ALIASES", {}))
+        descriptions.update(getattr(module, "DESCRIPTIONS", {}))
     order += sorted(n for n in specs if n not in order)  # editors no catalogue orders: by name
-    return Catalogue({n: specs[n] for n in order}, presets, aliases)
+    return Catalogue({n: specs[n] for n in order}, presets, aliases, descriptions)
 
 
 def clear_cache() -> None:

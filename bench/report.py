@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import logging
 from pathlib import Path
 
 from bench.errors import BenchError
@@ -25,7 +26,9 @@ from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.runlog import read_summary
 from bench.significance import Comparison, PerCase, compare, load_per_case
-from bench.tables import OURS, Grid, belongs_to, fill, is_reference, layout
+from bench.tables import OURS, SIX, Grid, belongs_to, fill, is_reference, layout
+
+logger = logging.getLogger(__name__)
 
 LOC_MODES = ("strict", "paper", "asymmetric")
 _PAPER = {"Loc": "Loc_paper", "Score": "Score_paper", "H": "H_paper"}  # shown metric -> the paper-definition one
@@ -48,6 +51,11 @@ LOC_NOTES = {
                   "alike.",
 }
 _MISSING = "– in Loc/Score/H: the run predates the paper-locality fields (rerun it)."
+FORMATS = ("markdown", "latex", "csv", "html")
+FEW_CASES = 20  # a bootstrap interval over fewer cases is flagged as unreliable
+_FEW_MARK = {"markdown": " ⚠", "latex": r"$^\dagger$"}
+_FEW_NOTE = {"markdown": f"⚠ over fewer than {FEW_CASES} cases: this 95% interval is unreliable.",
+             "latex": f"$^\\dagger$ over fewer than {FEW_CASES} cases: this 95\\% interval is unreliable."}
 
 
 def _check_loc(loc: str) -> None:
@@ -108,17 +116,22 @@ def _columns(records: list[dict]) -> list[str]:
 
 
 def _best(records: list[dict], metric: str) -> float | None:
-    values = [r[metric] for r in records if r.get(metric) is not None]
+    """The best value of `metric` among the editors; the unedited reference is never a contender."""
+    values = [r[metric] for r in records if r.get(metric) is not None and not is_reference(r["editor"])]
     return max(values) if values else None
 
 
 def render(records: list[dict], fmt: str = "markdown", ci: bool = False, loc: str = "strict") -> str:
+    """The generic report: one table per dataset (markdown or LaTeX), or every record as CSV; the reference row
+    is shown, never bolded; with `ci`, rows over fewer than FEW_CASES cases are flagged."""
     if fmt not in ("markdown", "latex", "csv"):
-        raise BenchError(f"unknown --format '{fmt}'; use markdown, latex or csv")
+        raise BenchError(f"unknown --format '{fmt}'; use markdown, latex, csv or html (html needs --out FILE.html)")
     _check_loc(loc)
     shown = with_loc(records, loc)
+    if ci:
+        _warn_few(records)
     if fmt == "csv":
-        return _csv(shown, loc)
+        return _csv(shown, loc, ci)
     blocks = []
     for dataset in dict.fromkeys(r["dataset"] for r in records):
         recs = [r for r in shown if r["dataset"] == dataset]
@@ -127,9 +140,36 @@ def render(records: list[dict], fmt: str = "markdown", ci: bool = False, loc: st
         note = _loc_note([r for r in records if r["dataset"] == dataset], loc)
         title += f". {note}" if note else ""
         heads = [_header(m, loc) for m in cols]
-        rows = [[_label(r), str(r["n_cases"])] + [_cell(r, m, _best(recs, m), fmt, ci) for m in cols] for r in recs]
-        blocks.append(_markdown(title, heads, rows) if fmt == "markdown" else _latex(title, heads, rows))
+        rows = [[_label(r), str(r["n_cases"])] + [_cell(r, m, None if is_reference(r["editor"]) else _best(recs, m),
+                                                       fmt, ci) for m in cols] for r in recs]
+        block = _markdown(title, heads, rows) if fmt == "markdown" else _latex(title, heads, rows)
+        blocks.append(block + _few_note(recs, fmt, ci))
     return "\n\n".join(blocks) + "\n"
+
+
+def _few(rec: dict) -> bool:
+    return int(rec["n_cases"]) < FEW_CASES
+
+
+def _few_note(recs: list[dict], fmt: str, ci: bool) -> str:
+    return f"\n\n{_FEW_NOTE[fmt]}" if ci and any(_few(r) for r in recs) else ""
+
+
+def _warn_few(records: list[dict]) -> None:
+    few = [f"{_label(r)} on {r['dataset']} (n={r['n_cases']})" for r in records if _few(r)]
+    if few:
+        logger.warning("intervals over fewer than %d cases are unreliable: %s", FEW_CASES, "; ".join(few))
+
+
+def markdown_summary(records: list[dict]) -> str:
+    """The short table a run ends with: editor x Rel, Gen, Loc, Por_hop, Score, H (strict definitions, nothing
+    bolded), one row per summary record, the protocol added where it is not `single`."""
+    head = ["Editor", "n", *SIX]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records:
+        cells = ["–" if r.get(m) is None else f"{r[m]:.2f}" for m in SIX]
+        lines.append("| " + " | ".join([_label(r), str(r["n_cases"]), *cells]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _cell(rec: dict, metric: str, best: float | None, fmt: str, ci: bool) -> str:
@@ -142,6 +182,7 @@ def _cell(rec: dict, metric: str, best: float | None, fmt: str, ci: bool) -> str
     lo, hi = rec.get(f"{metric}_lo"), rec.get(f"{metric}_hi")
     if ci and lo is not None and hi is not None:
         text += f" [{lo:.1f}, {hi:.1f}]" if fmt == "markdown" else f" \\tiny{{[{lo:.1f}, {hi:.1f}]}}"
+        text += _FEW_MARK[fmt] if _few(rec) else ""  # an interval over too few cases is flagged
     return text
 
 
@@ -162,20 +203,49 @@ def _latex(title: str, cols: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _csv(records: list[dict], loc: str = "strict") -> str:
+def _csv(records: list[dict], loc: str = "strict", ci: bool = False) -> str:
+    """Every record as a CSV row; with `ci`, each metric's interval bounds follow it (`<metric>_lo`, `_hi`) and
+    `few_cases` says where there are fewer than FEW_CASES cases behind them."""
     buf = io.StringIO()
-    cols = ["editor", "dataset", "model", "protocol", "n_cases"] + _columns(records)
+    metrics = _columns(records)
+    cols = ["editor", "dataset", "model", "protocol", "n_cases"]
+    cols += [c for m in metrics for c in ((m, f"{m}_lo", f"{m}_hi") if ci else (m,))]
+    names = {m: _CSV_HEADERS.get(loc, {}).get(m, m) for m in metrics}
     writer = csv.writer(buf)
-    writer.writerow([_CSV_HEADERS.get(loc, {}).get(c, c) for c in cols])
+    writer.writerow([names.get(c) or _bound_name(c, names) for c in cols] + (["few_cases"] if ci else []))
     for r in records:
         writer.writerow(["" if r.get(c) is None else (f"{r[c]:.2f}" if isinstance(r[c], float) else r[c])
-                         for c in cols])
+                         for c in cols] + ([str(_few(r)).lower()] if ci else []))
     return buf.getvalue()
+
+
+def _bound_name(col: str, names: dict) -> str:
+    """`Loc_lo` under a relabelled Loc is `<its label>_lo`; other columns keep their name."""
+    metric, _, bound = col.rpartition("_")
+    return f"{names[metric]}_{bound}" if metric in names and bound in ("lo", "hi") else col
+
+
+def report_html(run_dirs: list[str], out: str | None, tables: list[str] | tuple = (), loc: str = "strict",
+                plots: str | None = None) -> Path:
+    """`--format html`: the self-contained explorer (bench/explorer.py) written to `out`."""
+    from bench.explorer import write_explorer
+
+    if not out:
+        raise BenchError("--format html writes one self-contained file: give it with --out FILE.html")
+    _check_loc(loc)
+    for name in tables:
+        layout(name)  # an unknown --table fails before anything is read
+    if plots:
+        bar_charts(collect(run_dirs), Path(plots))
+    return write_explorer(run_dirs, Path(out), tables, loc)
 
 
 def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: str | None = None,
            table: str | None = None, loc: str = "strict") -> str:
     _check_loc(loc)
+    if fmt == "html":
+        raise BenchError("--format html writes a file: use report_html (python -m bench report ... --format html "
+                         "--out FILE.html)")
     records = collect(run_dirs)
     if plots:
         bar_charts(records, Path(plots))  # the strict definitions, as the charts label them
@@ -200,9 +270,10 @@ def render_layout(grid: Grid, fmt: str, ci: bool, loc: str = "strict") -> str:
     for label, editors in grid.groups:
         for j, editor in enumerate(editors):
             cells = [_layout_cell(grid, editor, i, m, fmt, ci) for i, m in cols]
-            n = {str(r["n_cases"]) for i in range(len(grid.layout.columns)) if (r := grid.record(editor, i))}
-            body.append((label if j == 0 else "", editor, "/".join(sorted(n)), cells))
-    return _layout_markdown(grid, body, loc) if fmt == "markdown" else _layout_latex(grid, body, loc)
+            recs = [r for i in range(len(grid.layout.columns)) if (r := grid.record(editor, i))]
+            body.append((label if j == 0 else "", editor, "/".join(sorted({str(r["n_cases"]) for r in recs})), cells))
+    text = _layout_markdown(grid, body, loc) if fmt == "markdown" else _layout_latex(grid, body, loc)
+    return text + _few_note(list(grid.cells.values()), fmt, ci)
 
 
 def _layout_cell(grid: Grid, editor: str, col: int, metric: str, fmt: str, ci: bool) -> str:

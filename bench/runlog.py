@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class RunLog:
         self.lock = FolderLock(self.out, "run directory")
 
     def prepare(self, resume: bool) -> None:
+        self.created = not self.out.exists()
         self.lock.acquire()
         if self.cases_path.exists() and self.cases_path.stat().st_size and not resume:
             self.close()
@@ -101,9 +103,19 @@ class RunLog:
                 f"{self.out} already holds results (cases.jsonl). Pass --resume to continue that run, "
                 "or choose a new --out directory; nothing was overwritten."
             )
-        (self.out / "plots").mkdir(exist_ok=True)
         if resume:
             self.drop_incomplete_units()
+        if not self.rows() and (self.out / "config.json").exists():
+            logger.warning("%s: an earlier run here stopped before writing any row; its config.json is replaced "
+                           "(there is nothing to resume)", self.out)
+            (self.out / "config.json").unlink()
+
+    def discard_if_unused(self) -> None:
+        """Remove the directory `prepare` created when the run failed before writing a row (a model that did not
+        load, a refused option): a failed start leaves nothing behind."""
+        if getattr(self, "created", False) and not self.rows():
+            self.close()
+            shutil.rmtree(self.out, ignore_errors=True)
 
     def close(self) -> None:
         self.lock.release()

@@ -37,6 +37,31 @@ from bench.summary import per_case, sequential_curve, summarize
 
 logger = logging.getLogger(__name__)
 
+EXPLORER = "explorer.html"  # each run directory's page (bench/explorer.py)
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where a run's editors execute: this process (local) or a Ray cluster (bench/ray_executor.py)."""
+
+    name: str = "local"  # local | ray
+    address: str | None = None  # ray: a cluster to join; None: RAY_ADDRESS, else a local Ray is started
+    workers: int | None = None  # ray: actors; None: as many as the cluster's CPUs (GPUs) allow
+    worker_cpus: float = 1.0
+    worker_gpus: float = 0.0  # fractional: several small-model workers share one GPU
+
+    def __post_init__(self):
+        if self.name not in ("local", "ray"):
+            raise BenchError(f"unknown --executor '{self.name}'; use local (this process) or ray")
+        if self.name == "local" and (self.address or self.workers or self.worker_gpus or self.worker_cpus != 1):
+            raise BenchError("--ray-address, --workers, --worker-cpus and --worker-gpus only apply to --executor ray")
+        if (self.workers is not None and self.workers < 1) or self.worker_cpus <= 0 or self.worker_gpus < 0:
+            raise BenchError(f"--workers must be >= 1, --worker-cpus > 0 and --worker-gpus >= 0 (got {self.workers}, "
+                             f"{self.worker_cpus}, {self.worker_gpus})")
+
+    def record(self) -> dict:
+        return {"name": self.name} if self.name == "local" else asdict(self)
+
 
 @dataclass
 class RunConfig:
@@ -73,11 +98,55 @@ def validate(cfg: RunConfig) -> None:
         raise BenchError("--num-edits must be >= 1 and --eval-every >= 0")
     if not cfg.editors:
         raise BenchError("--editors is empty; name at least one editor (see `python -m bench list editors`)")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise BenchError(f"--limit {cfg.limit}: the number of cases to evaluate must be >= 1; leave --limit out to "
+                         "evaluate the whole dataset")
 
 
-def run(cfg: RunConfig, cases: list[EditCase] | None = None) -> Path:
+@dataclass
+class OpenRun:
+    """A run whose directory is locked (and, on --resume, cleared of units cut short), before any model loads."""
+
+    cfg: RunConfig
+    log: RunLog
+    cases: list[EditCase]
+    names: list[str]
+    classes: dict
+    configs: dict
+    earlier: dict[str, dict]  # editor records of earlier starts (resume): their `seconds` then sum the whole cost
+
+
+def run(cfg: RunConfig, cases: list[EditCase] | None = None, executor: ExecutorConfig | None = None) -> Path:
     """Run `cfg` into `cfg.out`. `cases` (optional): evaluate these cases instead of loading `cfg.dataset`, which
-    then only labels the run in config.json; the first `limit` (or `num_edits`) of them, as for a file."""
+    then only labels the run in config.json; the first `limit` (or `num_edits`) of them, as for a file.
+    `executor`: where the editors run (default: this process; bench/ray_executor.py for a Ray cluster)."""
+    executor = executor or ExecutorConfig()
+    if executor.name == "ray":
+        from bench.ray_executor import run_on_ray
+
+        failures = run_on_ray([cfg], executor, [cases])
+        if failures:
+            raise failures[0]
+        return Path(cfg.out)
+    opened = open_run(cfg, cases)
+    try:
+        _run_locally(opened, executor)
+    finally:
+        opened.log.close()
+    return opened.log.out
+
+
+def _run_locally(opened: OpenRun, executor: ExecutorConfig) -> None:
+    """The editors one after another in this process; a run that fails before its first row leaves no folder."""
+    try:
+        _run_editors(opened, executor)
+    except BaseException:
+        opened.log.discard_if_unused()
+        raise
+
+
+def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
+    """Check the command, load the cases and lock the run directory: everything that needs no model."""
     validate(cfg)
     names, classes, configs = _editor_setup(cfg)
     limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
@@ -90,10 +159,11 @@ def run(cfg: RunConfig, cases: list[EditCase] | None = None) -> Path:
     log = RunLog(Path(cfg.out))
     log.prepare(cfg.resume)
     try:
-        _run_prepared(cfg, log, cases, names, classes, configs)
-    finally:
+        previous = log.read_config() if cfg.resume else None
+    except BenchError:
         log.close()
-    return log.out
+        raise
+    return OpenRun(cfg, log, cases, names, classes, configs, previous.get("editors", {}) if previous else {})
 
 
 def _given_cases(cases, limit: int | None) -> list[EditCase]:
@@ -113,37 +183,87 @@ def _given_cases(cases, limit: int | None) -> list[EditCase]:
     return cases
 
 
-def _run_prepared(cfg: RunConfig, log: RunLog, cases: list, names: list[str], classes: dict, configs: dict) -> None:
-    """The run once its directory is locked (and, on --resume, cleared of units cut short)."""
-    previous = log.read_config() if cfg.resume else None
-    earlier = previous.get("editors", {}) if previous else {}  # their `seconds` then sum the whole cost
-    lm = load_model(cfg.model, cfg.device, cfg.dtype, allow_hub=cfg.allow_hub)
-    for n in names:
-        check_supported(classes[n], lm, cfg.protocol)
-        check_config_for_model(n, configs[n], lm)
-        resolved = configs[n].resolved(lm, cfg.seed, classes[n])  # what config.json records once it runs
-        check_editor_resume(log.out / "config.json", n, earlier.get(n), resolved_config(n, resolved))
-    check_context(cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
+def check_with_model(opened: OpenRun, lm) -> dict:
+    """Refuse editor/model combinations and a resume with other settings; the model's record for config.json."""
+    cfg = opened.cfg
+    for n in opened.names:
+        check_supported(opened.classes[n], lm, cfg.protocol)
+        check_config_for_model(n, opened.configs[n], lm)
+        resolved = opened.configs[n].resolved(lm, cfg.seed, opened.classes[n])  # what config.json records
+        check_editor_resume(opened.log.out / "config.json", n, opened.earlier.get(n), resolved_config(n, resolved))
+    check_context(opened.cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
+    return {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),
+            "n_params": sum(p.numel() for p in lm.model.parameters())}
+
+
+def start_run(opened: OpenRun, model_record: dict, executor: dict, state_dir: bool = True) -> RunState:
+    """Write config.json for this start and return what every editor of the run shares. `state_dir`: sequential
+    editors save their state in the run directory (only a process that writes the run directory may)."""
+    cfg, log = opened.cfg, opened.log
     data_dir = resolve_data_dir(cfg.data_dir)
-    resources = Resources(data_dir=data_dir, seed=cfg.seed, encoder_name=cfg.encoder, device=str(lm.device),
-                          allow_hub=cfg.allow_hub)
-    pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed, _generation_prefix(cases, data_dir),
-                          state_dir=log.out / "states")
-    config = _config_record(cfg, cases, lm)
-    config["editors"].update(earlier)  # editors of earlier starts keep their record, also when not named again
+    states = log.out / "states" if state_dir else None
+    pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed,
+                          _generation_prefix(opened.cases, data_dir), state_dir=states)
+    config = _config_record(cfg, opened.cases, model_record)
+    config["executor"] = executor
+    config["editors"].update(opened.earlier)  # editors of earlier starts keep their record, also when not named
     log.write_config(config)
-    state = _RunState(cfg, log, config, cases, pcfg, Baseline(Scorer(lm.model, lm.tokenizer)),
-                      {"dataset": cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}, earlier)
-    ran = False
-    for name in names:
-        done = log.done_units(name)
-        ran = not _all_done(state, name, done)
+    meta = {"dataset": opened.cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
+    return RunState(cfg, log, config, opened.cases, pcfg, meta, opened.earlier, time.time())
+
+
+def resources_for(cfg: RunConfig, lm) -> Resources:
+    return Resources(data_dir=resolve_data_dir(cfg.data_dir), seed=cfg.seed, encoder_name=cfg.encoder,
+                     device=str(lm.device), allow_hub=cfg.allow_hub)
+
+
+def _run_editors(opened: OpenRun, executor: ExecutorConfig) -> None:
+    cfg = opened.cfg
+    lm = load_model(cfg.model, cfg.device, cfg.dtype, allow_hub=cfg.allow_hub)
+    state = start_run(opened, check_with_model(opened, lm), executor.record())
+    baseline = Baseline(Scorer(lm.model, lm.tokenizer))
+    resources = resources_for(cfg, lm)
+    ran, progress = False, RunProgress(len(opened.names) * unit_count(len(state.cases), state.pcfg))
+    for i, name in enumerate(opened.names, 1):
+        done = state.log.done_units(name)
+        progress.skip(len(done))
+        ran = not all_done(state, name, done)
         if ran:
-            editor = classes[name](lm, configs[name], resources)
-            _run_named_editor(state, name, editor, done)
+            logger.info("editor %d of %d: %s%s", i, len(opened.names), name, progress.eta())
+            editor = opened.classes[name](lm, opened.configs[name], resources)
+            _run_named_editor(state, name, editor, baseline, done)
+            progress.ran(unit_count(len(state.cases), state.pcfg) - len(done))
             del editor  # free it before the next editor is built
     if not ran:  # the last editors were finished already (e.g. rows merged from another run)
-        finish(log, state.meta, config, cfg)
+        finish(state.log, state.meta, state.config, cfg)
+    close_run(state)
+
+
+class RunProgress:
+    """The whole run's progress for its editor i of N line: units done and an ETA from this run's speed so far."""
+
+    def __init__(self, total: int):
+        self.total, self.finished, self.timed, self.started = total, 0, 0, time.time()
+
+    def skip(self, units: int) -> None:
+        self.finished += units  # done by an earlier start
+
+    def ran(self, units: int) -> None:
+        self.finished += units
+        self.timed += units
+
+    def eta(self) -> str:
+        left = self.total - self.finished
+        if not self.timed:
+            return f" ({left} units of the run left)"
+        per_unit = (time.time() - self.started) / self.timed
+        return f" ({left} units of the run left, about {_duration(left * per_unit)} at this run's speed so far)"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def resolved_config(name: str, config) -> dict:
@@ -163,7 +283,7 @@ def _editor_setup(cfg: RunConfig) -> tuple[list[str], dict, dict]:
 
 
 @dataclass
-class _RunState:
+class RunState:
     """What every editor of one `bench run` shares."""
 
     cfg: RunConfig
@@ -171,52 +291,88 @@ class _RunState:
     config: dict  # config.json, rewritten as editors start and finish
     cases: list
     pcfg: ProtocolConfig
-    baseline: Baseline  # the unedited model: restore fingerprint and locality references
     meta: dict  # dataset, model, protocol: written on every row
     earlier: dict[str, dict]  # editor records of earlier starts (resume)
+    started: float  # time.time() of this start
 
 
-def _all_done(state: _RunState, name: str, done: set[str]) -> bool:
+def all_done(state: RunState, name: str, done: set[str]) -> bool:
     """A resumed editor with every unit in cases.jsonl is not run again (a sequential editor would
     otherwise replay all its edits to score nothing)."""
-    if name in state.earlier and len(done) >= _unit_count(len(state.cases), state.pcfg):
+    if name in state.earlier and len(done) >= unit_count(len(state.cases), state.pcfg):
         logger.info("%s: every unit is in %s already; not run again", name, state.log.cases_path)
         return True
     return False
 
 
-def _run_named_editor(state: _RunState, name: str, editor, done: set[str]) -> None:
+def close_run(state: RunState) -> None:
+    """The run's end: its wall time (next to the editors' own seconds, summed over workers) and its explorer."""
+    state.config["wall_seconds"] = round(time.time() - state.started, 3)
+    state.log.write_config(state.config)
+    write_run_explorer(state.log.out)
+
+
+def write_run_explorer(out: Path) -> Path | None:
+    """OUT/explorer.html; a page that cannot be made is a warning, never a lost run."""
+    from bench.explorer import write_explorer
+
+    try:
+        return write_explorer([str(out)], out / EXPLORER)
+    except Exception as exc:  # noqa: BLE001 - the rows and summaries are written; the page is a view of them
+        logger.warning("%s: the explorer was not written (%s: %s); `python -m bench report %s --format html "
+                       "--out FILE.html` retries", out, type(exc).__name__, exc, out)
+        return None
+
+
+def _run_named_editor(state: RunState, name: str, editor, baseline: Baseline, done: set[str]) -> None:
     """Run `editor` under `name` on the units not `done`, record it in config.json, re-summarise. An interrupted
     editor's time is recorded too (the suite's estimates read it)."""
-    config, log = state.config, state.log
     editor.name = name  # a preset runs under its own label
-    config["editors"][name] = {"config": editor.describe(), "metric_options": editor.metric_options()}
-    log.write_config(config)
-    spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
+    begin_editor(state, name, editor_record(editor))
     started = time.time()
     try:
-        _run_editor(editor, name, state.cases, state.baseline, state.pcfg, log, state.meta, done)
+        _run_editor(editor, name, state, baseline, done)
     finally:
-        config["editors"][name]["seconds"] = round(spent + time.time() - started, 3)
-        config["editors"][name]["units"] = _unit_count(len(state.cases), state.pcfg)
-        log.write_config(config)
-    finish(log, state.meta, config, state.cfg)
+        end_editor(state, name, time.time() - started)
 
 
-def _run_editor(editor, name, cases, baseline: Baseline, pcfg, log, meta, done: set[str]) -> None:
-    total = _unit_count(len(cases), pcfg)
-    bar = tqdm(total=total, desc=f"{name} [{pcfg.name}]", unit="unit", initial=len(done), file=sys.stderr)
+def editor_record(editor) -> dict:
+    return {"config": editor.describe(), "metric_options": editor.metric_options()}
+
+
+def begin_editor(state: RunState, name: str, record: dict) -> None:
+    state.config["editors"][name] = record
+    state.log.write_config(state.config)
+
+
+def end_editor(state: RunState, name: str, seconds: float) -> None:
+    """Record the editor's seconds (this start's plus earlier starts') and unit count, and re-summarise."""
+    spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
+    state.config["editors"][name]["seconds"] = round(spent + seconds, 3)
+    state.config["editors"][name]["units"] = unit_count(len(state.cases), state.pcfg)
+    state.log.write_config(state.config)
+    finish(state.log, state.meta, state.config, state.cfg)
+
+
+def label_rows(rows: list[dict], name: str, key: str, meta: dict) -> list[dict]:
+    for r in rows:
+        r.update(editor=name, unit=key, **meta)
+    return rows
+
+
+def _run_editor(editor, name, state: RunState, baseline: Baseline, done: set[str]) -> None:
+    pcfg = state.pcfg
+    bar = tqdm(total=unit_count(len(state.cases), pcfg), desc=f"{name} [{pcfg.name}]", unit="unit",
+               initial=len(done), file=sys.stderr)
     started = time.time()
-    for key, rows in run_protocol(editor, cases, baseline, pcfg, done):
-        for r in rows:
-            r.update(editor=name, unit=key, **meta)
-        log.append(rows)
+    for key, rows in run_protocol(editor, state.cases, baseline, pcfg, done):
+        state.log.append(label_rows(rows, name, key, state.meta))
         bar.update(1)
     bar.close()
     logger.info("%s: %.1fs", name, time.time() - started)
 
 
-def _unit_count(n: int, pcfg: ProtocolConfig) -> int:
+def unit_count(n: int, pcfg: ProtocolConfig) -> int:
     if pcfg.name == "batch":
         return -(-n // pcfg.batch_size)
     if pcfg.name == "sequential":
@@ -232,6 +388,7 @@ def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
     records = summarize(rows, meta, options, cfg.bootstrap, cfg.seed)
     log.write_summary(records)
     log.write_per_case(per_case(rows, cfg.protocol, options))
+    (log.out / "plots").mkdir(exist_ok=True)
     bar_charts(records, log.out / "plots")
     if cfg.protocol == "sequential":
         curve = sequential_curve(rows, options)
@@ -262,7 +419,7 @@ def _generation_prefix(cases, data_dir: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def _config_record(cfg: RunConfig, cases, lm) -> dict:
+def _config_record(cfg: RunConfig, cases, model_record: dict) -> dict:
     return {
         "args": asdict(cfg),
         "started": datetime.now().isoformat(timespec="milliseconds"),
@@ -271,8 +428,7 @@ def _config_record(cfg: RunConfig, cases, lm) -> dict:
                   "bootstrap": cfg.seed},
         "n_cases": len(cases),
         "case_ids": [c.case_id for c in cases],
-        "model": {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),
-                  "n_params": sum(p.numel() for p in lm.model.parameters())},
+        "model": model_record,
         "versions": _versions(),
         "git": _git_revision(),
         "editors": {},

@@ -20,7 +20,7 @@ from bench import checkpoints
 from bench.errors import BenchError
 from bench.registry import PRESETS
 from bench.runlog import RunLog, read_summary
-from bench.runner import RunConfig, run
+from bench.runner import ExecutorConfig, RunConfig, run
 from bench.tables import LAYOUTS
 
 logger = logging.getLogger(__name__)
@@ -217,8 +217,9 @@ def _hms(seconds: float) -> str:
 
 
 def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[str] | None = None,
-              dry_run: bool = False, base: RunConfig | None = None) -> int:
-    """Estimate, then run what is not finished (resuming), then write the tables. Returns failed run count."""
+              dry_run: bool = False, base: RunConfig | None = None, executor: ExecutorConfig | None = None) -> int:
+    """Estimate, then run what is not finished (resuming), then write the tables. Returns failed run count.
+    On Ray every unfinished run is scheduled at once (the cluster is filled by the whole suite)."""
     from bench.data import load_dataset
 
     if suite_name not in SUITES:
@@ -235,25 +236,39 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
     print_estimate(estimate(runs, counts, measured, done, spent), measured)
     if dry_run:
         return 0
-    failed = []
-    for r, cfg in runs:
-        if set(cfg.editors) <= done[r.name]:
-            continue
-        target = root / r.name
-        cfg = RunConfig(**{**vars(base), "editors": cfg.editors, "dataset": cfg.dataset, "protocol": cfg.protocol,
-                           "limit": cfg.limit, "num_edits": cfg.num_edits, "eval_every": cfg.eval_every,
-                           "batch_size": cfg.batch_size, "editor_args": _editor_args(r, base),
-                           "out": str(target), "resume": (target / "cases.jsonl").exists()})
-        logger.info("%s: %s on %s (%s)", r.name, ", ".join(cfg.editors), cfg.dataset, cfg.protocol)
-        started = time.time()
-        try:
-            run(cfg)
-        except BenchError as exc:
-            failed.append(r.name)
-            logger.error("%s failed, going on with the next run: %s", r.name, exc)
-        logger.info("%s: %s", r.name, _hms(time.time() - started))
+    todo = [(r, _run_config(r, cfg, base, root)) for r, cfg in runs if not set(cfg.editors) <= done[r.name]]
+    executor = executor or ExecutorConfig()
+    if executor.name == "ray":
+        from bench.ray_executor import run_on_ray
+
+        failed = len(run_on_ray([cfg for _, cfg in todo], executor))
+    else:
+        failed = sum(not _run_one(r, cfg) for r, cfg in todo)
     write_tables(suite, root)
-    return len(failed)
+    return failed
+
+
+def _run_config(r: SuiteRun, planned: RunConfig, base: RunConfig, root: Path) -> RunConfig:
+    target = root / r.name
+    return RunConfig(**{**vars(base), "editors": planned.editors, "dataset": planned.dataset,
+                        "protocol": planned.protocol, "limit": planned.limit, "num_edits": planned.num_edits,
+                        "eval_every": planned.eval_every, "batch_size": planned.batch_size,
+                        "editor_args": _editor_args(r, base), "out": str(target),
+                        "resume": (target / "cases.jsonl").exists()})
+
+
+def _run_one(r: SuiteRun, cfg: RunConfig) -> bool:
+    """One entry in this process; False (logged) when it failed: the suite goes on with the next."""
+    logger.info("%s: %s on %s (%s)", r.name, ", ".join(cfg.editors), cfg.dataset, cfg.protocol)
+    started = time.time()
+    try:
+        run(cfg)
+        return True
+    except BenchError as exc:
+        logger.error("%s failed, going on with the next run: %s", r.name, exc)
+        return False
+    finally:
+        logger.info("%s: %s", r.name, _hms(time.time() - started))
 
 
 def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
@@ -268,8 +283,8 @@ TABLE_FILES = (("strict", "markdown", "md", True), ("strict", "latex", "tex", Fa
 
 def write_tables(suite: Suite, root: Path) -> list[Path]:
     """OUT/tables/<table>.md (with intervals) and .tex, <table>-loc-paper.md, and the `bench report` commands
-    that remake them."""
-    from bench.report import report
+    that remake them; OUT/explorer.html, every run of the suite in one page."""
+    from bench.report import report, report_html
 
     tables, commands, written = root / "tables", [], []
     tables.mkdir(parents=True, exist_ok=True)
@@ -292,6 +307,14 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "") + (f" --loc {loc}" if loc != "strict"
                                                                                     else "")
             commands.append(f"python -m bench report {' '.join(dirs)} {flags} --output {path}")
+    folders = ([Path(suite.tables_with)] if suite.tables_with else []) + [root]  # as the tables: later wins
+    runs = [str(f / r.name) for f in folders for r in suite.runs if (f / r.name / "summary.csv").exists()]
+    shown = sorted({p.stem.split("-loc-")[0] for p in written})
+    if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)
+        page = report_html(runs, str(root / "explorer.html"), shown)
+        written.append(page)
+        commands.append(f"python -m bench report {' '.join(runs)} --format html"
+                        + (f" --table {','.join(shown)}" if shown else "") + f" --out {page}")
     (tables / "COMMANDS.md").write_text("# Commands that regenerate these tables byte for byte\n\n```\n"
                                         + "\n".join(commands) + "\n```\n")
     return written

@@ -19,5 +19,23 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
     "instructed-ins": ("instructed", {"alias_instruction": "true"}),
 }
 
+# `python -m bench list editors`: name -> (kind, one line). Kind: what an edit changes. weights = the model's
+# parameters; memory = an external store consulted at inference, the weights untouched; prompt = only the text the
+# model sees; trained = needs a checkpoint trained beforehand (`python -m bench train NAME`); reference = nothing.
+DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "noedit": ("reference", "the unedited model: the floor every table shows and never ranks"),
+    "ft-l": ("weights", "constrained fine-tuning of one MLP layer on the edit prompt (norm-bounded, last token)"),
+    "ft-m": ("weights", "fine-tuning of one MLP layer with the loss masked to the target tokens"),
+    "ike": ("prompt", "in-context editing: the new fact and retrieved demonstrations prepended to the prompt"),
+    "instructed": ("trained", "InstructEd: an edit instruction plus trained attention prefixes (gold or retrieval)"),
+    "rome": ("weights", "ROME: a rank-one update of one MLP layer from a key-value view of the fact"),
+    "memit": ("weights", "MEMIT: ROME's update spread over several MLP layers, many edits at once"),
+    "pmet": ("weights", "PMET: MEMIT-style; optimises attention and MLP states together, writes MLP weights"),
+    "lora": ("weights", "LoRA: low-rank adapters trained on the edit prompt"),
+    "serac": ("trained", "SERAC: a trained scope classifier routes in-scope queries to a counterfactual model"),
+    "grace": ("memory", "GRACE: a codebook at one layer; a hidden state near a stored key gets its replacement value"),
+    "mello": ("memory", "MeLLo: multi-hop questions decomposed, each step checked against a store of edits"),
+}
+
 ALIASES = {"none": "noedit", "base": "noedit", "ft": "ft-m", "ftm": "ft-m", "ftl": "ft-l",
            "insted": "instructed", "instructedit": "instructed"}

@@ -160,7 +160,8 @@ def test_report_renders_markdown_latex_and_csv(dataset, tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(out)]) == 0
     md = capsys.readouterr().out
-    assert "| Editor | n | Rel | Gen | Loc | Por_hop | Score | H |" in md and "**100.00**" in md
+    assert "| Editor | n | Rel | Gen | Loc | Por_hop | Score | H |" in md and "100.00" in md
+    assert "| noedit | 5 | 0.00 | 0.00 | 100.00 |" in md  # the unedited reference is never bolded
     assert main(["report", str(out), "--format", "latex", "--ci"]) == 0
     tex = capsys.readouterr().out
     assert "\\begin{tabular}" in tex and "Por\\_hop" in tex
@@ -199,3 +200,24 @@ def test_an_unknown_model_fails_at_once_without_the_hub(dataset, tmp_path, capsy
                  "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "Did you mean 'tiny-llama'?" in err and "--allow-hub" in err
+
+
+def test_a_run_whose_model_does_not_load_leaves_no_directory(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--editors", "noedit", "--dataset", dataset, "--model", "no-such-model", "--out",
+                 str(out)]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err and not out.exists()
+
+
+def test_limit_zero_is_an_error_about_limit(dataset, tmp_path, capsys):
+    assert _run(dataset, tmp_path / "run", "--limit", "0") == 2
+    assert "--limit 0: the number of cases to evaluate must be >= 1" in capsys.readouterr().err
+
+
+def test_the_leftover_of_a_run_that_wrote_no_row_is_replaced_not_a_resume_mismatch(dataset, tmp_path, caplog):
+    out = tmp_path / "run"
+    assert _run(dataset, out, "--limit", "2") == 0
+    (out / "cases.jsonl").unlink()  # as a run that failed after writing config.json, before its first row
+    assert _run(dataset, out, "--limit", "3") == 0
+    assert "stopped before writing any row; its config.json is replaced" in caplog.text
+    assert json.loads((out / "config.json").read_text())["args"]["limit"] == 3 and len(_cases(out)) == 3 * 5

@@ -1,0 +1,199 @@
+"""`bench report RUN_DIR... --format html --out FILE.html`: one self-contained results explorer.
+
+The page needs no network when viewed: its CSS and JavaScript (bench/explorer_assets/) and its figures (PNG, base64)
+are inlined. It holds the summary table with 95% intervals (sortable, the reference row marked), the paper's
+layouts named with --table, the overview and sequential figures of each run, and a case browser (bench/
+explorer_cases.py) showing each query's prompt, expected answer and every editor's answer as text with its score.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import logging
+import re
+from datetime import datetime
+from pathlib import Path
+
+from bench.atomic import atomic_write_text
+from bench.explorer_cases import KIND_METRIC, merge_cases, run_cases
+from bench.metrics import ALL_METRICS
+from bench.plots import curve_figure, ordered, overview_figure, png_bytes
+from bench.runlog import RunLog, read_summary
+from bench.tables import is_reference
+
+logger = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).parent / "explorer_assets"
+FEW_CASES = 20  # an interval over fewer cases is marked as unreliable (also in bench/report.py)
+
+
+def write_explorer(run_dirs: list[str], out: Path, tables: list[str] | tuple = (), loc: str = "strict",
+                   title: str = "") -> Path:
+    """Write the page for `run_dirs` to `out`; returns its path."""
+    page = build_page(run_dirs, tables, loc, title)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, page)
+    logger.info("explorer written to %s (%.1f MB)", out, len(page.encode()) / 1e6)
+    return out
+
+
+def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "strict", title: str = "") -> str:
+    from bench.report import collect, with_loc
+
+    records = _latest(with_loc(collect(run_dirs), loc))
+    cases = merge_cases([run_cases(Path(d)) for d in run_dirs], is_reference)
+    data = {"cases": cases, "editors": _editor_order(records, cases), "kinds": KIND_METRIC,
+            "reference": sorted({e for c in cases for e in c["answers"] if is_reference(e)})}
+    sections = [_section("Summary", _summary_table(records, loc), "summary"),
+                _section("Paper tables", _paper_tables(run_dirs, tables, loc), "tables") if tables else "",
+                _section("Figures", _figures(run_dirs), "figures"),
+                _section("Case browser", _browser(cases), "cases")]
+    replace = {"{{TITLE}}": html.escape(title or "Knowledge-editing results explorer"),
+               "{{RUNS}}": _runs(run_dirs), "{{BODY}}": "\n".join(s for s in sections if s),
+               "{{CSS}}": (ASSETS / "explorer.css").read_text(), "{{JS}}": (ASSETS / "explorer.js").read_text(),
+               "{{DATA}}": json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")}
+    return re.sub("|".join(re.escape(k) for k in replace), lambda m: replace[m.group(0)],
+                  (ASSETS / "page.html").read_text())
+
+
+def _latest(records: list[dict]) -> list[dict]:
+    """One record per (editor, dataset, protocol): a later run's replaces an earlier one's, as in the tables."""
+    keyed = {(r["editor"], r["dataset"], r["protocol"]): r for r in records}
+    return list(keyed.values())
+
+
+def _editor_order(records: list[dict], cases: list[dict]) -> list[str]:
+    """Editors of the browser in table order (those with rows but no summary record last)."""
+    known = list(dict.fromkeys(r["editor"] for _, r in ordered(records)))
+    return known + sorted({e for c in cases for e in c["answers"]} - set(known))
+
+
+def _section(heading: str, body: str, anchor: str) -> str:
+    return f'<section id="{anchor}"><h2>{heading}</h2>\n{body}\n</section>'
+
+
+def _runs(run_dirs: list[str]) -> str:
+    items = []
+    for d in run_dirs:
+        config = RunLog(Path(d)).read_config() or {}
+        git = config.get("git", {}) or {}
+        rev = (git.get("revision") or "")[:10]
+        items.append(f"<li><code>{html.escape(str(d))}</code>: {config.get('n_cases', '?')} cases, model "
+                     f"{html.escape(str(config.get('args', {}).get('model', '?')))}"
+                     + (f", git {rev}{' (dirty)' if git.get('dirty') else ''}" if rev else "") + "</li>")
+    made = datetime.now().isoformat(timespec="seconds")
+    return f"<p>Made {made} from {len(run_dirs)} run(s):</p><ul class='runs'>{''.join(items)}</ul>"
+
+
+def _summary_table(records: list[dict], loc: str) -> str:
+    """Every summary record, grouped as the tables group editors; cells carry their value for sorting."""
+    metrics = [m for m in ALL_METRICS if any(r.get(m) is not None for r in records)]
+    head = "".join(f'<th data-type="{t}">{h}</th>' for h, t in
+                   [("group", "text"), ("editor", "text"), ("dataset", "text"), ("protocol", "text"), ("n", "num")]
+                   + [(m if loc == "strict" or m not in ("Loc", "Score", "H") else f"{m} ({loc})", "num")
+                      for m in metrics])
+    body = []
+    for group, rec in ordered(records):
+        cells = [f"<td>{group}</td>", f"<td>{html.escape(rec['editor'])}"
+                 + (' <span class="badge">reference</span>' if group == "reference" else "") + "</td>",
+                 f"<td>{html.escape(rec['dataset'])}</td>", f"<td>{html.escape(rec['protocol'])}</td>",
+                 _n_cell(int(rec["n_cases"]))] + [_metric_cell(rec, m) for m in metrics]
+        body.append(f'<tr class="{"ref" if group == "reference" else ""}" data-editor="{html.escape(rec["editor"])}">'
+                    + "".join(cells) + "</tr>")
+    note = ("<p class='note'>Values in %, with the 95% percentile bootstrap interval over cases. Click a column to "
+            f"sort. ⚠ marks intervals over fewer than {FEW_CASES} cases (unreliable). The reference row (the "
+            "unedited model) is shown for comparison, never ranked.</p>")
+    return f'{note}<table id="summary-table" class="sortable"><thead><tr>{head}</tr></thead><tbody>' \
+           + "\n".join(body) + "</tbody></table>"
+
+
+def _n_cell(n: int) -> str:
+    warn = f' <span class="warn" title="fewer than {FEW_CASES} cases: the interval is unreliable">⚠</span>'
+    return f'<td data-value="{n}">{n}{warn if n < FEW_CASES else ""}</td>'
+
+
+def _metric_cell(rec: dict, metric: str) -> str:
+    value = rec.get(metric)
+    if value is None:
+        return '<td data-value="">–</td>'
+    lo, hi = rec.get(f"{metric}_lo"), rec.get(f"{metric}_hi")
+    interval = f'<span class="ci">[{lo:.1f}, {hi:.1f}]</span>' if lo is not None and hi is not None else ""
+    return f'<td data-value="{value}">{value:.2f} {interval}</td>'
+
+
+def _paper_tables(run_dirs: list[str], tables, loc: str) -> str:
+    from bench.report import report
+
+    blocks = []
+    for name in tables:
+        try:
+            blocks.append(markdown_tables_to_html(report(run_dirs, "markdown", True, table=name, loc=loc)))
+        except Exception as exc:  # noqa: BLE001 - one table the runs cannot fill must not lose the page
+            logger.warning("%s: %s", name, exc)
+            blocks.append(f"<p class='note'>{html.escape(name)}: {html.escape(str(exc))}</p>")
+    return "\n".join(blocks)
+
+
+def markdown_tables_to_html(text: str) -> str:
+    """The report's markdown (bold captions, pipe tables, italic notes) as HTML."""
+    out, rows = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            if not re.fullmatch(r"\|(---\|)+", line.strip()):
+                rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+            continue
+        if rows:
+            head = "".join(f"<th>{_inline(c)}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+            out.append(f'<table class="paper"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+            rows = []
+        if line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+    return "\n".join(out)
+
+
+def _inline(text: str) -> str:
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"(?<!\w)\*(.+?)\*(?!\w)", r"<i>\1</i>", text)
+
+
+def _figures(run_dirs: list[str]) -> str:
+    """Each run's overview and, for sequential runs, its curves, inlined as PNG."""
+    blocks = []
+    for d in run_dirs:
+        records = read_summary(Path(d) / "summary.csv")
+        if records:
+            blocks.append(_img(png_bytes(overview_figure(records)), f"{d}: overview"))
+        curve = read_curve(Path(d) / "curve.csv")
+        if curve:
+            blocks.append(_img(png_bytes(curve_figure(curve, f"{d}: sequential editing")), f"{d}: sequential"))
+    return "\n".join(blocks)
+
+
+def _img(png: bytes, caption: str) -> str:
+    data = base64.b64encode(png).decode()
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def read_curve(path: Path) -> list[dict]:
+    """curve.csv of a sequential run (editor, n_edits, metrics), or [] without one."""
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return [{"editor": r["editor"], "n_edits": int(r["n_edits"]),
+             **{m: float(r[m]) if r.get(m) not in ("", None) else None for m in ALL_METRICS}} for r in rows]
+
+
+def _browser(cases: list[dict]) -> str:
+    if cases:
+        return '<div id="browser"></div>'
+    return ('<p class="note" id="browser-empty">No per-query rows: these runs keep no cases.jsonl (results/ '
+            "commits only summary.csv and per_case.csv for most runs). Rerun a run's command, or report a run "
+            "directory that has cases.jsonl or cases.jsonl.gz, to browse its cases.</p>")

@@ -1,0 +1,137 @@
+"""The explorer's case browser data: per case, each query with every editor's answer as text and its score.
+
+Rows are read through bench/runlog.py (a gzipped `cases.jsonl.gz`, as results/ commits some runs, is read the
+same way). Runs from before `pred_text` was stored are decoded here with the run's own tokenizer (config.json
+names the model), so old and new runs look the same in the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from bench.metrics import TOKEN_METRICS
+from bench.runlog import RunLog
+from bench.summary import evaluation_sets
+
+logger = logging.getLogger(__name__)
+
+KIND_METRIC = {kind: metric for metric, (kind, _) in TOKEN_METRICS.items() if metric != "Loc_paper"}
+
+
+def run_rows(run_dir: Path) -> list[dict]:
+    """Every complete row of cases.jsonl (or cases.jsonl.gz); [] when the run keeps neither."""
+    run_dir = Path(run_dir)
+    if (run_dir / "cases.jsonl").exists():
+        return RunLog(run_dir).rows()
+    packed = run_dir / "cases.jsonl.gz"
+    if not packed.exists():
+        return []
+    with tempfile.TemporaryDirectory() as tmp, gzip.open(packed, "rb") as src:
+        with (Path(tmp) / "cases.jsonl").open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        return RunLog(Path(tmp)).rows()
+
+
+@functools.cache
+def load_tokenizer(model: str):
+    """The tokenizer of a run's model (an offline alias, a tiny test model or a local directory), or None."""
+    from bench.models import model_path
+    from bench.tiny import TINY_MODELS, build_tiny_model
+
+    try:
+        if model in TINY_MODELS:
+            return build_tiny_model(model)[1]
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model_path(model), local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - the page is still useful with token ids
+        logger.warning("cannot load the tokenizer of '%s' (%s); answers are shown as token ids", model, exc)
+        return None
+
+
+def decode_missing(rows: list[dict], model: str) -> int:
+    """Fill `pred_text` of rows that lack it with the model's tokenizer; returns how many were decoded."""
+    missing = [r for r in rows if "pred_text" not in r and r.get("pred_ids") is not None]
+    if not missing:
+        return 0
+    tokenizer = load_tokenizer(model)
+    for r in missing:
+        r["pred_text"] = tokenizer.decode(r["pred_ids"]) if tokenizer else f"ids {r['pred_ids']}"
+    logger.info("decoded %d answers of a run made before pred_text with %s's tokenizer", len(missing), model)
+    return len(missing)
+
+
+def _score(row: dict) -> float | None:
+    """The row's score as its metric counts it: agreement with the unedited model for locality, else accuracy."""
+    value = row.get("loc") if row["kind"] == "loc" else row.get("acc")
+    return None if value is None else round(float(value), 3)
+
+
+def _answer(row: dict) -> list:
+    text = row.get("pred_text", "")
+    if row.get("generated") is not None:  # MQuAKE: the generated answer is what the official metric judges
+        text = f"{text} | generated: {row['generated'].strip()}"
+    return [text, _score(row)]
+
+
+def run_cases(run_dir: Path) -> list[dict]:
+    """The browser entries of one run: per (protocol label, case), its queries and per editor its answers."""
+    rows = run_rows(run_dir)
+    if not rows:
+        return []
+    config = RunLog(Path(run_dir)).read_config() or {}
+    decode_missing(rows, config.get("args", {}).get("model") or rows[0].get("model", ""))
+    protocol = rows[0].get("protocol", "single")
+    entries: dict[tuple, dict] = {}
+    for editor in dict.fromkeys(r["editor"] for r in rows):
+        sets = evaluation_sets([r for r in rows if r["editor"] == editor], protocol)
+        for label, picked in sets.items():
+            for r in picked:
+                key = (r.get("dataset", ""), label, str(r["case_id"]))
+                entry = entries.setdefault(key, {"id": key[2], "dataset": key[0], "protocol": label,
+                                                 "queries": {}, "answers": {}})
+                entry["queries"].setdefault(r["qi"], {"kind": r["kind"], "prompt": r["prompt"], "answer": r["answer"]})
+                entry["answers"].setdefault(editor, {})[r["qi"]] = _answer(r)
+    return [_flatten(e) for e in entries.values()]
+
+
+def _flatten(entry: dict) -> dict:
+    """Queries in order, each editor's answers aligned with them (None where an editor did not score one)."""
+    order = sorted(entry["queries"])
+    answers = {ed: [by_qi.get(qi) for qi in order] for ed, by_qi in entry["answers"].items()}
+    return {**entry, "queries": [entry["queries"][qi] for qi in order], "answers": answers}
+
+
+def merge_cases(per_run: list[list[dict]], is_reference) -> list[dict]:
+    """Entries of several runs as one list: the same (dataset, protocol, case) from several runs becomes one
+    entry (a later run's editor replaces an earlier one's); flags for the browser's filters are added."""
+    merged: dict[tuple, dict] = {}
+    for entries in per_run:
+        for e in entries:
+            key = (e["dataset"], e["protocol"], e["id"])
+            if key not in merged:
+                merged[key] = {**e, "answers": dict(e["answers"])}
+            elif [q["prompt"] for q in merged[key]["queries"]] == [q["prompt"] for q in e["queries"]]:
+                merged[key]["answers"].update(e["answers"])
+            else:
+                logger.warning("case %s of %s: two runs scored different queries; the first run's is shown", key[2],
+                               key[0])
+    return [_flags(e, is_reference) for e in merged.values()]
+
+
+def _flags(entry: dict, is_reference) -> dict:
+    """`failed`: editors whose edit prompt was not answered with the new target (Rel < 1); per query
+    `disagree`: the editors (the reference left out) answered it differently."""
+    editors = [ed for ed in entry["answers"] if not is_reference(ed)]
+    entry["failed"] = [ed for ed in editors if any(
+        a is not None and a[1] is not None and a[1] < 1
+        for q, a in zip(entry["queries"], entry["answers"][ed]) if q["kind"] == "rel")]
+    for i, q in enumerate(entry["queries"]):
+        texts = {entry["answers"][ed][i][0] for ed in editors if entry["answers"][ed][i] is not None}
+        q["disagree"] = len(texts) > 1
+    return entry

@@ -1,0 +1,52 @@
+"""Editors for the Ray executor's tests, imported by Ray workers as `tests.ray_editors:Class`."""
+
+import os
+import time
+from dataclasses import dataclass
+
+from bench.editor import Capabilities, Editor, EditorConfig
+
+
+@dataclass
+class CrashConfig(EditorConfig):
+    marker: str = ""  # the worker process dies in its second edit while this file does not exist (then creates it)
+
+
+class CrashOnce(Editor):
+    """A no-op editor whose worker dies mid-unit once: Ray restarts it and retries the unit."""
+
+    name = "crashonce"
+    capabilities = Capabilities(changes_weights=False)
+    config_class = CrashConfig
+
+    def __init__(self, lm, config=None, resources=None):
+        super().__init__(lm, config, resources)
+        self.edits = 0
+
+    def edit(self, cases):
+        self.edits += 1
+        if self.edits == 2 and self.config.marker and not os.path.exists(self.config.marker):
+            open(self.config.marker, "w").close()
+            os._exit(1)
+
+    def reset(self):
+        pass
+
+
+@dataclass
+class SlowConfig(EditorConfig):
+    seconds: float = 1.0
+
+
+class Slow(Editor):
+    """A no-op editor that takes `seconds` per edit: a run long enough to kill its driver mid-way."""
+
+    name = "slow"
+    capabilities = Capabilities(changes_weights=False)
+    config_class = SlowConfig
+
+    def edit(self, cases):
+        time.sleep(self.config.seconds)
+
+    def reset(self):
+        pass

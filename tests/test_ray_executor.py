@@ -1,0 +1,148 @@
+"""--executor ray: a run or suite on Ray workers writes the run directories a local run writes, byte for byte."""
+
+import builtins
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import torch
+
+import bench.suite as suite_module
+from bench import ray_executor
+from bench.cli import main
+from bench.errors import BenchError
+from bench.runner import ExecutorConfig
+from bench.suite import Suite, SuiteRun, run_suite
+from tests.test_runner import _record
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ("cases.jsonl", "per_case.csv", "summary.csv")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local Ray for the module (2 CPUs: two one-CPU workers); the harness joins it instead of starting one."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture
+def one_thread():
+    """Local runs with the threads of a one-CPU worker, so floating-point sums run in the same order."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i % 5) | {"case_id": 100 + i} for i in range(6)]))
+    return f"counterfact:{path}"
+
+
+def _run(editors, dataset, out, *extra):
+    return main(["run", "--editors", editors, "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(out), "--bootstrap", "50", *extra])
+
+
+def _same_files(a: Path, b: Path, names=FILES) -> None:
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("protocol", [("single",), ("batch", "--batch-size", "2"),
+                                      ("sequential", "--eval-every", "2")])
+def test_a_ray_run_writes_what_a_local_run_writes(cluster, one_thread, dataset, tmp_path, protocol):
+    args = ["--protocol", *protocol, "--limit", "5"]
+    assert _run("noedit,ft-m,grace", dataset, tmp_path / "local", *args) == 0
+    assert _run("noedit,ft-m,grace", dataset, tmp_path / "ray", *args, "--executor", "ray", "--workers", "2") == 0
+    _same_files(tmp_path / "local", tmp_path / "ray", FILES + (("curve.csv",) if protocol[0] == "sequential" else ()))
+    config = json.loads((tmp_path / "ray" / "config.json").read_text())
+    assert config["executor"]["name"] == "ray" and config["executor"]["workers"] == 2
+    assert config["executor"]["cluster"] == {"nodes": 1, "CPU": 2.0, "GPU": 0.0}
+    assert config["wall_seconds"] > 0 and all(e["seconds"] > 0 for e in config["editors"].values())
+    assert json.loads((tmp_path / "local" / "config.json").read_text())["executor"] == {"name": "local"}
+
+
+def test_a_worker_killed_mid_unit_is_restarted_and_no_unit_is_written_twice(cluster, one_thread, dataset, tmp_path):
+    marker = tmp_path / "crashed"
+    editor_args = ("--editor-args", f"crashonce:marker={marker}")
+    assert _run("tests.ray_editors:CrashOnce", dataset, tmp_path / "ray", "--executor", "ray", "--workers", "1",
+                *editor_args) == 0
+    assert marker.exists()  # the worker did die in its second unit
+    units = [r["unit"] for r in map(json.loads, (tmp_path / "ray" / "cases.jsonl").read_text().splitlines())
+             if "unit_rows" in r]
+    assert len(units) == len(set(units)) == 6
+    assert _run("tests.ray_editors:CrashOnce", dataset, tmp_path / "local", *editor_args) == 0  # marker: no crash
+    _same_files(tmp_path / "local", tmp_path / "ray")
+
+
+def test_a_killed_driver_is_continued_with_resume(cluster, one_thread, dataset, tmp_path):
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "bench", "run", "--editors", "noedit,tests.ray_editors:Slow", "--dataset",
+               dataset, "--model", "tiny-llama", "--device", "cpu", "--out", str(out), "--bootstrap", "50",
+               "--executor", "ray", "--ray-address", cluster, "--workers", "2", "-q"]
+    driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cases = out / "cases.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cases.exists() and '"slow"' in cases.read_text()):
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    written = [json.loads(x) for x in cases.read_text().splitlines()]
+    assert any(r["editor"] == "slow" for r in written) and len(written) < 2 * 6 * 5  # killed part-way
+    assert _run("noedit,tests.ray_editors:Slow", dataset, out, "--executor", "ray", "--workers", "2",
+                "--resume") == 0
+    units = [(r["editor"], r["unit"]) for r in map(json.loads, cases.read_text().splitlines()) if "unit_rows" in r]
+    assert len(units) == len(set(units)) == 12
+    assert _run("noedit,tests.ray_editors:Slow", dataset, tmp_path / "local") == 0
+    _same_files(tmp_path / "local", out, ("per_case.csv", "summary.csv"))
+
+
+def test_a_suite_schedules_all_its_runs_at_once(cluster, one_thread, tmp_path, monkeypatch):
+    tiny = Suite("tiny", (SuiteRun("counterfact", "counterfact", ("noedit", "ft-m"), ("table2",)),
+                          SuiteRun("zsre-sequential", "zsre", ("ft-m",), ("table10",), protocol="sequential",
+                                   num_edits=3, eval_every=3)))
+    monkeypatch.setitem(suite_module.SUITES, "tiny", tiny)
+    calls = []
+    real = ray_executor.run_on_ray
+    monkeypatch.setattr(ray_executor, "run_on_ray", lambda cfgs, ex, given=None: calls.append(cfgs) or real(cfgs, ex))
+    base = suite_module.RunConfig(editors=[], dataset="", out="", model="tiny-llama", device="cpu")
+    assert run_suite("tiny", str(tmp_path / "local"), 3, set(), base=base) == 0
+    assert run_suite("tiny", str(tmp_path / "ray"), 3, set(), base=base,
+                     executor=ExecutorConfig("ray", workers=2)) == 0
+    assert [len(c) for c in calls] == [2]  # both runs in one schedule
+    for name in ("counterfact", "zsre-sequential"):
+        _same_files(tmp_path / "local" / name, tmp_path / "ray" / name, ("per_case.csv", "summary.csv"))
+    _same_files(tmp_path / "local" / "tables", tmp_path / "ray" / "tables", ("table2.md", "table10.md"))
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(BenchError, match=r"pip install -e '\.\[ray\]'"):
+        ray_executor.require_ray()
+
+
+def test_impossible_executor_options_are_refused(cluster, dataset, tmp_path, capsys):
+    with pytest.raises(BenchError, match="only apply to --executor ray"):
+        ExecutorConfig("local", workers=2)
+    with pytest.raises(BenchError, match="--workers must be >= 1"):
+        ExecutorConfig("ray", workers=0)
+    assert _run("noedit", dataset, tmp_path / "run", "--executor", "ray", "--workers", "5") == 2
+    assert "does not fit the Ray cluster (2 CPUs, 0 GPUs, 1 node(s)); at most 2 fit" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "cases.jsonl").exists()
