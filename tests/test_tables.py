@@ -188,7 +188,7 @@ def test_loc_asymmetric_is_the_paper_definition_for_instructed_rows_only(tmp_pat
     assert _cells(text, "ike")[5].startswith("20.00 [")  # strict for the baselines
     assert _cells(text, "ft-m")[5].startswith("75.00 [")
     lo, hi = recs["instructed"]["Loc_paper_lo"], recs["instructed"]["Loc_paper_hi"]
-    assert _cells(text, "instructed")[5] == f"**100.00** [{lo:.1f}, {hi:.1f}]"  # the paper's for InstructEd
+    assert _cells(text, "instructed")[5] == f"**100.00** [{lo:.1f}, {hi:.1f}] ⚠"  # the paper's; 4 cases: flagged
     assert "| instructed | CounterFact | Loc (asym.) | 100.00 | ft-m | 75.00 | +25.00" in text
     tex = report([d], "latex", table="table2", loc="asymmetric")
     assert "Loc (asym.)" in tex and "ASYMMETRIC" in tex.split(r"\caption{")[1]
