@@ -37,6 +37,9 @@ class ArchSpec:
     qkv: str | None = None  # fused q/k/v projection (GPT-2)
     mlp_gate: str | None = None
     conv1d: bool = False  # weights stored (in, out) as in GPT-2's Conv1D, not (out, in)
+    # norms applied to a sub-block's output before the residual add (Gemma 2/3), relative to a layer
+    attn_post_norm: str | None = None
+    mlp_post_norm: str | None = None
 
     def path(self, layer: int, part: str) -> str:
         """Dotted module path of `part` in decoder block `layer`."""
@@ -51,6 +54,16 @@ class ArchSpec:
         parent = self.attn if part in ("q", "k", "v", "qkv", "o") else self.mlp
         return f"{base}.{parent}.{rel}"
 
+    def output_norm_path(self, layer: int, part: str) -> str | None:
+        """The norm between `part`'s output and the residual stream (None: the output is added as it is).
+
+        `o`/`attn` feed the attention's post-norm, `mlp_out`/`mlp` the MLP's; a value written at such a
+        part reaches the residual stream only through that norm's rescaling.
+        """
+        rel = {"o": self.attn_post_norm, "attn": self.attn_post_norm,
+               "mlp_out": self.mlp_post_norm, "mlp": self.mlp_post_norm}.get(part)
+        return None if rel is None else f"{self.layers}.{layer}.{rel}"
+
 
 _LLAMA = dict(
     layers="model.layers", embed="model.embed_tokens", final_norm="model.norm", lm_head="lm_head",
@@ -63,7 +76,9 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "llama": ArchSpec("llama", **_LLAMA),
     "mistral": ArchSpec("mistral", **_LLAMA),
     "qwen2": ArchSpec("qwen2", **_LLAMA),
-    "gemma3_text": ArchSpec("gemma3_text", **{**_LLAMA, "mlp_norm": "pre_feedforward_layernorm"}),
+    "gemma3_text": ArchSpec("gemma3_text", **{
+        **_LLAMA, "mlp_norm": "pre_feedforward_layernorm", "attn_post_norm": "post_attention_layernorm",
+        "mlp_post_norm": "post_feedforward_layernorm"}),
     "gpt2": ArchSpec(
         "gpt2", layers="transformer.h", embed="transformer.wte", final_norm="transformer.ln_f",
         lm_head="lm_head", attn="attn", mlp="mlp", attn_norm="ln_1", mlp_norm="ln_2",
@@ -115,6 +130,12 @@ def hidden_size(model: torch.nn.Module) -> int:
 
 def get_module(model: torch.nn.Module, layer: int, part: str) -> torch.nn.Module:
     return model.get_submodule(arch_of(model).path(layer, part))
+
+
+def output_norm(model: torch.nn.Module, layer: int, part: str) -> torch.nn.Module | None:
+    """The module `ArchSpec.output_norm_path` names, or None."""
+    path = arch_of(model).output_norm_path(layer, part)
+    return None if path is None else model.get_submodule(path)
 
 
 def module_path(model: torch.nn.Module, layer: int, part: str) -> str:

@@ -244,7 +244,8 @@ def _list_datasets() -> None:
 
 # alias -> (where it comes from, parameters, family) for `list models`
 _MODEL_FACTS = {"smollm2-135m": ("offline", "135M", "llama"), "gemma3-270m": ("offline", "270M", "gemma3"),
-                "tiny-llama": ("built-in", "<1M", "llama"), "tiny-gpt2": ("built-in", "<1M", "gpt2")}
+                "tiny-llama": ("built-in", "<1M", "llama"), "tiny-gpt2": ("built-in", "<1M", "gpt2"),
+                "tiny-gemma3": ("built-in", "<1M", "gemma3")}
 
 
 def _list_models() -> None:

@@ -26,6 +26,11 @@ def tiny_gpt2():
     return load_model("tiny-gpt2", device="cpu")
 
 
+@pytest.fixture(scope="session")
+def tiny_gemma3():
+    return load_model("tiny-gemma3", device="cpu")
+
+
 @pytest.fixture(params=["tiny-llama", "tiny-gpt2"])
 def tiny_lm(request, tiny_llama, tiny_gpt2):
     return tiny_llama if request.param == "tiny-llama" else tiny_gpt2

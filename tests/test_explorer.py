@@ -21,21 +21,9 @@ from bench.cli import main
 from bench.explorer import build_page, markdown_tables_to_html
 from bench.explorer_cases import merge_cases, run_cases, run_rows
 from bench.tables import is_reference
+from tests.test_runner import _record
 
 EDITORS = ("noedit", "ft-m", "ike")
-
-
-def _record(i: int) -> dict:
-    subject = ["Spike Hughes", "Toko Yasuda", "John Lennon", "Max Mosley"][i]
-    return {
-        "case_id": 100 + i,
-        "requested_rewrite": {"prompt": "{} originates from", "relation_id": "P19", "subject": subject,
-                              "target_new": {"str": "Philadelphia"}, "target_true": {"str": "London"}},
-        "paraphrase_prompts": [f"{subject} was born in"],
-        "neighborhood_prompts": ["Kathryn Newton was born in", "Aubrey de Grey is originally from"],
-        "portability": {"New Question": f"What food is the city {subject} is from known for?",
-                        "New Answer": "Cheesesteaks"},
-    }
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """InstructEd's attention on the other LLaMA-family layouts (Qwen2 biases, Mistral, Gemma 3 qk-norm and
-sliding windows), with tiny random models: exact base behaviour, batching, generation with a cache."""
+sliding windows), with tiny random models: exact base behaviour, batching, generation with a cache.
+`tiny-gemma3` adds Gemma's own BOS tokenizer and a window shorter than the prompts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from bench.scoring import Prepared, Scorer
 from editors.instructed.attention import forward_context
 from editors.instructed.instructions import Spanner, format_prompt
 from editors.instructed.prefix import PrefixBank
-from editors.instructed.testing import greedy_without_cache, tiny_family_lm
+from editors.instructed.testing import greedy_without_cache, tiny_family_lm, tiny_lm
 
 ITEMS = [("Toko Yasuda plays the piano.", "Toko Yasuda performs on the", "piano", 0.3),
          ("", "Rome is the capital of", "Italy", 1.0),
@@ -18,9 +19,9 @@ ITEMS = [("Toko Yasuda plays the piano.", "Toko Yasuda performs on the", "piano"
           "Paris", 0.2)]
 
 
-@pytest.fixture(scope="module", params=["qwen2", "mistral", "gemma3_text"])
+@pytest.fixture(scope="module", params=["qwen2", "mistral", "gemma3_text", "tiny-gemma3"])
 def lm(request):
-    return tiny_family_lm(request.param)
+    return tiny_lm(request.param) if request.param.startswith("tiny-") else tiny_family_lm(request.param)
 
 
 def test_exactness_batching_and_generation(lm):

@@ -4,7 +4,8 @@ z = the residual stream after the last edited layer, optimised at the
 subject's last token (editors/locate/values.py). Layer by layer, bottom up,
 each layer takes 1/(remaining layers) of the residual z - h (h read on the
 model with the lower layers' deltas already in effect) through the
-least-squares update delta = R^T K (lambda C + K^T K)^-1.
+least-squares update delta = R^T K (lambda C + K^T K)^-1. A model whose MLP output is normalised
+before the residual add (Gemma) gets the residual moved through that norm (editors/locate/stream.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bench.arguments import arg
 from editors.locate import LocateConfig, LocateEditor
 from editors.locate.hooks import BLOCK, overlay
 from editors.locate.keys import read_at_lookup
+from editors.locate.stream import site_residual
 from editors.locate.update import spread_delta
 from editors.locate.values import optimise_values
 
@@ -42,6 +44,7 @@ class MEMIT(LocateEditor):
             with overlay(self.model, deltas):
                 keys, outputs = read_at_lookup(self.scorer, requests, self.contexts, [site, z_site])
             residuals = (values.targets[z_site] - outputs[z_site][:, 0]) / (len(layers) - i)
+            residuals = site_residual(self.model, site, outputs[site][:, 0], residuals)
             deltas[site] = spread_delta(keys[site].mean(1), residuals, covs[site],
                                         self.config.mom2_update_weight).float()
         return deltas

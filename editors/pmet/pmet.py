@@ -7,7 +7,9 @@ layer takes residual / sqrt(remaining layers) of z_mlp - (current MLP output),
 the square-root spread of the paper, through the MEMIT least-squares update.
 The attention target only shapes the optimisation, unless `update_attention`
 is set (an ablation the reference code allows), which also writes
-z_attn - (current attention output) into the attention output projections.
+z_attn - (current attention output) into the attention output projections. Residuals are taken
+between what the outputs add to the residual stream, so a model that normalises them before the
+residual add (Gemma) gets them moved through each layer's norm (editors/locate/stream.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bench.arguments import arg
 from editors.locate import LocateEditor
 from editors.locate.hooks import overlay
 from editors.locate.keys import read_at_lookup
+from editors.locate.stream import contribution, site_residual
 from editors.locate.update import spread_delta
 from editors.locate.values import ValueSettings, optimise_values
 from editors.memit import MEMITConfig
@@ -60,7 +63,10 @@ class PMET(LocateEditor):
                     continue
                 with overlay(self.model, deltas):
                     keys, outputs = read_at_lookup(self.scorer, requests, self.contexts, [site, (top, part)])
-                residuals = (values.targets[(top, part)] - outputs[(top, part)][:, 0]) / math.sqrt(len(layers) - i)
+                top_site = (top, part)
+                stream = (contribution(self.model, top_site, values.targets[top_site])
+                          - contribution(self.model, top_site, outputs[top_site][:, 0]))
+                residuals = site_residual(self.model, site, outputs[site][:, 0], stream / math.sqrt(len(layers) - i))
                 deltas[site] = spread_delta(keys[site].mean(1), residuals, covs[site],
                                             self.config.mom2_update_weight).float()
         return deltas
