@@ -7,12 +7,11 @@ directory fails at once, naming the offline choices and the closest one, unless 
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 _YES = {"1", "true", "yes", "on"}
 _NO = {"0", "false", "no", "off"}
@@ -34,9 +33,7 @@ def resolve_source(name: str, known: Iterable[str], what: str, allow_hub: bool =
 
 def unknown_name(name: str, known: list[str], what: str) -> BenchError:
     """The error for a name that is not offline, with a 'did you mean' from the offline names (case-insensitive)."""
-    by_lower = {k.lower(): k for k in known}
-    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.6)]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, known, n=3)
     return BenchError(
         f"unknown {what} '{name}': it is neither an offline {what} alias nor an existing local directory.{hint} "
         f"Offline {what}s: {', '.join(known)}. To download '{name}' from the Hugging Face hub instead, pass "

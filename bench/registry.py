@@ -13,7 +13,6 @@ See docs/architecture.md.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import warnings
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from importlib import metadata
 
 from bench.arguments import check_config, check_layers, rule_of
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 EDITOR_GROUP = "knowledge_edit_bench.editors"
 CATALOGUE_GROUP = "knowledge_edit_bench.catalogues"
@@ -85,8 +84,7 @@ def canonical_name(name: str) -> str:
     key = name.strip().lower()
     key = cat.aliases.get(key, key)
     if key not in cat.editors and key not in cat.presets and key not in _DIRECT:
-        close = difflib.get_close_matches(key, list(cat.editors) + list(cat.presets) + list(cat.aliases), n=1)
-        hint = f" Did you mean '{cat.aliases.get(close[0], close[0])}'?" if close else ""
+        hint = did_you_mean(key, [*cat.editors, *cat.presets, *cat.aliases], shown=lambda k: cat.aliases.get(k, k))
         raise BenchError(f"unknown editor '{name}'.{hint} Known editors: {', '.join(cat.editors)}; "
                          f"presets: {', '.join(cat.presets)}.")
     return key

@@ -85,3 +85,12 @@ def test_table_groups_come_from_capabilities():
                       "lora": "M", "ike": "P", "instructed": "P", "serac": "P", "grace": "P", "mello": "P"}
     assert editor_group("instructed-retrieval") == "P" and editor_group("ftm") == "M"  # presets, aliases
     assert editor_group("a-retired-method") == "other"  # a label of an old run that no installed editor has
+
+
+def test_one_did_you_mean_for_every_unknown_name():
+    from bench.errors import did_you_mean
+
+    assert did_you_mean("tiny-lama", ["tiny-llama", "tiny-gpt2", "smollm2-135m"], n=3) == " Did you mean 'tiny-llama'?"
+    assert did_you_mean("CounterFakt", ["counterfact", "zsre"]) == " Did you mean 'counterfact'?"  # any case
+    assert did_you_mean("ftm-x", ["ftm"], shown=lambda k: {"ftm": "ft-m"}[k]) == " Did you mean 'ft-m'?"
+    assert did_you_mean("qqq", ["zsre"]) == ""

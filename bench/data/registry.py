@@ -6,14 +6,13 @@ or format name that picks the parser for an arbitrary file.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 ENV_VAR = "BENCH_DATA_DIR"
 DEFAULT_DATA_DIR = Path("..") / "shared" / "data"
@@ -115,9 +114,8 @@ def format_of(name: str) -> str:
 
 def unknown_name_error(name: str) -> BenchError:
     known = [*DATASETS, *formats()]
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    if not close and ("/" in name or name.endswith((".json", ".jsonl"))):
+    hint = did_you_mean(name, known, cutoff=0.5)
+    if not hint and ("/" in name or name.endswith((".json", ".jsonl"))):
         hint = " For a file, use NAME:PATH, e.g. mquake:/path/to/MQuAKE-CF-3k.json."
     return BenchError(
         f"Unknown dataset '{name}'.{hint} Known datasets: {', '.join(DATASETS)}; "
