@@ -9,7 +9,6 @@ explorer_cases.py) showing each query's prompt, expected answer and every editor
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import logging
@@ -21,13 +20,13 @@ from bench.atomic import atomic_write_text
 from bench.explorer_cases import KIND_METRIC, merge_cases, run_cases
 from bench.metrics import ALL_METRICS
 from bench.plots import curve_figure, ordered, overview_figure, png_bytes
-from bench.runlog import RunLog, read_summary
+from bench.report import FEW_CASES
+from bench.runlog import RunLog, read_curve, read_summary
 from bench.tables import is_reference
 
 logger = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "explorer_assets"
-FEW_CASES = 20  # an interval over fewer cases is marked as unreliable (also in bench/report.py)
 
 
 def write_explorer(run_dirs: list[str], out: Path, tables: list[str] | tuple = (), loc: str = "strict",
@@ -179,16 +178,6 @@ def _img(png: bytes, caption: str) -> str:
     data = base64.b64encode(png).decode()
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
-
-def read_curve(path: Path) -> list[dict]:
-    """curve.csv of a sequential run (editor, n_edits, metrics), or [] without one."""
-    if not path.exists():
-        return []
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return [{"editor": r["editor"], "n_edits": int(r["n_edits"]),
-             **{m: float(r[m]) if r.get(m) not in ("", None) else None for m in ALL_METRICS}} for r in rows]
 
 
 def _browser(cases: list[dict]) -> str:

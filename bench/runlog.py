@@ -105,7 +105,7 @@ class RunLog:
             )
         if resume:
             self.drop_incomplete_units()
-        if not self.rows() and (self.out / "config.json").exists():
+        if self._no_rows() and (self.out / "config.json").exists():
             logger.warning("%s: an earlier run here stopped before writing any row; its config.json is replaced "
                            "(there is nothing to resume)", self.out)
             (self.out / "config.json").unlink()
@@ -113,9 +113,14 @@ class RunLog:
     def discard_if_unused(self) -> None:
         """Remove the directory `prepare` created when the run failed before writing a row (a model that did not
         load, a refused option): a failed start leaves nothing behind."""
-        if getattr(self, "created", False) and not self.rows():
+        if getattr(self, "created", False) and self._no_rows():
             self.close()
             shutil.rmtree(self.out, ignore_errors=True)
+
+    def _no_rows(self) -> bool:
+        """No row at all: appends write whole units and a resume drops cut-short ones first, so an empty file
+        (or none) is the only way to hold no complete unit."""
+        return not self.cases_path.exists() or not self.cases_path.stat().st_size
 
     def close(self) -> None:
         self.lock.release()
@@ -176,6 +181,20 @@ class RunLog:
             fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mark_units(rows)))
             fh.flush()
             os.fsync(fh.fileno())
+
+    def write_curve(self, rows: list[dict]) -> Path | None:
+        """curve.csv of a sequential run: the metrics at every eval@K checkpoint (`read_curve` reads it)."""
+        if not rows:
+            return None
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
+                                  for k, v in r.items()} for r in rows)
+
+        return atomic_write(self.out / "curve.csv", write)
 
     def write_summary(self, records: list[dict]) -> Path:
         def write(tmp: Path) -> None:
@@ -339,3 +358,13 @@ def read_summary(path: Path) -> list[dict]:
             if m in row:
                 row[m] = float(row[m]) if row[m] not in ("", None) else None
     return rows
+
+
+def read_curve(path: Path) -> list[dict]:
+    """curve.csv of a sequential run (editor, n_edits, metrics), or [] without one."""
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return [{"editor": r["editor"], "n_edits": int(r["n_edits"]),
+             **{m: float(r[m]) if r.get(m) not in ("", None) else None for m in ALL_METRICS}} for r in rows]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 import platform
 import subprocess
@@ -15,7 +14,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.atomic import atomic_write
 from bench.data import load_dataset, resolve_data_dir
 from bench.data.schema import NHOP, REL, EditCase
 from bench.data.validate import check_context, context_length
@@ -257,10 +255,11 @@ class RunProgress:
         if not self.timed:
             return f" ({left} units of the run left)"
         per_unit = (time.time() - self.started) / self.timed
-        return f" ({left} units of the run left, about {_duration(left * per_unit)} at this run's speed so far)"
+        return f" ({left} units of the run left, about {hms(left * per_unit)} at this run's speed so far)"
 
 
-def _duration(seconds: float) -> str:
+def hms(seconds: float) -> str:
+    """'1h05m' or '4m07s': the one duration format of progress lines and the suite's estimates."""
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
@@ -392,23 +391,9 @@ def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
     bar_charts(records, log.out / "plots")
     if cfg.protocol == "sequential":
         curve = sequential_curve(rows, options)
-        _write_csv(log.out / "curve.csv", curve)
+        log.write_curve(curve)
         curve_plots(curve, log.out / "plots", f"{meta['dataset']} / {meta['model']}: sequential editing")
     return records
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-
-    def write(tmp: Path) -> None:
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
-                              for k, v in r.items()} for r in rows)
-
-    atomic_write(path, write)
 
 
 def _generation_prefix(cases, data_dir: Path) -> str:

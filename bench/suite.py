@@ -20,7 +20,7 @@ from bench import checkpoints
 from bench.errors import BenchError
 from bench.registry import PRESETS
 from bench.runlog import RunLog, read_summary
-from bench.runner import ExecutorConfig, RunConfig, run
+from bench.runner import ExecutorConfig, RunConfig, hms, run
 from bench.tables import LAYOUTS
 
 logger = logging.getLogger(__name__)
@@ -201,19 +201,14 @@ def print_estimate(rows: list[tuple], measured: dict[str, float]) -> float:
     total, spent = sum(r[3] for r in rows), sum(r[4] for r in rows)
     print(f"{'run':30s} {'editor':22s} {'cases':>6s} {'estimate':>10s} {'took':>8s}", file=sys.stderr)
     for run_name, editor, n, seconds, took in rows:
-        when = "done" if seconds == 0 else _hms(seconds)
-        print(f"{run_name:30s} {editor:22s} {n:6d} {when:>10s} {_hms(took) if took else '':>8s}", file=sys.stderr)
+        when = "done" if seconds == 0 else hms(seconds)
+        print(f"{run_name:30s} {editor:22s} {n:6d} {when:>10s} {hms(took) if took else '':>8s}", file=sys.stderr)
     source = "speeds measured in OUT" if measured else "speeds measured on a 2-core CPU machine (bench/suite.py)"
-    print(f"estimated time still to run: {_hms(total)} ({source}; a GPU is much faster)", file=sys.stderr)
+    print(f"estimated time still to run: {hms(total)} ({source}; a GPU is much faster)", file=sys.stderr)
     if spent:
-        print(f"time the finished editors took: {_hms(spent)} (config.json 'seconds'; pieces run in parallel "
+        print(f"time the finished editors took: {hms(spent)} (config.json 'seconds'; pieces run in parallel "
               "overlap)", file=sys.stderr)
     return total
-
-
-def _hms(seconds: float) -> str:
-    h, m = divmod(int(seconds) // 60, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{int(seconds) % 60:02d}s"
 
 
 def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[str] | None = None,
@@ -268,7 +263,7 @@ def _run_one(r: SuiteRun, cfg: RunConfig) -> bool:
         logger.error("%s failed, going on with the next run: %s", r.name, exc)
         return False
     finally:
-        logger.info("%s: %s", r.name, _hms(time.time() - started))
+        logger.info("%s: %s", r.name, hms(time.time() - started))
 
 
 def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:

@@ -73,7 +73,7 @@ def test_suite_skips_finished_runs_and_its_tables_are_reproduced_by_report(tiny_
     err = capsys.readouterr().err
     second = err.split("estimated time")[-2]  # the second estimate marks finished editors with their time
     recorded = json.loads((out / "counterfact" / "config.json").read_text())["editors"]["ft-m"]["seconds"]
-    assert re.search(r"counterfact\s+ft-m\s+3\s+done\s+" + re.escape(suite_module._hms(recorded)), second)
+    assert re.search(r"counterfact\s+ft-m\s+3\s+done\s+" + re.escape(suite_module.hms(recorded)), second)
     assert "time the finished editors took:" in err
 
 
