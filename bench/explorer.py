@@ -4,6 +4,8 @@ The page needs no network when viewed: its CSS and JavaScript (bench/explorer_as
 are inlined. It holds the summary table with 95% intervals (sortable, the reference row marked), the paper's
 layouts named with --table, the overview and sequential figures of each run, and a case browser (bench/
 explorer_cases.py) showing each query's prompt, expected answer and every editor's answer as text with its score.
+Runs of several models are kept apart: the summary gains a model column and the browser names each editor with
+its model ("rome · gemma3-270m"); a page of one model has neither.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.atomic import atomic_write_text
-from bench.explorer_cases import KIND_METRIC, merge_cases, run_cases
+from bench.explorer_cases import KIND_METRIC, editor_of, merge_cases, model_label, run_cases
 from bench.metrics import ALL_METRICS
 from bench.plots import curve_figure, ordered, overview_figure, png_bytes
 from bench.report import FEW_CASES
@@ -44,9 +46,10 @@ def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "
     from bench.report import collect, with_loc
 
     records = _latest(with_loc(collect(run_dirs), loc))
-    cases = merge_cases([run_cases(Path(d)) for d in run_dirs], is_reference)
-    data = {"cases": cases, "editors": _editor_order(records, cases), "kinds": KIND_METRIC,
-            "reference": sorted({e for c in cases for e in c["answers"] if is_reference(e)})}
+    several = _several_models(records)
+    cases = merge_cases([run_cases(Path(d), several) for d in run_dirs], is_reference)
+    data = {"cases": cases, "editors": _editor_order(records, cases, several), "kinds": KIND_METRIC,
+            "reference": sorted({e for c in cases for e in c["answers"] if is_reference(editor_of(e))})}
     sections = [_section("Summary", _summary_table(records, loc), "summary"),
                 _section("Paper tables", _paper_tables(run_dirs, tables, loc), "tables") if tables else "",
                 _section("Figures", _figures(run_dirs), "figures"),
@@ -60,14 +63,21 @@ def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "
 
 
 def _latest(records: list[dict]) -> list[dict]:
-    """One record per (editor, dataset, protocol): a later run's replaces an earlier one's, as in the tables."""
-    keyed = {(r["editor"], r["dataset"], r["protocol"]): r for r in records}
+    """One record per (editor, dataset, protocol, model): a later run's replaces an earlier one's, as in the
+    tables."""
+    keyed = {(r["editor"], r["dataset"], r["protocol"], r["model"]): r for r in records}
     return list(keyed.values())
 
 
-def _editor_order(records: list[dict], cases: list[dict]) -> list[str]:
-    """Editors of the browser in table order (those with rows but no summary record last)."""
-    known = list(dict.fromkeys(r["editor"] for _, r in ordered(records)))
+def _several_models(records: list[dict]) -> bool:
+    return len({r["model"] for r in records}) > 1
+
+
+def _editor_order(records: list[dict], cases: list[dict], several: bool = False) -> list[str]:
+    """Editors of the browser in table order (those with rows but no summary record last), named with their
+    model where the page holds several."""
+    known = list(dict.fromkeys(model_label(r["editor"], r["model"]) if several else r["editor"]
+                               for _, r in ordered(records)))
     return known + sorted({e for c in cases for e in c["answers"]} - set(known))
 
 
@@ -91,18 +101,22 @@ def _runs(run_dirs: list[str]) -> str:
 def _summary_table(records: list[dict], loc: str) -> str:
     """Every summary record, grouped as the tables group editors; cells carry their value for sorting."""
     metrics = [m for m in ALL_METRICS if any(r.get(m) is not None for r in records)]
+    several = _several_models(records)  # a model column only then: a page of one model stays as it was
     head = "".join(f'<th data-type="{t}">{h}</th>' for h, t in
-                   [("group", "text"), ("editor", "text"), ("dataset", "text"), ("protocol", "text"), ("n", "num")]
+                   [("group", "text"), ("editor", "text"), ("dataset", "text")]
+                   + ([("model", "text")] if several else []) + [("protocol", "text"), ("n", "num")]
                    + [(m if loc == "strict" or m not in ("Loc", "Score", "H") else f"{m} ({loc})", "num")
                       for m in metrics])
     body = []
     for group, rec in ordered(records):
+        texts = [rec["dataset"]] + ([rec["model"]] if several else []) + [rec["protocol"]]
         cells = [f"<td>{group}</td>", f"<td>{html.escape(rec['editor'])}"
-                 + (' <span class="badge">reference</span>' if group == "reference" else "") + "</td>",
-                 f"<td>{html.escape(rec['dataset'])}</td>", f"<td>{html.escape(rec['protocol'])}</td>",
-                 _n_cell(int(rec["n_cases"]))] + [_metric_cell(rec, m) for m in metrics]
-        body.append(f'<tr class="{"ref" if group == "reference" else ""}" data-editor="{html.escape(rec["editor"])}">'
-                    + "".join(cells) + "</tr>")
+                 + (' <span class="badge">reference</span>' if group == "reference" else "") + "</td>"] \
+            + [f"<td>{html.escape(t)}</td>" for t in texts] \
+            + [_n_cell(int(rec["n_cases"]))] + [_metric_cell(rec, m) for m in metrics]
+        model = f' data-model="{html.escape(rec["model"])}"' if several else ""
+        body.append(f'<tr class="{"ref" if group == "reference" else ""}" data-editor="{html.escape(rec["editor"])}"'
+                    f"{model}>" + "".join(cells) + "</tr>")
     note = ("<p class='note'>Values in %, with the 95% percentile bootstrap interval over cases. Click a column to "
             f"sort. ⚠ marks intervals over fewer than {FEW_CASES} cases (unreliable). The reference row (the "
             "unedited model) is shown for comparison, never ranked.</p>")

@@ -2,7 +2,8 @@
 
 Rows are read through bench/runlog.py (a gzipped `cases.jsonl.gz`, as results/ commits some runs, is read the
 same way). Runs from before `pred_text` was stored are decoded here with the run's own tokenizer (config.json
-names the model), so old and new runs look the same in the page.
+names the model), so old and new runs look the same in the page. In a page of several models each editor's name
+carries its model ("rome · gemma3-270m"), so that the same case of two models shows both models' answers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,17 @@ from bench.summary import evaluation_sets
 logger = logging.getLogger(__name__)
 
 KIND_METRIC = {kind: metric for metric, (kind, _) in TOKEN_METRICS.items() if metric != "Loc_paper"}
+MODEL_SEP = " · "
+
+
+def model_label(editor: str, model: str) -> str:
+    """An editor's name in a page of several models: "rome · gemma3-270m"."""
+    return f"{editor}{MODEL_SEP}{model}"
+
+
+def editor_of(label: str) -> str:
+    """The editor of a browser name, with or without its model."""
+    return label.split(MODEL_SEP)[0]
 
 
 def run_rows(run_dir: Path) -> list[dict]:
@@ -79,13 +91,15 @@ def _answer(row: dict) -> list:
     return [text, _score(row)]
 
 
-def run_cases(run_dir: Path) -> list[dict]:
-    """The browser entries of one run: per (protocol label, case), its queries and per editor its answers."""
+def run_cases(run_dir: Path, with_model: bool = False) -> list[dict]:
+    """The browser entries of one run: per (protocol label, case), its queries and per editor its answers; with
+    `with_model` the editors are named with their model (model_label)."""
     rows = run_rows(run_dir)
     if not rows:
         return []
     config = RunLog(Path(run_dir)).read_config() or {}
-    decode_missing(rows, config.get("args", {}).get("model") or rows[0].get("model", ""))
+    model = config.get("args", {}).get("model") or rows[0].get("model", "")
+    decode_missing(rows, model)
     protocol = rows[0].get("protocol", "single")
     entries: dict[tuple, dict] = {}
     for editor in dict.fromkeys(r["editor"] for r in rows):
@@ -96,7 +110,8 @@ def run_cases(run_dir: Path) -> list[dict]:
                 entry = entries.setdefault(key, {"id": key[2], "dataset": key[0], "protocol": label,
                                                  "queries": {}, "answers": {}})
                 entry["queries"].setdefault(r["qi"], {"kind": r["kind"], "prompt": r["prompt"], "answer": r["answer"]})
-                entry["answers"].setdefault(editor, {})[r["qi"]] = _answer(r)
+                name = model_label(editor, r.get("model") or model) if with_model else editor
+                entry["answers"].setdefault(name, {})[r["qi"]] = _answer(r)
     return [_flatten(e) for e in entries.values()]
 
 
@@ -126,12 +141,13 @@ def merge_cases(per_run: list[list[dict]], is_reference) -> list[dict]:
 
 def _flags(entry: dict, is_reference) -> dict:
     """`failed`: editors whose edit prompt was not answered with the new target (Rel < 1); per query
-    `disagree`: the editors (the reference left out) answered it differently."""
-    editors = [ed for ed in entry["answers"] if not is_reference(ed)]
+    `disagree`: the editors (the reference left out) of one model answered it differently."""
+    editors = [ed for ed in entry["answers"] if not is_reference(editor_of(ed))]
     entry["failed"] = [ed for ed in editors if any(
         a is not None and a[1] is not None and a[1] < 1
         for q, a in zip(entry["queries"], entry["answers"][ed]) if q["kind"] == "rel")]
     for i, q in enumerate(entry["queries"]):
-        texts = {entry["answers"][ed][i][0] for ed in editors if entry["answers"][ed][i] is not None}
-        q["disagree"] = len(texts) > 1
+        answers = {(ed.partition(MODEL_SEP)[2], entry["answers"][ed][i][0]) for ed in editors
+                   if entry["answers"][ed][i] is not None}
+        q["disagree"] = len(answers) > len({model for model, _ in answers})  # a model with two different answers
     return entry

@@ -1,8 +1,9 @@
 """`bench report`: tables (markdown, LaTeX or CSV) from one or more run directories.
 
-Without --table: one generic table per dataset. With --table NAME: the paper's
-layout (bench/tables.py) and, where InstructEd is in it, the paired-bootstrap
-comparison with the best other editor (bench/significance.py).
+Without --table: one generic table per dataset and model. With --table NAME: the
+paper's layout (bench/tables.py; one column group per model where the runs hold
+several) and, where InstructEd is in it, the paired-bootstrap comparison with the
+best other editor of the same model (bench/significance.py).
 
 `--loc` picks the locality definition shown in the Loc column (and used by Score
 and H): `strict` (default; agreement with the unedited model on the plain
@@ -133,11 +134,11 @@ def render(records: list[dict], fmt: str = "markdown", ci: bool = False, loc: st
     if fmt == "csv":
         return _csv(shown, loc, ci)
     blocks = []
-    for dataset in dict.fromkeys(r["dataset"] for r in records):
-        recs = [r for r in shown if r["dataset"] == dataset]
+    for dataset, model in _sections(records):
+        recs = [r for r in shown if (r["dataset"], r["model"]) == (dataset, model)]
         cols = _columns(recs)
-        title = f"{dataset} — {', '.join(dict.fromkeys(r['model'] for r in recs))}"
-        note = _loc_note([r for r in records if r["dataset"] == dataset], loc)
+        title = f"{dataset} — {model}"
+        note = _loc_note([r for r in records if (r["dataset"], r["model"]) == (dataset, model)], loc)
         title += f". {note}" if note else ""
         heads = [_header(m, loc) for m in cols]
         rows = [[_label(r), str(r["n_cases"])] + [_cell(r, m, None if is_reference(r["editor"]) else _best(recs, m),
@@ -145,6 +146,14 @@ def render(records: list[dict], fmt: str = "markdown", ci: bool = False, loc: st
         block = _markdown(title, heads, rows) if fmt == "markdown" else _latex(title, heads, rows)
         blocks.append(block + _few_note(recs, fmt, ci))
     return "\n\n".join(blocks) + "\n"
+
+
+def _sections(records: list[dict]) -> list[tuple[str, str]]:
+    """(dataset, model) of each generic table: datasets in order of appearance, each split per model (two models'
+    rows in one table would look alike and be bolded against each other)."""
+    pairs = list(dict.fromkeys((r["dataset"], r["model"]) for r in records))
+    datasets = list(dict.fromkeys(d for d, _ in pairs))
+    return sorted(pairs, key=lambda p: datasets.index(p[0]))
 
 
 def _few(rec: dict) -> bool:
@@ -260,8 +269,23 @@ def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: 
     if note:
         grid = dataclasses.replace(grid, layout=dataclasses.replace(grid.layout,
                                                                     caption=f"{grid.layout.caption} {note}"))
-    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs), loc, chosen.ours))
-    return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(comparisons, fmt, loc) + "\n"
+    return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(_compare(grid, run_dirs, loc), fmt,
+                                                                           loc) + "\n"
+
+
+def _compare(grid: Grid, run_dirs: list[str], loc: str) -> list[Comparison]:
+    """The significance rows, model by model where the table has several: per_case.csv has no model column, so
+    each model's per-case metrics are read from its own runs only."""
+    models = list(dict.fromkeys(c.model for c in grid.layout.columns if c.model))
+    if not models:
+        return compare(grid, per_case_with_loc(load_per_case(run_dirs), loc, grid.layout.ours))
+    out = []
+    for model in models:
+        dirs = [d for d in run_dirs if any(r["model"] == model for r in read_summary(Path(d) / "summary.csv"))]
+        cells = {k: r for k, r in grid.cells.items() if r["model"] == model}
+        out += compare(dataclasses.replace(grid, cells=cells),
+                       per_case_with_loc(load_per_case(dirs), loc, grid.layout.ours))
+    return out
 
 
 def render_layout(grid: Grid, fmt: str, ci: bool, loc: str = "strict") -> str:
@@ -296,7 +320,7 @@ def _layout_markdown(grid: Grid, body: list, loc: str = "strict") -> str:
 def _layout_latex(grid: Grid, body: list, loc: str = "strict") -> str:
     groups = grid.layout.columns
     n_metrics = sum(len(c.metrics) for c in groups)
-    spans = " & ".join(f"\\multicolumn{{{len(c.metrics)}}}{{c}}{{{c.label}}}" for c in groups)
+    spans = " & ".join(f"\\multicolumn{{{len(c.metrics)}}}{{c}}{{{_tex(c.label)}}}" for c in groups)
     metrics = " & ".join(_header(m, loc).replace("_", r"\_") for c in groups for m in c.metrics)
     lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l l r " + "r " * n_metrics + "}", r"\toprule",
              f" & & & {spans} \\\\", f" & Editor & n & {metrics} \\\\", r"\midrule"]
@@ -309,7 +333,7 @@ def _layout_latex(grid: Grid, body: list, loc: str = "strict") -> str:
 
 
 def _tex(text: str) -> str:
-    return text.replace("_", r"\_").replace("%", r"\%")
+    return text.replace("_", r"\_").replace("%", r"\%").replace(" · ", r" $\cdot$ ")
 
 
 def render_significance(comparisons: list[Comparison], fmt: str, loc: str = "strict") -> str:

@@ -182,9 +182,15 @@ class Scorer:
                                      logprobs=lp.gather(-1, target[:, None])[:, 0].tolist()))
         return scores
 
+    @property
+    def reuses_prefixes(self) -> bool:
+        """Whether a cached prompt prefix may be shared by padded rows: not with sliding windows (Gemma 3), where
+        the left padding between the prefix and a shorter row would take window slots."""
+        return not getattr(text_config(self.model), "sliding_window", None)
+
     def shared_prefix(self, rows: list[Encoded]) -> int:
         """Tokens all rows start with, if worth caching (>= MIN_SHARED_PREFIX), ending before any target."""
-        if len(rows) < 2 or getattr(text_config(self.model), "sliding_window", None):
+        if len(rows) < 2 or not self.reuses_prefixes:
             return 0
         limit = min(min(e.target_start for e in rows) - 1, min(len(e.ids) for e in rows))
         first, n = rows[0].ids, 0
@@ -217,10 +223,11 @@ class Scorer:
                  prefix: PrefixState | None = None) -> list[str]:
         """Greedy continuations. A row stops at EOS, at a newline (`stop_at_newline`, text cut there) or
         once its text matches a `stop` pattern (text kept: the caller cuts). Prompts whose tokens start
-        with `prefix.ids` reuse the prefix's cache (not with a `context`: it may change the prefix)."""
+        with `prefix.ids` reuse the prefix's cache (not with a `context`: it may change the prefix; nor with
+        sliding windows, see `reuses_prefixes`)."""
         encoded = [self.encode(Prepared(it.prompt, "", it.meta)) for it in items]
         out: list[str] = [""] * len(items)
-        explicit = prefix if context is None else None
+        explicit = prefix if context is None and self.reuses_prefixes else None
         n = len(explicit.ids) if explicit is not None else 0
         cached = [i for i, e in enumerate(encoded) if n and len(e.ids) > n and e.ids[:n] == explicit.ids]
         plain = sorted(set(range(len(items))) - set(cached))

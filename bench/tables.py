@@ -6,12 +6,14 @@ the runs is a row, grouped by its capabilities (the unedited reference, M =
 modifies parameters, P = preserves them, 'other' for a label no installed editor
 has) in the paper's row order, then the order the runs list them. InstructEd's
 ablation variants belong to their own tables only. The unedited model is shown
-for reference but never marked best.
+for reference but never marked best. Records of several models are never merged:
+each column group is split into one group per model ("CounterFact · gemma3-270m"),
+so best values and comparisons stay within one model's columns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatch
 
 from bench.errors import BenchError
@@ -57,10 +59,12 @@ class Columns:
     datasets: tuple[str, ...]  # fnmatch patterns on the summary's `dataset` (NAME of a NAME:PATH spec)
     metrics: tuple[str, ...]
     protocol: str = "single"
+    model: str | None = None  # set when a table shows several models: this group holds this model's records only
 
     def matches(self, rec: dict) -> bool:
         name = rec["dataset"].split(":")[0]
-        return rec["protocol"] == self.protocol and any(fnmatch(name, p) for p in self.datasets)
+        return (rec["protocol"] == self.protocol and any(fnmatch(name, p) for p in self.datasets)
+                and self.model in (None, rec.get("model")))
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,21 @@ def layout(name: str) -> Layout:
     return LAYOUTS[name]
 
 
+def per_model(lay: Layout, records: list[dict]) -> Layout:
+    """`lay` itself when its records are of one model; else each column group split into one group per model
+    (in the order the models first appear) that has records there, so that no model's cell replaces another's."""
+    matching = [r for r in records if any(c.matches(r) for c in lay.columns)]
+    models = list(dict.fromkeys(r.get("model") for r in matching))
+    if len(models) < 2:
+        return lay
+    split = [replace(c, label=f"{c.label} · {m}", model=m) for c in lay.columns for m in models]
+    return replace(lay, columns=tuple(c for c in split if any(c.matches(r) for r in matching)))
+
+
 def fill(lay: Layout, records: list[dict]) -> Grid:
-    """Place records into the layout; a later run directory's record replaces an earlier one for the same cell."""
+    """Place records into the layout (split per model, see per_model); a later run directory's record replaces an
+    earlier one for the same cell."""
+    lay = per_model(lay, records)
     cells: dict[tuple[str, int], dict] = {}
     for rec in records:
         for i, cols in enumerate(lay.columns):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -97,6 +98,68 @@ def test_markdown_tables_become_html_tables():
     html = markdown_tables_to_html("**Caption**\n\n| a | b |\n|---|---|\n| **1.00** | x_y |\n\n*a note*")
     assert "<p><b>Caption</b></p>" in html and "<th>a</th>" in html and "<td><b>1.00</b></td>" in html
     assert "<i>a note</i>" in html
+
+
+# --- runs of two models ---------------------------------------------------------------------------------------
+
+TWIN = "tiny-twin"
+
+
+@pytest.fixture(scope="module")
+def twin_dir(run_dir, tmp_path_factory) -> Path:
+    """`run_dir` as if made by a second model: every row and record names TWIN, every answer starts with 'twin:'."""
+    twin = tmp_path_factory.mktemp("twin") / "run"
+    shutil.copytree(run_dir, twin)
+    for name in ("summary.csv", "config.json"):
+        (twin / name).write_text((twin / name).read_text().replace("tiny-llama", TWIN))
+    rows = [json.loads(x) for x in (twin / "cases.jsonl").read_text().splitlines()]
+    (twin / "cases.jsonl").write_text("".join(json.dumps({**r, "model": TWIN, "pred_text": f"twin:{r['pred_text']}"})
+                                              + "\n" for r in rows))
+    return twin
+
+
+def _page_data(page: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1))
+
+
+def _summary_rows(page: str) -> list[tuple[str, str | None]]:
+    return [(m.group(1), m.group(3)) for m in
+            re.finditer(r'<tr class="[^"]*" data-editor="([^"]+)"( data-model="([^"]+)")?>', page)]
+
+
+def test_two_models_keep_their_own_summary_rows_in_a_model_column(run_dir, twin_dir):
+    page = build_page([str(run_dir), str(twin_dir)], ["table2"])
+    assert sorted(_summary_rows(page)) == sorted((e, m) for e in EDITORS for m in ("tiny-llama", TWIN))
+    assert '<th data-type="text">model</th>' in page
+    assert f"<td>{TWIN}</td>" in page and "<td>tiny-llama</td>" in page
+
+
+def test_two_models_answers_stay_apart_in_the_case_browser(run_dir, twin_dir):
+    data = _page_data(build_page([str(run_dir), str(twin_dir)]))
+    names = {m: [f"{e} · {m}" for e in EDITORS] for m in ("tiny-llama", TWIN)}
+    assert data["editors"] == [n for pair in zip(names["tiny-llama"], names[TWIN]) for n in pair]
+    assert data["reference"] == sorted(["noedit · tiny-llama", f"noedit · {TWIN}"])
+    one = {c["id"]: c for c in merge_cases([run_cases(run_dir)], is_reference)}
+    assert len(data["cases"]) == len(one)
+    for case in data["cases"]:
+        alone = one[case["id"]]
+        assert set(case["answers"]) == set(names["tiny-llama"] + names[TWIN])
+        for editor in EDITORS:
+            assert case["answers"][f"{editor} · tiny-llama"] == alone["answers"][editor]
+            assert [a[0] for a in case["answers"][f"{editor} · {TWIN}"]] == [f"twin:{a[0]}"
+                                                                            for a in alone["answers"][editor]]
+        assert sorted(case["failed"]) == sorted(f"{e} · {m}" for e in alone["failed"] for m in ("tiny-llama", TWIN))
+        # each model's editors compared among themselves: the twin's different texts are no disagreement
+        assert [q["disagree"] for q in case["queries"]] == [q["disagree"] for q in alone["queries"]]
+
+
+def test_a_page_of_one_model_has_no_model_column(run_dir):
+    page = build_page([str(run_dir), str(run_dir)])
+    assert ">model</th>" not in page and "data-model" not in page
+    assert sorted(_summary_rows(page)) == sorted((e, None) for e in EDITORS)
+    data = _page_data(page)
+    assert data["editors"] == list(EDITORS) and data["reference"] == ["noedit"]
+    assert all(set(c["answers"]) == set(EDITORS) for c in data["cases"])
 
 
 def test_html_needs_an_output_file(run_dir, capsys):
@@ -272,6 +335,27 @@ def test_explorer_in_headless_chromium(run_dir, browser, tmp_path):
 
     shot = browser.screenshot(tmp_path / "explorer.png")
     assert shot.stat().st_size > 10_000
+    assert browser.errors == []
+    assert [u for u in browser.requests if not u.startswith(("file:", "data:"))] == []
+
+
+@needs_chromium
+def test_two_models_in_headless_chromium(run_dir, twin_dir, browser, tmp_path):
+    out = tmp_path / "two.html"
+    assert main(["report", str(run_dir), str(twin_dir), "--format", "html", "--out", str(out)]) == 0
+    browser.open(out.as_uri())
+    assert browser.eval("document.body.dataset.ready") == "1"
+    models = browser.eval("[...document.querySelectorAll('#summary-table tbody tr')].map(r => r.cells[3].textContent)")
+    assert sorted(models) == sorted(["tiny-llama", TWIN] * len(EDITORS))
+
+    head = "[...document.querySelectorAll('#query-table th')].map(h => h.textContent).slice(3)"
+    refs = ["noedit · tiny-llama (unedited)", f"noedit · {TWIN} (unedited)"]
+    assert browser.eval(head) == refs + [f"{e} · {m}" for e in EDITORS[1:] for m in ("tiny-llama", TWIN)]
+    _set(browser, "f-editor", f"ike · {TWIN}")
+    assert browser.eval(head) == refs + [f"ike · {TWIN}"]
+    answers = browser.eval("[...document.querySelectorAll('#query-table tbody tr')].map(r => "
+                           "r.cells[r.cells.length - 1].querySelector('.answer').textContent)")
+    assert answers and all(a.startswith("twin:") for a in answers)
     assert browser.errors == []
     assert [u for u in browser.requests if not u.startswith(("file:", "data:"))] == []
 

@@ -1,5 +1,6 @@
 """The Gemma-3 family on `tiny-gemma3`: its layout, the post-norms the locate-and-edit methods must write
-through, and the editors on this family (edits take effect, inactive editors give base logits, reset is bitwise)."""
+through, and every editor on this family (edits take effect, inactive editors give base logits, reset is bitwise),
+including InstructEd's prefixes in sliding-window layers (the window holds for tokens, prefixes stay visible)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,39 @@ import pytest
 import torch
 from conftest import make_case
 
-from bench.arch import module_path, output_norm
-from bench.data.schema import REL
+from bench.arch import get_module, module_path, output_norm
+from bench.data.schema import GEN, HOP, LOC, REL, Query
 from bench.editor import Request, Resources
 from bench.registry import build_config
 from bench.restore import fingerprint, parameter_hash
-from bench.scoring import Scorer
-from editors.ft import FTM, FTMConfig
+from bench.scoring import Encoded, Prepared, Scorer
+from editors.ft import FTL, FTM, FTLConfig, FTMConfig, edit_layers
 from editors.grace import GRACE, GRACEConfig
 from editors.ike import IKE, IKEConfig
+from editors.ike.demos import fact_block
+from editors.instructed import InstructEd, InstructEdConfig
+from editors.instructed.attention import forward_context
+from editors.instructed.instructions import Spanner, format_prompt
+from editors.instructed.prefix import PrefixBank
+from editors.instructed.testing import fixture_cases, greedy_without_cache, make_checkpoint, resources
 from editors.locate.hooks import BLOCK, hooked
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
 from editors.locate.stream import contribution, site_residual, smallest_equivalent
 from editors.locate.values import ValueResult
+from editors.lora import LoRA, LoRAConfig, target_modules
+from editors.mello import MeLLo, MeLLoConfig
+from editors.mello.loop import STOP_PATTERNS, start_transcript
 from editors.memit import MEMIT
 from editors.pmet import PMET
 from editors.rome import ROME
+from editors.serac import CHECKPOINT_FILE, SERAC, SERACConfig
+from editors.serac.train import main as train_serac
 from tests.fakes import BagOfWords
 from tests.test_ike import TRAIN
+from tests.test_mello import PROMPT as MELLO_PROMPT
+from tests.test_mello import mquake_case
+from tests.test_serac import zsre_records
 
 # the tiny-llama files: few steps, contexts and samples (no tiny-gemma3 file: tests must not depend on one)
 FAST = {"v_num_grad_steps": "4", "contexts_per_length": "1", "stats_samples": "256"}
@@ -218,3 +233,259 @@ def test_ike_puts_the_fact_after_the_bos_and_reset_gives_the_base(tiny_gemma3, t
     assert ids[0] == tiny_gemma3.tokenizer.bos_token_id and ids.count(tiny_gemma3.tokenizer.bos_token_id) == 1
     ike.reset()
     assert [s.logprobs for s in ike.score(all_requests(case))] == [s.logprobs for s in base]
+
+
+def base_scores(lm, items):
+    return Scorer(lm.model, lm.tokenizer).score(items)
+
+
+def logprobs(scores):
+    return [s.logprobs for s in scores]
+
+
+def test_ftl_stays_in_its_ball_on_one_weight_and_resets_bitwise(tiny_gemma3):
+    model, case, eps = tiny_gemma3.model, make_case(), 0.1
+    editor = FTL(tiny_gemma3, FTLConfig(lr=1e-2, norm_constraint=eps))
+    base = base_scores(tiny_gemma3, editor.prepare(all_requests(case)).items)
+    assert logprobs(editor.score(all_requests(case))) == logprobs(base)
+    weight = get_module(model, edit_layers(model, editor.config)[0], "mlp_out").weight
+    w0, others = weight.detach().clone(), {n: p.detach().clone() for n, p in model.named_parameters()}
+    before = fingerprint(model)
+    editor.edit([case])
+    (after,) = editor.score(rel_requests(case))
+    # 'prompt_last' trains all targets at the last prompt token: the first one rises (by 0.2; the post-feedforward
+    # norm bounds what layer 3's MLP can add, so the loss plateaus at 6.1 from 6.3 whatever the ball)
+    assert after.logprobs[0] > base[0].logprobs[0] + 0.1
+    assert editor.last_losses[-1] < editor.last_losses[0] - 0.1
+    assert eps / 2 < (weight.detach() - w0).abs().max().item() <= eps * (1 + 1e-5)
+    assert [n for n, p in model.named_parameters() if not torch.equal(p, others[n])] == [
+        f"model.layers.{edit_layers(model, editor.config)[0]}.mlp.down_proj.weight"]
+    editor.reset()
+    assert fingerprint(model) == before
+    assert logprobs(editor.score(all_requests(case))) == logprobs(base)
+
+
+def test_lora_wraps_the_gemma_projections_learns_and_unloads_bitwise(tiny_gemma3):
+    model, case = tiny_gemma3.model, make_case()
+    assert target_modules(model, "q,v", [1]) == ["model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"]
+    editor = LoRA(tiny_gemma3, LoRAConfig(num_steps=15, early_stop_loss=0.0))
+    base = base_scores(tiny_gemma3, editor.prepare(all_requests(case)).items)
+    assert logprobs(editor.score(all_requests(case))) == logprobs(base)
+    before = fingerprint(model)
+    editor.edit([case])
+    assert editor.last_losses[-1] < editor.last_losses[0]
+    assert editor.score(rel_requests(case))[0].logprob > base[0].logprob + 1.0
+    assert parameter_hash(model) != before.parameters  # the adapters are part of the model while edited
+    editor.reset()
+    assert fingerprint(model) == before  # modules, hooks, requires_grad and bits all back
+    assert logprobs(editor.score(all_requests(case))) == logprobs(base)
+
+
+# -- the editors that condition the unchanged model: SERAC, MeLLo, InstructEd ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def serac_checkpoint(tmp_path_factory):
+    import json
+
+    root = tmp_path_factory.mktemp("serac")
+    data = root / "train.json"
+    data.write_text(json.dumps(zsre_records()))
+    assert train_serac(["--datasets", f"mend:{data}", "--exclude", "", "--out", str(root / "ckpt"),
+                        "--epochs", "300"], encoder=BagOfWords()) == 0
+    return root / "ckpt" / CHECKPOINT_FILE
+
+
+def test_serac_routes_in_scope_queries_to_the_fact_and_the_rest_is_the_base_model(tiny_gemma3, serac_checkpoint):
+    encoder = BagOfWords()
+    serac = SERAC(tiny_gemma3, SERACConfig(checkpoint=str(serac_checkpoint)),
+                  Resources(_encoders={encoder.name: encoder}))
+    case = make_case("c1", "Spike Hughes", "Paris")
+    case.queries = [q for q in case.queries if q.kind in (REL, LOC)] + [
+        Query(GEN, "What is the birthplace of Spike Hughes?", "Paris")]
+    requests = [Request(case, q) for q in case.queries]
+    base = base_scores(tiny_gemma3, [Prepared(q.prompt, q.answer) for q in case.queries])
+    assert logprobs(serac.score(requests)) == logprobs(base) and serac.prepare(requests).fired == [False] * 4
+    before = fingerprint(tiny_gemma3.model)
+    serac.edit([case])
+    prepared = serac.prepare(requests)
+    assert prepared.fired == [True, False, False, True]
+    assert prepared.prompts[0] == fact_block(case.edits[0].sentence, case.queries[0].prompt)
+    ids = Scorer(tiny_gemma3.model, tiny_gemma3.tokenizer).encode(prepared.items[0]).ids
+    assert ids.count(tiny_gemma3.tokenizer.bos_token_id) == 1 and ids[0] == tiny_gemma3.tokenizer.bos_token_id
+    post = serac.score(requests)
+    for fired, b, a in zip(prepared.fired, base, post):  # out of scope: the base model (in a padded batch)
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5) != fired
+    assert fingerprint(tiny_gemma3.model) == before  # SERAC never touches the model
+    serac.reset()
+    assert logprobs(serac.score(requests)) == logprobs(base) and serac.prepare(requests).fired == [False] * 4
+
+
+def make_mello(lm, tmp_path, **kw) -> MeLLo:
+    prompt = tmp_path / "mello.txt"
+    prompt.write_text(MELLO_PROMPT)
+    encoder = BagOfWords()
+    return MeLLo(lm, MeLLoConfig(prompt_file=str(prompt), **kw),
+                 Resources(encoder_name=encoder.name, _encoders={encoder.name: encoder}))
+
+
+def test_mello_scores_condition_on_the_nearest_edit_and_reset_gives_the_base(tiny_gemma3, tmp_path):
+    mello, case = make_mello(tiny_gemma3, tmp_path, score_facts=1), mquake_case()
+    requests = [Request(case, q) for q in case.queries]
+    base = base_scores(tiny_gemma3, [Prepared(q.prompt, q.answer) for q in case.queries])
+    assert logprobs(mello.score(requests)) == logprobs(base)
+    mello.edit([case])
+    hop = requests[[q.kind for q in case.queries].index(HOP)]
+    assert mello.prepare([hop]).prompts[0] == fact_block(case.edits[0].sentence, hop.query.prompt)
+    (conditioned,) = mello.score([hop])
+    assert conditioned.logprobs != base[requests.index(hop)].logprobs
+    mello.reset()
+    assert mello.prepare([hop]).prompts == [hop.query.prompt]
+    assert logprobs(mello.score(requests)) == logprobs(base)
+
+
+def test_mello_lm_calls_on_sliding_windows_are_each_transcript_alone(tiny_gemma3, tmp_path):
+    """The bug: MeLLo ran its few-shot prompt once and generated a left-padded batch behind that cache; on a
+    sliding-window model the pads between the cached prompt and a shorter transcript take window slots, so that
+    transcript's next-token logits were not the model's (off by 0.78 here; the greedy text hid it by chance)."""
+    mello, case = make_mello(tiny_gemma3, tmp_path, max_new_tokens=4), mquake_case()
+    transcripts = [start_transcript(MELLO_PROMPT, case.queries[1].prompt),  # longest first: the batch's order
+                   start_transcript(MELLO_PROMPT, "Who is Toko?")]  # 24 tokens shorter: 24 pads
+    assert len(mello.tokenizer(transcripts[0]).input_ids) == len(mello.tokenizer(transcripts[1]).input_ids) + 24
+    seen = []  # the last position's logits of every forward call
+    handle = tiny_gemma3.model.lm_head.register_forward_hook(lambda _m, _a, out: seen.append(out[:, -1].clone()))
+    try:
+        together, prompt_step = mello._lm(transcripts), seen[0]
+        alone = []
+        for row, transcript in enumerate(transcripts):
+            seen.clear()
+            alone += mello.scorer.generate([Prepared(transcript)], 4, stop_at_newline=False, stop=STOP_PATTERNS)
+            torch.testing.assert_close(prompt_step[row], seen[0][0], atol=1e-5, rtol=1e-5)
+    finally:
+        handle.remove()
+    assert together == alone
+
+
+# -- InstructEd ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def instructed_checkpoint(tiny_gemma3, tmp_path_factory):
+    path = tmp_path_factory.mktemp("instructed-gemma3")
+    make_checkpoint(tiny_gemma3, path, [1, 2])  # untrained random prefixes in two sliding-window layers
+    return path
+
+
+def instructed(lm, checkpoint, **kw) -> InstructEd:
+    return InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), **kw), resources())
+
+
+def fixture_requests(cases):
+    return [Request(c, q) for c in cases for q in c.queries]
+
+
+def test_instructed_gold_instructs_edited_cases_only_and_reset_is_exact(tiny_gemma3, instructed_checkpoint):
+    ed = instructed(tiny_gemma3, instructed_checkpoint)
+    assert ed.bank.layers == [1, 2] and all(tiny_gemma3.model.config.layer_types[i] == "sliding_attention"
+                                            for i in ed.bank.layers)
+    cases = fixture_cases()
+    reqs = fixture_requests(cases)
+    base = base_scores(tiny_gemma3, [Prepared(r.query.prompt, r.query.answer) for r in reqs])
+    assert logprobs(ed.score(reqs)) == logprobs(base)  # nothing edited: the base model bitwise
+    before = fingerprint(tiny_gemma3.model)
+    ed.edit(cases[:1])
+    prepared = ed.prepare(reqs)
+    assert prepared.fired == [r.case is cases[0] for r in reqs]
+    assert prepared.prompts[0] == format_prompt(cases[0].instruction, reqs[0].query.prompt)
+    for r, s, b in zip(reqs, ed.score(reqs), base):  # plain rows in an instructed batch: the base model
+        assert torch.allclose(torch.tensor(s.logprobs), torch.tensor(b.logprobs), atol=1e-5) != (r.case is cases[0])
+    mixed = [reqs[0], reqs[-1]]  # an instructed and a plain row: generation with sliding-window caches
+    items = ed.prepare(mixed).items
+    assert ed.generate(mixed, 5) == [
+        greedy_without_cache(tiny_gemma3, ed.scorer, it, ed.forward_context, 5) for it in items]
+    assert fingerprint(tiny_gemma3.model) == before
+    ed.reset()
+    assert logprobs(ed.score(reqs)) == logprobs(base)
+    assert tiny_gemma3.model.config._attn_implementation == "sdpa"
+
+
+def test_instructed_retrieval_fires_for_related_queries_and_reset_is_exact(tiny_gemma3, instructed_checkpoint):
+    ed = instructed(tiny_gemma3, instructed_checkpoint, mode="retrieval", retrieval_fill=0.0)
+    first, second, _ = fixture_cases()
+    reqs = [Request(first, first.queries[0]), Request(second, second.queries[0]),
+            Request(first, Query(LOC, "Berlin is in", "Germany"))]
+    base = base_scores(tiny_gemma3, [Prepared(r.query.prompt, r.query.answer) for r in reqs])
+    assert ed.prepare(reqs).fired == [False] * 3 and logprobs(ed.score(reqs)) == logprobs(base)
+    ed.edit([first])
+    prepared = ed.prepare(reqs)
+    assert prepared.fired == [True, False, False]
+    assert prepared.prompts[0] == format_prompt(first.edits[0].sentence, reqs[0].query.prompt)
+    post = ed.score(reqs)
+    assert post[0].logprobs != base[0].logprobs
+    for a, b in zip(post[1:], base[1:]):  # not fired: the base model (in a batch with an instructed row)
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+    ed.edit([second])  # sequential: the memory grows
+    assert ed.prepare(reqs).fired == [True, True, False]
+    ed.reset()
+    assert ed.prepare(reqs).fired == [False] * 3 and logprobs(ed.score(reqs)) == logprobs(base)
+
+
+def test_instructed_without_prefix_or_with_zero_prefixes_keeps_the_base_model(tiny_gemma3, instructed_checkpoint):
+    """Switched off (no prefix, no re-weighting): the instructed prompt scores as the base model scores it.
+    Zero prefixes: rows without an instruction are the base model; an instructed row is not, because a zero
+    prefix is a key of score 0 with a zero value, which still takes a share of the softmax (no gate)."""
+    cases = fixture_cases()
+    reqs = fixture_requests(cases)
+    off = InstructEd(tiny_gemma3, InstructEdConfig(prefix=False, reweight=False), resources())
+    off.edit(cases[:1])
+    items = off.prepare(reqs).items
+    assert items[0].meta is not None
+    for a, b in zip(off.score(reqs), base_scores(tiny_gemma3, items)):
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5)
+
+    with pytest.warns(UserWarning, match="trained with reweight=True"):
+        zero = instructed(tiny_gemma3, instructed_checkpoint, reweight=False)
+    for p in zero.bank.parameters():
+        p.data.zero_()
+    plain = base_scores(tiny_gemma3, [Prepared(r.query.prompt, r.query.answer) for r in reqs])
+    assert logprobs(zero.score(reqs)) == logprobs(plain)  # nothing edited
+    zero.edit(cases[:1])
+    items = zero.prepare(reqs).items
+    same_prompt = base_scores(tiny_gemma3, items)
+    for r, a, b in zip(reqs, zero.score(reqs), same_prompt):
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5) != (r.case is cases[0])
+
+
+def layer_attention(lm, encoded, bank, layer):
+    scorer = Scorer(lm.model, lm.tokenizer)
+    site = (layer, "attn")
+    with hooked(lm.model, [site], read_outputs=True) as rec:
+        scorer.logits(scorer.collate([encoded]), forward_context(lm.model, bank, True, False))
+    return rec.outputs[site][0]
+
+
+def test_instructed_prefixes_in_a_sliding_layer_keep_its_window_and_reach_every_position(tiny_gemma3):
+    """Layer 0 slides (window 4) and carries prefixes. Tokens: a token further back than the window leaves the
+    layer's output unchanged (the prefixes' extra key columns do not widen the window). Prefixes: keys
+    without a position (prefix tuning prepends them to every query), so every position attends to them,
+    positions far past the window included; they are not placed before position 0 inside the window."""
+    model, tok = tiny_gemma3.model, tiny_gemma3.tokenizer
+    assert model.config.layer_types[0] == "sliding_attention"
+    window = model.config.sliding_window
+    instruction, question = "Spike Hughes originates from Paris.", "Spike Hughes was born in the city of"
+    ids = tok(format_prompt(instruction, question)).input_ids
+    meta = Spanner(tok).meta(instruction, question, 0.6)
+    assert meta.ins_end < len(ids) - window  # positions beyond the window of the changed token 1
+    a = Encoded(ids, len(ids), meta)
+    b = Encoded([ids[0], ids[1] + 1, *ids[2:]], len(ids), meta)  # another token at position 1
+    bank = PrefixBank.for_model(model, [0], n_prefix=3, seed=3, relative_scale=1.0)
+    out_a, out_b = layer_attention(tiny_gemma3, a, bank, 0), layer_attention(tiny_gemma3, b, bank, 0)
+    for pos in range(1, 1 + window):
+        assert not torch.allclose(out_a[pos], out_b[pos], atol=1e-4)
+    torch.testing.assert_close(out_a[1 + window:], out_b[1 + window:], atol=1e-5, rtol=1e-5)
+
+    other = PrefixBank.for_model(model, [0], n_prefix=3, seed=4, relative_scale=1.0)
+    out_other, out_none = layer_attention(tiny_gemma3, a, other, 0), layer_attention(tiny_gemma3, a, None, 0)
+    for pos in range(len(ids)):  # other prefixes, or none: every position's output changes
+        assert not torch.allclose(out_a[pos], out_other[pos], atol=1e-4), pos
+        assert not torch.allclose(out_a[pos], out_none[pos], atol=1e-4), pos

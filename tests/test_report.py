@@ -11,8 +11,8 @@ from bench.report import markdown_summary, render
 METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Score", "H")
 
 
-def _record(editor: str, value: float, n: int = 200, protocol: str = "single") -> dict:
-    rec = {"editor": editor, "dataset": "counterfact", "model": "m", "protocol": protocol, "n_cases": str(n)}
+def _record(editor: str, value: float, n: int = 200, protocol: str = "single", model: str = "m") -> dict:
+    rec = {"editor": editor, "dataset": "counterfact", "model": model, "protocol": protocol, "n_cases": str(n)}
     for m in METRICS:
         rec[m], rec[f"{m}_lo"], rec[f"{m}_hi"] = value, value - 2, value + 2
     return rec
@@ -59,3 +59,16 @@ def test_markdown_summary_is_the_short_run_end_table():
     assert lines[0] == "| Editor | n | Rel | Gen | Loc | Por_hop | Score | H |"
     assert lines[2] == "| noedit | 200 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |"
     assert lines[-1].startswith("| rome (sequential/final) | 200 | 50.00") and "**" not in text
+
+
+def test_two_models_get_a_table_each_and_distinct_csv_rows():
+    other = [_record("rome", 50.0, model="g"), _record("ft-m", 70.0, model="g"),
+             dict(_record("rome", 10.0), dataset="zsre")]
+    md = render(RECORDS + other)
+    titles = [line for line in md.splitlines() if line.startswith("**")]
+    assert titles == ["**counterfact — m**", "**counterfact — g**", "**zsre — m**"]
+    second = md.split("**counterfact — g**")[1].split("**zsre")[0]
+    assert "| ft-m | 200 | **70.00** |" in second and "| rome | 200 | 50.00 |" in second  # bolded within its model
+    rows = list(csv.DictReader(io.StringIO(render(RECORDS + other, "csv"))))
+    assert [(r["editor"], r["model"], r["Rel"]) for r in rows if r["editor"] == "rome"] == [
+        ("rome", "m", "80.00"), ("rome", "g", "50.00"), ("rome", "m", "10.00")]

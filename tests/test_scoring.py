@@ -107,6 +107,17 @@ def test_generation_reusing_a_prefix_cache_equals_generation_without_it(tiny_lm,
     assert scorer.generate(prompts, 8, stop_at_newline=False, prefix=state) == plain  # the state is not consumed
 
 
+def test_an_explicit_prefix_is_not_reused_with_sliding_windows(tiny_gemma3, monkeypatch):
+    """Left padding behind a cached prefix would take window slots: a padded row would not be the model's."""
+    scorer = Scorer(tiny_gemma3.model, tiny_gemma3.tokenizer, batch_size=4)
+    assert not scorer.reuses_prefixes
+    head = "Answer the questions below. The capital of France is Paris."
+    prompts = [Prepared(f"{head} Question: {i.prompt}") for i in ITEMS]
+    alone = [scorer.generate([p], 6, stop_at_newline=False)[0] for p in prompts]
+    monkeypatch.setattr(scorer, "_behind", lambda p, b: pytest.fail("a prefix cache was used"))
+    assert scorer.generate(prompts, 6, stop_at_newline=False, prefix=scorer.prefix_state(head)) == alone
+
+
 def test_stop_pattern_ends_a_row_once_its_text_matches(tiny_lm):
     import re
 

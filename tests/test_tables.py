@@ -22,9 +22,9 @@ SCORES = {
 }
 
 
-def _rows(dataset: str) -> list[dict]:
+def _rows(dataset: str, scores: dict | None = None) -> list[dict]:
     rows = []
-    for editor, cases in SCORES.items():
+    for editor, cases in (scores or SCORES).items():
         for i, (rel, gen, loc, por) in enumerate(cases):
             base = {"editor": editor, "case_id": str(i), "phase": "after-edit", "dataset": dataset}
             rows += [dict(base, kind="rel", acc=rel), dict(base, kind="gen", acc=gen),
@@ -32,11 +32,11 @@ def _rows(dataset: str) -> list[dict]:
     return rows
 
 
-def _run_dir(tmp_path, dataset: str):
-    log = RunLog(tmp_path / dataset)
+def _run_dir(tmp_path, dataset: str, model: str = "tiny", scores: dict | None = None):
+    log = RunLog(tmp_path / dataset if model == "tiny" else tmp_path / model / dataset)
     log.prepare(resume=False)
-    rows = _rows(dataset)
-    meta = {"dataset": dataset, "model": "tiny", "protocol": "single"}
+    rows = _rows(dataset, scores)
+    meta = {"dataset": dataset, "model": model, "protocol": "single"}
     log.write_summary(summarize(rows, meta, {}, 200, 0))
     log.write_per_case(per_case(rows, "single", {}))
     return str(log.out)
@@ -119,6 +119,44 @@ def test_later_run_replaces_an_earlier_cell():
     rec = {"editor": "ike", "dataset": "counterfact", "protocol": "single", "Rel": 1.0, "n_cases": 1}
     grid = fill(layout("table2"), [rec, dict(rec, Rel=2.0)])
     assert grid.record("ike", 0)["Rel"] == 2.0
+
+
+# a second model on which ike and instructed swap scores: the best Gen is ike's there, instructed's on the first
+SWAPPED = {"noedit": SCORES["noedit"], "ike": SCORES["instructed"], "instructed": SCORES["ike"]}
+
+
+def _two_models(tmp_path) -> list[str]:
+    return [_run_dir(tmp_path, "counterfact", "smollm2-135m"), _run_dir(tmp_path, "zsre", "smollm2-135m"),
+            _run_dir(tmp_path, "counterfact", "gemma3-270m", SWAPPED)]
+
+
+def test_fill_keeps_each_models_record_in_its_own_column_group():
+    rec = {"editor": "ike", "dataset": "counterfact", "protocol": "single", "Rel": 1.0, "n_cases": 1, "model": "a"}
+    grid = fill(layout("table2"), [rec, dict(rec, Rel=2.0, model="b"), dict(rec, dataset="zsre")])
+    assert [c.label for c in grid.layout.columns] == ["CounterFact · a", "CounterFact · b", "ZsRE · a"]
+    assert [grid.record("ike", i)["Rel"] for i in range(2)] == [1.0, 2.0]
+    assert fill(layout("table2"), [rec, dict(rec, dataset="zsre")]).layout == layout("table2")  # one model: as is
+
+
+def test_two_models_side_by_side_bold_and_compare_within_each_model(tmp_path):
+    dirs = _two_models(tmp_path)
+    text = report(dirs, "markdown", table="table2")
+    head = next(ln for ln in text.splitlines() if ln.startswith("|  | Editor"))
+    groups = list(dict.fromkeys(h.rsplit(" ", 1)[0] for h in head.strip("| ").split(" | ")[3:]))
+    assert groups == ["CounterFact · smollm2-135m", "CounterFact · gemma3-270m", "ZsRE · smollm2-135m"]
+    gen_small, gen_gemma = 4, 10  # cell index of CounterFact Gen per model (after group, editor, n)
+    assert _cells(text, "instructed")[gen_small] == "**100.00**" and _cells(text, "instructed")[gen_gemma] == "75.00"
+    assert _cells(text, "ike")[gen_small] == "75.00" and _cells(text, "ike")[gen_gemma] == "**100.00**"
+    assert _cells(text, "ft-m")[9:15] == [""] * 6  # ft-m has no gemma3-270m run
+    # each model's significance uses its own per-case rows: instructed vs ike on gemma3-270m, vs ft-m on smollm2
+    gemma = read_per_case(tmp_path / "gemma3-270m" / "counterfact" / "per_case.csv")
+    d, lo, hi = paired_bootstrap(gemma[("instructed", "single")], gemma[("ike", "single")], "Gen", 1000, 0)
+    row = f"| instructed | CounterFact · gemma3-270m | Gen | 75.00 | ike | 100.00 | {d:+.2f} [{lo:+.2f}, {hi:+.2f}] |"
+    assert row in text
+    assert "| instructed | CounterFact · smollm2-135m | Loc | 65.00 | ft-m | 75.00 |" in text
+    tex = report(dirs, "latex", table="table2")
+    assert r"{CounterFact $\cdot$ smollm2-135m} & \multicolumn{6}{c}{CounterFact $\cdot$ gemma3-270m}" in tex
+    assert "·" not in report(dirs[:2], "markdown", table="table2")  # one model: no split
 
 
 def test_ablation_table_compares_instructed_with_its_best_variant(tmp_path):
