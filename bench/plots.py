@@ -100,7 +100,8 @@ def metric_figure(records: list[dict], metric: str):
     for x, (group, rec) in enumerate(rows):
         v = rec[metric]
         lo, hi = rec.get(f"{metric}_lo"), rec.get(f"{metric}_hi")
-        err = [[v - lo], [hi - v]] if lo is not None and hi is not None else None
+        # a derived metric (H, Score of means) can lie outside its own bootstrap interval: no negative bar
+        err = [[max(v - lo, 0.0)], [max(hi - v, 0.0)]] if lo is not None and hi is not None else None
         ax.bar(x, v, yerr=err, capsize=3, color=GROUP_COLOURS[group], edgecolor="#444",
                hatch="//" if group == "reference" else None, linewidth=0.6)
         ax.text(x, min(v + (err[1][0] if err else 0) + 1.5, 103), f"{v:.1f}", ha="center", va="bottom", fontsize=7)

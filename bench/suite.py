@@ -117,15 +117,23 @@ INSTRUCTED_V2 = Suite("instructed", (
 
 SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed": INSTRUCTED_V2}
 
-# Seconds per evaluated case on this project's shared 2-core development machine (one torch thread,
-# SmolLM2-135M, CounterFact cases), from the runs under results/ (config.json "seconds"); used only
-# when OUT has no timing of its own yet (MeLLo: MQuAKE cases; ROME/MEMIT/PMET: the 100-case runs in
-# results/baselines-smollm2-100/, with the value optimisation's prefix cache). ZsRE cases have fewer
-# queries and run 1.5-3x faster.
-MEASURED_CPU_SECONDS = {
+# Seconds per evaluated case on this project's shared 2-core development machine (one torch thread, CounterFact
+# cases), per model; used only when OUT has no timing of its own yet. smollm2-135m: from the runs under results/
+# (config.json "seconds"; MeLLo: MQuAKE cases; ROME/MEMIT/PMET: the 100-case runs in results/baselines-smollm2-100/,
+# with the value optimisation's prefix cache). ZsRE cases have fewer queries and run 1.5-3x faster.
+SMOLLM2_SECONDS = {
     "noedit": 2.4, "ft-l": 10.0, "ft-m": 10.0, "lora": 8.0, "rome": 24.0, "memit": 14.0, "pmet": 14.0,
     "serac": 2.0, "ike": 3.0, "grace": 12.0, "mello": 25.0, "instructed": 3.6,
 }
+# gemma3-270m / smollm2-135m seconds per case, measured in one process (`python -m bench.perf.model_speed --cases 3`,
+# results/perf/README.md); MeLLo was not measured (MQuAKE only) and is estimated at SmolLM2's speed.
+GEMMA_RATIO = {"noedit": 1.30, "ft-l": 1.45, "ft-m": 0.53, "lora": 1.01, "rome": 1.75, "memit": 2.13, "pmet": 1.73,
+               "serac": 1.08, "ike": 3.94, "grace": 1.18, "instructed": 1.15}
+MEASURED_CPU_SECONDS = {
+    "smollm2-135m": SMOLLM2_SECONDS,
+    "gemma3-270m": {e: round(s * GEMMA_RATIO.get(e, 1.0), 1) for e, s in SMOLLM2_SECONDS.items()},
+}  # a model without a table is estimated with smollm2-135m's (the estimate says so)
+SPEED_REFERENCE = "smollm2-135m"
 
 
 def plan(suite: Suite, limit: int, skip: set[str], only: set[str] | None = None) -> list[tuple[SuiteRun, RunConfig]]:
@@ -146,9 +154,13 @@ def plan(suite: Suite, limit: int, skip: set[str], only: set[str] | None = None)
     return out
 
 
-def seconds_per_case(editor: str, measured: dict[str, float]) -> float:
+def speed_table(model: str) -> dict[str, float]:
+    return MEASURED_CPU_SECONDS.get(model, MEASURED_CPU_SECONDS[SPEED_REFERENCE])
+
+
+def seconds_per_case(editor: str, measured: dict[str, float], model: str = SPEED_REFERENCE) -> float:
     base = PRESETS.get(editor, (editor,))[0]  # a preset runs at its base editor's speed
-    return measured.get(editor) or measured.get(base) or MEASURED_CPU_SECONDS.get(base, 10.0)
+    return measured.get(editor) or measured.get(base) or speed_table(model).get(base, 10.0)
 
 
 def measured_speeds(out: Path) -> dict[str, float]:
@@ -167,7 +179,8 @@ def measured_speeds(out: Path) -> dict[str, float]:
 
 
 def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], measured: dict[str, float],
-             done: dict[str, set[str]], spent: dict[str, dict[str, float]]) -> list[tuple]:
+             done: dict[str, set[str]], spent: dict[str, dict[str, float]],
+             model: str = SPEED_REFERENCE) -> list[tuple]:
     """(run, editor, cases, seconds still to spend, seconds recorded) for every editor of every run; a finished
     editor costs 0 and shows what its config.json records."""
     rows = []
@@ -177,7 +190,7 @@ def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], mea
         if r.protocol == "sequential" and cfg.eval_every:
             extra = sum(range(cfg.eval_every, n + 1, cfg.eval_every))  # cases re-scored at each eval@K
         for editor in cfg.editors:
-            cost = seconds_per_case(editor, measured) * n + extra * MEASURED_CPU_SECONDS["noedit"]
+            cost = seconds_per_case(editor, measured, model) * n + extra * speed_table(model)["noedit"]
             finished = editor in done.get(r.name, set())
             rows.append((r.name, editor, n, 0.0 if finished else cost,
                          spent.get(r.name, {}).get(editor, 0.0) if finished else 0.0))
@@ -191,19 +204,25 @@ def recorded_seconds(run_dir: Path) -> dict[str, float]:
     return {name: float(e.get("seconds") or 0.0) for name, e in editors.items()}
 
 
-def finished_editors(run_dir: Path) -> set[str]:
-    """Editors with a summary row: the runner writes it only once an editor's last unit is done."""
+def finished_editors(run_dir: Path, n_cases: int) -> set[str]:
+    """Editors whose summary covers all `n_cases` cases. An interrupted editor has a summary row too (the runner
+    re-summarises whatever is written), over fewer cases; it is not finished. Reads summary.csv only: committed
+    runs keep no cases.jsonl."""
     path = run_dir / "summary.csv"
-    return {r["editor"] for r in read_summary(path)} if path.exists() else set()
+    covered: dict[str, int] = {}
+    for r in read_summary(path) if path.exists() else []:
+        covered[r["editor"]] = max(covered.get(r["editor"], 0), int(r["n_cases"]))
+    return {editor for editor, n in covered.items() if n >= n_cases}
 
 
-def print_estimate(rows: list[tuple], measured: dict[str, float]) -> float:
+def print_estimate(rows: list[tuple], measured: dict[str, float], model: str = SPEED_REFERENCE) -> float:
     total, spent = sum(r[3] for r in rows), sum(r[4] for r in rows)
     print(f"{'run':30s} {'editor':22s} {'cases':>6s} {'estimate':>10s} {'took':>8s}", file=sys.stderr)
     for run_name, editor, n, seconds, took in rows:
         when = "done" if seconds == 0 else hms(seconds)
         print(f"{run_name:30s} {editor:22s} {n:6d} {when:>10s} {hms(took) if took else '':>8s}", file=sys.stderr)
-    source = "speeds measured in OUT" if measured else "speeds measured on a 2-core CPU machine (bench/suite.py)"
+    table = model if model in MEASURED_CPU_SECONDS else f"{SPEED_REFERENCE}'s (none measured for {model})"
+    source = "speeds measured in OUT" if measured else f"{table} speeds on a 2-core CPU machine (bench/suite.py)"
     print(f"estimated time still to run: {hms(total)} ({source}; a GPU is much faster)", file=sys.stderr)
     if spent:
         print(f"time the finished editors took: {hms(spent)} (config.json 'seconds'; pieces run in parallel "
@@ -225,10 +244,10 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
     base = base or RunConfig(editors=[], dataset="", out="")
     runs = plan(suite, limit, skip, only)
     counts = {r.name: len(load_dataset(r.dataset, base.data_dir, cfg.num_edits or cfg.limit)) for r, cfg in runs}
-    done = {r.name: finished_editors(root / r.name) for r, _ in runs}
+    done = {r.name: finished_editors(root / r.name, counts[r.name]) for r, _ in runs}
     measured = measured_speeds(root) if root.exists() else {}
     spent = {r.name: recorded_seconds(root / r.name) for r, _ in runs}
-    print_estimate(estimate(runs, counts, measured, done, spent), measured)
+    print_estimate(estimate(runs, counts, measured, done, spent, base.model), measured, base.model)
     if dry_run:
         return 0
     todo = [(r, _run_config(r, cfg, base, root)) for r, cfg in runs if not set(cfg.editors) <= done[r.name]]

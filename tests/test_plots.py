@@ -55,3 +55,14 @@ def test_sequential_curves_are_a_grid_with_the_final_value_labelled(tmp_path):
     assert {p.name for p in written} == {"sequential_curve.png", "sequential_curve.svg"}
     svg = (tmp_path / "sequential_curve.svg").read_text()
     assert "noedit (reference)" in svg and ">87<" in svg  # rome's final Rel (90 - 3), written at its point
+
+
+def test_a_value_outside_its_interval_draws_no_negative_error_bar(tmp_path):
+    """H and Score are computed from means, so they can lie outside their own bootstrap interval (seen with a
+    10-resample bootstrap): matplotlib refuses negative error lengths, which stopped a run while plotting."""
+    odd = {**_record("rome", 50), "H_lo": 52.0, "H_hi": 60.0}  # the value below its interval
+    fig = metric_figure([odd, _record("noedit", 10)], "H")
+    lines = [c for c in fig.axes[0].collections if c.get_segments()]
+    rome = [seg for c in lines for seg in c.get_segments() if seg[0][0] == 1][0]  # rome is the second bar
+    assert rome[0][1] == 50.0 and rome[1][1] == 60.0  # from the value up to hi, nothing below
+    assert bar_charts([odd], tmp_path)

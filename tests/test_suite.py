@@ -10,7 +10,17 @@ from bench.cli import main
 from bench.registry import parse_editor_args
 from bench.report import report
 from bench.runner import RunConfig
-from bench.suite import BASELINES, PAPER, Suite, SuiteRun, measured_speeds, plan, run_suite
+from bench.suite import (
+    BASELINES,
+    PAPER,
+    Suite,
+    SuiteRun,
+    finished_editors,
+    measured_speeds,
+    plan,
+    run_suite,
+    seconds_per_case,
+)
 from tests.test_runner import _record
 
 
@@ -90,8 +100,43 @@ def test_an_interrupted_run_is_resumed(tiny_suite, tmp_path):
     assert sorted({r["editor"] for r in rows}) == ["ft-m", "noedit"]
 
 
+def test_an_editor_interrupted_midway_is_not_finished(tiny_suite, tmp_path, monkeypatch):
+    """The runner summarises an interrupted editor's rows too: the suite must not take that row for the end."""
+    import bench.runner as runner
+
+    out, real = tmp_path / "s", runner.run_protocol
+
+    def stopped_after_two(*args):
+        for i, unit in enumerate(real(*args)):
+            if i == 2:
+                raise KeyboardInterrupt("stopped by SIGTERM")
+            yield unit
+
+    monkeypatch.setattr(runner, "run_protocol", stopped_after_two)
+    assert main(["run", "--editors", "noedit", "--dataset", tiny_dataset(tmp_path), "--model", "tiny-llama",
+                 "--device", "cpu", "--limit", "3", "--out", str(out / "counterfact"), "--bootstrap", "50"]) != 0
+    assert finished_editors(out / "counterfact", 3) == set() and finished_editors(out / "counterfact", 2) == {"noedit"}
+    monkeypatch.setattr(runner, "run_protocol", real)
+    assert run_suite("tiny", str(out), 3, set(), only={"counterfact"}, base=BASE) == 0
+    rows = [json.loads(x) for x in (out / "counterfact" / "cases.jsonl").read_text().splitlines()]
+    assert len({r["case_id"] for r in rows if r["editor"] == "noedit"}) == 3
+
+
 def tiny_dataset(tmp_path) -> str:
     return f"counterfact:{tmp_path / 'cf.json'}"
+
+
+def test_the_estimate_uses_the_models_own_speeds_and_says_when_it_has_none(tiny_suite, tmp_path, capsys):
+    tables = suite_module.MEASURED_CPU_SECONDS
+    gemma, smollm = tables["gemma3-270m"], tables["smollm2-135m"]
+    assert seconds_per_case("rome", {}, "gemma3-270m") == gemma["rome"] != smollm["rome"]
+    assert seconds_per_case("instructed-late", {}, "gemma3-270m") == gemma["instructed"]
+    assert seconds_per_case("rome", {"rome": 1.5}, "gemma3-270m") == 1.5  # measured in OUT wins
+    assert seconds_per_case("rome", {}, "tiny-llama") == smollm["rome"]
+    for model, says in (("gemma3-270m", "gemma3-270m speeds"), ("tiny-llama", "none measured for tiny-llama")):
+        base = RunConfig(**{**vars(BASE), "model": model})
+        run_suite("tiny", str(tmp_path / model), 3, set(), dry_run=True, base=base)
+        assert says in capsys.readouterr().err
 
 
 def test_measured_speeds_are_per_case_also_for_a_batch_unit(tmp_path):

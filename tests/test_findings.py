@@ -1,0 +1,47 @@
+"""Cross-model findings (bench/findings.py): paired differences per model on the case ids both models hold."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from bench.findings import Finding, markdown, measure, shared_ids, single_per_case
+
+
+def _per_case(run_dir, rows):
+    run_dir.mkdir(parents=True)
+    with (run_dir / "per_case.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["editor", "protocol", "case_id", "Rel", "Gen", "Loc"])
+        w.writeheader()
+        for editor, case_id, rel, gen, loc in rows:
+            w.writerow({"editor": editor, "protocol": "single", "case_id": case_id, "Rel": rel, "Gen": gen,
+                        "Loc": loc})
+    return str(run_dir)
+
+
+@pytest.fixture
+def models(tmp_path):
+    big = _per_case(tmp_path / "big", [("a", c, 1, g, 1) for c, g in (("1", 1), ("2", 1), ("3", 0), ("4", 1))]
+                    + [("b", c, 1, 0, 1) for c in "1234"])
+    small = _per_case(tmp_path / "small", [("a", c, 1, 0.5, 1) for c in "12"] + [("b", c, 1, 0, 1) for c in "12"])
+    later = _per_case(tmp_path / "later", [("b", c, 1, 0.5, 1) for c in "1234"])  # replaces big's b
+    return {"big": single_per_case([big, later]), "small": single_per_case([small])}
+
+
+def test_each_model_is_read_on_the_cases_every_model_holds(models):
+    ids = shared_ids(models)
+    assert ids == {"1", "2"}
+    gen = Finding("a generalises better", "a", "b", "Gen")
+    diff, lo, hi, n = measure(gen, models["big"], ids)
+    assert (diff, n) == (50.0, 2) and lo == hi == 50.0  # a: 1, 1; b (the later run's): 0.5, 0.5
+    assert measure(gen, models["small"], ids)[:1] == (50.0,)
+    assert measure(Finding("x", "a", "c", "Gen"), models["big"], ids) is None
+
+
+def test_the_table_says_which_editor_is_not_run(models):
+    table = markdown(models, (Finding("a beats c", "a", "c", "Rel"), Finding("a beats b", "a", "b", "Gen")))
+    lines = table.splitlines()
+    assert lines[0] == "| finding | a - b, metric | big | small |"
+    assert lines[2] == "| a beats c | a - c, Rel | not run | not run |"
+    assert lines[3] == "| a beats b | a - b, Gen | +50.0 [+50.0, +50.0] (n=2) | +50.0 [+50.0, +50.0] (n=2) |"
