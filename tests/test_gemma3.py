@@ -34,13 +34,12 @@ from editors.mello.loop import STOP_PATTERNS, start_transcript
 from editors.memit import MEMIT
 from editors.pmet import PMET
 from editors.rome import ROME
-from editors.serac import CHECKPOINT_FILE, SERAC, SERACConfig
-from editors.serac.train import main as train_serac
+from editors.serac import SERAC, SERACConfig
 from tests.fakes import BagOfWords
 from tests.test_ike import TRAIN
 from tests.test_mello import PROMPT as MELLO_PROMPT
 from tests.test_mello import mquake_case
-from tests.test_serac import zsre_records
+from tests.test_serac import trained_checkpoint
 
 # the tiny-llama files: few steps, contexts and samples (no tiny-gemma3 file: tests must not depend on one)
 FAST = {"v_num_grad_steps": "4", "contexts_per_length": "1", "stats_samples": "256"}
@@ -286,14 +285,7 @@ def test_lora_wraps_the_gemma_projections_learns_and_unloads_bitwise(tiny_gemma3
 
 @pytest.fixture(scope="module")
 def serac_checkpoint(tmp_path_factory):
-    import json
-
-    root = tmp_path_factory.mktemp("serac")
-    data = root / "train.json"
-    data.write_text(json.dumps(zsre_records()))
-    assert train_serac(["--datasets", f"mend:{data}", "--exclude", "", "--out", str(root / "ckpt"),
-                        "--epochs", "300"], encoder=BagOfWords()) == 0
-    return root / "ckpt" / CHECKPOINT_FILE
+    return trained_checkpoint(tmp_path_factory.mktemp("serac"))
 
 
 def test_serac_routes_in_scope_queries_to_the_fact_and_the_rest_is_the_base_model(tiny_gemma3, serac_checkpoint):

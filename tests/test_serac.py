@@ -34,14 +34,18 @@ def zsre_records() -> list[dict]:
             for i, s in enumerate(SUBJECTS) for a, b in TEMPLATES]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serac")
+def trained_checkpoint(root):
+    """A scope classifier trained on `zsre_records()` with the bag-of-words encoder, in `root`."""
     data = root / "train.json"
     data.write_text(json.dumps(zsre_records()))
     assert train_main(["--datasets", f"mend:{data}", "--exclude", "", "--out", str(root / "ckpt"),
                        "--epochs", "300"], encoder=BagOfWords()) == 0
     return root / "ckpt" / CHECKPOINT_FILE
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return trained_checkpoint(tmp_path_factory.mktemp("serac"))
 
 
 def make_serac(lm, checkpoint, **kw) -> SERAC:
