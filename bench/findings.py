@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.metrics import CaseMetrics, paired_bootstrap
-from bench.runlog import read_per_case
+from bench.significance import load_per_case
 
 
 @dataclass(frozen=True)
@@ -44,13 +43,8 @@ FINDINGS = (
 
 def single_per_case(run_dirs: list[str]) -> dict[str, list[CaseMetrics]]:
     """Editor -> per-case metrics of the single protocol; a later run directory's editor replaces an earlier one."""
-    out: dict[str, list[CaseMetrics]] = {}
-    for d in run_dirs:
-        path = Path(d) / "per_case.csv"
-        if path.exists():
-            out.update({editor: cases for (editor, protocol), cases in read_per_case(path).items()
-                        if protocol == "single"})
-    return out
+    return {editor: cases for (_, editor, protocol, _), cases in load_per_case(run_dirs).items()
+            if protocol == "single"}
 
 
 def shared_ids(models: dict[str, dict[str, list[CaseMetrics]]]) -> set[str]:

@@ -269,23 +269,8 @@ def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: 
     if note:
         grid = dataclasses.replace(grid, layout=dataclasses.replace(grid.layout,
                                                                     caption=f"{grid.layout.caption} {note}"))
-    return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(_compare(grid, run_dirs, loc), fmt,
-                                                                           loc) + "\n"
-
-
-def _compare(grid: Grid, run_dirs: list[str], loc: str) -> list[Comparison]:
-    """The significance rows, model by model where the table has several: per_case.csv has no model column, so
-    each model's per-case metrics are read from its own runs only."""
-    models = list(dict.fromkeys(c.model for c in grid.layout.columns if c.model))
-    if not models:
-        return compare(grid, per_case_with_loc(load_per_case(run_dirs), loc, grid.layout.ours))
-    out = []
-    for model in models:
-        dirs = [d for d in run_dirs if any(r["model"] == model for r in read_summary(Path(d) / "summary.csv"))]
-        cells = {k: r for k, r in grid.cells.items() if r["model"] == model}
-        out += compare(dataclasses.replace(grid, cells=cells),
-                       per_case_with_loc(load_per_case(dirs), loc, grid.layout.ours))
-    return out
+    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs), loc, chosen.ours))
+    return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(comparisons, fmt, loc) + "\n"
 
 
 def render_layout(grid: Grid, fmt: str, ci: bool, loc: str = "strict") -> str:

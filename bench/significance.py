@@ -14,7 +14,7 @@ from bench.metrics import CaseMetrics, paired_bootstrap
 from bench.runlog import read_per_case, read_summary
 from bench.tables import Grid, belongs_to, is_reference
 
-PerCase = dict[tuple[str, str, str], list[CaseMetrics]]  # (dataset, editor, protocol) -> cases
+PerCase = dict[tuple[str, str, str, str], list[CaseMetrics]]  # (dataset, editor, protocol, model) -> cases
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,18 @@ class Comparison:
 
 
 def load_per_case(run_dirs: list[str]) -> PerCase:
-    """Per-case metrics of every run that has per_case.csv, keyed by the run's dataset (from its summary)."""
+    """Per-case metrics of every run that has per_case.csv, keyed by the run's dataset and model (from its summary:
+    per_case.csv names neither, and two models' runs hold the same editors and cases)."""
     out: PerCase = {}
     for d in run_dirs:
         path, summary = Path(d) / "per_case.csv", Path(d) / "summary.csv"
         if not (path.exists() and summary.exists()):
             continue
-        datasets = {r["editor"]: r["dataset"] for r in read_summary(summary)}
+        origin = {r["editor"]: (r["dataset"], r["model"]) for r in read_summary(summary)}
         for (editor, protocol), cases in read_per_case(path).items():
-            if editor in datasets:
-                out[(datasets[editor], editor, protocol)] = cases
+            if editor in origin:
+                dataset, model = origin[editor]
+                out[(dataset, editor, protocol, model)] = cases
     return out
 
 
@@ -82,8 +84,8 @@ def _compare_row(grid: Grid, per_case: PerCase, ours: str, n_resamples: int, see
                 continue
             value, other = max(rivals)
             theirs = grid.record(other, col)
-            a = per_case.get((mine["dataset"], ours, mine["protocol"]))
-            b = per_case.get((theirs["dataset"], other, theirs["protocol"]))
+            a = per_case.get((mine["dataset"], ours, mine["protocol"], mine["model"]))
+            b = per_case.get((theirs["dataset"], other, theirs["protocol"], theirs["model"]))
             shared = len({c.case_id for c in a} & {c.case_id for c in b}) if a and b else 0
             result = paired_bootstrap(a, b, metric, n_resamples, seed) if shared else None
             diff, lo, hi = result if result else (None, None, None)

@@ -17,6 +17,11 @@ def _per_case(run_dir, rows):
         for editor, case_id, rel, gen, loc in rows:
             w.writerow({"editor": editor, "protocol": "single", "case_id": case_id, "Rel": rel, "Gen": gen,
                         "Loc": loc})
+    with (run_dir / "summary.csv").open("w", newline="") as fh:  # where per_case.csv's dataset and model are read
+        w = csv.DictWriter(fh, fieldnames=["editor", "dataset", "model", "protocol"])
+        w.writeheader()
+        for editor in dict.fromkeys(r[0] for r in rows):
+            w.writerow({"editor": editor, "dataset": "counterfact", "model": run_dir.name, "protocol": "single"})
     return str(run_dir)
 
 

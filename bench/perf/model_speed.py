@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from bench.models import load_model
+from bench.perf.head_speed import seconds_per_step
 from bench.runner import RunConfig, run
 
 EDITORS = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace", "mello",
@@ -55,13 +56,10 @@ def head_share(model_name: str, tokens: int, n_keep: int, repeats: int) -> dict:
         with torch.no_grad():
             model(input_ids=ids, logits_to_keep=keep, use_cache=False)
 
-    def step(keep: int):
-        x = model.get_input_embeddings()(ids).detach().requires_grad_(True)
-        logits = model(inputs_embeds=x, logits_to_keep=keep, use_cache=False).logits
-        torch.log_softmax(logits.float(), -1)[..., 0].sum().backward()
-
     all_logits, one = _timed(lambda: forward(0), repeats), _timed(lambda: forward(1), repeats)
-    step_keep, step_one = _timed(lambda: step(n_keep), repeats), _timed(lambda: step(1), repeats)
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(ids)
+    step_keep, step_one = (seconds_per_step(model, embeds, keep, repeats) for keep in (n_keep, 1))
     return {"vocab": model.config.vocab_size, "hidden": model.config.hidden_size,
             "forward_all": all_logits, "forward_last": one, "step_keep": step_keep, "step_last": step_one}
 
