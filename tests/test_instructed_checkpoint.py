@@ -139,3 +139,23 @@ def test_checkpoint_size_of_a_7b_llama_matches_the_paper():
     assert size == 819_200  # 0.8 MB, as the paper reports
     bank = PrefixBank(list(range(10, 20)), 4096, 5)
     assert bank.num_bytes() == size
+
+
+def test_the_resolved_config_names_the_checkpoint_the_editor_loads(lm, root):
+    """config.json records the discovered checkpoint and its layers; a resume of that run (same arguments)
+    compares them with what the editor will load, not with the unset '' and [] it was given."""
+    from bench.runlog import check_editor_resume
+    from bench.runner import resolved_config
+
+    default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
+    make_checkpoint(lm, root / lm.name, default)
+    ran = resolved_config("instructed", InstructEd(lm, InstructEdConfig(), resources()).config)
+    resolved = resolved_config("instructed", InstructEdConfig().resolved(lm, 0, InstructEd))
+    assert resolved == ran and resolved["checkpoint"] == str(root / lm.name) and resolved["layers"] == default
+    check_editor_resume(root / "config.json", "instructed", {"config": ran}, resolved)  # no refusal
+    with pytest.raises(BenchError, match="configures it differently"):  # another checkpoint still is one
+        check_editor_resume(root / "config.json", "instructed", {"config": {**ran, "checkpoint": "/elsewhere"}},
+                            resolved)
+    untrained = InstructEdConfig(prefix=False).resolved(lm, 0, InstructEd)
+    assert untrained.layers == default and untrained.checkpoint == ""
+    assert InstructEdConfig().layers == []  # resolving copies: the given config is left as it was

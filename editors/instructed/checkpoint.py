@@ -95,12 +95,23 @@ def save(directory: Path, tensors: dict[str, torch.Tensor], info: CheckpointInfo
     atomic_write(directory / INFO, lambda p: p.write_text(json.dumps(asdict(info), indent=2) + "\n"))
 
 
-def load(directory: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo, TrainedCases]:
-    directory = Path(directory)
-    for name in (WEIGHTS, INFO, TRAINED):
+def _require(directory: Path, names: tuple[str, ...]) -> None:
+    for name in names:
         if not (directory / name).is_file():
             raise BenchError(f"{directory} is not an InstructEd checkpoint: {name} is missing")
-    info = CheckpointInfo(**json.loads((directory / INFO).read_text()))
+
+
+def read_info(directory: Path) -> CheckpointInfo:
+    """The checkpoint's config.json alone (no tensors)."""
+    directory = Path(directory)
+    _require(directory, (WEIGHTS, INFO))
+    return CheckpointInfo(**json.loads((directory / INFO).read_text()))
+
+
+def load(directory: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo, TrainedCases]:
+    directory = Path(directory)
+    _require(directory, (WEIGHTS, INFO, TRAINED))
+    info = read_info(directory)
     trained = TrainedCases.from_json(json.loads((directory / TRAINED).read_text()))
     return load_file(str(directory / WEIGHTS)), info, trained
 

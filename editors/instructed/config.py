@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from bench.arch import scaled_layer_range
 from bench.arguments import MAX_COUNT, arg, check_config
 from bench.editor import EditorConfig
+from editors.instructed import checkpoint as ckpt
 
 MODES = ("gold", "retrieval")
 COMPATS = ("strict", "paper")
@@ -106,3 +109,23 @@ class InstructEdConfig(EditorConfig):
     def trained(self) -> bool:
         """Whether this configuration has trained parameters (and so needs a checkpoint)."""
         return self.prefix
+
+    def requested_layers(self, model) -> list[int]:
+        """The layers asked for: `layers`, else the range `depth` names, scaled to `model`."""
+        return list(self.layers) or scaled_layer_range(model, *DEPTHS[self.depth])
+
+    def checkpoint_dir(self, lm) -> Path:
+        """The checkpoint this configuration loads on `lm`: `checkpoint`, else the one discovery finds for the
+        settings (a BenchError saying how to train it when there is none)."""
+        if self.checkpoint:
+            return Path(self.checkpoint).expanduser()
+        return ckpt.discover(lm.name, self.requested_layers(lm.model), scaled_layer_range(lm.model, *PAPER_LAYERS),
+                             self.n_prefix, self.variant, self.reweight, self.compat)
+
+    def resolved(self, lm, seed: int, editor_cls: type) -> InstructEdConfig:
+        """With the checkpoint and layers the editor will run with, as it records them once loaded, so that a
+        resume compares like with like (a default checkpoint is a path in config.json, not '')."""
+        if not self.trained:
+            return replace(self, layers=self.requested_layers(lm.model))
+        directory = self.checkpoint_dir(lm)
+        return replace(self, checkpoint=str(directory), layers=list(ckpt.read_info(directory).layers))

@@ -16,7 +16,7 @@ from bench.scoring import Prepared
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
-from editors.instructed.config import DEPTHS, PAPER_LAYERS, InstructEdConfig
+from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.retrieval import InstructionMemory, gate
@@ -39,7 +39,7 @@ class InstructEd(Editor):
         cfg: InstructEdConfig = self.config
         cfg.validate()
         self.default_layers = scaled_layer_range(self.model, *PAPER_LAYERS)
-        self.requested_layers = list(cfg.layers) or scaled_layer_range(self.model, *DEPTHS[cfg.depth])
+        self.requested_layers = cfg.requested_layers(self.model)
         self.checkpoint_info: ckpt.CheckpointInfo | None = None
         self.trained_cases: ckpt.TrainedCases | None = None
         self.bank = self._load_bank() if cfg.trained else None
@@ -58,11 +58,7 @@ class InstructEd(Editor):
     # -- checkpoint --------------------------------------------------------------------
     def _load_bank(self) -> PrefixBank:
         cfg = self.config
-        if cfg.checkpoint:
-            directory = Path(cfg.checkpoint).expanduser()
-        else:
-            directory = ckpt.discover(self.lm.name, self.requested_layers, self.default_layers,
-                                      cfg.n_prefix, cfg.variant, cfg.reweight, cfg.compat)
+        directory = cfg.checkpoint_dir(self.lm)
         tensors, info, trained = ckpt.load(directory)
         self._check_checkpoint(directory, info)
         trained.resolve(self.resources.data_dir, directory)
