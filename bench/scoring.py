@@ -182,15 +182,18 @@ class Scorer:
                                      logprobs=lp.gather(-1, target[:, None])[:, 0].tolist()))
         return scores
 
-    @property
-    def reuses_prefixes(self) -> bool:
-        """Whether a cached prompt prefix may be shared by padded rows: not with sliding windows (Gemma 3), where
-        the left padding between the prefix and a shorter row would take window slots."""
-        return not getattr(text_config(self.model), "sliding_window", None)
+    def prefix_fits(self, rows: list[Encoded], extra: int = 0) -> bool:
+        """Whether padded `rows` (growing by `extra` generated tokens) may share a cached prompt prefix exactly.
+        Always without sliding windows. With them (Gemma 3) the left padding between the prefix and a shorter
+        row takes window slots, so only when the longest row still fits in the window: then no layer's window
+        cuts anything and every row sees what it would see alone."""
+        window = getattr(text_config(self.model), "sliding_window", None)
+        return not window or max(len(e.ids) for e in rows) + extra <= window
 
-    def shared_prefix(self, rows: list[Encoded]) -> int:
-        """Tokens all rows start with, if worth caching (>= MIN_SHARED_PREFIX), ending before any target."""
-        if len(rows) < 2 or not self.reuses_prefixes:
+    def shared_prefix(self, rows: list[Encoded], extra: int = 0) -> int:
+        """Tokens all rows start with, if worth caching (>= MIN_SHARED_PREFIX) and exact (`prefix_fits`),
+        ending before any target."""
+        if len(rows) < 2 or not self.prefix_fits(rows, extra):
             return 0
         limit = min(min(e.target_start for e in rows) - 1, min(len(e.ids) for e in rows))
         first, n = rows[0].ids, 0
@@ -223,11 +226,11 @@ class Scorer:
                  prefix: PrefixState | None = None) -> list[str]:
         """Greedy continuations. A row stops at EOS, at a newline (`stop_at_newline`, text cut there) or
         once its text matches a `stop` pattern (text kept: the caller cuts). Prompts whose tokens start
-        with `prefix.ids` reuse the prefix's cache (not with a `context`: it may change the prefix; nor with
-        sliding windows, see `reuses_prefixes`)."""
+        with `prefix.ids` reuse the prefix's cache (not with a `context`: it may change the prefix; nor where
+        a sliding window would make it inexact, see `prefix_fits`)."""
         encoded = [self.encode(Prepared(it.prompt, "", it.meta)) for it in items]
         out: list[str] = [""] * len(items)
-        explicit = prefix if context is None and self.reuses_prefixes else None
+        explicit = prefix if context is None else None
         n = len(explicit.ids) if explicit is not None else 0
         cached = [i for i, e in enumerate(encoded) if n and len(e.ids) > n and e.ids[:n] == explicit.ids]
         plain = sorted(set(range(len(items))) - set(cached))
@@ -242,8 +245,10 @@ class Scorer:
     def _generate_rows(self, rows: list[Encoded], head: PrefixState | None, max_new: int, context,
                        stop_at_newline: bool, stop: Sequence[re.Pattern]) -> list[str]:
         """One batch; without an explicit prefix, a prefix shared by all rows is run once (as in score)."""
+        if head is not None and not self.prefix_fits(rows, max_new):
+            head = None
         if head is None and context is None:
-            shared = self.shared_prefix(rows)
+            shared = self.shared_prefix(rows, max_new)
             head = self.prefix_state_ids(rows[0].ids[:shared]) if shared else None
         cut = len(head.ids) if head is not None else 0
         batch = self.collate([Encoded(e.ids[cut:], len(e.ids) - cut, e.meta) for e in rows])

@@ -347,7 +347,8 @@ def test_mello_lm_calls_on_sliding_windows_are_each_transcript_alone(tiny_gemma3
     seen = []  # the last position's logits of every forward call
     handle = tiny_gemma3.model.lm_head.register_forward_hook(lambda _m, _a, out: seen.append(out[:, -1].clone()))
     try:
-        together, prompt_step = mello._lm(transcripts), seen[0]
+        together = mello._lm(transcripts)
+        prompt_step = next(s for s in seen if s.shape[0] == 2)  # the batch's first step (after the prompt's own)
         alone = []
         for row, transcript in enumerate(transcripts):
             seen.clear()

@@ -110,12 +110,54 @@ def test_generation_reusing_a_prefix_cache_equals_generation_without_it(tiny_lm,
 def test_an_explicit_prefix_is_not_reused_with_sliding_windows(tiny_gemma3, monkeypatch):
     """Left padding behind a cached prefix would take window slots: a padded row would not be the model's."""
     scorer = Scorer(tiny_gemma3.model, tiny_gemma3.tokenizer, batch_size=4)
-    assert not scorer.reuses_prefixes
     head = "Answer the questions below. The capital of France is Paris."
     prompts = [Prepared(f"{head} Question: {i.prompt}") for i in ITEMS]
+    assert not scorer.prefix_fits([scorer.encode(p) for p in prompts], 6)  # the window is 4 tokens
     alone = [scorer.generate([p], 6, stop_at_newline=False)[0] for p in prompts]
     monkeypatch.setattr(scorer, "_behind", lambda p, b: pytest.fail("a prefix cache was used"))
     assert scorer.generate(prompts, 6, stop_at_newline=False, prefix=scorer.prefix_state(head)) == alone
+
+
+@pytest.fixture
+def wide_window_gemma3(tiny_gemma3):
+    """tiny-gemma3 with a 48-token window: prompts of the tests below fit in it or not, by their length."""
+    import copy
+
+    model = copy.deepcopy(tiny_gemma3.model)
+    model.config.sliding_window = 48
+    return Scorer(model, tiny_gemma3.tokenizer, batch_size=8)
+
+
+def _row(scorer, n_words: int, target: str = "Paris"):
+    return Prepared(" ".join(["the"] * 34) + " " + " ".join(["a"] * n_words), target)  # a token a word
+
+
+def test_a_prefix_is_shared_on_sliding_windows_when_the_rows_fit_in_the_window(wide_window_gemma3, monkeypatch):
+    """IKE's demonstrations on Gemma 3: shared (and exact) while the longest row fits in the window, and each
+    row scored alone when one does not (then a padded short row would lose window slots to its padding)."""
+    scorer = wide_window_gemma3
+    used = []
+    real = scorer._behind
+    monkeypatch.setattr(scorer, "_behind", lambda p, b: used.append(b.input_ids.shape[0]) or real(p, b))
+    for words, shares in (((1, 3, 6), True), ((1, 3, 30), False)):
+        rows = [_row(scorer, n) for n in words]
+        encoded = [scorer.encode(r) for r in rows]
+        assert (max(len(e.ids) for e in encoded) <= 48) == shares and scorer.prefix_fits(encoded) == shares
+        used.clear()
+        together = scorer.score(rows)
+        assert used == ([3] if shares else [])
+        for row, score in zip(rows, together):
+            (alone,) = scorer.score([row])
+            assert score.pred_ids == alone.pred_ids
+            assert score.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+    texts = [r.prompt for r in (_row(scorer, n) for n in (1, 3, 6))]
+    used.clear()
+    generated = scorer.generate([Prepared(t) for t in texts], 4, stop_at_newline=False)
+    assert used == [3]  # rows of up to 41 tokens + 4 new ones fit; each equals its generation alone
+    assert generated == [scorer.generate([Prepared(t)], 4, stop_at_newline=False)[0] for t in texts]
+    used.clear()
+    scorer.generate([Prepared(t) for t in texts], 12, stop_at_newline=False)
+    assert used == []  # 12 new tokens would not fit
 
 
 def test_stop_pattern_ends_a_row_once_its_text_matches(tiny_lm):

@@ -139,7 +139,7 @@ class MeLLo(Editor):
         return [facts[0] if facts else None for facts in self.nearest_facts(subquestions, 1)]
 
     def _lm(self, prompts: list[str]) -> list[str]:
-        if self._head is None and self.scorer.reuses_prefixes:  # the scorer would not use it (sliding windows)
+        if self._head is None:  # the scorer uses it where exact (Scorer.prefix_fits)
             self._head = self.scorer.prefix_state(shared_head(self.task_prompt()))
         items = [Prepared(p) for p in prompts]
         return self.scorer.generate(items, self.config.max_new_tokens, stop_at_newline=False, stop=STOP_PATTERNS,
