@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -207,8 +209,13 @@ def _connect(ray, executor: ExecutorConfig) -> bool:
         return False
     address = executor.address or os.environ.get("RAY_ADDRESS") or None
     env = {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}  # data dir, caches, checkpoints
+    handler = signal.getsignal(signal.SIGTERM)
     ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
              logging_level=logging.WARNING)
+    if callable(handler) and threading.current_thread() is threading.main_thread():
+        # ray.init puts in its own, which ends the process at once (a crash report, no cleanup, a local Ray's
+        # agents left running): keep the caller's (the CLI's stops like Ctrl-C, then Ray is shut down)
+        signal.signal(signal.SIGTERM, handler)
     return True
 
 

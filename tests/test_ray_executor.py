@@ -2,6 +2,7 @@
 
 import builtins
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -105,6 +106,28 @@ def test_a_killed_driver_is_continued_with_resume(cluster, one_thread, dataset, 
     assert len(units) == len(set(units)) == 12
     assert _run("noedit,tests.ray_editors:Slow", dataset, tmp_path / "local") == 0
     _same_files(tmp_path / "local", out, ("per_case.csv", "summary.csv"))
+
+
+def test_sigterm_stops_a_ray_run_like_ctrl_c(one_thread, dataset, tmp_path):
+    """ray.init replaced the CLI's SIGTERM handler with Ray's, which ended the driver with a crash report and
+    left a local Ray's agents running; now SIGTERM stops like Ctrl-C (exit 130, the message) and Ray is shut down."""
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "bench", "run", "--editors", "noedit,tests.ray_editors:Slow", "--dataset",
+               dataset, "--model", "tiny-llama", "--device", "cpu", "--out", str(out), "--bootstrap", "50",
+               "--executor", "ray", "--workers", "1", "-q"]  # a Ray of its own, started by the driver
+    driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "RAY_ADDRESS": ""})
+    cases = out / "cases.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cases.exists() and '"slow"' in cases.read_text()):
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 130, err
+    assert "results written so far are kept; rerun with --resume" in err and "SIGTERM received" not in err
+    assert _run("noedit,tests.ray_editors:Slow", dataset, out, "--resume") == 0
+    units = [(r["editor"], r["unit"]) for r in map(json.loads, cases.read_text().splitlines()) if "unit_rows" in r]
+    assert len(units) == len(set(units)) == 12
 
 
 def test_a_suite_schedules_all_its_runs_at_once(cluster, one_thread, tmp_path, monkeypatch):
