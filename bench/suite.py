@@ -169,20 +169,19 @@ def measured_speeds(out: Path) -> dict[str, float]:
     speeds: dict[str, list[float]] = {}
     for config in out.glob("*/config.json"):
         timed = {n: seconds for n, seconds in recorded_seconds(config.parent).items() if seconds}
-        cases: dict[str, set] = {}
-        for row in RunLog(config.parent).rows() if timed else []:
-            cases.setdefault(row["editor"], set()).add(row["case_id"])
+        cases = covered_cases(config.parent) if timed else {}
         for name, seconds in timed.items():
             if cases.get(name):
-                speeds.setdefault(name, []).append(seconds / len(cases[name]))
+                speeds.setdefault(name, []).append(seconds / cases[name])
     return {name: sum(v) / len(v) for name, v in speeds.items()}
 
 
 def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], measured: dict[str, float],
              done: dict[str, set[str]], spent: dict[str, dict[str, float]],
              model: str = SPEED_REFERENCE) -> list[tuple]:
-    """(run, editor, cases, seconds still to spend, seconds recorded) for every editor of every run; a finished
-    editor costs 0 and shows what its config.json records."""
+    """(run, editor, cases, seconds still to spend, seconds recorded) for every editor of every run; `done`: the
+    cases each editor's summary covers (`covered_cases`). A finished editor costs 0 and shows what its
+    config.json records; an interrupted one costs its cases still to run."""
     rows = []
     for r, cfg in runs:
         n = counts[r.name]
@@ -190,10 +189,10 @@ def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], mea
         if r.protocol == "sequential" and cfg.eval_every:
             extra = sum(range(cfg.eval_every, n + 1, cfg.eval_every))  # cases re-scored at each eval@K
         for editor in cfg.editors:
-            cost = seconds_per_case(editor, measured, model) * n + extra * speed_table(model)["noedit"]
-            finished = editor in done.get(r.name, set())
-            rows.append((r.name, editor, n, 0.0 if finished else cost,
-                         spent.get(r.name, {}).get(editor, 0.0) if finished else 0.0))
+            left = max(0, n - done.get(r.name, {}).get(editor, 0))  # an interrupted editor resumes
+            cost = seconds_per_case(editor, measured, model) * left + extra * left / n * speed_table(model)["noedit"]
+            rows.append((r.name, editor, n, cost if left else 0.0,
+                         0.0 if left else spent.get(r.name, {}).get(editor, 0.0)))
     return rows
 
 
@@ -204,15 +203,20 @@ def recorded_seconds(run_dir: Path) -> dict[str, float]:
     return {name: float(e.get("seconds") or 0.0) for name, e in editors.items()}
 
 
-def finished_editors(run_dir: Path, n_cases: int) -> set[str]:
-    """Editors whose summary covers all `n_cases` cases. An interrupted editor has a summary row too (the runner
-    re-summarises whatever is written), over fewer cases; it is not finished. Reads summary.csv only: committed
-    runs keep no cases.jsonl."""
+def covered_cases(run_dir: Path) -> dict[str, int]:
+    """Editor -> cases its summary covers. An interrupted editor has a summary row too (the runner re-summarises
+    whatever is written), over fewer cases. Without summary.csv, the case ids of cases.jsonl. Committed runs keep
+    summary.csv (their cases.jsonl may be gzipped)."""
     path = run_dir / "summary.csv"
     covered: dict[str, int] = {}
-    for r in read_summary(path) if path.exists() else []:
-        covered[r["editor"]] = max(covered.get(r["editor"], 0), int(r["n_cases"]))
-    return {editor for editor, n in covered.items() if n >= n_cases}
+    if path.exists():
+        for r in read_summary(path):
+            covered[r["editor"]] = max(covered.get(r["editor"], 0), int(r["n_cases"]))
+        return covered
+    ids: dict[str, set] = {}
+    for row in RunLog(run_dir).rows() if (run_dir / "cases.jsonl").exists() else []:
+        ids.setdefault(row["editor"], set()).add(row["case_id"])
+    return {editor: len(cases) for editor, cases in ids.items()}
 
 
 def print_estimate(rows: list[tuple], measured: dict[str, float], model: str = SPEED_REFERENCE) -> float:
@@ -244,10 +248,11 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
     base = base or RunConfig(editors=[], dataset="", out="")
     runs = plan(suite, limit, skip, only)
     counts = {r.name: len(load_dataset(r.dataset, base.data_dir, cfg.num_edits or cfg.limit)) for r, cfg in runs}
-    done = {r.name: finished_editors(root / r.name, counts[r.name]) for r, _ in runs}
+    covered = {r.name: covered_cases(root / r.name) for r, _ in runs}
+    done = {r.name: {e for e, n in covered[r.name].items() if n >= counts[r.name]} for r, _ in runs}
     measured = measured_speeds(root) if root.exists() else {}
     spent = {r.name: recorded_seconds(root / r.name) for r, _ in runs}
-    print_estimate(estimate(runs, counts, measured, done, spent, base.model), measured, base.model)
+    print_estimate(estimate(runs, counts, measured, covered, spent, base.model), measured, base.model)
     if dry_run:
         return 0
     todo = [(r, _run_config(r, cfg, base, root)) for r, cfg in runs if not set(cfg.editors) <= done[r.name]]

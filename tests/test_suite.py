@@ -15,7 +15,8 @@ from bench.suite import (
     PAPER,
     Suite,
     SuiteRun,
-    finished_editors,
+    covered_cases,
+    estimate,
     measured_speeds,
     plan,
     run_suite,
@@ -115,7 +116,11 @@ def test_an_editor_interrupted_midway_is_not_finished(tiny_suite, tmp_path, monk
     monkeypatch.setattr(runner, "run_protocol", stopped_after_two)
     assert main(["run", "--editors", "noedit", "--dataset", tiny_dataset(tmp_path), "--model", "tiny-llama",
                  "--device", "cpu", "--limit", "3", "--out", str(out / "counterfact"), "--bootstrap", "50"]) != 0
-    assert finished_editors(out / "counterfact", 3) == set() and finished_editors(out / "counterfact", 2) == {"noedit"}
+    assert covered_cases(out / "counterfact") == {"noedit": 2}
+    (planned,) = suite_module.plan(suite_module.SUITES["tiny"], 3, set(), {"counterfact"})
+    (row,) = [r for r in estimate([planned], {"counterfact": 3}, {"noedit": 10.0},
+                                  {"counterfact": covered_cases(out / "counterfact")}, {}) if r[1] == "noedit"]
+    assert row[3] == 10.0  # the one case still to run, not all three
     monkeypatch.setattr(runner, "run_protocol", real)
     assert run_suite("tiny", str(out), 3, set(), only={"counterfact"}, base=BASE) == 0
     rows = [json.loads(x) for x in (out / "counterfact" / "cases.jsonl").read_text().splitlines()]
@@ -146,6 +151,9 @@ def test_measured_speeds_are_per_case_also_for_a_batch_unit(tmp_path):
     rows = [{"editor": "memit", "unit": "cases:a,b", "case_id": c, "kind": "rel"} for c in ("a", "a", "b")]
     (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert measured_speeds(tmp_path) == {"memit": 50.0}  # 2 cases in one unit; pmet has no timing yet
+    (run / "summary.csv").write_text("editor,protocol,n_cases\nmemit,single,4\n")
+    (run / "cases.jsonl").unlink()  # a committed run: summary.csv kept, cases.jsonl gzipped
+    assert measured_speeds(tmp_path) == {"memit": 25.0}
 
 
 def test_a_runs_own_editor_args_name_its_model_and_the_command_line_wins(tmp_path, monkeypatch):
