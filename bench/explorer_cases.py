@@ -32,7 +32,12 @@ def model_label(editor: str, model: str) -> str:
 
 def editor_of(label: str) -> str:
     """The editor of a browser name, with or without its model."""
-    return label.split(MODEL_SEP)[0]
+    return label.partition(MODEL_SEP)[0]
+
+
+def model_of(label: str) -> str:
+    """The model of a browser name ('' in a page of one model)."""
+    return label.partition(MODEL_SEP)[2]
 
 
 def run_rows(run_dir: Path) -> list[dict]:
@@ -147,7 +152,7 @@ def _flags(entry: dict, is_reference) -> dict:
         a is not None and a[1] is not None and a[1] < 1
         for q, a in zip(entry["queries"], entry["answers"][ed]) if q["kind"] == "rel")]
     for i, q in enumerate(entry["queries"]):
-        answers = {(ed.partition(MODEL_SEP)[2], entry["answers"][ed][i][0]) for ed in editors
+        answers = {(model_of(ed), entry["answers"][ed][i][0]) for ed in editors
                    if entry["answers"][ed][i] is not None}
         q["disagree"] = len(answers) > len({model for model, _ in answers})  # a model with two different answers
     return entry
