@@ -300,18 +300,28 @@ def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
 TABLE_FILES = (("strict", "markdown", "md", True), ("strict", "latex", "tex", False), ("paper", "markdown", "md", True))
 
 
+def below_cwd(path: Path) -> Path:
+    """`path` relative to the working directory when it lies below it, so that COMMANDS.md and the explorer's
+    folder names hold no machine's absolute paths when --out was given as one."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()) if path.is_absolute() else path
+    except ValueError:
+        return path
+
+
 def write_tables(suite: Suite, root: Path) -> list[Path]:
     """OUT/tables/<table>.md (with intervals) and .tex, <table>-loc-paper.md, and the `bench report` commands
     that remake them; OUT/explorer.html, every run of the suite in one page."""
     from bench.report import report, report_html
 
+    root = below_cwd(root)
     tables, commands, written = root / "tables", [], []
     tables.mkdir(parents=True, exist_ok=True)
     for name in LAYOUTS:
         dirs = [str(root / r) for r in suite.tables.get(name, []) if (root / r / "summary.csv").exists()]
         if not dirs:
             continue
-        under = Path(suite.tables_with) if suite.tables_with else None
+        under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
         first = [under / r for r in suite.tables.get(name, []) if under and (under / r / "summary.csv").exists()]
         dirs = [str(d) for d in first] + dirs
         for loc, fmt, ext, ci in TABLE_FILES:
@@ -326,7 +336,7 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "") + (f" --loc {loc}" if loc != "strict"
                                                                                     else "")
             commands.append(f"python -m bench report {' '.join(dirs)} {flags} --output {path}")
-    folders = ([Path(suite.tables_with)] if suite.tables_with else []) + [root]  # as the tables: later wins
+    folders = ([below_cwd(Path(suite.tables_with))] if suite.tables_with else []) + [root]  # as the tables: later wins
     runs = [str(f / r.name) for f in folders for r in suite.runs if (f / r.name / "summary.csv").exists()]
     shown = sorted({p.stem.split("-loc-")[0] for p in written})
     if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)

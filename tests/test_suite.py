@@ -88,6 +88,14 @@ def test_suite_skips_finished_runs_and_its_tables_are_reproduced_by_report(tiny_
     assert "time the finished editors took:" in err
 
 
+def test_an_absolute_out_below_the_working_directory_is_written_relative(tiny_suite, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_suite("tiny", str(tmp_path / "s"), 3, set(), only={"counterfact"}, base=BASE) == 0
+    commands = (tmp_path / "s" / "tables" / "COMMANDS.md").read_text()
+    assert str(tmp_path) not in commands and "report s/counterfact --table table2" in commands
+    assert str(tmp_path) not in (tmp_path / "s" / "explorer.html").read_text()
+
+
 def test_an_interrupted_run_is_resumed(tiny_suite, tmp_path):
     out = tmp_path / "s"
     (out / "counterfact").mkdir(parents=True)
