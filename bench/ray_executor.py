@@ -165,6 +165,7 @@ class _Job:
     seconds: dict[str, float] = field(default_factory=dict)  # editor -> seconds summed over workers
     written: set[tuple[str, str]] = field(default_factory=set)  # (editor, unit key) appended by this start
     begun: set[str] = field(default_factory=set)
+    ended: set[str] = field(default_factory=set)
     closed: bool = False
     failure: BenchError | None = None
 
@@ -193,6 +194,9 @@ def run_on_ray(cfgs: list[RunConfig], executor: ExecutorConfig, given: list | No
         for job in jobs:
             if job.failure is not None:
                 job.opened.log.discard_if_unused()
+            elif not job.closed:  # interrupted: as a local run, each editor begun keeps its time and summary
+                for name in job.begun - job.ended:
+                    end_editor(job.state, name, job.seconds[name])
             job.opened.log.close()
         if started_here:
             ray.shutdown()
@@ -377,6 +381,7 @@ def _flush(job: _Job, bar) -> None:
         job.next_slot += 1
         if slot.last_of_editor:
             end_editor(state, slot.editor, job.seconds[slot.editor])
+            job.ended.add(slot.editor)
     if not job.closed:
         if not job.begun:  # every editor was finished already (e.g. rows merged from another run)
             finish(state.log, state.meta, state.config, state.cfg)

@@ -125,6 +125,9 @@ def test_sigterm_stops_a_ray_run_like_ctrl_c(one_thread, dataset, tmp_path):
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 130, err
     assert "results written so far are kept; rerun with --resume" in err and "SIGTERM received" not in err
+    slow = json.loads((out / "config.json").read_text())["editors"]["slow"]
+    assert slow["seconds"] > 0  # the time of the units written is kept, as a local run keeps it
+    assert "slow" in (out / "summary.csv").read_text()  # and the editor is summarised over them
     assert _run("noedit,tests.ray_editors:Slow", dataset, out, "--resume") == 0
     units = [(r["editor"], r["unit"]) for r in map(json.loads, cases.read_text().splitlines()) if "unit_rows" in r]
     assert len(units) == len(set(units)) == 12
