@@ -178,10 +178,10 @@ def measured_speeds(out: Path) -> dict[str, float]:
 
 
 def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], measured: dict[str, float],
-             done: dict[str, set[str]], spent: dict[str, dict[str, float]],
+             covered: dict[str, dict[str, int]], spent: dict[str, dict[str, float]],
              model: str = SPEED_REFERENCE) -> list[tuple]:
-    """(run, editor, cases, seconds still to spend, seconds recorded) for every editor of every run; `done`: the
-    cases each editor's summary covers (`covered_cases`). A finished editor costs 0 and shows what its
+    """(run, editor, cases, seconds still to spend, seconds recorded) for every editor of every run; `covered`:
+    run -> the cases each editor's summary covers (`covered_cases`). A finished editor costs 0 and shows what its
     config.json records; an interrupted one costs its cases still to run."""
     rows = []
     for r, cfg in runs:
@@ -190,7 +190,7 @@ def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], mea
         if r.protocol == "sequential" and cfg.eval_every:
             extra = sum(range(cfg.eval_every, n + 1, cfg.eval_every))  # cases re-scored at each eval@K
         for editor in cfg.editors:
-            left = max(0, n - done.get(r.name, {}).get(editor, 0))  # an interrupted editor resumes
+            left = max(0, n - covered.get(r.name, {}).get(editor, 0))  # an interrupted editor resumes
             cost = seconds_per_case(editor, measured, model) * left + extra * left / n * speed_table(model)["noedit"]
             rows.append((r.name, editor, n, cost if left else 0.0,
                          0.0 if left else spent.get(r.name, {}).get(editor, 0.0)))
@@ -316,13 +316,13 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
     from bench.report import report, report_html
 
     root = below_cwd(root)
+    under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
     tables, commands, written = root / "tables", [], []
     tables.mkdir(parents=True, exist_ok=True)
     for name in LAYOUTS:
         dirs = [str(root / r) for r in suite.tables.get(name, []) if (root / r / "summary.csv").exists()]
         if not dirs:
             continue
-        under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
         first = [under / r for r in suite.tables.get(name, []) if under and (under / r / "summary.csv").exists()]
         dirs = [str(d) for d in first] + dirs
         for loc, fmt, ext, ci in TABLE_FILES:
@@ -337,7 +337,7 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "") + (f" --loc {loc}" if loc != "strict"
                                                                                     else "")
             commands.append(f"python -m bench report {' '.join(dirs)} {flags} --output {path}")
-    folders = ([below_cwd(Path(suite.tables_with))] if suite.tables_with else []) + [root]  # as the tables: later wins
+    folders = ([under] if under else []) + [root]  # as the tables: later wins
     runs = [str(f / r.name) for f in folders for r in suite.runs if (f / r.name / "summary.csv").exists()]
     shown = sorted({p.stem.split("-loc-")[0] for p in written})
     if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)
