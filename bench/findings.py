@@ -1,17 +1,19 @@
 """Which findings of one model hold on another: paired differences between two editors, per model.
 
-A finding is "editor a minus editor b on one metric" over the same cases of one model (the same-case
-bootstrap of bench.metrics), so an interval never mixes models. Each model's cases are restricted to the
-case ids every model's runs hold, so both models are read on the same cases.
+A finding is "editor a minus editor b on one metric of one dataset" over the same cases of one model (the
+same-case bootstrap of bench.metrics), so an interval never mixes models. Each model's cases are restricted
+to the case ids every model's runs of that dataset hold, so both models are read on the same cases.
 
-    python -m bench.findings --runs gemma3-270m=results/suite-gemma3/counterfact \
-        --runs smollm2-135m=results/suite-smollm2/counterfact,results/suite-smollm2-instructed/counterfact
+    python -m bench.findings \
+        --runs gemma3-270m=results/suite-gemma3/counterfact,results/suite-gemma3/zsre \
+        --runs smollm2-135m=results/suite-smollm2/counterfact,results/suite-smollm2/zsre
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.metrics import CaseMetrics, paired_bootstrap
 from bench.significance import load_per_case
@@ -23,9 +25,10 @@ class Finding:
     a: str
     b: str
     metric: str
+    dataset: str = "counterfact"
 
 
-# The SmolLM2 tables' findings on CounterFact, one edit at a time (results/README.md).
+# The SmolLM2 tables' findings, one edit at a time (results/README.md).
 FINDINGS = (
     Finding("InstructEd (gold) generalises better than MEMIT", "instructed", "memit", "Gen"),
     Finding("InstructEd (gold) generalises better than ROME", "instructed", "rome", "Gen"),
@@ -38,24 +41,37 @@ FINDINGS = (
     Finding("MEMIT and ROME are on a par one edit at a time", "memit", "rome", "Score"),
     Finding("FT-M costs locality", "ft-m", "noedit", "Loc"),
     Finding("FT-L's clamp leaves the model unedited", "ft-l", "noedit", "Rel"),
+    Finding("SERAC carries ZsRE edits into one-hop questions", "serac", "noedit", "Por_hop", "zsre"),
+    Finding("SERAC ports ZsRE edits better than MEMIT", "serac", "memit", "Por_hop", "zsre"),
+    Finding("SERAC balances ZsRE edits better than MEMIT (H)", "serac", "memit", "H", "zsre"),
+    Finding("InstructEd (gold) generalises on ZsRE like MEMIT", "instructed", "memit", "Gen", "zsre"),
+    Finding("IKE carries edits into multi-hop questions", "ike", "noedit", "Por_Nhop", "mquake-test"),
+    Finding("FT-M ports multi-hop better than ROME", "ft-m", "rome", "Por_Nhop", "mquake-test"),
+    Finding("MeLLo's generated answers fail its format (vs IKE)", "mello", "ike", "MH_Acc", "mquake-test"),
+    Finding("InstructEd's multi-hop portability over the unedited model", "instructed", "noedit", "Por_Nhop",
+            "mquake-test"),
 )
 
+Runs = dict[tuple[str, str], list[CaseMetrics]]  # (dataset, editor) -> per-case metrics of one model
 
-def single_per_case(run_dirs: list[str]) -> dict[str, list[CaseMetrics]]:
-    """Editor -> per-case metrics of the single protocol; a later run directory's editor replaces an earlier one."""
-    return {editor: cases for (_, editor, protocol, _), cases in load_per_case(run_dirs).items()
+
+def single_per_case(run_dirs: list[str]) -> Runs:
+    """(dataset, editor) -> per-case metrics of the single protocol; a later run directory's editor replaces an
+    earlier one's on the same dataset."""
+    return {(dataset, editor): cases for (dataset, editor, protocol, _), cases in load_per_case(run_dirs).items()
             if protocol == "single"}
 
 
-def shared_ids(models: dict[str, dict[str, list[CaseMetrics]]]) -> set[str]:
-    """Case ids that every model's runs hold (for any editor)."""
-    per_model = [{c.case_id for cases in eds.values() for c in cases} for eds in models.values()]
+def shared_ids(models: dict[str, Runs], dataset: str) -> set[str]:
+    """Case ids of `dataset` that every model's runs hold (for any editor)."""
+    per_model = [{c.case_id for (d, _), cases in runs.items() if d == dataset for c in cases}
+                 for runs in models.values()]
     return set.intersection(*per_model) if per_model else set()
 
 
-def measure(finding: Finding, editors: dict[str, list[CaseMetrics]], ids: set[str], seed: int = 0):
+def measure(finding: Finding, runs: Runs, ids: set[str], seed: int = 0):
     """(a - b, lo, hi, n cases) on the cases both editors have among `ids`, or None when one is not run."""
-    a, b = editors.get(finding.a), editors.get(finding.b)
+    a, b = runs.get((finding.dataset, finding.a)), runs.get((finding.dataset, finding.b))
     if not a or not b:
         return None
     a = [c for c in a if c.case_id in ids]
@@ -64,16 +80,16 @@ def measure(finding: Finding, editors: dict[str, list[CaseMetrics]], ids: set[st
     return None if result is None else (*result, len([c for c in a if c.case_id in b_ids]))
 
 
-def markdown(models: dict[str, dict[str, list[CaseMetrics]]], findings=FINDINGS) -> str:
-    ids = shared_ids(models)
-    head = "| finding | a - b, metric | " + " | ".join(models) + " |"
-    lines = [head, "|---|---|" + "---|" * len(models)]
+def markdown(models: dict[str, Runs], findings=FINDINGS) -> str:
+    ids = {d: shared_ids(models, d) for d in dict.fromkeys(f.dataset for f in findings)}
+    head = "| finding | dataset | a - b, metric | " + " | ".join(models) + " |"
+    lines = [head, "|---|---|---|" + "---|" * len(models)]
     for f in findings:
         cells = []
-        for editors in models.values():
-            m = measure(f, editors, ids)
+        for runs in models.values():
+            m = measure(f, runs, ids[f.dataset])
             cells.append("not run" if m is None else f"{m[0]:+.1f} [{m[1]:+.1f}, {m[2]:+.1f}] (n={m[3]})")
-        lines.append(f"| {f.claim} | {f.a} - {f.b}, {f.metric} | " + " | ".join(cells) + " |")
+        lines.append(f"| {f.claim} | {f.dataset} | {f.a} - {f.b}, {f.metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -87,6 +103,11 @@ def main(argv: list[str] | None = None) -> None:
         model, _, dirs = spec.partition("=")
         if not dirs:
             p.error(f"--runs {spec!r}: expected MODEL=DIR[,DIR...]")
+        for d in dirs.split(","):
+            missing = [f for f in ("per_case.csv", "summary.csv") if not (Path(d) / f).is_file()]
+            if missing:
+                p.error(f"--runs {model}: {d} has no {' or '.join(missing)}; pass run directories written by "
+                        "`bench run` or `bench suite` (each holds both files)")
         models[model] = single_per_case(dirs.split(","))
     print(markdown(models))
 

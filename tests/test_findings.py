@@ -6,10 +6,10 @@ import csv
 
 import pytest
 
-from bench.findings import Finding, markdown, measure, shared_ids, single_per_case
+from bench.findings import Finding, main, markdown, measure, shared_ids, single_per_case
 
 
-def _per_case(run_dir, rows):
+def _per_case(run_dir, rows, dataset="counterfact", model=None):
     run_dir.mkdir(parents=True)
     with (run_dir / "per_case.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["editor", "protocol", "case_id", "Rel", "Gen", "Loc"])
@@ -21,7 +21,7 @@ def _per_case(run_dir, rows):
         w = csv.DictWriter(fh, fieldnames=["editor", "dataset", "model", "protocol"])
         w.writeheader()
         for editor in dict.fromkeys(r[0] for r in rows):
-            w.writerow({"editor": editor, "dataset": "counterfact", "model": run_dir.name, "protocol": "single"})
+            w.writerow({"editor": editor, "dataset": dataset, "model": model or run_dir.name, "protocol": "single"})
     return str(run_dir)
 
 
@@ -35,8 +35,9 @@ def models(tmp_path):
 
 
 def test_each_model_is_read_on_the_cases_every_model_holds(models):
-    ids = shared_ids(models)
+    ids = shared_ids(models, "counterfact")
     assert ids == {"1", "2"}
+    assert shared_ids(models, "zsre") == set()
     gen = Finding("a generalises better", "a", "b", "Gen")
     diff, lo, hi, n = measure(gen, models["big"], ids)
     assert (diff, n) == (50.0, 2) and lo == hi == 50.0  # a: 1, 1; b (the later run's): 0.5, 0.5
@@ -47,6 +48,28 @@ def test_each_model_is_read_on_the_cases_every_model_holds(models):
 def test_the_table_says_which_editor_is_not_run(models):
     table = markdown(models, (Finding("a beats c", "a", "c", "Rel"), Finding("a beats b", "a", "b", "Gen")))
     lines = table.splitlines()
-    assert lines[0] == "| finding | a - b, metric | big | small |"
-    assert lines[2] == "| a beats c | a - c, Rel | not run | not run |"
-    assert lines[3] == "| a beats b | a - b, Gen | +50.0 [+50.0, +50.0] (n=2) | +50.0 [+50.0, +50.0] (n=2) |"
+    assert lines[0] == "| finding | dataset | a - b, metric | big | small |"
+    assert lines[2] == "| a beats c | counterfact | a - c, Rel | not run | not run |"
+    assert lines[3] == ("| a beats b | counterfact | a - b, Gen | +50.0 [+50.0, +50.0] (n=2) "
+                        "| +50.0 [+50.0, +50.0] (n=2) |")
+
+
+def test_datasets_of_one_model_are_kept_apart(tmp_path):
+    """Two datasets' runs of one model hold the same editors (and here the same case ids): a finding reads its
+    own dataset's rows, and the shared ids are taken per dataset."""
+    cf = _per_case(tmp_path / "cf", [("a", c, 1, 1, 1) for c in "12"] + [("b", c, 1, 0, 1) for c in "12"],
+                   model="m")
+    zsre = _per_case(tmp_path / "zsre", [("a", c, 1, 0, 1) for c in "123"] + [("b", c, 1, 1, 1) for c in "123"],
+                     "zsre", model="m")
+    models = {"m": single_per_case([cf, zsre])}
+    assert shared_ids(models, "zsre") == {"1", "2", "3"}
+    cf_gen, zsre_gen = Finding("x", "a", "b", "Gen"), Finding("x", "a", "b", "Gen", "zsre")
+    assert measure(cf_gen, models["m"], shared_ids(models, "counterfact"))[::3] == (100.0, 2)
+    assert measure(zsre_gen, models["m"], shared_ids(models, "zsre"))[::3] == (-100.0, 3)
+
+
+def test_a_run_directory_without_results_is_an_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--runs", f"m={tmp_path / 'missing'}"])
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'missing'}" in err and "per_case.csv" in err
