@@ -26,9 +26,10 @@ class Finding:
     b: str
     metric: str
     dataset: str = "counterfact"
+    protocol: str = "single"  # or "sequential/final": the model after every edit of the run
 
 
-# The SmolLM2 tables' findings, one edit at a time (results/README.md).
+# The SmolLM2 tables' findings (results/README.md); one edit at a time unless a protocol is named.
 FINDINGS = (
     Finding("InstructEd (gold) generalises better than MEMIT", "instructed", "memit", "Gen"),
     Finding("InstructEd (gold) generalises better than ROME", "instructed", "rome", "Gen"),
@@ -41,6 +42,10 @@ FINDINGS = (
     Finding("MEMIT and ROME are on a par one edit at a time", "memit", "rome", "Score"),
     Finding("FT-M costs locality", "ft-m", "noedit", "Loc"),
     Finding("FT-L's clamp leaves the model unedited", "ft-l", "noedit", "Rel"),
+    Finding("MEMIT keeps more of 100 sequential edits than ROME", "memit", "rome", "Rel", "counterfact",
+            "sequential/final"),
+    Finding("MEMIT degrades less than ROME in sequential editing", "memit", "rome", "H", "counterfact",
+            "sequential/final"),
     Finding("SERAC carries ZsRE edits into one-hop questions", "serac", "noedit", "Por_hop", "zsre"),
     Finding("SERAC ports ZsRE edits better than MEMIT", "serac", "memit", "Por_hop", "zsre"),
     Finding("SERAC balances ZsRE edits better than MEMIT (H)", "serac", "memit", "H", "zsre"),
@@ -52,26 +57,26 @@ FINDINGS = (
             "mquake-test"),
 )
 
-Runs = dict[tuple[str, str], list[CaseMetrics]]  # (dataset, editor) -> per-case metrics of one model
+Runs = dict[tuple[str, str, str], list[CaseMetrics]]  # (dataset, protocol, editor) -> one model's per-case metrics
 
 
-def single_per_case(run_dirs: list[str]) -> Runs:
-    """(dataset, editor) -> per-case metrics of the single protocol; a later run directory's editor replaces an
-    earlier one's on the same dataset."""
-    return {(dataset, editor): cases for (dataset, editor, protocol, _), cases in load_per_case(run_dirs).items()
-            if protocol == "single"}
+def per_case(run_dirs: list[str]) -> Runs:
+    """(dataset, protocol, editor) -> per-case metrics; a later run directory's editor replaces an earlier one's
+    on the same dataset and protocol."""
+    return {(dataset, protocol, editor): cases
+            for (dataset, editor, protocol, _), cases in load_per_case(run_dirs).items()}
 
 
 def shared_ids(models: dict[str, Runs], dataset: str) -> set[str]:
     """Case ids of `dataset` that every model's runs hold (for any editor)."""
-    per_model = [{c.case_id for (d, _), cases in runs.items() if d == dataset for c in cases}
+    per_model = [{c.case_id for (d, _, _), cases in runs.items() if d == dataset for c in cases}
                  for runs in models.values()]
     return set.intersection(*per_model) if per_model else set()
 
 
 def measure(finding: Finding, runs: Runs, ids: set[str], seed: int = 0):
     """(a - b, lo, hi, n cases) on the cases both editors have among `ids`, or None when one is not run."""
-    a, b = runs.get((finding.dataset, finding.a)), runs.get((finding.dataset, finding.b))
+    a, b = (runs.get((finding.dataset, finding.protocol, e)) for e in (finding.a, finding.b))
     if not a or not b:
         return None
     a = [c for c in a if c.case_id in ids]
@@ -89,7 +94,8 @@ def markdown(models: dict[str, Runs], findings=FINDINGS) -> str:
         for runs in models.values():
             m = measure(f, runs, ids[f.dataset])
             cells.append("not run" if m is None else f"{m[0]:+.1f} [{m[1]:+.1f}, {m[2]:+.1f}] (n={m[3]})")
-        lines.append(f"| {f.claim} | {f.dataset} | {f.a} - {f.b}, {f.metric} | " + " | ".join(cells) + " |")
+        data = f.dataset if f.protocol == "single" else f"{f.dataset} ({f.protocol})"
+        lines.append(f"| {f.claim} | {data} | {f.a} - {f.b}, {f.metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             if missing:
                 p.error(f"--runs {model}: {d} has no {' or '.join(missing)}; pass run directories written by "
                         "`bench run` or `bench suite` (each holds both files)")
-        models[model] = single_per_case(dirs.split(","))
+        models[model] = per_case(dirs.split(","))
     print(markdown(models))
 
 

@@ -6,16 +6,16 @@ import csv
 
 import pytest
 
-from bench.findings import Finding, main, markdown, measure, shared_ids, single_per_case
+from bench.findings import Finding, main, markdown, measure, per_case, shared_ids
 
 
-def _per_case(run_dir, rows, dataset="counterfact", model=None):
+def _per_case(run_dir, rows, dataset="counterfact", model=None, protocol="single"):
     run_dir.mkdir(parents=True)
     with (run_dir / "per_case.csv").open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["editor", "protocol", "case_id", "Rel", "Gen", "Loc"])
         w.writeheader()
         for editor, case_id, rel, gen, loc in rows:
-            w.writerow({"editor": editor, "protocol": "single", "case_id": case_id, "Rel": rel, "Gen": gen,
+            w.writerow({"editor": editor, "protocol": protocol, "case_id": case_id, "Rel": rel, "Gen": gen,
                         "Loc": loc})
     with (run_dir / "summary.csv").open("w", newline="") as fh:  # where per_case.csv's dataset and model are read
         w = csv.DictWriter(fh, fieldnames=["editor", "dataset", "model", "protocol"])
@@ -31,7 +31,7 @@ def models(tmp_path):
                     + [("b", c, 1, 0, 1) for c in "1234"])
     small = _per_case(tmp_path / "small", [("a", c, 1, 0.5, 1) for c in "12"] + [("b", c, 1, 0, 1) for c in "12"])
     later = _per_case(tmp_path / "later", [("b", c, 1, 0.5, 1) for c in "1234"])  # replaces big's b
-    return {"big": single_per_case([big, later]), "small": single_per_case([small])}
+    return {"big": per_case([big, later]), "small": per_case([small])}
 
 
 def test_each_model_is_read_on_the_cases_every_model_holds(models):
@@ -61,11 +61,24 @@ def test_datasets_of_one_model_are_kept_apart(tmp_path):
                    model="m")
     zsre = _per_case(tmp_path / "zsre", [("a", c, 1, 0, 1) for c in "123"] + [("b", c, 1, 1, 1) for c in "123"],
                      "zsre", model="m")
-    models = {"m": single_per_case([cf, zsre])}
+    models = {"m": per_case([cf, zsre])}
     assert shared_ids(models, "zsre") == {"1", "2", "3"}
     cf_gen, zsre_gen = Finding("x", "a", "b", "Gen"), Finding("x", "a", "b", "Gen", "zsre")
     assert measure(cf_gen, models["m"], shared_ids(models, "counterfact"))[::3] == (100.0, 2)
     assert measure(zsre_gen, models["m"], shared_ids(models, "zsre"))[::3] == (-100.0, 3)
+
+
+def test_a_sequential_finding_reads_the_final_model_not_the_single_protocol(tmp_path):
+    single = _per_case(tmp_path / "single", [("a", c, 1, 1, 1) for c in "12"] + [("b", c, 0, 0, 1) for c in "12"],
+                       model="m")
+    seq = _per_case(tmp_path / "seq", [("a", c, 0, 1, 1) for c in "12"] + [("b", c, 1, 0, 1) for c in "12"],
+                    model="m", protocol="sequential/final")
+    runs = per_case([single, seq])
+    ids = shared_ids({"m": runs}, "counterfact")
+    assert measure(Finding("x", "a", "b", "Rel"), runs, ids)[0] == 100.0
+    assert measure(Finding("x", "a", "b", "Rel", protocol="sequential/final"), runs, ids)[0] == -100.0
+    table = markdown({"m": runs}, (Finding("x", "a", "b", "Rel", protocol="sequential/final"),))
+    assert table.splitlines()[2].startswith("| x | counterfact (sequential/final) | a - b, Rel | -100.0")
 
 
 def test_a_run_directory_without_results_is_an_error(tmp_path, capsys):
