@@ -160,6 +160,7 @@ def test_a_stop_request_saves_after_the_current_step(setup, tmp_path):
     trainer.request_stop(15, None)  # what the SIGTERM handler calls
     assert trainer.run(epochs=3) is False
     assert ckpt.load(tmp_path)[1].steps_done == 1
+    assert (tmp_path / "loss.png").stat().st_size > 0  # the curve so far, for a run continued later
 
 
 def test_recipes_give_the_authors_optimiser_by_default():

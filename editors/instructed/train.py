@@ -283,6 +283,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
                 if self.stop_requested or (max_steps and taken >= max_steps):
                     self.save()
+                    plot_losses(self.out, self.history)  # a paused run shows its curve so far
                     return False
                 if self.cfg.save_every and step % self.cfg.save_every == 0:
                     self.save()
