@@ -68,9 +68,11 @@ def per_case(run_dirs: list[str]) -> Runs:
 
 
 def shared_ids(models: dict[str, Runs], dataset: str) -> set[str]:
-    """Case ids of `dataset` that every model's runs hold (for any editor)."""
+    """Case ids of `dataset` that every model with runs of it holds (for any editor); a model without any run
+    of the dataset does not empty the others' cases."""
     per_model = [{c.case_id for (d, _, _), cases in runs.items() if d == dataset for c in cases}
                  for runs in models.values()]
+    per_model = [ids for ids in per_model if ids]
     return set.intersection(*per_model) if per_model else set()
 
 

@@ -45,6 +45,16 @@ def test_each_model_is_read_on_the_cases_every_model_holds(models):
     assert measure(Finding("x", "a", "c", "Gen"), models["big"], ids) is None
 
 
+def test_a_model_without_a_dataset_leaves_the_others_their_cases(models, tmp_path):
+    """Gemma's MQuAKE run not made yet: SmolLM2's MQuAKE findings are still read, on all its cases."""
+    mq = _per_case(tmp_path / "mq", [("a", c, 1, 1, 1) for c in "123"] + [("b", c, 1, 0, 1) for c in "123"],
+                   "mquake-test", model="big")
+    models = {"big": {**models["big"], **per_case([mq])}, "small": models["small"]}
+    assert shared_ids(models, "mquake-test") == {"1", "2", "3"}
+    table = markdown(models, (Finding("x", "a", "b", "Gen", "mquake-test"),))
+    assert table.splitlines()[2] == "| x | mquake-test | a - b, Gen | +100.0 [+100.0, +100.0] (n=3) | not run |"
+
+
 def test_the_table_says_which_editor_is_not_run(models):
     table = markdown(models, (Finding("a beats c", "a", "c", "Rel"), Finding("a beats b", "a", "b", "Gen")))
     lines = table.splitlines()
