@@ -50,6 +50,8 @@ FINDINGS = (
     Finding("SERAC ports ZsRE edits better than MEMIT", "serac", "memit", "Por_hop", "zsre"),
     Finding("SERAC balances ZsRE edits better than MEMIT (H)", "serac", "memit", "H", "zsre"),
     Finding("InstructEd (gold) generalises on ZsRE like MEMIT", "instructed", "memit", "Gen", "zsre"),
+    Finding("GRACE does not generalise to ZsRE paraphrases", "grace", "noedit", "Gen", "zsre"),
+    Finding("FT-M's locality cost is small on ZsRE", "ft-m", "noedit", "Loc", "zsre"),
     Finding("IKE carries edits into multi-hop questions", "ike", "noedit", "Por_Nhop", "mquake-test"),
     Finding("FT-M ports multi-hop better than ROME", "ft-m", "rome", "Por_Nhop", "mquake-test"),
     Finding("MeLLo's generated answers fail its format (vs IKE)", "mello", "ike", "MH_Acc", "mquake-test"),
