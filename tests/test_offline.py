@@ -99,6 +99,22 @@ def test_wheel_with_wrong_digest_is_refused(tmp_path, fake_pip):
     assert path.name in message and "0" * 64 in message and wheel.sha256 in message
 
 
+def test_wheel_folder_replaces_the_index_under_the_same_pins(tmp_path, fake_pip, monkeypatch):
+    """A machine without a package index (a lent GPU) is given the wheels in a folder: pip is not called, the
+    pinned digest is still checked, and a missing folder or wheel is named."""
+    _, calls = fake_pip
+    path, wheel = make_wheel(tmp_path / "wheels", "fake-pkg", "1.0", {"a.txt": b"original"})
+    monkeypatch.setenv(offline.WHEEL_DIR_ENV, str(tmp_path / "wheels"))
+    assert offline.download_wheels((wheel,), tmp_path / "unused") == [path] and calls == []
+    with pytest.raises(BenchError, match="does not match its pinned digest"):
+        offline.download_wheels((Wheel(wheel.name, wheel.version, "0" * 64),), tmp_path / "unused")
+    with pytest.raises(BenchError, match="expected one wheel file for other-pkg==2.0"):
+        offline.download_wheels((Wheel("other-pkg", "2.0", "0" * 64),), tmp_path / "unused")
+    monkeypatch.setenv(offline.WHEEL_DIR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(BenchError, match=r"BENCH_WHEEL_DIR names .*nowhere, which is not a folder"):
+        offline.download_wheels((wheel,), tmp_path / "unused")
+
+
 def test_zip_member_outside_the_target_is_refused(tmp_path):
     wheel, _ = make_wheel(tmp_path / "index", "evil-pkg", "1.0", {
         f"{PREFIX}config.json": b"{}", f"{PREFIX}../../evil": b"pwned", f"{PREFIX}../../../../evil": b"pwned"})

@@ -207,3 +207,18 @@ def test_the_instructed_suite_uses_default_checkpoints_and_runs_retrieval_sequen
     assert runs["counterfact-ablations"][0].editor_args == ""  # ablations found in their default folders
     assert runs["counterfact-sequential"][1].editors == ["instructed", "instructed-retrieval"]
     assert "instructed-paper" in runs["zsre"][1].editors
+
+
+def test_the_paper_budget_suite_gives_table4_its_equal_budget_control():
+    """Same entries as the instructed suite; only Table 4's two entries name a control (the 1-epoch `control/`
+    trained beside the ablations), resolved per model in the run's --editor-args."""
+    same = suite_module.INSTRUCTED_V2.runs
+    runs = suite_module.SUITES["instructed-paper-budget"].runs
+    assert [r.name for r in runs] == [r.name for r in same]
+    for new, old in zip(runs, same):
+        assert (new.editors, new.dataset, new.protocol) == (old.editors, old.dataset, old.protocol)
+        assert bool(new.editor_args) == ("table4" in new.tables)
+    base = RunConfig(editors=[], dataset="", out="", model="smollm2-135m", editor_args="rome:layers=5")
+    ablations = next(r for r in runs if r.name == "zsre-ablations")
+    assert suite_module._editor_args(ablations, base) == (
+        "instructed:checkpoint=results/checkpoints/instructed/smollm2-135m/control;rome:layers=5")
