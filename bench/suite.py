@@ -97,8 +97,8 @@ BASELINES = Suite("baselines", (
 ), note="ROME, MEMIT, PMET, LoRA, SERAC, GRACE one edit at a time; MEMIT and PMET in batches of 100")
 
 # InstructEd's rows of the paper suite, again: with the sink kept out of re-weighting and checkpoints trained
-# with the authors' recipe (issue 18). Its tables put these rows over the paper suite's (`tables_with`).
-INSTRUCTED_V2 = Suite("instructed", (
+# with the authors' recipe (issue 18). Their tables put these rows over the paper suite's (`tables_with`).
+INSTRUCTED_RUNS = (
     SuiteRun("counterfact", "counterfact", INSTRUCTED + ("instructed-paper", "instructed-noprefix"),
              ("table2", "table12")),
     SuiteRun("zsre", "zsre", INSTRUCTED + ("instructed-paper",), ("table2",)),
@@ -113,14 +113,33 @@ INSTRUCTED_V2 = Suite("instructed", (
              num_edits=100, eval_every=10),
     SuiteRun("zsre-sequential", "zsre", INSTRUCTED, ("table10",), protocol="sequential", num_edits=100,
              eval_every=10),
-), note="InstructEd (sink kept out, authors' recipe) on SmolLM2-135M", tables_with="results/suite-smollm2")
+)
 
-# The same rows with the paper-budget checkpoint (10 epochs over all records; the default since session 15).
-# Table 4's set was trained at 1 epoch side by side, so its control is that budget's `control/` folder, not
-# the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch).
+
+def pinned(runs: tuple[SuiteRun, ...], folders: dict[str, str]) -> tuple[SuiteRun, ...]:
+    """Each run with --editor-args naming the checkpoint folder of every editor of it that `folders` lists."""
+    return tuple(replace(r, editor_args=";".join(f"{e}:checkpoint={folders[e]}" for e in r.editors if e in folders))
+                 for r in runs)
+
+
+# `instructed`: sessions 8-10's checkpoints (authors' recipe, 2,000 records x 2 epochs; Table 4's control is the
+# main one), now in their own folder, so the suite keeps meaning what results/suite-smollm2-instructed/ ran.
+_CPU_BUDGET = f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}-cpu-budget"
+CPU_BUDGET_CHECKPOINTS = {
+    **dict.fromkeys(("instructed", "instructed-retrieval", "instructed-noprefix", "instructed-ins"), _CPU_BUDGET),
+    "instructed-paper": f"{_CPU_BUDGET}/paper", "instructed-noreweight": f"{_CPU_BUDGET}/noreweight",
+    "instructed-late": f"{_CPU_BUDGET}/l19-28", "instructed-ffn": f"{_CPU_BUDGET}/ffn",
+}
+INSTRUCTED_V2 = Suite("instructed", pinned(INSTRUCTED_RUNS, CPU_BUDGET_CHECKPOINTS),
+                      note="InstructEd (sink kept out, authors' recipe, CPU budget) on SmolLM2-135M",
+                      tables_with="results/suite-smollm2")
+
+# `instructed-paper-budget`: the default checkpoint since session 15 (10 epochs over all records). Table 4's set
+# was trained at 1 epoch side by side, so its control is that budget's `control/` folder, not the default;
+# `instructed-paper` is found in the default's `paper/` (also 1 epoch).
 PAPER_BUDGET_CONTROL = f"instructed:checkpoint={_CHECKOUT_CHECKPOINTS}/instructed/{{model}}/control"
 INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
-    replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_V2.runs),
+    replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_RUNS),
     note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2")
 
 SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed": INSTRUCTED_V2,

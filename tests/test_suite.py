@@ -202,9 +202,11 @@ def test_a_suite_with_tables_with_puts_its_rows_over_the_other_folders(tmp_path,
     assert paper == report(dirs, "markdown", ci=True, table="table2", loc="paper") and "--loc paper" in commands
 
 
-def test_the_instructed_suite_uses_default_checkpoints_and_runs_retrieval_sequentially():
+def test_the_instructed_suite_pins_the_cpu_budget_checkpoints_and_runs_retrieval_sequentially():
     runs = {r.name: (r, cfg) for r, cfg in plan(suite_module.INSTRUCTED_V2, 200, skip=set())}
-    assert runs["counterfact-ablations"][0].editor_args == ""  # ablations found in their default folders
+    args = runs["counterfact-ablations"][0].editor_args  # each checkpoint pinned to the CPU-budget folder
+    assert args.split(";") == [f"{e}:checkpoint=results/checkpoints/instructed/{{model}}-cpu-budget{sub}" for e, sub in
+                               zip(suite_module.ABLATIONS, ("", "/noreweight", "/l19-28", "/ffn"))]
     assert runs["counterfact-sequential"][1].editors == ["instructed", "instructed-retrieval"]
     assert "instructed-paper" in runs["zsre"][1].editors
 
@@ -212,7 +214,7 @@ def test_the_instructed_suite_uses_default_checkpoints_and_runs_retrieval_sequen
 def test_the_paper_budget_suite_gives_table4_its_equal_budget_control():
     """Same entries as the instructed suite; only Table 4's two entries name a control (the 1-epoch `control/`
     trained beside the ablations), resolved per model in the run's --editor-args."""
-    same = suite_module.INSTRUCTED_V2.runs
+    same = suite_module.INSTRUCTED_RUNS
     runs = suite_module.SUITES["instructed-paper-budget"].runs
     assert [r.name for r in runs] == [r.name for r in same]
     for new, old in zip(runs, same):
