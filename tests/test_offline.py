@@ -108,8 +108,9 @@ def test_wheel_folder_replaces_the_index_under_the_same_pins(tmp_path, fake_pip,
     assert offline.download_wheels((wheel,), tmp_path / "unused") == [path] and calls == []
     with pytest.raises(BenchError, match="does not match its pinned digest"):
         offline.download_wheels((Wheel(wheel.name, wheel.version, "0" * 64),), tmp_path / "unused")
-    with pytest.raises(BenchError, match="expected one wheel file for other-pkg==2.0"):
+    with pytest.raises(BenchError, match="expected one wheel file for other-pkg==2.0") as missing:
         offline.download_wheels((Wheel("other-pkg", "2.0", "0" * 64),), tmp_path / "unused")
+    assert "BENCH_WHEEL_DIR does not hold exactly that release" in str(missing.value)
     monkeypatch.setenv(offline.WHEEL_DIR_ENV, str(tmp_path / "nowhere"))
     with pytest.raises(BenchError, match=r"BENCH_WHEEL_DIR names .*nowhere, which is not a folder"):
         offline.download_wheels((wheel,), tmp_path / "unused")
