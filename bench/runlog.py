@@ -159,7 +159,8 @@ class RunLog:
             check_resume(self.out / "config.json", previous, config)
             starts = previous.get("previous_starts", [])
             if previous.get("started") != config.get("started"):  # an earlier start, not this run's last write
-                starts = starts + [previous.get("started")]
+                starts = starts + [{key: previous.get(key) for key in ("started", "versions", "git")}]
+                _warn_if_environment_changed(self.out / "config.json", previous, config)
             config["previous_starts"] = starts
             for key, value in previous.items():  # notes the runner does not write (a merge's) survive a resume
                 config.setdefault(key, value)
@@ -222,6 +223,19 @@ class RunLog:
                         writer.writerow([editor, label, c.case_id] + ["" if v is None else f"{v:.6g}" for v in values])
 
         return atomic_write(self.out / "per_case.csv", write)
+
+
+def _warn_if_environment_changed(path: Path, previous: dict, config: dict) -> None:
+    """A resume on another machine or library version is allowed (runs are continued where CPU time is), but
+    said: the rows of both starts share one summary, and floats may round differently between them."""
+    before, now = previous.get("versions") or {}, config.get("versions") or {}
+    changed = [f"{key} {before.get(key)!r} -> {now.get(key)!r}" for key in sorted(set(before) | set(now))
+               if key in before and before.get(key) != now.get(key)]
+    if changed:
+        logger.warning("%s: resumed in another environment than its last start (%s); the rows written so far are "
+                       "kept, and config.json's previous_starts records each start's. Floats can round differently "
+                       "between machines, so an optimising editor's rows may differ from one environment's.",
+                       path, "; ".join(changed))
 
 
 def check_resume(path: Path, previous: dict, config: dict) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from bench.data import load_dataset, resolve_data_dir
@@ -421,13 +422,27 @@ def _config_record(cfg: RunConfig, cases, model_record: dict) -> dict:
 
 
 def _versions() -> dict:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
+    out = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_description()}
     for pkg in ("torch", "transformers", "tokenizers", "numpy", "peft", "knowledge-edit-bench"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = None
     return out
+
+
+def cpu_description() -> str:
+    """The processor and the vector instructions torch's CPU kernels use: floats round differently across them
+    (Gemma's logprobs by up to 5e-4 between two machines of one kind), which a value optimisation can amplify."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def _git_revision() -> dict:

@@ -1,10 +1,12 @@
 import csv
 import json
+import logging
 
 import pytest
 
 from bench.cli import main
 from bench.runlog import SUMMARY_COLUMNS, summary_columns
+from bench.runner import cpu_description
 
 
 def _record(i: int) -> dict:
@@ -82,6 +84,25 @@ def test_resume_after_a_kill_keeps_each_case_once(dataset, tmp_path):
     assert _run(dataset, out, "--resume") == 0
     assert json.loads((out / "config.json").read_text())["merged"] == {"from": "elsewhere"}
     assert config["editors"]["noedit"]["seconds"] > 0 and config["editors"]["noedit"]["units"] == 5
+
+
+def test_a_resume_in_another_environment_is_recorded_and_said(dataset, tmp_path, caplog):
+    out = tmp_path / "run"
+    _run(dataset, out)
+    config = json.loads((out / "config.json").read_text())
+    assert config["versions"]["cpu"] == cpu_description() and "(" in config["versions"]["cpu"]
+    first = {**config, "versions": {**config["versions"], "cpu": "Other CPU (AVX2)"}}
+    (out / "config.json").write_text(json.dumps(first))
+    with caplog.at_level(logging.WARNING, logger="bench.runlog"):
+        assert _run(dataset, out, "--resume") == 0
+    said = " ".join(r.getMessage() for r in caplog.records if "another environment" in r.getMessage())
+    assert "cpu 'Other CPU (AVX2)' -> " + repr(cpu_description()) in said and str(out / "config.json") in said
+    starts = json.loads((out / "config.json").read_text())["previous_starts"]
+    assert starts[-1]["versions"]["cpu"] == "Other CPU (AVX2)" and starts[-1]["started"] == config["started"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bench.runlog"):
+        assert _run(dataset, out, "--resume") == 0  # the same environment again: nothing to say
+    assert not [r for r in caplog.records if "another environment" in r.getMessage()]
 
 
 def test_resume_with_another_editor_keeps_the_first_editors_record(dataset, tmp_path):
