@@ -229,8 +229,7 @@ def _warn_if_environment_changed(path: Path, previous: dict, config: dict) -> No
     """A resume on another machine or library version is allowed (runs are continued where CPU time is), but
     said: the rows of both starts share one summary, and floats may round differently between them."""
     before, now = previous.get("versions") or {}, config.get("versions") or {}
-    changed = [f"{key} {before.get(key)!r} -> {now.get(key)!r}" for key in sorted(set(before) | set(now))
-               if key in before and before.get(key) != now.get(key)]
+    changed = [f"{key} {value!r} -> {now.get(key)!r}" for key, value in sorted(before.items()) if value != now.get(key)]
     if changed:
         logger.warning("%s: resumed in another environment than its last start (%s); the rows written so far are "
                        "kept, and config.json's previous_starts records each start's. Floats can round differently "
