@@ -147,9 +147,9 @@ def bar_charts(records: list[dict], out_dir: Path) -> list[Path]:
     for suffix, recs in _by_dataset(records).items():
         if not recs:
             continue
-        written += _save(overview_figure(recs), out_dir / f"overview{suffix}")
+        written += save_figure(overview_figure(recs), out_dir / f"overview{suffix}")
         for metric in _metrics(recs):
-            written += _save(metric_figure(recs, metric), out_dir / f"{metric}{suffix}")
+            written += save_figure(metric_figure(recs, metric), out_dir / f"{metric}{suffix}")
     return written
 
 
@@ -196,7 +196,7 @@ def curve_plots(curve: list[dict], out_dir: Path, title: str = "") -> list[Path]
     if not curve:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    return _save(curve_figure(curve, title), out_dir / "sequential_curve")
+    return save_figure(curve_figure(curve, title), out_dir / "sequential_curve")
 
 
 def png_bytes(fig) -> bytes:
@@ -209,7 +209,8 @@ def png_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
-def _save(fig, stem: Path) -> list[Path]:
+def save_figure(fig, stem: Path) -> list[Path]:
+    """The figure as <stem>.png and <stem>.svg, each written atomically; closed afterwards."""
     written = []
     for fmt in FORMATS:
         path = stem.with_name(f"{stem.name}.{fmt}")
