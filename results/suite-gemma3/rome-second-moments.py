@@ -1,13 +1,14 @@
-"""Why sequential ROME forgets on Gemma: how much each rank-one update moves the other edits' keys.
+"""Why sequential ROME forgets on Gemma, and what the second moments change.
 
 ROME writes edit j as delta_j = r_j u_j^T with u_j = C^-1 k_j / (k_j^T C^-1 k_j) (C = I when
 mom2_adjustment is off, as in both models' hparams). Applied after edit i, it moves edit i's output by
 r_j (u_j . k_i): with overlap u_j . k_i near 1, edit j overwrites edit i. This prints, for the first 20
 edits of the sequential CounterFact run on each model, the median and the 90th percentile of |u_j . k_i|
 (i != j) with C = I, and on Gemma also with the model's own second moments (MEMIT's cached statistics of the
-same layer), plus the median cosine between keys.
+same layer), plus the median cosine between keys. Then ROME with the second moments (rome-single-mom2/,
+rome-sequential-mom2/) minus ROME as run in the tables (C = I), paired over the same 100 cases.
 
-Run from the repository root (output: rome-key-overlap.txt):
+Run from the repository root (output: rome-second-moments.txt):
     OMP_NUM_THREADS=1 BENCH_DATA_DIR=../shared/data python results/suite-gemma3/rome-key-overlap.py
 """
 
@@ -19,8 +20,10 @@ import torch
 from bench.data import load_dataset
 from bench.data.registry import resolve_data_dir
 from bench.editor import Resources
+from bench.metrics import paired_bootstrap
 from bench.models import load_model
 from bench.registry import get_editor_class
+from bench.significance import load_per_case
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
 from editors.locate.stats import SecondMoments
@@ -28,6 +31,10 @@ from editors.locate.stats import SecondMoments
 RUNS = {"smollm2-135m": Path("results/suite-smollm2/counterfact-sequential"),
         "gemma3-270m": Path("results/suite-gemma3/counterfact-sequential")}
 N = 20
+GEMMA = Path("results/suite-gemma3")
+# protocol, ROME with the second moments, ROME as in the tables (C = I)
+PAIRS = (("single", GEMMA / "rome-single-mom2", GEMMA / "counterfact"),
+         ("sequential/final", GEMMA / "rome-sequential-mom2", GEMMA / "counterfact-sequential"))
 
 
 def edit_order(run: Path) -> list[str]:
@@ -48,7 +55,20 @@ def summary(values: torch.Tensor) -> str:
     return f"median {values.median():.2f}, 90th percentile {values.quantile(0.9):.2f}"
 
 
-def main() -> None:
+def rome_rows(run: Path, protocol: str):
+    return next(v for (_, editor, p, _), v in load_per_case([str(run)]).items() if editor == "rome" and p == protocol)
+
+
+def compare_runs() -> None:
+    for protocol, with_moments, without in PAIRS:
+        a, b = rome_rows(with_moments, protocol), rome_rows(without, protocol)
+        for metric in ("Rel", "Gen", "Loc", "Score", "H"):
+            d, lo, hi = paired_bootstrap(a, b, metric, seed=0)
+            print(f"gemma3-270m, {protocol}: ROME with C = second moments minus C = I, {metric}: "
+                  f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}] (n={len(a)})")
+
+
+def key_overlaps() -> None:
     data_dir = resolve_data_dir(None)
     every = {c.case_id: c for c in load_dataset("counterfact", data_dir, limit=100)}
     for name, run in RUNS.items():
@@ -68,6 +88,11 @@ def main() -> None:
             cov = SecondMoments(lm, memit.stats_spec, data_dir).get([site])[site].double()
             print(f"{name}, layer {site[0]}: overlap with C = the model's second moments: "
                   f"{summary(overlaps(k, cov))}")
+
+
+def main() -> None:
+    key_overlaps()
+    compare_runs()
 
 
 if __name__ == "__main__":
