@@ -4,15 +4,16 @@ ROME writes edit j as delta_j = r_j u_j^T with u_j = C^-1 k_j / (k_j^T C^-1 k_j)
 mom2_adjustment is off, as in both models' hparams). Applied after edit i, it moves edit i's output by
 r_j (u_j . k_i): with overlap u_j . k_i near 1, edit j overwrites edit i. This prints, for the first 20
 edits of the sequential CounterFact run on each model, the median and the 90th percentile of |u_j . k_i|
-(i != j) with C = I, and on Gemma also with the model's own second moments (MEMIT's cached statistics of the
-same layer), plus the median cosine between keys. Then ROME with the second moments (rome-single-mom2/,
-rome-sequential-mom2/) minus ROME as run in the tables (C = I), paired over the same 100 cases.
+(i != j) with C = I, and on Gemma also with the model's own second moments (ROME's statistics spec, the
+same as MEMIT's, so its cached file of that layer), plus the median cosine between keys. Then ROME with the
+second moments (rome-single-mom2/, rome-sequential-mom2/) minus ROME as run in the tables (C = I), paired
+over the same 100 cases.
 
 Run from the repository root (output: rome-second-moments.txt):
-    OMP_NUM_THREADS=1 BENCH_DATA_DIR=../shared/data python results/suite-gemma3/rome-key-overlap.py
+    OMP_NUM_THREADS=1 BENCH_DATA_DIR=../shared/data python results/suite-gemma3/rome-second-moments.py
 """
 
-import csv
+import json
 from pathlib import Path
 
 import torch
@@ -20,10 +21,10 @@ import torch
 from bench.data import load_dataset
 from bench.data.registry import resolve_data_dir
 from bench.editor import Resources
+from bench.findings import per_case
 from bench.metrics import paired_bootstrap
 from bench.models import load_model
 from bench.registry import get_editor_class
-from bench.significance import load_per_case
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
 from editors.locate.stats import SecondMoments
@@ -38,9 +39,8 @@ PAIRS = (("single", GEMMA / "rome-single-mom2", GEMMA / "counterfact"),
 
 
 def edit_order(run: Path) -> list[str]:
-    with (run / "per_case.csv").open() as fh:
-        rows = [r for r in csv.DictReader(fh) if r["editor"] == "rome" and r["protocol"] == "sequential/after-edit"]
-    return [r["case_id"] for r in rows][:N]
+    """The first N case ids of a sequential run, in the order it edited them."""
+    return json.loads((run / "config.json").read_text())["case_ids"][:N]
 
 
 def overlaps(keys: torch.Tensor, cov: torch.Tensor | None) -> torch.Tensor:
@@ -55,13 +55,9 @@ def summary(values: torch.Tensor) -> str:
     return f"median {values.median():.2f}, 90th percentile {values.quantile(0.9):.2f}"
 
 
-def rome_rows(run: Path, protocol: str):
-    return next(v for (_, editor, p, _), v in load_per_case([str(run)]).items() if editor == "rome" and p == protocol)
-
-
 def compare_runs() -> None:
     for protocol, with_moments, without in PAIRS:
-        a, b = rome_rows(with_moments, protocol), rome_rows(without, protocol)
+        a, b = (per_case([str(run)])[("counterfact", protocol, "rome")] for run in (with_moments, without))
         for metric in ("Rel", "Gen", "Loc", "Score", "H"):
             d, lo, hi = paired_bootstrap(a, b, metric, seed=0)
             print(f"gemma3-270m, {protocol}: ROME with C = second moments minus C = I, {metric}: "
@@ -84,8 +80,7 @@ def key_overlaps() -> None:
         print(f"{name}, layer {site[0]}: key cosine median {cosines.median():.2f}; overlap with C = I: "
               f"{summary(overlaps(k, None))}")
         if name == "gemma3-270m":
-            memit = get_editor_class("memit")(lm, None, resources)
-            cov = SecondMoments(lm, memit.stats_spec, data_dir).get([site])[site].double()
+            cov = SecondMoments(lm, rome.stats_spec, data_dir).get([site])[site].double()
             print(f"{name}, layer {site[0]}: overlap with C = the model's second moments: "
                   f"{summary(overlaps(k, cov))}")
 

@@ -3,7 +3,7 @@
 Each run's curve.csv holds the metrics on the cases edited so far after every 10 edits; this puts the
 SmolLM2 and Gemma curves of the two parameter editors the cross-model finding compares side by side, one line
 per (editor, model), with the harness's own curve figure; and Gemma's ROME with the second moments
-(mom2_adjustment=true, rome-sequential-mom2/), which shows why its ROME forgets (rome-key-overlap.py).
+(mom2_adjustment=true, rome-sequential-mom2/), which shows why its ROME forgets (rome-second-moments.py).
 
 Run from the repository root: python results/suite-gemma3/sequential-two-models.py
 Writes results/suite-gemma3/plots/sequential-two-models.png and .svg.
