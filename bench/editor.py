@@ -100,6 +100,10 @@ class Editor(abc.ABC):
     name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities(changes_weights=False)
     config_class: ClassVar[type] = EditorConfig
+    # Module attributes ("module.attribute" fnmatch patterns) this editor keeps between edits without changing the
+    # forward pass of the unedited model; the restore check (bench/restore.py) leaves them alone. Declare, never
+    # hide: anything not declared that differs after reset() stops the run.
+    runtime_attributes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, lm: LoadedModel, config: EditorConfig | None = None, resources: Resources | None = None):
         self.lm = lm

@@ -67,7 +67,7 @@ class Baseline:
 
     def verify(self, editor: Editor, where: str) -> None:
         """Raise RestoreError unless the model matches the unedited fingerprint exactly."""
-        diffs = fingerprint(self.scorer.model).differences(self.reference)
+        diffs = fingerprint(self.scorer.model).differences(self.reference, editor.runtime_attributes)
         if diffs:
             raise RestoreError(f"editor '{editor.name}': {where}, the model is not the run's unedited model "
                                f"({'; '.join(diffs)}). Stopping: later cases would be scored on a corrupted model.")

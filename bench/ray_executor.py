@@ -84,13 +84,13 @@ class Worker:
             self._models[key] = (lm, Baseline(Scorer(lm.model, lm.tokenizer)))
         return self._models[key]
 
-    def check(self, cfg: RunConfig, cases: list, earlier: dict) -> dict:
+    def check(self, cfg: RunConfig, cases: list, earlier: dict, row_stamps: dict):
         """The run checked against its model (runner.check_with_model); the model's record for config.json."""
         from bench.runlog import RunLog
         from bench.runner import _editor_setup, check_with_model
 
         names, classes, configs = _editor_setup(cfg)
-        opened = OpenRun(cfg, RunLog(Path(cfg.out)), cases, names, classes, configs, earlier)
+        opened = OpenRun(cfg, RunLog(Path(cfg.out)), cases, names, classes, configs, earlier, row_stamps)
         return check_with_model(opened, self._model(cfg)[0])
 
     def _editor(self, cfg: RunConfig, name: str):
@@ -260,7 +260,8 @@ def _get(ray, ref):
 
 def _start(ray, jobs: list[_Job], workers: list, executor_record: dict) -> None:
     """Check each run on a worker, write its config.json, describe its editors and lay out its units."""
-    checks = [workers[i % len(workers)].check.remote(j.opened.cfg, j.opened.cases, j.opened.earlier)
+    checks = [workers[i % len(workers)].check.remote(j.opened.cfg, j.opened.cases, j.opened.earlier,
+                                                        j.opened.row_stamps)
               for i, j in enumerate(jobs)]
     for job, ref in zip(jobs, checks):
         try:
@@ -372,7 +373,7 @@ def _flush(job: _Job, bar) -> None:
         for key, rows, seconds in slot.units:
             job.seconds[slot.editor] += seconds
             if (slot.editor, key) not in job.written:  # a retried task may give a unit again
-                state.log.append(label_rows(rows, slot.editor, key, state.meta))
+                state.log.append(label_rows(rows, slot.editor, key, state.meta), state.stamps.get(slot.editor))
                 job.written.add((slot.editor, key))
                 bar.update(1)
         slot.units = []

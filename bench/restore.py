@@ -1,10 +1,17 @@
 """The one restore mechanism: keep originals of touched parameters, put them back bitwise; and the fingerprint
-that proves a `reset()` left the whole model as it was (bits, flags, module tree, hooks)."""
+that proves a `reset()` left the whole model as it was (bits, flags, module tree, hooks, and every module's other
+attributes: a patched `forward`, a changed `scaling`, a replaced config).
+
+An editor whose modules keep state of their own between edits that does not change the forward pass declares it in
+`Editor.runtime_attributes` (fnmatch patterns of "module.attribute"); the check then leaves those alone.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
+import types
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +25,13 @@ CHUNK_BYTES = 1 << 24  # 16 MiB: the piece copied to the host (off the CPU) and 
 HASH_WORKERS = max(1, min(8, os.cpu_count() or 1))  # hashlib releases the GIL on large buffers
 MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 TENSOR_HOOKS = ("_backward_hooks", "_post_accumulate_grad_hooks")
+# Module attributes the other fields already cover (tensors, children, hooks, mode), left out of `attributes`.
+COVERED_ATTRIBUTES = frozenset({
+    "_parameters", "_buffers", "_modules", "_non_persistent_buffers_set", "training", "_is_full_backward_hook",
+    "_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs", "_backward_hooks", "_backward_pre_hooks", "_state_dict_hooks",
+    "_state_dict_pre_hooks", "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks"})
+PLAIN_VALUES = (type(None), bool, int, float, complex, str, bytes, torch.dtype, torch.device, torch.Size)
 GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
                 "_global_backward_pre_hooks")
 
@@ -69,9 +83,11 @@ class Fingerprint:
     trainable: tuple[str, ...]  # parameters with requires_grad set
     modules: str  # SHA-256 of the module tree: names, classes, train/eval mode
     hooks: tuple[tuple[str, str, int], ...]  # (owner, hook dict, entries) for every non-empty hook dict
+    attributes: tuple[tuple[str, str], ...] = ()  # ("module.attribute", description) of every other attribute
 
-    def differences(self, reference: Fingerprint) -> list[str]:
-        """What differs from `reference`, in words (empty: nothing)."""
+    def differences(self, reference: Fingerprint, ignore: tuple[str, ...] = ()) -> list[str]:
+        """What differs from `reference`, in words (empty: nothing); `ignore`: attribute patterns to leave alone
+        (an editor's declared `runtime_attributes`)."""
         out = [f"{f.name} differ" for f in fields(self) if f.name in ("parameters", "buffers", "modules")
                and getattr(self, f.name) != getattr(reference, f.name)]
         flipped = sorted(set(self.trainable) ^ set(reference.trainable))
@@ -80,7 +96,23 @@ class Fingerprint:
         hooks = sorted({f"{owner}.{kind}" for owner, kind, _ in set(self.hooks) ^ set(reference.hooks)})
         if hooks:
             out.append(f"hooks added or removed on {_some(hooks)}")
+        before, now = dict(reference.attributes), dict(self.attributes)
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k, _ABSENT) != now.get(k, _ABSENT)
+                         and not any(fnmatch.fnmatchcase(k, pattern) for pattern in ignore))
+        if changed:
+            out.append("module attributes changed: " + _some([_attribute_change(k, before, now) for k in changed]))
         return out
+
+
+_ABSENT = "<absent>"
+
+
+def _attribute_change(key: str, before: dict, now: dict) -> str:
+    if key not in before:
+        return f"{key} added ({now[key]})"
+    if key not in now:
+        return f"{key} removed (was {before[key]})"
+    return f"{key} was {before[key]}, is {now[key]}"
 
 
 def fingerprint(model: torch.nn.Module, host_bytes: bool | None = None) -> Fingerprint:
@@ -93,7 +125,52 @@ def fingerprint(model: torch.nn.Module, host_bytes: bool | None = None) -> Finge
         modules=hashlib.sha256("\n".join(f"{n}:{type(m).__module__}.{type(m).__qualname__}:{m.training}"
                                          for n, m in model.named_modules()).encode()).hexdigest(),
         hooks=hook_counts(model),
+        attributes=module_attributes(model),
     )
+
+
+def module_attributes(model: torch.nn.Module) -> tuple[tuple[str, str], ...]:
+    """Every module's instance attributes besides tensors, children and hooks, each described so that a change
+    of value, of bound method (a patched `forward`) or of object identity shows: what a forward pass reads."""
+    seen: dict[int, str] = {}
+    return tuple((f"{name or '<model>'}.{attr}", _describe(value, seen))
+                 for name, module in model.named_modules()
+                 for attr, value in sorted(vars(module).items()) if attr not in COVERED_ATTRIBUTES)
+
+
+def _describe(value, seen: dict[int, str], depth: int = 0) -> str:
+    """A short exact description: plain values by repr, tensors by their bits, callables and other objects by
+    what they are and their identity, containers and config objects by their contents (two levels deep)."""
+    if isinstance(value, PLAIN_VALUES):
+        return repr(value)
+    if isinstance(value, torch.Tensor):
+        return f"tensor {tensors_digest([('', value)])[:16]}"
+    if isinstance(value, types.MethodType):
+        return f"method {_qualname(value.__func__)} of {type(value.__self__).__name__}@{id(value.__self__):x}"
+    if callable(value) and not isinstance(value, (type, torch.nn.Module)) and not hasattr(value, "__dict__"):
+        return f"callable {_qualname(value)}@{id(value):x}"
+    key = id(value)
+    if key in seen:  # a config shared by every layer is described once per fingerprint
+        return seen[key]
+    if depth >= 2 or isinstance(value, (torch.nn.Module, type, types.FunctionType, types.ModuleType)):
+        text = f"{type(value).__qualname__}@{key:x}"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_describe(v, seen, depth + 1) for v in value) + "]"
+    elif isinstance(value, (set, frozenset)):
+        text = "{" + ", ".join(sorted(_describe(v, seen, depth + 1) for v in value)) + "}"
+    elif isinstance(value, dict) or hasattr(value, "__dict__"):
+        items = value.items() if isinstance(value, dict) else vars(value).items()
+        text = (f"{type(value).__qualname__}@{key:x}" if not isinstance(value, dict) else "")
+        text += "{" + ", ".join(f"{k!r}: {_describe(v, seen, depth + 1)}" for k, v in items) + "}"
+    else:
+        text = f"{type(value).__qualname__}@{key:x}"
+    text = hashlib.sha256(text.encode()).hexdigest()[:16] if len(text) > 120 else text
+    seen[key] = text
+    return text
+
+
+def _qualname(fn) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
 
 
 def hook_counts(model: torch.nn.Module) -> tuple[tuple[str, str, int], ...]:

@@ -5,16 +5,25 @@ with a flush and fsync; the last row of a unit carries its row count, so a unit
 is all or nothing: `--resume` discards the rows of a unit cut short (a kill, a
 short write) and runs it again, and skips every unit written to the end. The
 other files are replaced atomically, and a lock keeps a second writer out.
+
+`config.json`'s `cases_format` versions the unit format: from version 2 every unit, the first included, counts
+only with its completion mark (version 1 runs, from before the mark, may start with unmarked rows). The mark row
+also records what the unit was written with (`written_with`: the run's options and a digest of the editor's
+configuration), so a run whose config.json is lost can still be checked before it is resumed. Nothing here writes
+through a symbolic link: the lock and cases.jsonl are opened with O_NOFOLLOW, every other file is replaced.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from bench.atomic import atomic_write, atomic_write_text
@@ -37,6 +46,9 @@ RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size",
 # ... and what decides the values in them (the device as resolved: `auto` and `cpu` on a CPU machine agree).
 RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
 UNIT_ROWS = "unit_rows"  # on the last row of a unit: how many rows the unit has (its completion mark)
+WRITTEN_WITH = "written_with"  # on the same row: the RESUME_OPTIONS, RESUME_SETTINGS and the editor's digest
+CASES_FORMAT = 2  # config.json's "cases_format" of runs this version writes (module docstring)
+_TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp$")  # bench.atomic.temporary_sibling's names
 
 # The unit keys of cases.jsonl (its "unit" column), spelt here only: a case or batch of the single and batch
 # protocols, one edit of the sequential protocol, and its evaluation after n edits (also those rows' "phase").
@@ -44,8 +56,14 @@ _CASES, _EDIT, _EVAL = "cases:", "edit:", "eval@"
 
 
 def unit_key_cases(case_ids) -> str:
-    """The unit of the cases `case_ids` edited together (single: one id; batch: the batch's ids in order)."""
-    return _CASES + ",".join(case_ids)
+    """The unit of the cases `case_ids` edited together (single: one id; batch: the batch's ids in order).
+
+    Ids joined by commas, as runs have always been keyed, unless an id holds a comma or the first starts with
+    "[": then the ids as a JSON list, so that no two lists of ids share a key (["a,b", "c"] and ["a", "b,c"])."""
+    ids = list(case_ids)
+    if any("," in i for i in ids) or (ids and ids[0].startswith("[")):
+        return _CASES + json.dumps(ids, ensure_ascii=False)
+    return _CASES + ",".join(ids)
 
 
 def unit_key_edit(case_id: str) -> str:
@@ -70,12 +88,87 @@ def parse_unit_key_eval(key: str) -> int | None:
 
 def parse_unit_key_cases(key: str) -> list[str] | None:
     """The case ids of `unit_key_cases(ids)`, else None."""
-    return key[len(_CASES):].split(",") if str(key).startswith(_CASES) else None
+    if not str(key).startswith(_CASES):
+        return None
+    rest = key[len(_CASES):]
+    return json.loads(rest) if rest.startswith("[") else rest.split(",")
 
 
 def parse_unit_key_edit(key: str) -> str | None:
     """The case id of `unit_key_edit(case_id)`, else None."""
     return key[len(_EDIT):] if str(key).startswith(_EDIT) else None
+
+
+UNUSABLE_CONFIG_ADVICE = (
+    "Restore it from a copy (for a committed run: git checkout -- that file), or rerun the command that made the "
+    "run with --resume: the run is then resumed only if every row's own record (written_with) matches the command, "
+    "and the file is kept beside it as config.json.unusable-DATE. Rows written before that record existed cannot "
+    "be checked: for those, restore config.json or start a new --out.")
+
+
+def check_run_folder(out: Path) -> None:
+    """Refuse an --out that cannot be a run folder before anything is created or loaded, saying why."""
+    text = str(out)
+    if not text or text == ".":
+        raise BenchError("--out is empty; name a folder for the run (it is created), e.g. --out runs/first")
+    if text.startswith("~"):
+        raise BenchError(f"--out {text}: '~' was not expanded by a shell; write the full path (or $HOME/...)")
+    for part in out.parts:
+        if len(part.encode()) > 255:
+            raise BenchError(f"--out: the name '{part[:40]}...' has {len(part.encode())} bytes; a file system "
+                             "allows 255 per name. Choose a shorter --out.")
+    if out.is_symlink() and not out.is_dir():
+        raise BenchError(f"--out {out} is a symbolic link to something that is not a folder; choose a folder")
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--out {out} exists and is not a folder (a run is a folder of files); choose a new "
+                         "--out, or remove that file")
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BenchError(f"--out {out}: {parent} is a file, so no folder can be made under it; choose another --out")
+    if str(out.resolve()).startswith(("/proc/", "/sys/", "/dev/")) or not os.access(parent, os.W_OK | os.X_OK):
+        raise BenchError(f"--out {out}: {parent} cannot hold a run folder (a system or read-only place); choose a "
+                         "folder you can write, e.g. under runs/")
+
+
+def stamp(args: dict, device: str | None, editor_config: dict) -> dict:
+    """What a unit was written with (its mark row's `written_with`): the run's options and settings that decide
+    the rows, and a digest of the editor's resolved configuration."""
+    canonical = json.dumps(json.loads(json.dumps(editor_config, default=str)), sort_keys=True)
+    out = {key: args.get(key) for key in RESUME_OPTIONS}
+    out.update({name: args.get(key) for name, (section, key) in RESUME_SETTINGS.items() if section == "args"})
+    out["device"] = device
+    out["editor_config"] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return out
+
+
+def check_rows_for_resume(out: Path, rows: list[dict], args: dict, unusable: str | None) -> dict[str, dict]:
+    """A resume without a usable config.json: every row's `written_with` must match this command's options, and
+    every editor with rows must be named (its configuration is checked once its model is loaded). Returns
+    editor -> its rows' record."""
+    what = unusable or f"{out / 'config.json'} is missing"
+    marks = [r for r in rows if UNIT_ROWS in r]
+    if not marks or any(WRITTEN_WITH not in r for r in marks):
+        raise BenchError(f"--resume: {what}, and the rows in {out / 'cases.jsonl'} were written before rows recorded "
+                         f"their options, so this command cannot be checked against them. {UNUSABLE_CONFIG_ADVICE}")
+    now = stamp(args, None, {})
+    stamps: dict[str, dict] = {}
+    for row in marks:
+        record = row[WRITTEN_WITH]
+        for key, value in now.items():
+            if key not in ("device", "editor_config") and record.get(key) != value:
+                raise BenchError(f"--resume: {what}, and the rows of {out} were written with "
+                                 f"{key}={record.get(key)!r}; this command has {key}={value!r}. Resume with the same options or use a new --out.")
+        if stamps.setdefault(row["editor"], record)["editor_config"] != record["editor_config"]:
+            raise BenchError(f"--resume: {what}, and the rows of editor {row['editor']} in {out} were written with two "
+                             "configurations; this run cannot be resumed. Start a new --out.")
+    missing = sorted(set(stamps) - set(args.get("editors") or []))
+    if missing:
+        raise BenchError(f"--resume: {what}, and {out} holds rows of editor(s) {', '.join(missing)} that this command "
+                         "does not name, so their configuration cannot be checked. Name them in --editors (with the "
+                         "same --editor-args), or restore config.json.")
+    return stamps
 
 
 def summary_columns() -> list[str]:
@@ -95,8 +188,14 @@ class RunLog:
         self.lock = FolderLock(self.out, "run directory")
 
     def prepare(self, resume: bool) -> None:
+        check_run_folder(self.out)
         self.created = not self.out.exists()
         self.lock.acquire()
+        self._remove_stray_temporaries()
+        if self.cases_path.is_symlink():
+            self.close()
+            raise BenchError(f"{self.cases_path} is a symbolic link; the harness appends only to a file of the run "
+                             "folder itself. Replace the link by the file it points to (or remove it), then rerun.")
         if self.cases_path.exists() and self.cases_path.stat().st_size and not resume:
             self.close()
             raise BenchError(
@@ -109,6 +208,14 @@ class RunLog:
             logger.warning("%s: an earlier run here stopped before writing any row; its config.json is replaced "
                            "(there is nothing to resume)", self.out)
             (self.out / "config.json").unlink()
+
+    def _remove_stray_temporaries(self) -> None:
+        """Temporary files of atomic writes cut short by a kill (the lock is held: no writer of ours is live)."""
+        for folder in (self.out, self.out / "plots"):
+            for path in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else ():
+                if _TEMPORARY.match(path.name) and not path.is_dir():
+                    path.unlink()
+                    logger.info("%s: removed %s, left by a write cut short", self.out, path.name)
 
     def discard_if_unused(self) -> None:
         """Remove the directory `prepare` created when the run failed before writing a row (a model that did not
@@ -127,10 +234,10 @@ class RunLog:
 
     def drop_incomplete_units(self) -> int:
         """Rewrite cases.jsonl without the rows of units that were not written to the end (a kill or a short
-        write mid-unit); they run again. Returns how many rows were dropped."""
+        write mid-unit, the first unit included); they run again. Returns how many rows were dropped."""
         if not self.cases_path.exists():
             return 0
-        scan = _scan(self.cases_path)
+        scan = _scan(self.cases_path, self.strict_units())
         if scan.dropped_rows or scan.torn_bytes:
             kept = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in scan.rows)
             atomic_write_text(self.cases_path, kept)
@@ -139,19 +246,55 @@ class RunLog:
                            f" and a torn last line ({scan.torn_bytes} bytes)" if scan.torn_bytes else "")
         return scan.dropped_rows
 
+    def strict_units(self) -> bool:
+        """Whether every unit must carry its completion mark (`cases_format` >= 2; module docstring). Without a
+        usable config.json, rows that record what they were written with come from a version-2 run."""
+        config, _ = self._load_config()
+        if config is not None:
+            return config.get("cases_format", 1) >= 2
+        return self.cases_path.exists() and f'"{WRITTEN_WITH}"'.encode() in self.cases_path.read_bytes()
+
     def read_config(self) -> dict | None:
-        """config.json, or None if there is none; an unreadable one is an error saying what to do."""
+        """config.json, or None if there is none; an unusable one is an error saying what to do."""
+        config, problem = self._load_config()
+        if problem:
+            raise BenchError(f"{problem}. {UNUSABLE_CONFIG_ADVICE}")
+        return config
+
+    def _load_config(self) -> tuple[dict | None, str | None]:
+        """(config.json, None), (None, None) without one, or (None, what is wrong with it)."""
         path = self.out / "config.json"
-        if not path.exists():
-            return None
+        if not path.exists() and not path.is_symlink():
+            return None, None
         try:
-            return json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BenchError(
-                f"{path} is unreadable ({exc.__class__.__name__}: {exc}), so this run cannot be checked for "
-                "resuming. Restore it from a copy, or move it away and rerun the command that made the run with "
-                "--resume: the rows in cases.jsonl are kept and config.json is written anew from the command."
-            ) from None
+            config = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            return None, f"{path} is unreadable ({exc.__class__.__name__}: {exc})"
+        if not isinstance(config, dict) or not isinstance(config.get("args", {}), dict):
+            return None, f"{path} holds {json.dumps(config)[:40]}, not a run's configuration"
+        return config, None
+
+    def config_for_resume(self, args: dict) -> tuple[dict | None, dict[str, dict]]:
+        """The earlier config.json, checked against this command's `args` before any model loads (a different
+        --seed is named as such). When it is missing or unusable but rows exist, the rows' own record is checked
+        instead and the unusable file is set aside: returns (None, editor -> what its rows were written with);
+        rows without that record (older runs) cannot be checked, and the resume is refused."""
+        path = self.out / "config.json"
+        config, unusable = self._load_config()
+        if config is not None:
+            check_resume(path, config, {"args": args}, loaded=False)
+            return config, {}
+        rows = self.rows(with_record=True)
+        stamps = check_rows_for_resume(self.out, rows, args, unusable) if rows else {}
+        if unusable is not None:
+            aside = path.with_name(f"config.json.unusable-{datetime.now():%Y%m%d-%H%M%S-%f}")
+            os.replace(path, aside)
+            logger.warning("%s; it is kept as %s and config.json is written anew from this command%s", unusable,
+                           aside.name, ", whose options match every row's record" if rows else "")
+        elif rows:
+            logger.warning("%s: config.json is missing; this command's options match every row's record, so the "
+                           "run resumes and config.json is written anew", self.out)
+        return None, stamps
 
     def write_config(self, config: dict) -> None:
         previous = self.read_config()
@@ -162,24 +305,34 @@ class RunLog:
                 starts = starts + [{key: previous.get(key) for key in ("started", "versions", "git")}]
                 _warn_if_environment_changed(self.out / "config.json", previous, config)
             config["previous_starts"] = starts
+            config["cases_format"] = previous.get("cases_format", 1)  # its rows keep the format they were written in
             for key, value in previous.items():  # notes the runner does not write (a merge's) survive a resume
                 config.setdefault(key, value)
         atomic_write_text(self.out / "config.json", json.dumps(config, indent=2, default=str) + "\n")
 
-    def rows(self) -> list[dict]:
-        """Every row of every unit written to the end (rows of a unit in flight or torn are left out)."""
+    def rows(self, with_record: bool = False) -> list[dict]:
+        """Every row of every unit written to the end (rows of a unit in flight or torn are left out); the units'
+        `written_with` only `with_record` (it is bookkeeping, like `unit_rows`, and names options like --limit
+        that do not change a row)."""
         if not self.cases_path.exists():
             return []
-        return _scan(self.cases_path).rows
+        rows = _scan(self.cases_path, self.strict_units()).rows
+        return rows if with_record else [{k: v for k, v in r.items() if k != WRITTEN_WITH} for r in rows]
 
     def done_units(self, editor: str) -> set[str]:
         return {r["unit"] for r in self.rows() if r["editor"] == editor}
 
-    def append(self, rows: list[dict]) -> None:
+    def append(self, rows: list[dict], written_with: dict | None = None) -> None:
         """Append whole units in one write; the last row of each unit carries `unit_rows`, its row count, which
-        is what makes the unit count as done."""
-        with self.cases_path.open("a") as fh:
-            fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mark_units(rows)))
+        is what makes the unit count as done, and `written_with` (`stamp()`) when given. Never through a link."""
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mark_units(rows, written_with))
+        try:
+            fd = os.open(self.cases_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise BenchError(f"cannot append to {self.cases_path} ({exc.strerror}); it must be a plain file of the "
+                             "run folder. Nothing of this unit was written; fix it and rerun with --resume.") from None
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -237,16 +390,19 @@ def _warn_if_environment_changed(path: Path, previous: dict, config: dict) -> No
                        path, "; ".join(changed))
 
 
-def check_resume(path: Path, previous: dict, config: dict) -> None:
-    """Refuse to resume with any option or setting that changes the rows, naming it."""
+def check_resume(path: Path, previous: dict, config: dict, loaded: bool = True) -> None:
+    """Refuse to resume with any option or setting that changes the rows, naming it; `loaded=False`: before the
+    model is loaded, the settings known then (not the device)."""
     for key in RESUME_OPTIONS:
-        if previous.get("args", {}).get(key) != config["args"].get(key):
+        if (previous.get("args") or {}).get(key) != config["args"].get(key):
             raise BenchError(
                 f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "
                 f"has {key}={config['args'].get(key)!r}. Resume with the same options or use a new --out."
             )
     for name, (section, key) in RESUME_SETTINGS.items():
-        before, now = previous.get(section, {}).get(key), config.get(section, {}).get(key)
+        if not loaded and section != "args":
+            continue
+        before, now = (previous.get(section) or {}).get(key), (config.get(section) or {}).get(key)
         if before is not None and before != now:
             raise BenchError(
                 f"--resume: {path} was written with {name} {before!r}, this command runs with {now!r}; rows of "
@@ -278,9 +434,10 @@ class _Scan:
     torn_bytes: int = 0
 
 
-def _scan(path: Path) -> _Scan:
-    """Rows of complete units. A unit is complete when its last row carries `unit_rows` equal to its row count;
-    rows from before the mark existed (no row of the file carries one before them) count as complete."""
+def _scan(path: Path, strict: bool = True) -> _Scan:
+    """Rows of complete units. A unit is complete when its last row carries `unit_rows` equal to its row count.
+    Not `strict` (a `cases_format` 1 run): rows from before the mark existed (no row of the file carries one
+    before them) count as complete."""
     scan, pending, marked = _Scan(), [], False
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1
@@ -293,6 +450,10 @@ def _scan(path: Path) -> _Scan:
         except ValueError as exc:
             raise BenchError(f"{path}, line {number}: not a JSON row ({exc}); the file was changed by something "
                              "other than the harness. Restore it or remove that line, then rerun.") from None
+        if not (isinstance(row, dict) and isinstance(row.get("editor"), str) and isinstance(row.get("unit"), str)):
+            raise BenchError(f"{path}, line {number}: {line[:60]!r} is not a row of the harness (a JSON object with "
+                             "'editor' and 'unit'); the file was changed by something other than the harness. "
+                             "Restore it or remove that line, then rerun.")
         if UNIT_ROWS not in row:
             pending.append(row)
             continue
@@ -301,8 +462,8 @@ def _scan(path: Path) -> _Scan:
         while start and _unit_key(pending[start - 1]) == key:  # the unit's rows are written together, last
             start -= 1
         before, unit = pending[:start], pending[start:] + [row]
-        if marked:
-            _drop(scan, before)  # rows after a mark that no mark closes: a unit cut short, then rerun
+        if marked or strict:
+            _drop(scan, before)  # rows that no mark closes: a unit cut short, then rerun
         else:
             scan.rows += before
         marked = True
@@ -311,7 +472,7 @@ def _scan(path: Path) -> _Scan:
         else:
             _drop(scan, unit)
         pending = []
-    if marked:
+    if marked or strict:
         _drop(scan, pending)
     else:
         scan.rows += pending
@@ -327,8 +488,9 @@ def _drop(scan: _Scan, rows: list[dict]) -> None:
     scan.dropped_units |= {_unit_key(r) for r in rows}
 
 
-def _mark_units(rows: list[dict]) -> list[dict]:
-    """Rows of one or more whole units, each unit's last row marked with the unit's row count."""
+def _mark_units(rows: list[dict], written_with: dict | None = None) -> list[dict]:
+    """Rows of one or more whole units, each unit's last row marked with the unit's row count (and with
+    `written_with` when given; rows merged from another run keep their own)."""
     counts: dict[tuple, int] = {}
     for r in rows:
         counts[(r["editor"], r["unit"])] = counts.get((r["editor"], r["unit"]), 0) + 1
@@ -340,6 +502,10 @@ def _mark_units(rows: list[dict]) -> list[dict]:
         r = {k: v for k, v in r.items() if k != UNIT_ROWS}
         if seen[key] == counts[key]:
             r[UNIT_ROWS] = counts[key]
+            if written_with is not None:
+                r[WRITTEN_WITH] = written_with
+        else:
+            r.pop(WRITTEN_WITH, None)
         out.append(r)
     return out
 

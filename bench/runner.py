@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -30,7 +31,7 @@ from bench.registry import (
     get_editor_class,
     parse_editor_args,
 )
-from bench.runlog import RunLog, check_editor_resume
+from bench.runlog import CASES_FORMAT, RunLog, check_editor_resume, stamp
 from bench.scoring import Scorer
 from bench.summary import per_case, sequential_curve, summarize
 
@@ -113,6 +114,16 @@ class OpenRun:
     classes: dict
     configs: dict
     earlier: dict[str, dict]  # editor records of earlier starts (resume): their `seconds` then sum the whole cost
+    row_stamps: dict[str, dict] = field(default_factory=dict)  # resume without config.json: each editor's rows' record
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """What checking the run against its loaded model gives: config.json's model record and each editor's
+    configuration as resolved on that model (what a unit's `written_with` digests)."""
+
+    model: dict
+    editor_configs: dict[str, dict]
 
 
 def run(cfg: RunConfig, cases: list[EditCase] | None = None, executor: ExecutorConfig | None = None) -> Path:
@@ -158,11 +169,11 @@ def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
     log = RunLog(Path(cfg.out))
     log.prepare(cfg.resume)
     try:
-        previous = log.read_config() if cfg.resume else None
+        previous, stamps = log.config_for_resume({**asdict(cfg), "editors": names}) if cfg.resume else (None, {})
     except BenchError:
         log.close()
         raise
-    return OpenRun(cfg, log, cases, names, classes, configs, previous.get("editors", {}) if previous else {})
+    return OpenRun(cfg, log, cases, names, classes, configs, previous.get("editors", {}) if previous else {}, stamps)
 
 
 def _given_cases(cases, limit: int | None) -> list[EditCase]:
@@ -182,20 +193,34 @@ def _given_cases(cases, limit: int | None) -> list[EditCase]:
     return cases
 
 
-def check_with_model(opened: OpenRun, lm) -> dict:
+def check_with_model(opened: OpenRun, lm) -> ModelCheck:
     """Refuse editor/model combinations and a resume with other settings; the model's record for config.json."""
-    cfg = opened.cfg
+    cfg, configs = opened.cfg, {}
     for n in opened.names:
         check_supported(opened.classes[n], lm, cfg.protocol)
         check_config_for_model(n, opened.configs[n], lm)
         resolved = opened.configs[n].resolved(lm, cfg.seed, opened.classes[n])  # what config.json records
-        check_editor_resume(opened.log.out / "config.json", n, opened.earlier.get(n), resolved_config(n, resolved))
+        configs[n] = json.loads(json.dumps(resolved_config(n, resolved), default=str))
+        check_editor_resume(opened.log.out / "config.json", n, opened.earlier.get(n), configs[n])
+        _check_row_stamp(opened, n, stamp(asdict(cfg), str(lm.device), configs[n]))
     check_context(opened.cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
-    return {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),
-            "n_params": sum(p.numel() for p in lm.model.parameters())}
+    model = {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),
+             "n_params": sum(p.numel() for p in lm.model.parameters())}
+    return ModelCheck(model, configs)
 
 
-def start_run(opened: OpenRun, model_record: dict, executor: dict, state_dir: bool = True) -> RunState:
+def _check_row_stamp(opened: OpenRun, name: str, now: dict) -> None:
+    """A resume without config.json: the editor's rows must have been written with this configuration."""
+    before = opened.row_stamps.get(name)
+    for key in ("device", "editor_config") if before else ():
+        if before[key] != now[key]:
+            what = "configuration (--editor-args)" if key == "editor_config" else f"device {before[key]!r}"
+            raise BenchError(f"--resume: config.json of {opened.log.out} is gone, and the rows of editor {name} were "
+                             f"written with another {what} than this command's. Resume with the options that made "
+                             "them, or use a new --out.")
+
+
+def start_run(opened: OpenRun, check: ModelCheck, executor: dict, state_dir: bool = True) -> RunState:
     """Write config.json for this start and return what every editor of the run shares. `state_dir`: sequential
     editors save their state in the run directory (only a process that writes the run directory may)."""
     cfg, log = opened.cfg, opened.log
@@ -203,12 +228,13 @@ def start_run(opened: OpenRun, model_record: dict, executor: dict, state_dir: bo
     states = log.out / "states" if state_dir else None
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed,
                           _generation_prefix(opened.cases, data_dir), state_dir=states)
-    config = _config_record(cfg, opened.cases, model_record)
+    config = _config_record(cfg, opened.cases, check.model)
     config["executor"] = executor
     config["editors"].update(opened.earlier)  # editors of earlier starts keep their record, also when not named
     log.write_config(config)
     meta = {"dataset": opened.cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
-    return RunState(cfg, log, config, opened.cases, pcfg, meta, opened.earlier, time.time())
+    stamps = {n: stamp(asdict(cfg), check.model["device"], c) for n, c in check.editor_configs.items()}
+    return RunState(cfg, log, config, opened.cases, pcfg, meta, opened.earlier, time.time(), stamps)
 
 
 def resources_for(cfg: RunConfig, lm) -> Resources:
@@ -294,6 +320,7 @@ class RunState:
     meta: dict  # dataset, model, protocol: written on every row
     earlier: dict[str, dict]  # editor records of earlier starts (resume)
     started: float  # time.time() of this start
+    stamps: dict[str, dict] = field(default_factory=dict)  # editor -> its units' `written_with` (bench/runlog.py)
 
 
 def all_done(state: RunState, name: str, done: set[str]) -> bool:
@@ -366,7 +393,7 @@ def _run_editor(editor, name, state: RunState, baseline: Baseline, done: set[str
                initial=len(done), file=sys.stderr)
     started = time.time()
     for key, rows in run_protocol(editor, state.cases, baseline, pcfg, done):
-        state.log.append(label_rows(rows, name, key, state.meta))
+        state.log.append(label_rows(rows, name, key, state.meta), state.stamps.get(name))
         bar.update(1)
     bar.close()
     logger.info("%s: %.1fs", name, time.time() - started)
@@ -408,6 +435,7 @@ def _generation_prefix(cases, data_dir: Path) -> str:
 def _config_record(cfg: RunConfig, cases, model_record: dict) -> dict:
     return {
         "args": asdict(cfg),
+        "cases_format": CASES_FORMAT,
         "started": datetime.now().isoformat(timespec="milliseconds"),
         "command": " ".join(sys.argv),
         "seeds": {"global": cfg.seed, "per_unit": "seed (single/batch) or seed + edit index (sequential)",

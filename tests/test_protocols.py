@@ -223,6 +223,41 @@ class RotaryLeak(NoEdit):
         dict(self.model.named_buffers())["model.rotary_emb.inv_freq"].div_(2)
 
 
+class ScalingLeak(NoEdit):
+    """An attention re-weighting editor that multiplies one layer's `scaling` and never puts it back."""
+
+    def edit(self, cases):
+        self.model.model.layers[0].self_attn.scaling *= 4
+
+    def undo(self):
+        self.model.model.layers[0].self_attn.scaling /= 4
+
+
+class PatchedForward(NoEdit):
+    """An editor that monkeypatches an MLP's forward and leaves the patch in place."""
+
+    def edit(self, cases):
+        mlp = self.model.model.layers[1].mlp
+        original = type(mlp).forward.__get__(mlp)
+        mlp.forward = lambda x: original(x) * 1.0
+
+    def undo(self):
+        del self.model.model.layers[1].mlp.forward
+
+
+class DeclaredCounter(NoEdit):
+    """Keeps a count of its edits on a module, which the forward pass never reads, and declares it."""
+
+    runtime_attributes = ("model.layers.*.mlp.edits_seen",)
+
+    def edit(self, cases):
+        mlp = self.model.model.layers[1].mlp
+        mlp.edits_seen = getattr(mlp, "edits_seen", 0) + len(cases)
+
+    def undo(self):
+        del self.model.model.layers[1].mlp.edits_seen
+
+
 class CancellingWords(BumpEditor):
     """Restores all but a +1/-2/+1 change of three adjacent words (which summing digests cannot see)."""
 
@@ -244,6 +279,10 @@ class CancellingWords(BumpEditor):
     (TrainableHead, "requires_grad changed on lm_head.weight"),
     (RotaryLeak, "buffers differ"),
     (CancellingWords, "parameters differ"),
+    (ScalingLeak, "model.layers.0.self_attn.scaling was 0.25, is 1.0"),
+    (PatchedForward, "model.layers.1.mlp.forward added (function@"),
+    (lambda lm: type("Undeclared", (DeclaredCounter,), {"runtime_attributes": ()})(lm),
+     "model.layers.1.mlp.edits_seen added (1)"),
 ])
 def test_every_editor_is_checked_after_reset(tiny_llama, cases, monkeypatch, make, seen):
     monkeypatch.setattr(protocols, "fingerprint", partial(fingerprint, host_bytes=False))  # the accelerator path
@@ -266,6 +305,15 @@ def test_clean_editors_pass_under_one_shared_reference(tiny_llama, cases):
         for cfg in (ProtocolConfig("single"), ProtocolConfig("sequential", eval_every=2)):
             assert len(list(run_protocol(editor, cases, baseline, cfg, set()))) > 0
     assert fingerprint(tiny_llama.model) == baseline.reference
+
+
+def test_declared_runtime_attributes_are_left_alone(tiny_llama, cases):
+    editor = DeclaredCounter(tiny_llama)
+    try:
+        assert len(list(run_protocol(editor, cases, _baseline(tiny_llama), ProtocolConfig("single"), set()))) > 0
+        assert tiny_llama.model.model.layers[1].mlp.edits_seen == len(cases)
+    finally:
+        editor.undo()
 
 
 def test_a_leak_is_caught_when_the_next_editor_starts_not_absorbed(tiny_llama, cases):

@@ -106,7 +106,27 @@ def _train_mode(model):
     return model.eval
 
 
+def _scale_attention(model):  # what an attention re-weighting editor might leave behind
+    attention = model.model.layers[0].self_attn
+    attention.scaling *= 4
+    return lambda: setattr(attention, "scaling", attention.scaling / 4)
+
+
+def _patch_forward(model):
+    mlp = model.model.layers[1].mlp
+    mlp.forward = lambda x: x
+    return lambda: delattr(mlp, "forward")
+
+
+def _config_value(model):  # the config every layer shares: one change shows on each module that holds it
+    model.config.rms_norm_eps *= 10
+    return lambda: setattr(model.config, "rms_norm_eps", model.config.rms_norm_eps / 10)
+
+
 @pytest.mark.parametrize(("leak", "seen"), [
+    (_scale_attention, "module attributes changed: model.layers.0.self_attn.scaling was 0.25, is 1.0"),
+    (_patch_forward, "module attributes changed: model.layers.1.mlp.forward added (function@"),
+    (_config_value, "module attributes changed: <model>.config was "),
     (_flip_requires_grad, "requires_grad changed on model.embed_tokens.weight"),
     (_scale_inv_freq, "buffers differ"),
     (_forward_hook, "hooks added or removed on model.layers.1.mlp._forward_hooks"),
@@ -119,7 +139,17 @@ def test_fingerprint_sees_more_than_parameter_bits(own_llama, leak, seen):
     undo = leak(own_llama)
     try:
         assert parameter_hash(own_llama) == reference.parameters  # the former check would have passed
-        assert fingerprint(own_llama).differences(reference) == [seen]
+        assert [d[:len(seen)] for d in fingerprint(own_llama).differences(reference)] == [seen]
     finally:
         undo()
     assert fingerprint(own_llama) == reference
+
+
+def test_declared_attributes_are_ignored_and_only_they(own_llama):
+    reference = fingerprint(own_llama)
+    undo = _scale_attention(own_llama)
+    try:
+        assert fingerprint(own_llama).differences(reference, ("model.layers.*.self_attn.scaling",)) == []
+        assert fingerprint(own_llama).differences(reference, ("model.layers.*.mlp.*",)) != []
+    finally:
+        undo()

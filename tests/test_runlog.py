@@ -88,17 +88,37 @@ def test_a_corrupt_line_is_a_clear_error(tmp_path):
         RunLog(tmp_path).rows()
 
 
-@pytest.mark.parametrize("content", ["", '{"args": {"dataset": "counter'])
-def test_unreadable_config_on_resume_says_what_to_do(dataset, tmp_path, capsys, content):
+@pytest.mark.parametrize("content", ["", '{"args": {"dataset": "counter', "null", "[]", "42", '{"args": 3}'])
+def test_an_unusable_config_is_set_aside_when_the_rows_vouch_for_the_command(dataset, tmp_path, caplog, content):
+    out = tmp_path / "run"
+    assert _run(dataset, out, "--limit", "3") == 0
+    (out / "config.json").write_text(content)
+    assert _run(dataset, out, "--resume") == 2  # --limit 5: the rows say 3
+    assert (out / "config.json").read_text() == content
+    assert _run(dataset, out, "--limit", "3", "--resume") == 0
+    assert "config.json is written anew" in caplog.text
+    assert [p.read_text() for p in out.glob("config.json.unusable-*")] == [content]
+    assert json.loads((out / "config.json").read_text())["args"]["limit"] == 3
+
+
+@pytest.mark.parametrize("content", [None, "", "null", "[]"])
+def test_rows_that_cannot_vouch_make_a_resume_without_config_a_refusal(dataset, tmp_path, capsys, content):
     out = tmp_path / "run"
     assert _run(dataset, out) == 0
-    (out / "config.json").write_text(content)
+    legacy = [json.loads(line) for line in _lines(out)]
+    for row in legacy:  # rows written before they recorded their options
+        row.pop("written_with", None)
+    (out / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in legacy))
+    if content is None:
+        (out / "config.json").unlink()
+    else:
+        (out / "config.json").write_text(content)
     before = (out / "cases.jsonl").read_bytes()
     capsys.readouterr()
     assert _run(dataset, out, "--resume") == 2
     err = capsys.readouterr().err
-    assert "config.json is unreadable" in err and "move it away" in err and "Traceback" not in err
-    assert (out / "cases.jsonl").read_bytes() == before
+    assert "cannot be checked against them" in err and "restore config.json or start a new --out" in err
+    assert "This is a bug" not in err and (out / "cases.jsonl").read_bytes() == before
 
 
 def test_resume_refuses_other_editor_args_and_dtype(dataset, tmp_path, capsys):
