@@ -382,8 +382,9 @@ def _interrupt(signum, frame) -> None:
 
 
 def _write_traceback() -> Path:
-    folder = Path(tempfile.gettempdir()) / "knowledge-edit-bench"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    path.write_text(f"command: {' '.join(sys.argv)}\n\n{traceback.format_exc()}")
-    return path
+    """A new file of our own (O_EXCL, an unpredictable name), never one that a link planted in $TMPDIR points to."""
+    fd, name = tempfile.mkstemp(prefix=f"knowledge-edit-bench-traceback-{time.strftime('%Y%m%d-%H%M%S')}-",
+                                suffix=".txt")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"command: {' '.join(sys.argv)}\n\n{traceback.format_exc()}")
+    return Path(name)

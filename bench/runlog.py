@@ -112,7 +112,7 @@ def check_run_folder(out: Path) -> None:
     if not text or text == ".":
         raise BenchError("--out is empty; name a folder for the run (it is created), e.g. --out runs/first")
     if text.startswith("~"):
-        raise BenchError(f"--out {text}: '~' was not expanded by a shell; write the full path (or $HOME/...)")
+        raise BenchError(f"--out {text}: '~' names no known home folder here; write the full path")
     for part in out.parts:
         if len(part.encode()) > 255:
             raise BenchError(f"--out: the name '{part[:40]}...' has {len(part.encode())} bytes; a file system "
@@ -159,7 +159,8 @@ def check_rows_for_resume(out: Path, rows: list[dict], args: dict, unusable: str
         for key, value in now.items():
             if key not in ("device", "editor_config") and record.get(key) != value:
                 raise BenchError(f"--resume: {what}, and the rows of {out} were written with "
-                                 f"{key}={record.get(key)!r}; this command has {key}={value!r}. Resume with the same options or use a new --out.")
+                                 f"{key}={record.get(key)!r}; this command has {key}={value!r}. Resume with the same "
+                                 "options or use a new --out.")
         if stamps.setdefault(row["editor"], record)["editor_config"] != record["editor_config"]:
             raise BenchError(f"--resume: {what}, and the rows of editor {row['editor']} in {out} were written with two "
                              "configurations; this run cannot be resumed. Start a new --out.")

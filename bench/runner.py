@@ -98,6 +98,9 @@ def validate(cfg: RunConfig) -> None:
         raise BenchError("--num-edits must be >= 1 and --eval-every >= 0")
     if not cfg.editors:
         raise BenchError("--editors is empty; name at least one editor (see `python -m bench list editors`)")
+    if cfg.bootstrap < 0:
+        raise BenchError(f"--bootstrap {cfg.bootstrap}: the number of bootstrap resamples must be >= 0 (0: no "
+                         "intervals; the default 1000)")
     if cfg.limit is not None and cfg.limit < 1:
         raise BenchError(f"--limit {cfg.limit}: the number of cases to evaluate must be >= 1; leave --limit out to "
                          "evaluate the whole dataset")
@@ -166,6 +169,7 @@ def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
         cases = _given_cases(cases, limit)
     if not cases:
         raise BenchError(f"dataset '{cfg.dataset}' gave no cases")
+    cfg.out = str(Path(cfg.out).expanduser()) if cfg.out else cfg.out  # "~/runs" given in quotes, or from Python
     log = RunLog(Path(cfg.out))
     log.prepare(cfg.resume)
     try:

@@ -266,3 +266,163 @@ def test_unit_keys_are_spelt_once_and_parse_back():
     assert parse_unit_key_cases("cases:c1,c2") == ["c1", "c2"] and parse_unit_key_cases("edit:c1") is None
     assert parse_unit_key_edit("edit:c1") == "c1" and parse_unit_key_eval("eval@12") == 12
     assert parse_unit_key_eval("after-edit") is None
+
+
+# -- second reliability round: each test fails on the code before it (docs/reliability.md) -------------------
+
+def test_a_cut_short_first_unit_is_rerun(dataset, tmp_path, caplog):
+    out = tmp_path / "run"
+    assert _run(dataset, out, editors="ft-m") == 0
+    whole = (out / "per_case.csv").read_bytes()
+    lines = _lines(out)
+    (out / "cases.jsonl").write_text("".join(lines[:2]))  # two rows of the first unit's four, no mark
+    assert _run(dataset, out, "--resume", editors="ft-m") == 0
+    assert "discarded 2 row(s) of 1 unit(s)" in caplog.text
+    assert (out / "per_case.csv").read_bytes() == whole and _lines(out) == lines
+
+
+def test_a_run_written_before_the_marks_keeps_its_unmarked_first_rows(dataset, tmp_path):
+    out = tmp_path / "run"
+    assert _run(dataset, out) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["cases_format"]  # a version-1 run: its first rows were written before units were marked
+    (out / "config.json").write_text(json.dumps(config))
+    rows = [json.loads(line) for line in _lines(out)]
+    for row in rows[:4]:
+        row.pop(UNIT_ROWS, None)
+        row.pop("written_with", None)
+    (out / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert len(RunLog(out).rows()) == len(rows)
+    assert _run(dataset, out, "--resume") == 0 and len(RunLog(out).rows()) == len(rows)
+    assert json.loads((out / "config.json").read_text())["cases_format"] == 1  # its rows keep their format
+
+
+@pytest.mark.parametrize("ids", [["a,b", "c", "a", "b,c"], ["[x", "y", "[", "]"], ["a", "b", "a,b", ""]])
+def test_unit_keys_never_collide_whatever_the_ids(ids):
+    from bench.runlog import parse_unit_key_cases, unit_key_cases
+
+    groups = [ids[:2], ids[2:], ids[:1], ids[1:2], ids[2:3], ids[3:]]
+    keys = [unit_key_cases(g) for g in groups]
+    assert len(set(keys)) == len(keys) and [parse_unit_key_cases(k) for k in keys] == groups
+    assert unit_key_cases(["1", "2"]) == "cases:1,2"  # the keys of every earlier run are unchanged
+
+
+def test_comma_ids_resume_every_case(tmp_path):
+    path = tmp_path / "cf.json"
+    records = [_record(i) for i in range(4)]
+    for record, case_id in zip(records, ["a,b", "c", "a", "b,c"]):
+        record["case_id"] = case_id
+    path.write_text(json.dumps(records))
+    out = tmp_path / "run"
+    assert _run(f"counterfact:{path}", out, "--protocol", "batch", "--batch-size", "2") == 0
+    lines = _lines(out)
+    (out / "cases.jsonl").write_text("".join(lines[: len(lines) // 2]))  # the first unit only
+    assert _run(f"counterfact:{path}", out, "--protocol", "batch", "--batch-size", "2", "--resume") == 0
+    summary = (out / "summary.csv").read_text()
+    assert ",4," in summary and _lines(out) == lines
+
+
+@pytest.mark.parametrize("name", [".lock", "cases.jsonl"])
+def test_a_planted_link_is_refused_not_followed(dataset, tmp_path, capsys, name):
+    out = tmp_path / "run"
+    assert _run(dataset, out, "--limit", "2") == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    if name == "cases.jsonl":
+        victim.write_bytes((out / name).read_bytes())
+    target = victim.read_bytes()
+    (out / name).unlink(missing_ok=True)
+    (out / name).symlink_to(victim)
+    capsys.readouterr()
+    assert _run(dataset, out, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "symbolic link" in err and "This is a bug" not in err
+    assert victim.read_bytes() == target
+
+
+def test_a_lock_that_is_a_folder_is_a_clear_error(dataset, tmp_path, capsys):
+    (tmp_path / "run" / ".lock").mkdir(parents=True)
+    assert _run(dataset, tmp_path / "run") == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_lock_last_taken_on_another_host_is_said(tmp_path, caplog):
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 7, "host": "elsewhere.example", "since": "then"}))
+    with FolderLock(tmp_path, "run directory"):
+        pass
+    assert "last taken on another host (elsewhere.example" in caplog.text
+
+
+def test_temporaries_of_a_write_cut_short_are_removed_on_resume(dataset, tmp_path):
+    out = tmp_path / "run"
+    assert _run(dataset, out, "--limit", "2") == 0
+    stray = [out / ".config.json.4242-0123abcd.tmp", out / "plots" / ".Rel.png.17-deadbeef.tmp"]
+    for path in stray:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("half")
+    keep = out / "notes.tmp"
+    keep.write_text("mine")
+    assert _run(dataset, out, "--limit", "2", "--resume") == 0
+    assert not any(p.exists() for p in stray) and keep.exists()
+
+
+@pytest.mark.parametrize(("out", "says"), [
+    ("", "--out is empty"),
+    ("FILE", "exists and is not a folder"),
+    ("FILE/run", "is a file, so no folder can be made"),
+    ("/dev/null", "exists and is not a folder"),
+    ("/proc/self/run", "cannot hold a run folder"),
+    ("x" * 300, "a file system allows 255 per name"),
+])
+def test_an_impossible_out_is_refused_before_anything_loads(dataset, tmp_path, capsys, monkeypatch, out, says):
+    monkeypatch.setattr(bench.runner, "load_model", _no_model)
+    (tmp_path / "FILE").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    assert _run(dataset, out) == 2
+    err = capsys.readouterr().err
+    assert says in err and "This is a bug" not in err
+    assert (tmp_path / "FILE").read_text() == "mine"
+
+
+def test_a_quoted_tilde_out_is_the_home_folder(dataset, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert _run(dataset, "~/runs/one", "--limit", "1") == 0
+    assert (tmp_path / "runs" / "one" / "summary.csv").exists() and not (tmp_path / "~").exists()
+
+
+def test_the_traceback_file_is_new_and_not_predictable(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(bench.cli, "_cmd_list", lambda args: 1 / 0)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert main(["list", "editors"]) == 1
+    path = capsys.readouterr().err.split("traceback is in ")[1].split(" (rerun")[0]
+    assert path.startswith(str(tmp_path)) and "ZeroDivisionError" in open(path).read()
+    assert re.search(r"traceback-\d{8}-\d{6}-\w{8}\.txt$", path)
+
+
+def test_resuming_with_another_seed_names_the_seed(dataset, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert _run(dataset, out, "--limit", "2", editors="ft-m") == 0
+    monkeypatch.setattr(bench.runner, "load_model", _no_model)
+    capsys.readouterr()
+    assert _run(dataset, out, "--limit", "2", "--seed", "5", "--resume", editors="ft-m") == 2
+    err = capsys.readouterr().err
+    assert "written with seed=0, this command has seed=5" in err and "editor-args" not in err
+
+
+@pytest.mark.parametrize("line", ["42", "null", '"text"', "[1, 2]", '{"editor": "noedit"}'])
+def test_a_line_that_is_not_a_row_is_a_clear_error(dataset, tmp_path, capsys, line):
+    out = tmp_path / "run"
+    assert _run(dataset, out, "--limit", "2") == 0
+    with (out / "cases.jsonl").open("a") as fh:
+        fh.write(line + "\n")
+    capsys.readouterr()
+    assert _run(dataset, out, "--limit", "2", "--resume") == 2
+    err = capsys.readouterr().err
+    assert "is not a row of the harness" in err and "line 9" in err
+
+
+def _no_model(*args, **kwargs):
+    raise AssertionError("the model was loaded before the command was refused")
