@@ -9,6 +9,8 @@ neither torch nor the runner: `load_run` only reads files.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,10 +65,10 @@ class Results:
 
 
 def load_run(run_dir: str | Path) -> Results:
-    """The `Results` of a run directory written by `bench run` or `evaluate(out=...)` (`rows` is empty for a
-    published run that keeps summary.csv and per_case.csv only)."""
-    import pandas as pd
+    """The `Results` of a run directory written by `bench run` or `evaluate(out=...)`. `rows` come from
+    cases.jsonl, else from cases.jsonl.gz (what results/ commits); empty for a run that keeps neither."""
 
+    from bench.explorer_cases import run_rows
     from bench.runlog import (
         PER_CASE_METRICS,
         PER_CASE_PAPER_METRICS,
@@ -84,13 +86,69 @@ def load_run(run_dir: str | Path) -> Results:
     summary_path, per_case_path = run_dir / "summary.csv", run_dir / "per_case.csv"
     if not summary_path.exists() or not per_case_path.exists():
         raise BenchError(f"{run_dir} has no summary.csv / per_case.csv yet (no editor finished)")
-    summary = pd.DataFrame(read_summary(summary_path), columns=summary_columns())
+    table = _table_class()
+    summary = table(read_summary(summary_path), columns=summary_columns())
     summary = summary.astype({"n_cases": int, **{c: float for c in summary.columns[5:]}})  # None -> NaN
     columns = ["editor", "protocol", "case_id", *PER_CASE_METRICS, *PER_CASE_PAPER_METRICS]
-    per_case = pd.DataFrame([[editor, label, c.case_id, *(c.values.get(m) for m in columns[3:])]
+    per_case = table([[editor, label, c.case_id, *(c.values.get(m) for m in columns[3:])]
                              for (editor, label), cases in read_per_case(per_case_path).items() for c in cases],
                             columns=columns).astype({c: float for c in columns[3:]})
-    return Results(rows=log.rows(), summary=summary, per_case=per_case, config=config, out=run_dir)
+    return Results(rows=run_rows(run_dir), summary=summary, per_case=per_case, config=config, out=run_dir)
+
+
+@functools.cache
+def _table_class() -> type:
+    """A pandas DataFrame whose `to_markdown()` needs no optional package (pandas' own needs `tabulate`, which the
+    project does not depend on); built on first use so that importing this module does not import pandas."""
+    import pandas as pd
+
+    class Table(pd.DataFrame):
+        """A DataFrame of `Results`; slicing keeps the class (pandas' `_constructor`)."""
+
+        @property
+        def _constructor(self):
+            return Table
+
+        def to_markdown(self, buf=None, mode: str = "wt", index: bool = True, **kwargs):
+            """A GitHub markdown table (numbers as `format(x, "g")`, NaN empty); extra keyword arguments are
+            tabulate's and go to pandas' own `to_markdown`, which then needs `tabulate` installed."""
+            if kwargs:
+                return super().to_markdown(buf, mode, index, **kwargs)
+            text = markdown_table(self, index)
+            if buf is None:
+                return text
+            if isinstance(buf, (str, Path)):
+                with open(buf, mode) as fh:
+                    fh.write(text)
+            else:
+                buf.write(text)
+            return None
+
+    Table.__module__, Table.__qualname__ = __name__, "Table"
+    return Table
+
+
+def markdown_table(frame, index: bool = True) -> str:
+    """`frame` as a GitHub markdown table: a header row, a rule, one row per record; numbers as `format(x, "g")`,
+    NaN and None empty, numeric columns right-aligned."""
+    import pandas as pd
+
+    columns = ([str(frame.index.name or "")] if index else []) + [str(c) for c in frame.columns]
+    numeric = ([pd.api.types.is_numeric_dtype(frame.index.dtype)] if index else []) + [
+        pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes]
+    rows = [[*([idx] if index else []), *values] for idx, values in zip(frame.index, frame.itertuples(index=False))]
+    cells = [[_cell(v) for v in row] for row in rows]
+    rule = ["---:" if right else "---" for right in numeric]
+    lines = [columns, rule, *cells]
+    return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (float, int)) and not isinstance(value, bool):
+        return format(value, "g")
+    return str(value)
 
 
 def evaluate(editors: str | Sequence[str], data: str | Sequence[EditCase], model: str = "smollm2-135m",

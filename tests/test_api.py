@@ -1,9 +1,11 @@
 """The Python API (bench/api.py): the README's snippets run, and its numbers are the command line's."""
 
 import csv
+import gzip
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import bench
+from bench import api
 from bench.cli import main
 from bench.data import load_dataset, resolve_data_dir
 from bench.errors import BenchError
@@ -129,3 +132,33 @@ def test_import_bench_stays_light():
             "print(sorted({'torch', 'pandas'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_load_run_reads_the_gzipped_rows_results_commit(dataset, tmp_path):
+    res = bench.evaluate("noedit", dataset, model="tiny-llama", device="cpu", bootstrap=20, limit=2,
+                         out=tmp_path / "run")
+    plain = tmp_path / "run" / "cases.jsonl"
+    with plain.open("rb") as src, gzip.open(plain.with_suffix(".jsonl.gz"), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    plain.unlink()
+    packed = bench.load_run(tmp_path / "run")
+    assert len(packed.rows) == 2 * 4 and packed.rows == res.rows
+
+
+def test_load_run_of_a_committed_run_has_rows():
+    committed = sorted(Path(README.parent, "results").glob("**/cases.jsonl.gz"))
+    if not committed:
+        pytest.skip("no committed run ships cases.jsonl.gz")
+    res = bench.load_run(committed[0].parent)
+    assert res.rows and {r["editor"] for r in res.rows} == set(res.summary["editor"])
+
+
+def test_tables_render_as_markdown_without_tabulate(monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setitem(sys.modules, "tabulate", None)  # as where it is not installed
+    table = api._table_class()({"editor": ["rome", "a|b"], "Rel": [99.5, float("nan")], "n": [200, 3]})
+    assert table[["editor", "Rel"]].to_markdown(index=False) == (
+        "| editor | Rel |\n| --- | ---: |\n| rome | 99.5 |\n| a\\|b |  |")
+    assert table.to_markdown().splitlines()[2] == "| 0 | rome | 99.5 | 200 |"
+    assert isinstance(table.head(1), type(table)) and isinstance(table, pd.DataFrame)
