@@ -118,7 +118,20 @@ def _load(spec: str, key: str):
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise BenchError(f"editor '{key}': module '{module_name}' has no class '{cls_name}'")
+    _check_editor_class(cls, spec)
     return cls
+
+
+def _check_editor_class(cls, spec: str) -> None:
+    """A loaded object must be an `Editor` subclass: anything else would fail later, deep in a run."""
+    from bench.editor import Editor  # torch; only once a class is loaded, which imports an editor anyway
+
+    if isinstance(cls, type) and issubclass(cls, Editor):
+        return
+    what = f"the class {cls.__module__}.{cls.__qualname__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
+    raise BenchError(f"editor '{spec}' is {what}, not an editor: an editor class subclasses bench.editor.Editor "
+                     f"and sets name, capabilities and config_class (docs/architecture.md); the registered editors are "
+                     f"listed by `python -m bench list editors`.")
 
 
 def get_editor_class(name: str):
@@ -183,9 +196,10 @@ def build_config(editor_cls, args: dict[str, str], preset: str | None = None):
     values = {}
     for key, raw in args.items():
         if key not in by_name:
+            hint = did_you_mean(key, by_name)
             raise BenchError(
-                f"editor '{label}' has no argument '{key}'; its arguments are: "
-                f"{', '.join(by_name) or '(none)'}"
+                f"editor '{label}' has no argument '{key}'.{hint} Its arguments are: "
+                f"{', '.join(by_name) or '(none)'} (`python -m bench list args {label}` describes them)."
             )
         values[key] = _coerce(raw, by_name[key], label)
     config = cfg_cls(**values)

@@ -38,8 +38,10 @@ def test_parse_and_coerce_editor_args():
 
 
 def test_bad_editor_args_are_explained():
-    with pytest.raises(BenchError, match="has no argument 'lyrs'; its arguments are: layers"):
+    with pytest.raises(BenchError, match="has no argument 'lyrs'. Did you mean 'layers'. Its arguments are: layers"):
         build_config(_Editor, {"lyrs": "3"})
+    with pytest.raises(BenchError, match="no argument 'zzz'. Its arguments are: layers, lr, steps, mode, reweight"):
+        build_config(_Editor, {"zzz": "3"})
     with pytest.raises(BenchError, match="not a valid int"):
         build_config(_Editor, {"steps": "many"})
     with pytest.raises(BenchError, match="not of the form"):
@@ -94,3 +96,26 @@ def test_one_did_you_mean_for_every_unknown_name():
     assert did_you_mean("CounterFakt", ["counterfact", "zsre"]) == " Did you mean 'counterfact'?"  # any case
     assert did_you_mean("ftm-x", ["ftm"], shown=lambda k: {"ftm": "ft-m"}[k]) == " Did you mean 'ft-m'?"
     assert did_you_mean("qqq", ["zsre"]) == ""
+
+
+def test_a_misspelled_editor_argument_gets_a_did_you_mean():
+    with pytest.raises(BenchError) as err:
+        build_config(get_editor_class("rome"), parse_editor_args("rome:layrs=5")["rome"], "rome")
+    assert str(err.value).startswith("editor 'rome' has no argument 'layrs'. Did you mean 'layers'? Its arguments are: "
+                                     "hparams, layers,")
+    assert str(err.value).endswith("(`python -m bench list args rome` describes them).")
+
+
+def test_a_class_that_is_not_an_editor_is_a_one_paragraph_error(capsys, tmp_path):
+    from bench.cli import main
+
+    with pytest.raises(BenchError, match=r"^editor 'json:JSONDecoder' is the class json.decoder.JSONDecoder, not an "
+                                         r"editor: an editor class subclasses bench.editor.Editor"):
+        canonical_name("json:JSONDecoder")
+    with pytest.raises(BenchError, match="^editor 'json:dumps' is a function, not an editor"):
+        get_editor_class("json:dumps")
+    assert main(["run", "--editors", "json:JSONDecoder", "--dataset", "counterfact", "--model", "tiny-llama",
+                 "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err
+    assert "not an editor" in err and "This is a bug" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

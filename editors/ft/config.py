@@ -6,7 +6,7 @@ more generalisation but less locality); FT-L's 5e-5 ball is too tight to move a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -26,6 +26,10 @@ class FTConfig(EditorConfig):
     norm_constraint: float = arg(0.0, lo=0)  # > 0: clamp weights into [W0 - eps, W0 + eps] after every step; 0: off
     weight_decay: float = arg(0.0, lo=0)
     early_stop_loss: float = arg(1e-2, lo=0)  # stop once the mini-batch loss falls below this
+
+    def resolved(self, lm, seed: int, editor_cls: type) -> FTConfig:
+        """The layers filled in (`edit_layers`), so config.json records the layer edited, not `[]`."""
+        return replace(self, layers=edit_layers(lm.model, self))
 
 
 @dataclass
