@@ -151,6 +151,14 @@ def _cell(value) -> str:
     return str(value)
 
 
+def editor_args(editor: str) -> list:
+    """Every hyper-parameter of `editor` (name, alias or preset) as `bench.registry.EditorArg`s: name, type, default,
+    allowed values in words and one line of meaning; what `python -m bench list args EDITOR` prints."""
+    from bench.registry import editor_args as listed
+
+    return listed(editor)
+
+
 def evaluate(editors: str | Sequence[str], data: str | Sequence[EditCase], model: str = "smollm2-135m",
              protocol: str = "single", limit: int | None = None, editor_args: str | dict | None = None,
              out: str | Path | None = None, **options: Any) -> Results:

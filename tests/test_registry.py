@@ -119,3 +119,43 @@ def test_a_class_that_is_not_an_editor_is_a_one_paragraph_error(capsys, tmp_path
     err = capsys.readouterr().err
     assert "not an editor" in err and "This is a bug" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_every_editor_argument_has_a_default_a_range_and_one_line_of_meaning():
+    for name in registry.catalogue().editors:
+        for a in registry.editor_args(name):
+            assert a.help and "\n" not in a.help and len(a.help) <= 110, (name, a.name)
+            assert a.allowed and a.type, (name, a.name)
+
+
+def test_editor_args_lists_defaults_ranges_and_meanings():
+    import bench
+
+    rome = {a.name: a for a in bench.editor_args("rome")}
+    assert list(rome)[:2] == ["hparams", "layers"] and len(rome) == 15
+    assert rome["layers"] == registry.EditorArg(
+        "layers", "list[int] | None", None, "layers of the model as 3,4,5 or lo:hi (exactly 1), each an integer at "
+        "least 0", "the one layer whose MLP output projection is edited; None: hparams")
+    ftm = {a.name: a for a in bench.editor_args("FT")}  # an alias
+    assert (ftm["lr"].default, ftm["lr"].allowed, ftm["lr"].help) == (5e-4, "a finite number greater than 0",
+                                                                       "Adam learning rate")
+    assert ftm["layers"].default == [] and ftm["num_steps"].allowed == "an integer from 1 to 100000"
+    lora = {a.name: a for a in bench.editor_args("lora")}
+    assert lora["parts"].allowed == "a ','-separated list of q, k, v, qkv, o, mlp_in, mlp_gate, mlp_out"
+    assert lora["dropout"].allowed == "a finite number at least 0 and less than 1"
+    preset = {a.name: a for a in bench.editor_args("instructed-retrieval")}
+    assert preset["mode"].default == "retrieval" and preset["prefix"].shown_default == "true"
+    assert bench.editor_args("noedit") == []
+
+
+def test_list_args_prints_every_argument(capsys):
+    from bench.cli import main
+
+    assert main(["list", "args", "ft-m"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["argument", "default", "meaning", "/", "accepted", "values"]
+    assert lines[3].split() == ["lr", "0.0005", "Adam", "learning", "rate"]
+    assert lines[4].strip() == "accepts: a finite number greater than 0"
+    assert len(lines) == 2 + 2 * 6 and "--editor-args 'ft-m:NAME=VALUE" in lines[-1]
+    assert main(["list", "args"]) != 0
+    assert "`list args` needs an editor" in capsys.readouterr().err
