@@ -2,7 +2,7 @@
 `bench.load_run`, `bench.editor_args` and their `bench.Results` (bench/api.py), imported on first use so
 `import bench` stays light."""
 
-__all__ = ["Results", "edit", "editor_args", "evaluate", "load_run"]
+__all__ = ["EditedModel", "Results", "edit", "editor_args", "evaluate", "load_run"]
 
 
 def __getattr__(name: str):
