@@ -1,7 +1,8 @@
 """knowledge-edit-bench: `python -m bench ...` (README), or from Python `bench.evaluate`, `bench.edit`,
-`bench.load_run` and their `bench.Results` (bench/api.py), imported on first use so `import bench` stays light."""
+`bench.load_run`, `bench.editor_args` and their `bench.Results` (bench/api.py), imported on first use so
+`import bench` stays light."""
 
-__all__ = ["Results", "edit", "evaluate", "load_run"]
+__all__ = ["EditedModel", "Results", "edit", "editor_args", "evaluate", "load_run"]
 
 
 def __getattr__(name: str):

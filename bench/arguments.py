@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +45,53 @@ class Rule:
     note: str = ""  # what the special values mean, for the error message
 
 
-def arg(default: Any = MISSING, *, factory: Any = MISSING, **rule: Any):
-    """A dataclass field with its Rule in the metadata (`arg(8, lo=0)`, `arg(factory=list, layer=True)`)."""
-    return field(default=default, default_factory=factory, metadata={"rule": Rule(**rule)})
+def arg(default: Any = MISSING, *, factory: Any = MISSING, help: str = "", **rule: Any):  # noqa: A002
+    """A dataclass field with its Rule and its one line of meaning in the metadata (`arg(8, lo=0, help="...")`,
+    `arg(factory=list, layer=True, help="...")`); `bench list args EDITOR` shows both."""
+    return field(default=default, default_factory=factory, metadata={"rule": Rule(**rule), "help": help})
 
 
 def rule_of(f) -> Rule:
     return f.metadata.get("rule") or Rule()
+
+
+def help_of(f) -> str:
+    """A config field's one line of meaning ('' when its editor gives none)."""
+    return f.metadata.get("help", "")
+
+
+def allowed(f) -> str:
+    """What a config field accepts, in words, from its type and Rule: 'an integer from 1 to 100000', 'one of
+    gold, retrieval', 'true or false', 'layer indices of the model (at least 0)'."""
+    rule, kind = rule_of(f), type_name(f)
+    if kind.startswith("bool"):
+        text = "true or false"
+    elif rule.choices:
+        text = (f"a '{rule.sep}'-separated list of" if rule.sep else "one of") + " " + ", ".join(rule.choices)
+    elif rule.file:
+        text = {"json": "a JSON file", "text": "a text file",
+                "hparams": "a JSON file or an EasyEdit .yaml/.yml file"}[rule.file]
+    elif kind.startswith(("list[int]", "tuple[int")):
+        text = ("layers of the model" if rule.layer else "integers") + " as 3,4,5 or lo:hi"
+        text += f" ({_count_range(rule)})" if rule.min_items or rule.max_items != MAX_ITEMS else ""
+        text += f", each {describe(replace(rule, note=''), 0)}" if _has_range(rule) else ""
+    elif kind.startswith(("int", "float")):
+        text = describe(replace(rule, note=""), 0 if kind.startswith("int") else 0.0)
+        text += " (a layer of the model)" if rule.layer else ""
+    else:
+        text = "text"
+    specials = ", ".join(repr(s) for s in rule.special)
+    text += f"; or {specials}" if specials and not rule.note else ""
+    return f"{text} ({rule.note})" if rule.note else text
+
+
+def type_name(f) -> str:
+    """The field's annotation as written ('list[int] | None')."""
+    return f.type if isinstance(f.type, str) else f.type.__name__ if isinstance(f.type, type) else str(f.type)
+
+
+def _has_range(rule: Rule) -> bool:
+    return any(x is not None for x in (rule.lo, rule.hi, rule.above, rule.below))
 
 
 def check_config(editor: str, config) -> None:

@@ -45,7 +45,7 @@ EXAMPLES = {
                "--table table2 --out explorer.html"),
     "merge": ("python -m bench merge runs/cf-20-part2 --into runs/cf-20",
               "python -m bench merge runs/cf-20-part2 --into runs/cf-20 --editors rome,memit"),
-    "list": ("python -m bench list editors", "python -m bench list datasets"),
+    "list": ("python -m bench list editors", "python -m bench list args rome"),
     "train": ("python -m bench train instructed --help", "python -m bench train serac --help"),
 }
 TRAIN_HELP = ("usage: python -m bench train EDITOR [options]\n\nTrain an editor that needs a checkpoint (instructed, "
@@ -187,8 +187,32 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_list(args) -> int:
+    if args.what == "args":
+        if not args.editor:
+            raise BenchError("`list args` needs an editor: python -m bench list args EDITOR (see `list editors`)")
+        _list_args(args.editor)
+        return 0
+    if args.editor:
+        raise BenchError(f"`list {args.what}` takes no further argument (got '{args.editor}'); "
+                         "only `list args EDITOR` names an editor")
     {"editors": _list_editors, "datasets": _list_datasets, "models": _list_models}[args.what]()
     return 0
+
+
+def _list_args(editor: str) -> None:
+    """Each hyper-parameter of one editor: name, default, what it accepts, what it means."""
+    from bench.registry import canonical_name, editor_args
+
+    rows = editor_args(editor)
+    if not rows:
+        print(f"editor '{canonical_name(editor)}' has no hyper-parameters")
+        return
+    width = max(len(r.name) for r in rows)
+    print(f"{'argument':{width}s}  {'default':10s}  meaning / accepted values")
+    for r in rows:
+        print(f"{r.name:{width}s}  {r.shown_default or '(empty)':10s}  {r.help}")
+        print(f"{'':{width}s}  {'':10s}  accepts: {r.allowed}")
+    print(f"set them as --editor-args '{canonical_name(editor)}:NAME=VALUE,NAME=VALUE' (lists: 3,4,5 or lo:hi)")
 
 
 def _list_editors() -> None:
@@ -316,9 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("source", help="run directory whose rows are added")
     mp.add_argument("--into", required=True, help="run directory that receives them and is re-summarised")
     mp.add_argument("--editors", default=None, help="comma-separated editors of the source (default: all)")
-    lp = sub.add_parser("list", help="list editors, datasets or models", formatter_class=_Help,
+    lp = sub.add_parser("list", help="list editors, datasets, models, or an editor's hyper-parameters (args EDITOR)",
+                        formatter_class=_Help,
                         epilog=_examples("list"))
-    lp.add_argument("what", choices=["editors", "datasets", "models"])
+    lp.add_argument("what", choices=["editors", "datasets", "models", "args"])
+    lp.add_argument("editor", nargs="?", default=None, help="list args: the editor whose hyper-parameters to list")
     sub.add_parser("train", help="train an editor: python -m bench train EDITOR [options] (train --help)",
                    add_help=False)
     return parser

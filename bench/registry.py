@@ -16,10 +16,10 @@ from __future__ import annotations
 import functools
 import importlib
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import metadata
 
-from bench.arguments import check_config, check_layers, rule_of
+from bench.arguments import allowed, check_config, check_layers, help_of, rule_of, type_name
 from bench.errors import BenchError, did_you_mean
 
 EDITOR_GROUP = "knowledge_edit_bench.editors"
@@ -118,7 +118,20 @@ def _load(spec: str, key: str):
     cls = getattr(module, cls_name, None)
     if cls is None:
         raise BenchError(f"editor '{key}': module '{module_name}' has no class '{cls_name}'")
+    _check_editor_class(cls, spec)
     return cls
+
+
+def _check_editor_class(cls, spec: str) -> None:
+    """A loaded object must be an `Editor` subclass: anything else would fail later, deep in a run."""
+    from bench.editor import Editor  # torch; only once a class is loaded, which imports an editor anyway
+
+    if isinstance(cls, type) and issubclass(cls, Editor):
+        return
+    what = f"the class {cls.__module__}.{cls.__qualname__}" if isinstance(cls, type) else f"a {type(cls).__name__}"
+    raise BenchError(f"editor '{spec}' is {what}, not an editor: an editor class subclasses bench.editor.Editor "
+                     f"and sets name, capabilities and config_class (docs/architecture.md); the registered editors are "
+                     f"listed by `python -m bench list editors`.")
 
 
 def get_editor_class(name: str):
@@ -183,9 +196,10 @@ def build_config(editor_cls, args: dict[str, str], preset: str | None = None):
     values = {}
     for key, raw in args.items():
         if key not in by_name:
+            hint = did_you_mean(key, by_name)
             raise BenchError(
-                f"editor '{label}' has no argument '{key}'; its arguments are: "
-                f"{', '.join(by_name) or '(none)'}"
+                f"editor '{label}' has no argument '{key}'.{hint} Its arguments are: "
+                f"{', '.join(by_name) or '(none)'} (`python -m bench list args {label}` describes them)."
             )
         values[key] = _coerce(raw, by_name[key], label)
     config = cfg_cls(**values)
@@ -193,6 +207,40 @@ def build_config(editor_cls, args: dict[str, str], preset: str | None = None):
     if callable(getattr(config, "validate", None)):  # cross-field checks of a config class
         config.validate()
     return config
+
+
+@dataclass(frozen=True)
+class EditorArg:
+    """One hyper-parameter of an editor, as `bench list args EDITOR` shows it."""
+
+    name: str
+    type: str  # the annotation: 'float', 'list[int] | None'
+    default: object  # the config's default, or the preset's value (as given there, text)
+    allowed: str  # in words, from the field's Rule: 'a finite number greater than 0'
+    help: str  # one line of meaning
+
+    @property
+    def shown_default(self) -> str:
+        """The default as --editor-args takes it: 'true', '3,4', '' for an empty list or text."""
+        value = self.default
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, (list, tuple)):
+            return ",".join(map(str, value))
+        return str(value)
+
+
+def editor_args(name: str) -> list[EditorArg]:
+    """Every hyper-parameter of editor `name` (a registered name, alias or preset) with its default, what it
+    accepts and what it means, read from the editor's config dataclass (nothing is loaded but the class)."""
+    key = canonical_name(name)
+    cfg_cls = get_editor_class(key).config_class
+    preset = catalogue().presets.get(key, ("", {}))[1]
+    out = []
+    for f in fields(cfg_cls):
+        default = f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
+        out.append(EditorArg(f.name, type_name(f), preset.get(f.name, default), allowed(f), help_of(f)))
+    return out
 
 
 def check_config_for_model(name: str, config, lm) -> None:
@@ -212,7 +260,7 @@ def check_config_for_model(name: str, config, lm) -> None:
 
 def _coerce(raw: str, f, editor: str):
     """Types come from the field's annotation: bool, int, float, str, or a list of ints ('3,4,5' or '10:20')."""
-    kind = f.type if isinstance(f.type, str) else f.type.__name__ if isinstance(f.type, type) else str(f.type)
+    kind = type_name(f)
     try:
         if kind.startswith("bool"):
             if raw.lower() not in _BOOLS:

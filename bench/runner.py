@@ -129,11 +129,15 @@ class ModelCheck:
     editor_configs: dict[str, dict]
 
 
-def run(cfg: RunConfig, cases: list[EditCase] | None = None, executor: ExecutorConfig | None = None) -> Path:
+def run(cfg: RunConfig, cases: list[EditCase] | None = None, executor: ExecutorConfig | None = None,
+        lm=None) -> Path:
     """Run `cfg` into `cfg.out`. `cases` (optional): evaluate these cases instead of loading `cfg.dataset`, which
     then only labels the run in config.json; the first `limit` (or `num_edits`) of them, as for a file.
-    `executor`: where the editors run (default: this process; bench/ray_executor.py for a Ray cluster)."""
+    `executor`: where the editors run (default: this process; bench/ray_executor.py for a Ray cluster).
+    `lm`: a `LoadedModel` already in memory (the Python API), used instead of loading `cfg.model` (local only)."""
     executor = executor or ExecutorConfig()
+    if executor.name == "ray" and lm is not None:
+        raise BenchError("a model already in memory runs in this process only; leave out the Ray executor")
     if executor.name == "ray":
         from bench.ray_executor import run_on_ray
 
@@ -143,16 +147,16 @@ def run(cfg: RunConfig, cases: list[EditCase] | None = None, executor: ExecutorC
         return Path(cfg.out)
     opened = open_run(cfg, cases)
     try:
-        _run_locally(opened, executor)
+        _run_locally(opened, executor, lm)
     finally:
         opened.log.close()
     return opened.log.out
 
 
-def _run_locally(opened: OpenRun, executor: ExecutorConfig) -> None:
+def _run_locally(opened: OpenRun, executor: ExecutorConfig, lm=None) -> None:
     """The editors one after another in this process; a run that fails before its first row leaves no folder."""
     try:
-        _run_editors(opened, executor)
+        _run_editors(opened, executor, lm)
     except BaseException:
         opened.log.discard_if_unused()
         raise
@@ -246,9 +250,9 @@ def resources_for(cfg: RunConfig, lm) -> Resources:
                      device=str(lm.device), allow_hub=cfg.allow_hub)
 
 
-def _run_editors(opened: OpenRun, executor: ExecutorConfig) -> None:
+def _run_editors(opened: OpenRun, executor: ExecutorConfig, lm=None) -> None:
     cfg = opened.cfg
-    lm = load_model(cfg.model, cfg.device, cfg.dtype, allow_hub=cfg.allow_hub)
+    lm = lm or load_model(cfg.model, cfg.device, cfg.dtype, allow_hub=cfg.allow_hub)
     state = start_run(opened, check_with_model(opened, lm), executor.record())
     baseline = Baseline(Scorer(lm.model, lm.tokenizer))
     resources = resources_for(cfg, lm)

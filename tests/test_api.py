@@ -1,19 +1,25 @@
 """The Python API (bench/api.py): the README's snippets run, and its numbers are the command line's."""
 
 import csv
+import gzip
 import json
+import logging
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import bench
+from bench import api
 from bench.cli import main
 from bench.data import load_dataset, resolve_data_dir
 from bench.errors import BenchError
+from bench.restore import parameter_hash
 from tests.test_runlog import _record  # a CounterFact record without its portability question
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -68,11 +74,11 @@ def test_readme_snippets_run(tmp_path, monkeypatch):
         for old, new in TINY.items():
             snippet = snippet.replace(old, new)
         exec(compile(snippet, str(README), "exec"), scope)  # noqa: S102 - the README's own code
-    first, ft, edited = scope["same"], scope["ft"], scope["res"]
+    first, ft, edited = scope["same"], scope["ft"], scope["edited"]
     assert list(first.summary["editor"]) == ["noedit", "ft-m"] and (first.summary["n_cases"] == 3).all()
     _same_as_file(first.summary, tmp_path / "runs" / "api-demo" / "summary.csv")
     assert ft.out is None and ft.summary["n_cases"][0] == len(scope["cases"]) > 0
-    assert edited.summary["n_cases"][0] == 2 and list(edited.answers["case_id"]) == ["edit-0", "edit-1"]
+    assert edited.summary["n_cases"][0] == 2 and edited.restored and edited.editor.name == "rome"
 
 
 def test_evaluate_gives_the_command_line_numbers(dataset, tmp_path):
@@ -95,21 +101,73 @@ def test_evaluate_gives_the_command_line_numbers(dataset, tmp_path):
     assert listed.config["args"]["dataset"] == cases[0].dataset
 
 
-def test_edit_builds_cases_and_answers_questions():
-    res = bench.edit(prompts=["Spike Hughes originates from", "Toko Yasuda plays the"],
-                     target_new=["Philadelphia", "piano"], subject=["Spike Hughes", "Toko Yasuda"],
-                     ground_truth=["London", "guitar"], rephrase_prompts=["Spike Hughes was born in", None],
-                     locality_prompts=[["Max Mosley originates from", "John Lennon was born in"], None],
-                     locality_ground_truth=["London", None], editor="ft-m", model="tiny-llama", device="cpu",
-                     editor_args={"ft-m": {"lr": 2e-2, "num_steps": 40}}, bootstrap=50,
-                     questions=["Spike Hughes lives in", "Where is Toko Yasuda from?"])
-    summary = res.summary.iloc[0]
-    assert summary["editor"] == "ft-m" and summary["n_cases"] == 2 and summary["dataset"] == "edit"
-    assert summary["Rel"] == 100.0 and 0 <= summary["Loc"] <= 100 and math.isnan(summary["Por_hop"])
-    kinds = [(r["case_id"], r["kind"]) for r in res.rows]
-    assert kinds == [("edit-0", "rel"), ("edit-0", "gen"), ("edit-0", "loc"), ("edit-0", "loc"), ("edit-1", "rel")]
-    assert res.out is None and len(res.answers) == 4 and res.answers["answer"].map(bool).all()
-    assert list(res.answers.columns) == ["editor", "case_id", "prompt", "question", "answer"]
+EDIT = dict(prompts=["Spike Hughes originates from", "Toko Yasuda plays the"],
+            target_new=["Philadelphia", "piano"], subject=["Spike Hughes", "Toko Yasuda"],
+            ground_truth=["London", "guitar"], rephrase_prompts=["Spike Hughes was born in", None],
+            locality_prompts=[["Max Mosley originates from", "John Lennon was born in"], None],
+            locality_ground_truth=["London", None], editor="ft-m",
+            editor_args={"ft-m": {"lr": 2e-2, "num_steps": 40}}, bootstrap=50)
+
+
+@pytest.fixture
+def tiny():
+    from bench.models import load_model
+
+    return load_model("tiny-llama", "cpu")
+
+
+def test_edit_hands_back_the_edited_model_and_restores_it(tiny, monkeypatch):
+    import bench.models
+    import bench.runner
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model in memory must not be loaded again")
+
+    monkeypatch.setattr(bench.models, "load_model", no_loading)
+    monkeypatch.setattr(bench.runner, "load_model", no_loading)
+    before = parameter_hash(tiny.model)
+    unedited = bench.api.in_memory_model(tiny.model, tiny.tokenizer)
+    with bench.edit(**EDIT, model=tiny.model, tokenizer=tiny.tokenizer) as edited:
+        summary = edited.summary.iloc[0]
+        assert summary["editor"] == "ft-m" and summary["n_cases"] == 2 and summary["dataset"] == "edit"
+        assert summary["Rel"] == 100.0 and 0 <= summary["Loc"] <= 100 and math.isnan(summary["Por_hop"])
+        kinds = [(r["case_id"], r["kind"]) for r in edited.rows]
+        assert kinds == [("edit-0", "rel"), ("edit-0", "gen"), ("edit-0", "loc"), ("edit-0", "loc"),
+                         ("edit-1", "rel")]
+        assert edited.model is tiny.model and parameter_hash(tiny.model) != before  # edited in place
+        answers = edited.ask(["Spike Hughes originates from", "Toko Yasuda plays the"])
+        assert answers[0].startswith("Philadelphia") and answers[1].startswith("piano"), answers
+        assert edited.ask("Spike Hughes originates from") == answers[:1]  # asked again: the same edited model
+        assert edited.out is None and edited.config["model"]["name"] == unedited.name
+    assert edited.restored and parameter_hash(tiny.model) == before
+    with pytest.raises(BenchError, match="was restored"):
+        edited.ask("Spike Hughes originates from")
+
+
+def test_edit_by_name_loads_the_model_once_and_says_it_is_random(monkeypatch, caplog):
+    import bench.models
+    import bench.runner
+
+    loads = []
+    real = bench.models.load_model
+    monkeypatch.setattr(bench.models, "load_model", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(bench.runner, "load_model", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    with caplog.at_level(logging.WARNING, logger="bench.api"):
+        edited = bench.edit(**EDIT, model="tiny-llama", device="cpu")
+    assert loads == ["tiny-llama"] and edited.summary["Rel"][0] == 100.0
+    assert "'tiny-llama' is a random-weight test model" in caplog.text and "smollm2-135m" in caplog.text
+    assert edited.ask("Toko Yasuda plays the")[0].startswith("piano") and loads == ["tiny-llama"]
+    edited.restore()
+    assert edited.restored
+
+
+def test_restore_refuses_a_model_that_is_not_the_original(tiny):
+    edited = bench.edit(**EDIT, model=tiny.model, tokenizer=tiny.tokenizer)
+    with pytest.raises(BenchError, match=r"^editor 'ft-m': after restore\(\) the model is not the original "
+                                         r"\(parameters differ\)"):
+        with edited:
+            with torch.no_grad():
+                tiny.model.get_input_embeddings().weight[0, 0] += 1  # a change no editor made
 
 
 def test_mistakes_are_one_line_errors(dataset):
@@ -117,6 +175,10 @@ def test_mistakes_are_one_line_errors(dataset):
         bench.evaluate("noedit", dataset, model="tiny-llama", batchsize=2)
     with pytest.raises(BenchError, match="target_new has 1 entries for 2"):
         bench.edit(prompts=["a b", "c d"], target_new=["x"], subject=["a", "c"], model="tiny-llama")
+    with pytest.raises(BenchError, match=r"edited.ask\(questions\)"):
+        bench.edit(prompts=["a b"], target_new=["x"], subject=["a"], model="tiny-llama", questions=["a?"])
+    with pytest.raises(BenchError, match="a transformers model in memory with its tokenizer=.*got a dict"):
+        bench.edit(prompts=["a b"], target_new=["x"], subject=["a"], model={"not": "a model"})
     cases = load_dataset(dataset)
     with pytest.raises(BenchError, match="duplicate case_id"):
         bench.evaluate("noedit", [cases[0], cases[0]], model="tiny-llama", device="cpu")
@@ -129,3 +191,33 @@ def test_import_bench_stays_light():
             "print(sorted({'torch', 'pandas'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_load_run_reads_the_gzipped_rows_results_commit(dataset, tmp_path):
+    res = bench.evaluate("noedit", dataset, model="tiny-llama", device="cpu", bootstrap=20, limit=2,
+                         out=tmp_path / "run")
+    plain = tmp_path / "run" / "cases.jsonl"
+    with plain.open("rb") as src, gzip.open(plain.with_suffix(".jsonl.gz"), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    plain.unlink()
+    packed = bench.load_run(tmp_path / "run")
+    assert len(packed.rows) == 2 * 4 and packed.rows == res.rows
+
+
+def test_load_run_of_a_committed_run_has_rows():
+    committed = sorted(Path(README.parent, "results").glob("**/cases.jsonl.gz"))
+    if not committed:
+        pytest.skip("no committed run ships cases.jsonl.gz")
+    res = bench.load_run(committed[0].parent)
+    assert res.rows and {r["editor"] for r in res.rows} == set(res.summary["editor"])
+
+
+def test_tables_render_as_markdown_without_tabulate(monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setitem(sys.modules, "tabulate", None)  # as where it is not installed
+    table = api._table_class()({"editor": ["rome", "a|b"], "Rel": [99.5, float("nan")], "n": [200, 3]})
+    assert table[["editor", "Rel"]].to_markdown(index=False) == (
+        "| editor | Rel |\n| --- | ---: |\n| rome | 99.5 |\n| a\\|b |  |")
+    assert table.to_markdown().splitlines()[2] == "| 0 | rome | 99.5 | 200 |"
+    assert isinstance(table.head(1), type(table)) and isinstance(table, pd.DataFrame)

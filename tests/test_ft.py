@@ -137,3 +137,15 @@ def test_ftm_edits_real_counterfact_cases_on_smollm2():
     editor.reset()
     assert parameter_hash(lm.model) == original
     assert all(a >= 0.9 for a in after) and sum(after) > sum(before)
+
+
+@pytest.mark.parametrize("name", ["ft-m", "ft-l"])
+def test_config_json_records_the_layer_edited(name, tmp_path):
+    from bench.api import evaluate
+
+    res = evaluate(name, [make_case()], model="tiny-llama", device="cpu", bootstrap=10, out=tmp_path / "run",
+                   editor_args={name: {"num_steps": 1}})
+    assert res.config["editors"][name]["config"]["layers"] == [round(21 * 4 / 32)] == [3]
+    given = evaluate(name, [make_case()], model="tiny-llama", device="cpu", bootstrap=10, out=tmp_path / "given",
+                     editor_args={name: {"num_steps": 1, "layers": [1]}})
+    assert given.config["editors"][name]["config"]["layers"] == [1]

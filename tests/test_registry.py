@@ -38,8 +38,10 @@ def test_parse_and_coerce_editor_args():
 
 
 def test_bad_editor_args_are_explained():
-    with pytest.raises(BenchError, match="has no argument 'lyrs'; its arguments are: layers"):
+    with pytest.raises(BenchError, match="has no argument 'lyrs'. Did you mean 'layers'. Its arguments are: layers"):
         build_config(_Editor, {"lyrs": "3"})
+    with pytest.raises(BenchError, match="no argument 'zzz'. Its arguments are: layers, lr, steps, mode, reweight"):
+        build_config(_Editor, {"zzz": "3"})
     with pytest.raises(BenchError, match="not a valid int"):
         build_config(_Editor, {"steps": "many"})
     with pytest.raises(BenchError, match="not of the form"):
@@ -94,3 +96,66 @@ def test_one_did_you_mean_for_every_unknown_name():
     assert did_you_mean("CounterFakt", ["counterfact", "zsre"]) == " Did you mean 'counterfact'?"  # any case
     assert did_you_mean("ftm-x", ["ftm"], shown=lambda k: {"ftm": "ft-m"}[k]) == " Did you mean 'ft-m'?"
     assert did_you_mean("qqq", ["zsre"]) == ""
+
+
+def test_a_misspelled_editor_argument_gets_a_did_you_mean():
+    with pytest.raises(BenchError) as err:
+        build_config(get_editor_class("rome"), parse_editor_args("rome:layrs=5")["rome"], "rome")
+    assert str(err.value).startswith("editor 'rome' has no argument 'layrs'. Did you mean 'layers'? Its arguments are: "
+                                     "hparams, layers,")
+    assert str(err.value).endswith("(`python -m bench list args rome` describes them).")
+
+
+def test_a_class_that_is_not_an_editor_is_a_one_paragraph_error(capsys, tmp_path):
+    from bench.cli import main
+
+    with pytest.raises(BenchError, match=r"^editor 'json:JSONDecoder' is the class json.decoder.JSONDecoder, not an "
+                                         r"editor: an editor class subclasses bench.editor.Editor"):
+        canonical_name("json:JSONDecoder")
+    with pytest.raises(BenchError, match="^editor 'json:dumps' is a function, not an editor"):
+        get_editor_class("json:dumps")
+    assert main(["run", "--editors", "json:JSONDecoder", "--dataset", "counterfact", "--model", "tiny-llama",
+                 "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err
+    assert "not an editor" in err and "This is a bug" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_editor_argument_has_a_default_a_range_and_one_line_of_meaning():
+    for name in registry.catalogue().editors:
+        for a in registry.editor_args(name):
+            assert a.help and "\n" not in a.help and len(a.help) <= 110, (name, a.name)
+            assert a.allowed and a.type, (name, a.name)
+
+
+def test_editor_args_lists_defaults_ranges_and_meanings():
+    import bench
+
+    rome = {a.name: a for a in bench.editor_args("rome")}
+    assert list(rome)[:2] == ["hparams", "layers"] and len(rome) == 15
+    assert rome["layers"] == registry.EditorArg(
+        "layers", "list[int] | None", None, "layers of the model as 3,4,5 or lo:hi (exactly 1), each an integer at "
+        "least 0", "the one layer whose MLP output projection is edited; None: hparams")
+    ftm = {a.name: a for a in bench.editor_args("FT")}  # an alias
+    assert (ftm["lr"].default, ftm["lr"].allowed, ftm["lr"].help) == (5e-4, "a finite number greater than 0",
+                                                                       "Adam learning rate")
+    assert ftm["layers"].default == [] and ftm["num_steps"].allowed == "an integer from 1 to 100000"
+    lora = {a.name: a for a in bench.editor_args("lora")}
+    assert lora["parts"].allowed == "a ','-separated list of q, k, v, qkv, o, mlp_in, mlp_gate, mlp_out"
+    assert lora["dropout"].allowed == "a finite number at least 0 and less than 1"
+    preset = {a.name: a for a in bench.editor_args("instructed-retrieval")}
+    assert preset["mode"].default == "retrieval" and preset["prefix"].shown_default == "true"
+    assert bench.editor_args("noedit") == []
+
+
+def test_list_args_prints_every_argument(capsys):
+    from bench.cli import main
+
+    assert main(["list", "args", "ft-m"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["argument", "default", "meaning", "/", "accepted", "values"]
+    assert lines[3].split() == ["lr", "0.0005", "Adam", "learning", "rate"]
+    assert lines[4].strip() == "accepts: a finite number greater than 0"
+    assert len(lines) == 2 + 2 * 6 and "--editor-args 'ft-m:NAME=VALUE" in lines[-1]
+    assert main(["list", "args"]) != 0
+    assert "`list args` needs an editor" in capsys.readouterr().err

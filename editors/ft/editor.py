@@ -32,6 +32,7 @@ class FTEditor(Editor):
 
     def __init__(self, lm, config=None, resources=None):
         super().__init__(lm, config, resources)
+        self.config = self.config.resolved(lm, self.resources.seed, type(self))  # layers: the ones edited
         self.restorer = WeightRestorer(self.model)
         self.last_losses: list[float] = []  # loss before each step of the latest edit (for inspection)
 

@@ -19,13 +19,15 @@ HOOK_PARTS = tuple(p for p in PARTS if p != "attn")
 
 @dataclass
 class GRACEConfig(EditorConfig):
-    layer: int = arg(-1, lo=0, special=(-1,), layer=True, note="-1: layer 27 of 32, scaled to the model's depth")
-    part: str = arg("mlp_out", choices=HOOK_PARTS)  # arch-table module whose input is the key, output replaced
-    eps: float = arg(1.0, lo=0)  # initial deferral radius (Euclidean, in the key space)
-    n_iter: int = arg(100, lo=1, hi=MAX_STEPS)  # value-training steps per edit
-    edit_lr: float = arg(1.0, above=0)  # Adam learning rate for the value
-    val_init: str = arg("cold", choices=VALUE_INITS)  # cold: uniform [0, 1) as in GRACE; warm: the output at the key
-    early_stop_loss: float = arg(1e-2, lo=0)
+    layer: int = arg(-1, lo=0, special=(-1,), layer=True, note="-1: layer 27 of 32, scaled to the model's depth",
+                     help="the layer whose module holds the codebook")
+    part: str = arg("mlp_out", choices=HOOK_PARTS, help="arch-table module whose input is the key, output replaced")
+    eps: float = arg(1.0, lo=0, help="initial deferral radius (Euclidean, in the key space)")
+    n_iter: int = arg(100, lo=1, hi=MAX_STEPS, help="value-training steps per edit")
+    edit_lr: float = arg(1.0, above=0, help="Adam learning rate for the value")
+    val_init: str = arg("cold", choices=VALUE_INITS,
+                        help="cold: uniform [0, 1) as in GRACE; warm: the module's output at the key")
+    early_stop_loss: float = arg(1e-2, lo=0, help="stop training a value once its loss falls below this")
 
     def check_model(self, editor: str, lm, editor_cls) -> None:
         """The part must exist in this architecture (GPT-2 fuses q, k and v; it has no gate)."""

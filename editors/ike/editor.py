@@ -25,9 +25,10 @@ from editors.ike.store import DemoStore
 
 @dataclass
 class IKEConfig(EditorConfig):
-    k: int = arg(8, lo=0, hi=MAX_COUNT)  # demonstrations per edit (the paper uses 32; 8 keeps CPU scoring practical)
-    train_set: str = "counterfact-train"  # demonstration source: a dataset name or 'easyedit:PATH'
-    encoder: str = ""  # sentence encoder for retrieval; empty: the run's shared encoder
+    k: int = arg(8, lo=0, hi=MAX_COUNT,
+                 help="demonstrations per edit (the paper uses 32; 8 keeps CPU scoring practical)")
+    train_set: str = arg("counterfact-train", help="demonstration source: a dataset name or 'easyedit:PATH'")
+    encoder: str = arg("", help="sentence encoder that retrieves demonstrations; empty: the run's --encoder")
 
 
 class IKE(Editor):

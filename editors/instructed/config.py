@@ -72,34 +72,37 @@ DEFAULT_RECIPE = "authors"
 class InstructEdConfig(EditorConfig):
     """Evaluation-time settings. Shape settings (layers, n_prefix, variant) must match the checkpoint."""
 
-    # gold: the case's own instruction; retrieval: from the memory of edits made so far
-    mode: str = arg("gold", choices=MODES)
-    # strict (the paper's text) | paper (the authors' code, docs/architecture.md section 5)
-    compat: str = arg("strict", choices=COMPATS)
-    checkpoint: str = ""  # empty: results/checkpoints/instructed/<model>[/<ablation tag>]/
-    layers: list[int] = arg(factory=list, lo=0, layer=True)  # empty: the range `depth` names, scaled to the model
-    # middle: the paper's layers 10-20 of 32; late: Table 4's 20-30 (used when layers is empty)
-    depth: str = arg("middle", choices=tuple(DEPTHS))
-    n_prefix: int = arg(5, lo=1, hi=MAX_COUNT)
-    # attn: prefixes in attention (the paper); ffn: bottleneck adapter on the MLP ("w FFN")
-    variant: str = arg("attn", choices=VARIANTS)
-    prefix: bool = True  # off: instruction only, no trained parameters of either variant ("w/o prefix")
-    reweight: bool = True  # Eq. 15 similarity re-weighting
-    sink: str = arg("auto", choices=SINKS)  # kept: token 0 of a BOS-less tokenizer stays out of Eq. 15's span;
-    # scaled: the old way; auto: as the checkpoint records (checkpoints trained before the fix scaled it;
-    # no checkpoint: kept)
-    alias_instruction: bool = False  # prepend "s is also known as s'." (Table 9, subject-replace sets)
-    encoder: str = ""  # sentence encoder for sim and retrieval; empty: the run's encoder (all-MiniLM-L6-v2)
+    mode: str = arg("gold", choices=MODES,
+                    help="gold: the case's own instruction; retrieval: from the memory of edits made so far")
+    compat: str = arg("strict", choices=COMPATS,
+                      help="strict: the paper's text; paper: the authors' code (docs/architecture.md section 5)")
+    checkpoint: str = arg("", help="trained prefixes; empty: results/checkpoints/instructed/<model>[/<ablation tag>]/")
+    layers: list[int] = arg(factory=list, lo=0, layer=True,
+                            help="layers with prefixes; empty: the range `depth` names, scaled to the model")
+    depth: str = arg("middle", choices=tuple(DEPTHS),
+                     help="middle: the paper's layers 10-20 of 32; late: Table 4's 20-30 (when layers is empty)")
+    n_prefix: int = arg(5, lo=1, hi=MAX_COUNT, help="prefix vectors per layer (must match the checkpoint)")
+    variant: str = arg("attn", choices=VARIANTS,
+                       help="attn: prefixes in attention (the paper); ffn: bottleneck adapter on the MLP ('w FFN')")
+    prefix: bool = arg(True, help="off: instruction only, no trained parameters of either variant ('w/o prefix')")
+    reweight: bool = arg(True, help="Eq. 15 re-weighting of the prefixes by instruction-question similarity")
+    # kept: token 0 of a BOS-less tokenizer stays out of Eq. 15's span; scaled: the old way; auto: as the
+    # checkpoint records (checkpoints trained before the fix scaled it; no checkpoint: kept)
+    sink: str = arg("auto", choices=SINKS,
+                    help="kept: token 0 of a BOS-less tokenizer stays out of Eq. 15; scaled: the old way; auto")
+    alias_instruction: bool = arg(False, help="prepend \"s is also known as s'.\" (Table 9, subject-replace sets)")
+    encoder: str = arg("", help="sentence encoder for similarity and retrieval; empty: the run's --encoder")
     # scores whose standard deviation gates retrieval (a standard deviation needs two)
-    retrieval_top_k: int = arg(5, lo=2, hi=MAX_COUNT)
-    retrieval_std: float = arg(0.1, lo=0)  # retrieval fires when std(top-k scores) > this
+    retrieval_top_k: int = arg(5, lo=2, hi=MAX_COUNT, help="scores whose standard deviation gates retrieval")
+    retrieval_std: float = arg(0.1, lo=0, help="retrieval fires when std(top-k scores) > this")
     # Score assumed for the missing entries while the memory holds fewer than top_k edits: the typical score
     # of an unrelated entry (all-MiniLM-L6-v2 on CounterFact: median of the 2nd-5th scores in a 150-edit
     # memory is 0.31 for paraphrases, 0.35 for neighbourhood prompts). With one edit in memory the gate
     # then fires when the cosine exceeds fill + 0.224; calibrate it for another encoder.
-    retrieval_fill: float = arg(0.3, lo=-1, hi=1)  # a cosine similarity
-    # facts retrieved for multi-hop (MQuAKE) questions; compat=paper uses the gold hop count
-    multihop_k: int = arg(3, lo=1, hi=MAX_COUNT)
+    retrieval_fill: float = arg(0.3, lo=-1, hi=1,
+                                help="cosine assumed for missing scores while the memory holds fewer than top_k")
+    multihop_k: int = arg(3, lo=1, hi=MAX_COUNT,
+                          help="facts retrieved for multi-hop (MQuAKE) questions; compat=paper uses the gold hop count")
 
     def validate(self) -> None:
         """The declared ranges (bench/arguments.py); also for a config built without build_config."""

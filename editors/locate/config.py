@@ -48,24 +48,37 @@ MAX_CONTEXT_TOKENS = 4096  # length of one sampled context prefix
 
 @dataclass
 class LocateConfig(EditorConfig):
-    # "auto" = hparams/<model>.json of the method, or a path to a JSON file or to an EasyEdit .yaml/.yml file
-    hparams: str = arg("auto", special=("auto",), file="hparams")
-    layers: list[int] | None = arg(None, lo=0, layer=True, min_items=1)  # edited layers (ROME: one)
-    v_num_grad_steps: int | None = arg(None, lo=1, hi=MAX_STEPS)
-    v_lr: float | None = arg(None, above=0)
-    v_weight_decay: float | None = arg(None, lo=0)
-    kl_factor: float | None = arg(None, lo=0)
-    clamp_norm_factor: float | None = arg(None, above=0)
-    # token lengths of the sampled context prefixes
-    context_lengths: list[int] | None = arg(None, lo=1, hi=MAX_CONTEXT_TOKENS)
-    contexts_per_length: int | None = arg(None, lo=0, hi=MAX_COUNT)  # 0: the bare prompt only
-    mom2_adjustment: bool | None = None  # false: C = I (no statistics needed)
-    # model | prompts[:SPEC+SPEC] | wikipedia
-    stats_corpus: str | None = arg(None, choices=CORPORA, head=":", note="prompts:SPEC[+SPEC] picks datasets")
-    stats_samples: int | None = arg(None, lo=1, hi=MAX_SAMPLES)  # token vectors in the second-moment statistics
-    stats_dtype: str | None = arg(None, choices=tuple(DTYPES))
-    seed: int | None = arg(None, lo=0, hi=MAX_SEED)  # context prefixes and corpus sampling; default: the run's --seed
-    value_chunk: int | None = arg(None, lo=1, hi=MAX_COUNT)  # requests whose target values are optimised jointly
+    # (None below: the value of the hyper-parameter file, see the module docstring)
+    hparams: str = arg("auto", special=("auto",), file="hparams",
+                       help="auto: hparams/<model>.json of the method; else a JSON or EasyEdit .yaml/.yml file")
+    layers: list[int] | None = arg(None, lo=0, layer=True, min_items=1,
+                                   help="layers whose MLP output projections are edited; None: hparams")
+    v_num_grad_steps: int | None = arg(None, lo=1, hi=MAX_STEPS,
+                                       help="optimisation steps of each edit's target value; None: hparams")
+    v_lr: float | None = arg(None, above=0, help="Adam learning rate of the target value; None: hparams")
+    v_weight_decay: float | None = arg(None, lo=0,
+                                       help="weight of the value delta's relative norm in its loss; None: hparams")
+    kl_factor: float | None = arg(None, lo=0,
+                                  help="weight of the KL term keeping the subject's essence ('{} is a'); None: hparams")
+    clamp_norm_factor: float | None = arg(None, above=0,
+                                          help="the value delta is clamped to this times the initial value's norm; "
+                                               "None: hparams")
+    context_lengths: list[int] | None = arg(None, lo=1, hi=MAX_CONTEXT_TOKENS,
+                                            help="token lengths of the sampled context prefixes; None: hparams")
+    contexts_per_length: int | None = arg(None, lo=0, hi=MAX_COUNT,
+                                          help="context prefixes per length (0: the bare prompt only); None: hparams")
+    mom2_adjustment: bool | None = arg(None, help="use the keys' second moments C (false: C = I, no statistics); "
+                                                  "None: hparams")
+    stats_corpus: str | None = arg(None, choices=CORPORA, head=":", note="prompts:SPEC[+SPEC] picks datasets",
+                                   help="text the second-moment statistics are computed on; None: hparams")
+    stats_samples: int | None = arg(None, lo=1, hi=MAX_SAMPLES,
+                                    help="token vectors in the second-moment statistics; None: hparams")
+    stats_dtype: str | None = arg(None, choices=tuple(DTYPES),
+                                  help="dtype the statistics are accumulated in; None: hparams")
+    seed: int | None = arg(None, lo=0, hi=MAX_SEED,
+                           help="seed of the context prefixes and corpus sampling; None: the run's --seed")
+    value_chunk: int | None = arg(None, lo=1, hi=MAX_COUNT,
+                                  help="requests whose target values are optimised jointly; None: hparams")
 
     def check_model(self, editor: str, lm: LoadedModel, editor_cls) -> None:
         """Read and check the hyper-parameter file this model will use, before statistics are built."""

@@ -14,17 +14,19 @@ PROJECTIONS = ("q", "k", "v", "qkv", "o", "mlp_in", "mlp_gate", "mlp_out")
 
 @dataclass
 class LoRAConfig(EditorConfig):
-    rank: int = arg(8, lo=1, hi=MAX_COUNT)
-    alpha: int = arg(32, lo=1, hi=MAX_COUNT)
-    dropout: float = arg(0.0, lo=0, below=1)  # EasyEdit uses 0.1 in train mode; 0 keeps edits deterministic
-    lr: float = arg(5e-3, above=0)
-    num_steps: int = arg(70, lo=1, hi=MAX_STEPS)
-    weight_decay: float = arg(0.0, lo=0)
-    early_stop_loss: float = arg(1e-2, lo=0)  # stop once the mini-batch loss falls below this
-    parts: str = arg("q,v", choices=PROJECTIONS, sep=",")  # arch-table parts (comma-separated); fused q/k/v: 'qkv'
-    layers: list[int] = arg(factory=list, lo=0, layer=True)  # empty: every layer
-    # accumulate: keep training one adapter; retrain: fresh adapter on all edits
-    sequential: str = arg("accumulate", choices=SEQUENTIAL_MODES)
+    rank: int = arg(8, lo=1, hi=MAX_COUNT, help="rank of the low-rank update B @ A")
+    alpha: int = arg(32, lo=1, hi=MAX_COUNT, help="LoRA scaling numerator: the update is scaled by alpha / rank")
+    dropout: float = arg(0.0, lo=0, below=1,
+                         help="LoRA dropout (EasyEdit uses 0.1 in train mode; 0 keeps edits deterministic)")
+    lr: float = arg(5e-3, above=0, help="Adam learning rate")
+    num_steps: int = arg(70, lo=1, hi=MAX_STEPS, help="optimisation steps per edit (fewer when the loss stops early)")
+    weight_decay: float = arg(0.0, lo=0, help="Adam weight decay")
+    early_stop_loss: float = arg(1e-2, lo=0, help="stop once the mini-batch loss falls below this")
+    parts: str = arg("q,v", choices=PROJECTIONS, sep=",",
+                     help="arch-table projections that get an adapter (comma-separated; fused q/k/v: 'qkv')")
+    layers: list[int] = arg(factory=list, lo=0, layer=True, help="layers that get adapters; empty: every layer")
+    sequential: str = arg("accumulate", choices=SEQUENTIAL_MODES,
+                          help="accumulate: keep training one adapter; retrain: a fresh adapter on all edits so far")
 
     def check_model(self, editor: str, lm, editor_cls) -> None:
         """Every part must exist in this architecture (GPT-2 has no gate; q, k, v map to its fused qkv)."""

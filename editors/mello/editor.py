@@ -34,11 +34,12 @@ FACT_TOKENS = 48  # room per step for the question and the retrieved-fact line
 
 @dataclass
 class MeLLoConfig(EditorConfig):
-    prompt_file: str = arg("", special=("",), file="text")  # empty: <data dir>/mquake/prompts/MeLLo-prompt.txt
-    max_steps: int = arg(5, lo=1, hi=MAX_STEPS)  # LM calls per question (a 4-hop question needs 5)
-    max_new_tokens: int = arg(64, lo=1, hi=MAX_COUNT)  # per LM call
-    # nearest edits put before a query for teacher-forced scores and non-NHOP generation
-    score_facts: int = arg(3, lo=0, hi=MAX_COUNT)
+    prompt_file: str = arg("", special=("",), file="text",
+                           help="MeLLo's few-shot prompt; empty: <data dir>/mquake/prompts/MeLLo-prompt.txt")
+    max_steps: int = arg(5, lo=1, hi=MAX_STEPS, help="LM calls per question (a 4-hop question needs 5)")
+    max_new_tokens: int = arg(64, lo=1, hi=MAX_COUNT, help="tokens generated per LM call")
+    score_facts: int = arg(3, lo=0, hi=MAX_COUNT,
+                           help="nearest edits put before a query for teacher-forced scores and non-multi-hop answers")
 
 
 class MeLLo(Editor):

@@ -24,7 +24,8 @@ from editors.locate.values import optimise_values
 
 @dataclass
 class MEMITConfig(LocateConfig):
-    mom2_update_weight: float | None = arg(None, above=0)  # lambda: weight of the preserved keys' statistics
+    mom2_update_weight: float | None = arg(None, above=0,
+                                           help="lambda: weight of the preserved keys' second moments; None: hparams")
 
 
 class MEMIT(LocateEditor):

@@ -30,8 +30,10 @@ from editors.memit import MEMITConfig
 
 @dataclass
 class PMETConfig(MEMITConfig):
-    nll_loss_factor: float | None = arg(None, lo=0)
-    update_attention: bool | None = None  # also update attention output projections (not in the paper)
+    nll_loss_factor: float | None = arg(None, lo=0,
+                                        help="weight of the new target's NLL in the value loss; None: hparams")
+    update_attention: bool | None = arg(None, help="also update attention output projections (not in the paper); "
+                                                   "None: hparams")
 
 
 class PMET(LocateEditor):

@@ -25,7 +25,8 @@ from editors.locate.values import optimise_values
 
 @dataclass
 class ROMEConfig(LocateConfig):
-    layers: list[int] | None = arg(None, lo=0, layer=True, min_items=1, max_items=1)  # ROME edits one layer
+    layers: list[int] | None = arg(None, lo=0, layer=True, min_items=1, max_items=1,
+                                   help="the one layer whose MLP output projection is edited; None: hparams")
 
 
 class ROME(LocateEditor):

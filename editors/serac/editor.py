@@ -28,8 +28,9 @@ from editors.serac.classifier import ScopeClassifier
 
 @dataclass
 class SERACConfig(EditorConfig):
-    checkpoint: str = ""  # classifier file or folder; empty: results/checkpoints/serac/<model>/
-    threshold: float = arg(-1.0, hi=1, note="a probability; < 0: the checkpoint's own")  # in-scope cut-off
+    checkpoint: str = arg("", help="scope classifier file or folder; empty: results/checkpoints/serac/<model>/")
+    threshold: float = arg(-1.0, hi=1, note="a probability; < 0: the checkpoint's own",
+                           help="in-scope probability above which a query is routed to the counterfactual model")
 
 
 class SERAC(Editor):
