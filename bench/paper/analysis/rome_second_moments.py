@@ -21,9 +21,9 @@ import torch
 from bench.data import load_dataset
 from bench.data.registry import resolve_data_dir
 from bench.editor import Resources
-from bench.findings import per_case
 from bench.metrics import paired_bootstrap
 from bench.models import load_model
+from bench.paper.findings import per_case
 from bench.registry import get_editor_class
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases

@@ -1,0 +1,2 @@
+"""The analyses behind results/' pages, one module each (`python -m bench.paper.analysis.NAME`), writing into the
+results folder they explain."""
