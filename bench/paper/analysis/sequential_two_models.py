@@ -3,44 +3,54 @@
 Each run's curve.csv holds the metrics on the cases edited so far after every 10 edits; this puts the
 SmolLM2 and Gemma curves of the two parameter editors the cross-model finding compares side by side, one line
 per (editor, model), with the harness's own curve figure; and Gemma's ROME with the second moments
-(mom2_adjustment=true, rome-sequential-mom2/), which shows why its ROME forgets (rome-second-moments.py).
+(mom2_adjustment=true, rome-sequential-mom2/), which shows why its ROME forgets (rome_second_moments).
 
-Run from the repository root: python results/suite-gemma3/sequential-two-models.py
-Writes results/suite-gemma3/plots/sequential-two-models.png and .svg.
+    python -m bench.paper.analysis.sequential_two_models
+writes results/suite-gemma3/plots/sequential-two-models.png and .svg.
 """
 
+from __future__ import annotations
+
+import argparse
 from pathlib import Path
 
 from bench.plots import curve_figure, save_figure
 from bench.runlog import read_curve
 
-SMOLLM2, GEMMA = Path("results/suite-smollm2"), Path("results/suite-gemma3")
-# (line label, run, editor in that run)
-SERIES = [("rome · smollm2-135m", SMOLLM2 / "counterfact-sequential", "rome"),
-          ("memit · smollm2-135m", SMOLLM2 / "counterfact-sequential", "memit"),
-          ("rome · gemma3-270m", GEMMA / "counterfact-sequential", "rome"),
-          ("memit · gemma3-270m", GEMMA / "counterfact-sequential", "memit"),
-          ("rome, C = second moments · gemma3-270m", GEMMA / "rome-sequential-mom2", "rome")]
-OUT = Path("results/suite-gemma3/plots/sequential-two-models")
+# (line label, run below the results folder, editor in that run)
+SERIES = [("rome · smollm2-135m", "suite-smollm2/counterfact-sequential", "rome"),
+          ("memit · smollm2-135m", "suite-smollm2/counterfact-sequential", "memit"),
+          ("rome · gemma3-270m", "suite-gemma3/counterfact-sequential", "rome"),
+          ("memit · gemma3-270m", "suite-gemma3/counterfact-sequential", "memit"),
+          ("rome, C = second moments · gemma3-270m", "suite-gemma3/rome-sequential-mom2", "rome")]
+OUT = "suite-gemma3/plots/sequential-two-models"  # below the results folder, without the extension
+TITLE = "CounterFact, 100 sequential edits: ROME and MEMIT on both models"
 
 
-def all_curves() -> list[dict]:
+def all_curves(results: Path) -> list[dict]:
     """The points of every series, each named by its label."""
     points = []
     for label, run, editor in SERIES:
-        curve = read_curve(run / "curve.csv")
+        curve = read_curve(results / run / "curve.csv")
         if not curve:
-            raise SystemExit(f"{run / 'curve.csv'} is missing: make that run first "
+            raise SystemExit(f"{results / run / 'curve.csv'} is missing: make that run first "
                              "(results/suite-gemma3/README.md gives the commands).")
         points += [{**p, "editor": label} for p in curve if p["editor"] == editor]
     return points
 
 
-def main() -> None:
-    fig = curve_figure(all_curves(), "CounterFact, 100 sequential edits: ROME and MEMIT on both models")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    for path in save_figure(fig, OUT):
+def main(argv: list[str] | None = None) -> list[Path]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder holding the runs")
+    p.add_argument("--out", type=Path, default=None, help=f"figure path without extension (default RESULTS/{OUT})")
+    args = p.parse_args(argv)
+    out = args.out or args.results / OUT
+    fig = curve_figure(all_curves(args.results), TITLE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = save_figure(fig, out)
+    for path in written:
         print(path)
+    return written
 
 
 if __name__ == "__main__":
