@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -65,11 +65,6 @@ class Suite:
 def checkpoint_args(editors: tuple[str, ...], folders: dict[str, str]) -> str:
     """--editor-args naming the checkpoint folder of each of `editors` that `folders` lists."""
     return ";".join(f"{e}:checkpoint={folders[e]}" for e in editors if e in folders)
-
-
-def pinned(runs: tuple[SuiteRun, ...], folders: dict[str, str]) -> tuple[SuiteRun, ...]:
-    """Each run with --editor-args naming the checkpoint folder of every editor of it that `folders` lists."""
-    return tuple(replace(r, editor_args=checkpoint_args(r.editors, folders)) for r in runs)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench import checkpoints
-from bench.suite import Suite, SuiteRun, checkpoint_args, pinned
+from bench.suite import Suite, SuiteRun, checkpoint_args
 
 PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
 LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
@@ -73,19 +73,6 @@ INSTRUCTED_RUNS = (
 )
 
 
-# `instructed`: the CPU-budget checkpoints of 2026-12-01 to 2026-12-03 (authors' recipe, 2,000 records x 2 epochs;
-# Table 4's control is the main one), in their own folder, so the suite keeps meaning what
-# results/suite-smollm2-instructed/ ran.
-_CPU_BUDGET = f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}-cpu-budget"
-CPU_BUDGET_CHECKPOINTS = {
-    **dict.fromkeys(("instructed", "instructed-retrieval", "instructed-noprefix", "instructed-ins"), _CPU_BUDGET),
-    "instructed-paper": f"{_CPU_BUDGET}/paper", "instructed-noreweight": f"{_CPU_BUDGET}/noreweight",
-    "instructed-late": f"{_CPU_BUDGET}/l19-28", "instructed-ffn": f"{_CPU_BUDGET}/ffn",
-}
-INSTRUCTED_V2 = Suite("instructed", pinned(INSTRUCTED_RUNS, CPU_BUDGET_CHECKPOINTS),
-                      note="InstructEd (sink kept out, authors' recipe, CPU budget) on SmolLM2-135M",
-                      tables_with="results/suite-smollm2")
-
 # `instructed-paper-budget`: the default checkpoint since commit 3278daf of 2026-12-04 (10 epochs over all
 # records). Table 4's set was trained at 1 epoch side by side, so its control is that budget's `control/` folder,
 # not the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch).
@@ -95,5 +82,4 @@ INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
     replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_RUNS),
     note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2")
 
-SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed": INSTRUCTED_V2,
-          "instructed-paper-budget": INSTRUCTED_PAPER_BUDGET}
+SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed-paper-budget": INSTRUCTED_PAPER_BUDGET}
