@@ -128,8 +128,8 @@ def _cmd_run(args) -> int:
 def _suite_parser(sub) -> None:
     p = sub.add_parser("suite", help="run every run behind the paper's tables (resumable), then write the tables",
                        formatter_class=_Help, epilog=_examples("suite"))
-    p.add_argument("--name", default="paper", help="which suite: paper (every table), baselines, instructed "
-                   "(InstructEd's rows, CPU-budget checkpoints) or instructed-paper-budget (the default checkpoint)")
+    p.add_argument("--name", default="paper", help="which suite: paper (every table), baselines or "
+                   "instructed-paper-budget (InstructEd's rows, the default checkpoint)")
     p.add_argument("--limit", type=int, default=200, help="cases per CounterFact/ZsRE run (sequential: edits)")
     p.add_argument("--out", default="runs/suite", help="suite directory (one run directory per entry)")
     p.add_argument("--skip", default="", help="comma-separated editors to leave out, e.g. mello,ft-l")

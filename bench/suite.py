@@ -1,19 +1,25 @@
-"""`bench suite`: every run behind the paper's tables, at one size, resumable, with a time estimate first.
+"""`bench suite`: every run behind a set of tables, at one size, resumable, with a time estimate first.
 
 Each entry is one `bench run` into OUT/<name>; an interrupted suite is continued
 by running the same command again (finished runs are skipped, an unfinished
 one resumes). When the runs are done, OUT/tables/ gets every table in markdown
 and LaTeX, written by the same code as `bench report --table`, and
 OUT/tables/COMMANDS.md the report commands that reproduce them.
+
+Suites are declared in the entry-point group `knowledge_edit_bench.suites` (a module holding SUITES, name ->
+Suite); the paper's are `bench/paper/suites.py`, which this engine never imports.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field, replace
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from bench import checkpoints
@@ -21,13 +27,11 @@ from bench.errors import BenchError
 from bench.registry import PRESETS
 from bench.runlog import RunLog, read_summary
 from bench.runner import ExecutorConfig, RunConfig, hms, run
-from bench.tables import LAYOUTS
+from bench.tables import layouts
 
 logger = logging.getLogger(__name__)
 
-PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
-LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
-INSTRUCTED = ("instructed", "instructed-retrieval")
+SUITES_GROUP = "knowledge_edit_bench.suites"
 
 
 @dataclass(frozen=True)
@@ -58,99 +62,40 @@ class Suite:
                 self.tables.setdefault(t, []).append(r.name)
 
 
-# Table 4's ablations, each its own checkpoint trained at its control's budget; each suite names the folders.
-# The first set (session 5, 5 epochs on an H200, before the sink fix and the authors' recipe) is kept for the
-# paper suite folder's runs.
-ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
-# the checkout-relative folder, as data: the suite names no editor package
-_CHECKOUT_CHECKPOINTS = checkpoints.CHECKOUT_ROOT.relative_to(checkpoints.SOURCE_ROOT).as_posix()
-V1_ABLATION_CHECKPOINTS = f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}-ablations-5ep"
-
-
 def checkpoint_args(editors: tuple[str, ...], folders: dict[str, str]) -> str:
     """--editor-args naming the checkpoint folder of each of `editors` that `folders` lists."""
     return ";".join(f"{e}:checkpoint={folders[e]}" for e in editors if e in folders)
 
 
-V1_ABLATION_ARGS = checkpoint_args(ABLATIONS, {editor: f"{V1_ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
-                                               zip(ABLATIONS, ("control", "noreweight", "late", "ffn"))})
-
-PAPER = Suite("paper", (
-    SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED + ("instructed-noprefix",),
-             ("table2", "table12")),
-    SuiteRun("zsre", "zsre", PAPER_BASELINES + INSTRUCTED, ("table2",)),
-    SuiteRun("mquake-test", "mquake-test", ("noedit", "ft-m", "rome", "memit", "ike", "mello") + INSTRUCTED,
-             ("table3",), full=True),
-    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",), editor_args=V1_ABLATION_ARGS),
-    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",), editor_args=V1_ABLATION_ARGS),
-    SuiteRun("zsre-inverse", "zsre-inverse", ("noedit", "instructed", "instructed-ins"), ("table9",)),
-    SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("noedit", "instructed", "instructed-ins"),
-             ("table9",)),
-    SuiteRun("counterfact-subject-replace", "counterfact-subject-replace-test",  # 165: 48 are in InstructEd's training
-             ("noedit", "instructed", "instructed-ins"), ("table9",)),
-    SuiteRun("counterfact-sequential", "counterfact", LOCATE + MEMORY + ("instructed",),
-             ("table10",), protocol="sequential", num_edits=100, eval_every=10),
-    SuiteRun("zsre-sequential", "zsre", LOCATE + MEMORY + ("instructed",),
-             ("table10",), protocol="sequential", num_edits=100, eval_every=10),
-), note="every editor of the paper that the harness has, on SmolLM2-135M")
-
-# The baselines one edit at a time and in one batch, at a size of their own (the locate-and-edit and
-# memory-baseline runs: 100 cases); their sequential runs are the paper suite's *-sequential entries.
-BASELINES = Suite("baselines", (
-    SuiteRun("counterfact", "counterfact", LOCATE + MEMORY, ("table2",)),
-    SuiteRun("zsre", "zsre", LOCATE + MEMORY, ("table2",)),
-    SuiteRun("counterfact-batch", "counterfact", ("memit", "pmet"), ("batch",), protocol="batch", batch_size=100),
-    SuiteRun("zsre-batch", "zsre", ("memit", "pmet"), ("batch",), protocol="batch", batch_size=100),
-), note="ROME, MEMIT, PMET, LoRA, SERAC, GRACE one edit at a time; MEMIT and PMET in batches of 100")
-
-# InstructEd's rows of the paper suite, again: with the sink kept out of re-weighting and checkpoints trained
-# with the authors' recipe (issue 18). Their tables put these rows over the paper suite's (`tables_with`).
-INSTRUCTED_RUNS = (
-    SuiteRun("counterfact", "counterfact", INSTRUCTED + ("instructed-paper", "instructed-noprefix"),
-             ("table2", "table12")),
-    SuiteRun("zsre", "zsre", INSTRUCTED + ("instructed-paper",), ("table2",)),
-    SuiteRun("mquake-test", "mquake-test", INSTRUCTED, ("table3",), full=True),
-    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",)),
-    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",)),
-    SuiteRun("zsre-inverse", "zsre-inverse", ("instructed", "instructed-ins"), ("table9",)),
-    SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("instructed", "instructed-ins"), ("table9",)),
-    SuiteRun("counterfact-subject-replace", "counterfact-subject-replace-test", ("instructed", "instructed-ins"),
-             ("table9",)),
-    SuiteRun("counterfact-sequential", "counterfact", INSTRUCTED, ("table10",), protocol="sequential",
-             num_edits=100, eval_every=10),
-    SuiteRun("zsre-sequential", "zsre", INSTRUCTED, ("table10",), protocol="sequential", num_edits=100,
-             eval_every=10),
-)
+@functools.cache
+def suites() -> dict[str, Suite]:
+    """Every suite declared in the entry-point group SUITES_GROUP: each entry names a module holding SUITES
+    (name -> Suite). Read once per process; a module that cannot be loaded is skipped with a warning."""
+    found: dict[str, Suite] = {}
+    for ep in metadata.entry_points(group=SUITES_GROUP):
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken plugin must not hide the other suites
+            warnings.warn(f"suite module '{ep.name}' ({ep.value}) cannot be loaded: {exc}", stacklevel=2)
+            continue
+        found.update(getattr(module, "SUITES", {}))
+    return found
 
 
-def pinned(runs: tuple[SuiteRun, ...], folders: dict[str, str]) -> tuple[SuiteRun, ...]:
-    """Each run with --editor-args naming the checkpoint folder of every editor of it that `folders` lists."""
-    return tuple(replace(r, editor_args=checkpoint_args(r.editors, folders)) for r in runs)
+def __getattr__(name: str):
+    """SUITES, as it were a module constant: the dict `suites()` reads from the entry points."""
+    if name == "SUITES":
+        return suites()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# `instructed`: sessions 8-10's checkpoints (authors' recipe, 2,000 records x 2 epochs; Table 4's control is the
-# main one), now in their own folder, so the suite keeps meaning what results/suite-smollm2-instructed/ ran.
-_CPU_BUDGET = f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}-cpu-budget"
-CPU_BUDGET_CHECKPOINTS = {
-    **dict.fromkeys(("instructed", "instructed-retrieval", "instructed-noprefix", "instructed-ins"), _CPU_BUDGET),
-    "instructed-paper": f"{_CPU_BUDGET}/paper", "instructed-noreweight": f"{_CPU_BUDGET}/noreweight",
-    "instructed-late": f"{_CPU_BUDGET}/l19-28", "instructed-ffn": f"{_CPU_BUDGET}/ffn",
-}
-INSTRUCTED_V2 = Suite("instructed", pinned(INSTRUCTED_RUNS, CPU_BUDGET_CHECKPOINTS),
-                      note="InstructEd (sink kept out, authors' recipe, CPU budget) on SmolLM2-135M",
-                      tables_with="results/suite-smollm2")
+def get_suite(name: str) -> Suite:
+    known = suites()
+    if name not in known:
+        listed = ", ".join(known) or f"none (no module is declared in the entry-point group {SUITES_GROUP})"
+        raise BenchError(f"unknown suite '{name}'; suites: {listed}")
+    return known[name]
 
-# `instructed-paper-budget`: the default checkpoint since session 15 (10 epochs over all records). Table 4's set
-# was trained at 1 epoch side by side, so its control is that budget's `control/` folder, not the default;
-# `instructed-paper` is found in the default's `paper/` (also 1 epoch).
-PAPER_BUDGET_CONTROL = checkpoint_args(("instructed",),
-                                       {"instructed": f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}/control"})
-INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
-    replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_RUNS),
-    note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2")
-
-SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed": INSTRUCTED_V2,
-          "instructed-paper-budget": INSTRUCTED_PAPER_BUDGET}
 
 # Seconds per evaluated case on this project's shared 2-core development machine (one torch thread, CounterFact
 # cases), per model; used only when OUT has no timing of its own yet. smollm2-135m: from the runs under results/
@@ -276,11 +221,10 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
     On Ray every unfinished run is scheduled at once (the cluster is filled by the whole suite)."""
     from bench.data import load_dataset
 
-    if suite_name not in SUITES:
-        raise BenchError(f"unknown suite '{suite_name}'; suites: {', '.join(SUITES)}")
+    suite = get_suite(suite_name)
     if limit < 1:
         raise BenchError(f"--limit must be >= 1, got {limit}")
-    suite, root = SUITES[suite_name], Path(out)
+    root = Path(out)
     base = base or RunConfig(editors=[], dataset="", out="")
     runs = plan(suite, limit, skip, only)
     counts = {r.name: len(load_dataset(r.dataset, base.data_dir, cfg.num_edits or cfg.limit)) for r, cfg in runs}
@@ -354,7 +298,7 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
     under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
     tables, commands, written = root / "tables", [], []
     tables.mkdir(parents=True, exist_ok=True)
-    for name in LAYOUTS:
+    for name in layouts():
         dirs = [str(root / r) for r in suite.tables.get(name, []) if (root / r / "summary.csv").exists()]
         if not dirs:
             continue

@@ -1,30 +1,37 @@
-"""The paper's table layouts (Tables 2, 3, 4, 9, 10, 12), filled from summary.csv rows of any run directories.
+"""Table layouts filled from summary.csv rows of any run directories; the layouts come from entry points.
 
 A layout names column groups (dataset patterns x protocol x metrics) and either
 row groups of named editors (the ablation tables) or none: then every editor of
 the runs is a row, grouped by its capabilities (the unedited reference, M =
 modifies parameters, P = preserves them, 'other' for a label no installed editor
-has) in the paper's row order, then the order the runs list them. InstructEd's
-ablation variants belong to their own tables only. The unedited model is shown
-for reference but never marked best. Records of several models are never merged:
-each column group is split into one group per model ("CounterFact · gemma3-270m"),
-so best values and comparisons stay within one model's columns.
+has) in the declared row order, then the order the runs list them. Editors that
+only a layout's named row groups list (a method's ablation variants) belong to
+those tables only. The unedited model is shown for reference but never marked
+best. Records of several models are never merged: each column group is split
+into one group per model ("CounterFact · gemma3-270m"), so best values and
+comparisons stay within one model's columns.
+
+Layouts are declared like editors, in the entry-point group `knowledge_edit_bench.tables`: each entry names a
+module holding LAYOUTS (name -> Layout, in the order tables are written) and optionally ROW_ORDER (editor
+names, the row order within a capability group). The paper's tables are `bench/paper/tables.py`; the harness
+never imports that package, it finds it here.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass, replace
 from fnmatch import fnmatch
+from importlib import metadata
 
 from bench.errors import BenchError
 
+TABLES_GROUP = "knowledge_edit_bench.tables"
 SIX = ("Rel", "Gen", "Loc", "Por_hop", "Score", "H")
-# The paper's row order (data only: the M / P group of a row comes from its editor's capabilities).
-PAPER_ORDER = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet",
-               "serac", "ike", "grace", "mello", "instructed", "instructed-retrieval", "instructed-paper")
 GROUPS = ("reference", "M", "P", "other")  # the order of capability groups in a table
 UNEDITED = "noedit"
-OURS = "instructed"  # the method these tables study (the paper's), the default of Layout.ours
+OURS = "instructed"  # the method the tables study by default (Layout.ours): its rows are compared with the rest
 
 
 def is_reference(editor: str) -> bool:
@@ -35,11 +42,11 @@ def is_reference(editor: str) -> bool:
 
 
 def capability_groups(editors: list[str]) -> list[tuple[str, list[str]]]:
-    """`editors` grouped by capability (GROUPS), each group in the paper's order, then the given order."""
+    """`editors` grouped by capability (GROUPS), each group in the declared row order, then the given order."""
     from bench.registry import editor_group
 
-    ranked = sorted(editors, key=lambda e: (PAPER_ORDER.index(e) if e in PAPER_ORDER else len(PAPER_ORDER),
-                                            editors.index(e)))
+    order = catalogue().row_order
+    ranked = sorted(editors, key=lambda e: (order.index(e) if e in order else len(order), editors.index(e)))
     groups = {label: [] for label in GROUPS}
     for editor in ranked:
         groups[editor_group(editor)].append(editor)
@@ -77,37 +84,48 @@ class Layout:
     ours: str = OURS  # the method under study: its rows are compared with the best other editor
 
 
-_CF, _ZS = ("counterfact", "counterfact-edit"), ("zsre",)
-_INSTRUCTED_ROWS = (("InstructEd", (OURS, "instructed-retrieval", "instructed-paper")),)
+@dataclass(frozen=True)
+class TableCatalogue:
+    layouts: dict[str, Layout]  # name -> layout, in the order a suite writes them
+    row_order: tuple[str, ...]  # editors in row order within a capability group
+    variants: frozenset[str]  # editors only named row groups list: they stay out of other tables
 
-LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
-    Layout("table2", "Table 2: CounterFact and ZsRE, one edit at a time. M = modifies the model's parameters, "
-                     "P = preserves them.",
-           (Columns("CounterFact", _CF, SIX), Columns("ZsRE", _ZS, SIX))),
-    Layout("table3", "Table 3: MQuAKE (multi-hop). MH_Acc is MQuAKE's official multi-hop accuracy (generation, "
-                     "any of the case's questions, aliases).",
-           (Columns("MQuAKE", ("mquake*",), ("Por_Nhop", "Hop_Acc", "MH_Acc")),)),
-    Layout("table4", "Table 4: InstructEd ablations (re-weighting off, prefixes in later layers, FFN adapter).",
-           (Columns("CounterFact", _CF, SIX), Columns("ZsRE", _ZS, SIX)),
-           (("ablation", (OURS, "instructed-noreweight", "instructed-late", "instructed-ffn")),), others=False),
-    Layout("table9", "Table 9: portability. Rev = reversed relation (zsre-inverse), Rep = subject replaced; "
-                     "'instructed-ins' adds \"s is also known as s'\" to the instruction.",
-           (Columns("ZsRE Rev", ("zsre-inverse",), ("Por_hop",)),
-            Columns("ZsRE Rep", ("zsre-subject-replace",), ("Por_hop",)),
-            Columns("CT Rep", ("counterfact-subject-replace*",), ("Por_hop",))),
-           (("reference", (UNEDITED,)), ("InstructEd", (OURS, "instructed-ins"))), others=True),
-    Layout("table10", "Table 10: sequential editing, 100 edits, all edited cases scored on the final model.",
-           (Columns("CounterFact", _CF, SIX, "sequential/final"), Columns("ZsRE", _ZS, SIX, "sequential/final"))),
-    Layout("batch", "Batch editing: all cases edited at once (batches of --batch-size), then each scored; not a "
-                    "table of the paper (it discusses batch editing only in words, with its sequential results).",
-           (Columns("CounterFact", _CF, SIX, "batch"), Columns("ZsRE", _ZS, SIX, "batch"))),
-    Layout("table12", "Table 12: InstructEd with and without its prefixes (instruction only) on CounterFact.",
-           (Columns("CounterFact", _CF, ("Rel", "Gen", "Loc", "Por_hop", "Score")),),
-           (("", (OURS, "instructed-noprefix")),), others=False),
-)}
-# InstructEd's ablation variants: the editors only Tables 4, 9 and 12 name. They belong to those tables, not to
-# another table's "other" group, where they would be marked best or compared as InstructEd rows.
-VARIANTS = frozenset(e for lay in LAYOUTS.values() for _, eds in lay.rows or () for e in eds) - {*PAPER_ORDER}
+
+@functools.cache
+def catalogue() -> TableCatalogue:
+    """Every layout declared in the entry-point group TABLES_GROUP (read once per process; `clear_cache()` reads
+    again). A module that cannot be loaded is skipped with a warning, so one broken plugin hides no other table."""
+    layouts: dict[str, Layout] = {}
+    order: list[str] = []
+    for ep in metadata.entry_points(group=TABLES_GROUP):
+        try:
+            module = ep.load()
+        except Exception as exc:  # a broken plugin must not hide the other tables
+            warnings.warn(f"table module '{ep.name}' ({ep.value}) cannot be loaded: {exc}", stacklevel=2)
+            continue
+        layouts.update(getattr(module, "LAYOUTS", {}))
+        order += [e for e in getattr(module, "ROW_ORDER", ()) if e not in order]
+    named = {e for lay in layouts.values() for _, eds in lay.rows or () for e in eds}
+    return TableCatalogue(layouts, tuple(order), frozenset(named - {*order}))
+
+
+def clear_cache() -> None:
+    """Forget the layouts read from the entry points (after installing a plugin in a running process)."""
+    catalogue.cache_clear()
+
+
+def layouts() -> dict[str, Layout]:
+    """Every registered layout by name, in declaration order."""
+    return catalogue().layouts
+
+
+def __getattr__(name: str):
+    """LAYOUTS, as it were a module constant: the dict `layouts()` reads from the entry points."""
+    if name == "LAYOUTS":
+        return layouts()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 
 
 @dataclass
@@ -128,9 +146,11 @@ class Grid:
 
 
 def layout(name: str) -> Layout:
-    if name not in LAYOUTS:
-        raise BenchError(f"unknown --table '{name}'; tables: {', '.join(LAYOUTS)}")
-    return LAYOUTS[name]
+    known = layouts()
+    if name not in known:
+        listed = ", ".join(known) or f"none (no module is declared in the entry-point group {TABLES_GROUP})"
+        raise BenchError(f"unknown --table '{name}'; tables: {listed}")
+    return known[name]
 
 
 def per_model(lay: Layout, records: list[dict]) -> Layout:
@@ -158,11 +178,12 @@ def fill(lay: Layout, records: list[dict]) -> Grid:
         raise BenchError(f"{lay.name}: none of the given runs has rows for this table ({wanted})")
     present = list(dict.fromkeys(e for e, _ in cells))
     if lay.rows is None:
-        groups = capability_groups([e for e in present if e not in VARIANTS])
+        variants = catalogue().variants
+        groups = capability_groups([e for e in present if e not in variants])
     else:
         named = {e for _, editors in lay.rows for e in editors}
         groups = [(label, [e for e in editors if e in present]) for label, editors in lay.rows]
         if lay.others:
-            groups.append(("other", [e for e in present if e not in named and e not in VARIANTS]))
+            groups.append(("other", [e for e in present if e not in named and e not in catalogue().variants]))
     shown = {e for _, eds in groups for e in eds}
     return Grid(lay, [(label, eds) for label, eds in groups if eds], {k: r for k, r in cells.items() if k[0] in shown})

@@ -93,6 +93,19 @@ def test_runs_from_another_folder_with_the_installed_packages(installed):
     assert (out / "config.json").is_file()
 
 
+def test_the_installed_harness_finds_the_paper_study_through_its_entry_points(installed):
+    python, _, _, tmp, env = installed
+    code = ("from bench.suite import suites\nfrom bench.tables import layouts\n"
+            "print(','.join(suites()), ','.join(layouts()))")
+    found = _run([python, "-c", code], tmp, env)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == ["paper,baselines,instructed-paper-budget",
+                                    "table2,table3,table4,table9,table10,batch,table12"]
+    plan = _run([python, "-m", "bench", "suite", "--name", "instructed-paper-budget", "--limit", "2", "--dry-run",
+                 "--out", tmp / "suite"], tmp, env)
+    assert plan.returncode == 0 and "counterfact-ablations" in plan.stderr, plan.stdout + plan.stderr
+
+
 def test_an_installed_instructed_without_a_checkpoint_root_says_where_to_look(installed):
     python, site, _, tmp, env = installed
     done = _run([python, "-m", "bench", "run", "--editors", "instructed", "--dataset", "counterfact", "--limit", "2",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +59,26 @@ def test_seed_defaults_to_the_run_seed(tiny_llama):
 
     assert ROME(tiny_llama, resources=Resources(seed=3)).config.seed == 3
     assert ROME(tiny_llama, ROME.config_class(seed=5), Resources(seed=3)).config.seed == 5
+
+
+def _module_imports(root: Path) -> dict[str, set[str]]:
+    """Module -> the modules of `root`'s packages it imports anywhere (functions included), read from the source."""
+    names = {".".join(p.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in root.rglob("*.py")}
+    graph = {}
+    for name, path in names.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:  # `from pkg import mod` imports pkg.mod
+                found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in names else node.module
+                          for a in node.names}
+        graph[name] = found & set(names) - {name}
+    return graph
+
+
+def test_no_two_modules_of_the_editors_import_each_other():
+    graph = _module_imports(Path(__file__).resolve().parents[1] / "editors")
+    assert sorted(f"{a} <-> {b}" for a, deps in graph.items() for b in deps if a < b and a in graph[b]) == []
+    assert "editors.locate.easyedit" in graph["editors.locate.config"]  # config reads EasyEdit files, not back

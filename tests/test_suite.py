@@ -5,14 +5,14 @@ import re
 
 import pytest
 
+import bench.paper.suites as paper_suites
 import bench.suite as suite_module
 from bench.cli import main
+from bench.paper.suites import BASELINES, PAPER
 from bench.registry import parse_editor_args
 from bench.report import report
 from bench.runner import RunConfig
 from bench.suite import (
-    BASELINES,
-    PAPER,
     Suite,
     SuiteRun,
     covered_cases,
@@ -202,19 +202,17 @@ def test_a_suite_with_tables_with_puts_its_rows_over_the_other_folders(tmp_path,
     assert paper == report(dirs, "markdown", ci=True, table="table2", loc="paper") and "--loc paper" in commands
 
 
-def test_the_instructed_suite_pins_the_cpu_budget_checkpoints_and_runs_retrieval_sequentially():
-    runs = {r.name: (r, cfg) for r, cfg in plan(suite_module.INSTRUCTED_V2, 200, skip=set())}
-    args = runs["counterfact-ablations"][0].editor_args  # each checkpoint pinned to the CPU-budget folder
-    assert args.split(";") == [f"{e}:checkpoint=results/checkpoints/instructed/{{model}}-cpu-budget{sub}" for e, sub in
-                               zip(suite_module.ABLATIONS, ("", "/noreweight", "/l19-28", "/ffn"))]
-    assert runs["counterfact-sequential"][1].editors == ["instructed", "instructed-retrieval"]
-    assert "instructed-paper" in runs["zsre"][1].editors
+def test_no_suite_pins_the_superseded_cpu_budget_checkpoints():
+    """The CPU-budget InstructEd checkpoints and their suite's results are deleted: no suite runs them any more."""
+    assert list(suite_module.suites()) == ["paper", "baselines", "instructed-paper-budget"]
+    pinned = [r.editor_args for s in suite_module.suites().values() for r in s.runs if "cpu-budget" in r.editor_args]
+    assert pinned == []
 
 
 def test_the_paper_budget_suite_gives_table4_its_equal_budget_control():
-    """Same entries as the instructed suite; only Table 4's two entries name a control (the 1-epoch `control/`
+    """InstructEd's entries of the paper suite; only Table 4's two entries name a control (the 1-epoch `control/`
     trained beside the ablations), resolved per model in the run's --editor-args."""
-    same = suite_module.INSTRUCTED_RUNS
+    same = paper_suites.INSTRUCTED_RUNS
     runs = suite_module.SUITES["instructed-paper-budget"].runs
     assert [r.name for r in runs] == [r.name for r in same]
     for new, old in zip(runs, same):

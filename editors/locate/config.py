@@ -24,25 +24,18 @@ from bench.arguments import (
     MAX_STEPS,
     arg,
     check_config,
-    check_value,
     is_yaml_path,
     read_json_object,
-    rule_of,
 )
 from bench.editor import EditorConfig
 from bench.errors import BenchError
 from bench.models import DTYPES, LoadedModel
 from editors.locate.corpora import CORPORA
+from editors.locate.easyedit import SOURCE_OF, easyedit_values
+from editors.locate.hparams import REFERENCE_DEPTH, REFERENCE_MODEL, check_file_values, model_key, scale_layers
 
 logger = logging.getLogger(__name__)
 
-MODEL_ALIASES = {
-    "gpt2-xl": "gpt2-xl", "openai-community/gpt2-xl": "gpt2-xl",
-    "meta-llama/llama-2-7b-hf": "llama-2-7b", "llama-2-7b-hf": "llama-2-7b", "llama-2-7b": "llama-2-7b",
-    "google/gemma-3-270m": "gemma3-270m", "gemma-3-270m": "gemma3-270m",
-    "huggingfacetb/smollm2-135m-instruct": "smollm2-135m", "huggingfacetb/smollm2-135m": "smollm2-135m",
-}
-REFERENCE_MODEL, REFERENCE_DEPTH = "llama-2-7b", 32
 MAX_CONTEXT_TOKENS = 4096  # length of one sampled context prefix
 
 
@@ -90,17 +83,6 @@ class LocateConfig(EditorConfig):
         return resolve_config(config, editor_cls.method_dir, lm, quiet=True)[0]
 
 
-def model_key(name: str) -> str:
-    """The name a model's hyper-parameter file goes by: its alias, else its last path component, lower case."""
-    name = str(name).rstrip("/").lower()
-    return MODEL_ALIASES.get(name, name.rsplit("/", 1)[-1])
-
-
-def scale_layers(layers: list[int], from_depth: int, depth: int) -> list[int]:
-    """Layers of a `from_depth`-layer model at the same relative depth of a `depth`-layer one."""
-    return sorted({min(depth - 1, round(x * depth / from_depth)) for x in layers})
-
-
 def hparams_file(method_dir: Path, lm: LoadedModel, choice: str) -> tuple[Path, bool]:
     """The file to read and whether its layers must be scaled to this model's depth."""
     if choice != "auto":
@@ -123,8 +105,6 @@ def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel,
     path, scale = hparams_file(method_dir, lm, config.hparams)
     easyedit = is_yaml_path(str(path))
     if easyedit:
-        from editors.locate.easyedit import easyedit_values  # it imports this module
-
         values, source = easyedit_values(editor, path, config, lm, quiet)
     else:
         values, source = _json_values(editor, path, config, lm, scale, quiet)
@@ -134,8 +114,6 @@ def resolve_config(config: LocateConfig, method_dir: Path, lm: LoadedModel,
     if missing:
         hint = ""
         if easyedit:
-            from editors.locate.easyedit import SOURCE_OF
-
             hint = f" (EasyEdit: {', '.join(SOURCE_OF.get(m, m) for m in missing)}; or give them as editor arguments)"
         raise BenchError(f"{path}: missing hyper-parameter(s) {', '.join(missing)}{hint}")
     depth = num_layers(lm.model)
@@ -154,7 +132,7 @@ def _json_values(editor: str, path: Path, config: LocateConfig, lm: LoadedModel,
     if unknown:
         raise BenchError(f"{path}: unknown hyper-parameter(s) {', '.join(sorted(unknown))}; known: "
                          f"{', '.join(sorted(known))}")
-    _check_file_values(editor, path, values, config)
+    check_file_values(editor, path, values, config)
     source = str(path)
     if scale:
         depth = num_layers(lm.model)
@@ -165,24 +143,3 @@ def _json_values(editor: str, path: Path, config: LocateConfig, lm: LoadedModel,
     return values, source
 
 
-def _check_file_values(editor: str, path: Path, values: dict, config: LocateConfig) -> None:
-    """A hyper-parameter file's values: the field's JSON type, then its declared range."""
-    for f in fields(config):
-        if f.name not in values:
-            continue
-        value, kind = values[f.name], str(f.type).split(" |")[0]
-        if not _json_type_ok(value, kind):
-            raise BenchError(f"{path}: hyper-parameter {f.name}={value!r} is not of type {kind} (editor '{editor}').")
-        try:
-            check_value(editor, f.name, value, rule_of(f))
-        except BenchError as exc:
-            raise BenchError(f"{path}: {exc}") from exc
-
-
-def _json_type_ok(value, kind: str) -> bool:
-    if kind == "list[int]":
-        return isinstance(value, list) and all(_json_type_ok(x, "int") for x in value)
-    if kind == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    types = {"int": int, "bool": bool, "str": str}
-    return kind not in types or (isinstance(value, types[kind]) and (kind == "bool") == isinstance(value, bool))

@@ -70,9 +70,10 @@ from pathlib import Path
 
 from bench.arch import num_layers
 from bench.arguments import MAX_ITEMS, read_yaml_object
+from bench.editor import EditorConfig
 from bench.errors import BenchError
 from bench.models import LoadedModel
-from editors.locate.config import LocateConfig, _check_file_values, model_key, scale_layers
+from editors.locate.hparams import check_file_values, model_key, scale_layers
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +148,15 @@ class EasyEditFile:
     notes: list[str] = field(default_factory=list)  # what was ignored or implied, for the log
 
 
-def easyedit_values(editor: str, path: Path, config: LocateConfig, lm: LoadedModel,
+def easyedit_values(editor: str, path: Path, config: EditorConfig, lm: LoadedModel,
                     quiet: bool = False) -> tuple[dict, str]:
     """Our hyper-parameter values from EasyEdit file `path`, checked, layers placed; and the source note."""
     data = read_yaml_object(editor, "hparams", str(path))
     given = {f.name for f in fields(config) if getattr(config, f.name) is not None}
-    file = translate(editor, path, data, given)
+    file = translate(editor, path, data, given, {f.name for f in fields(config)})
     for ours, value in file.values.items():
         try:
-            _check_file_values(editor, path, {ours: value}, config)
+            check_file_values(editor, path, {ours: value}, config)
         except BenchError as exc:
             reason, name = str(exc).removeprefix(f"{path}: "), file.origin[ours]
             read_as = "" if name == ours else f", read as our {ours}"
@@ -168,14 +169,16 @@ def easyedit_values(editor: str, path: Path, config: LocateConfig, lm: LoadedMod
     return values, source
 
 
-def translate(editor: str, path: Path, data: dict, given: frozenset | set = frozenset()) -> EasyEditFile:
+def translate(editor: str, path: Path, data: dict, given: frozenset | set = frozenset(),
+              own: frozenset | set = frozenset()) -> EasyEditFile:
     """EasyEdit's fields as ours (layers as written); refuse what our method cannot run.
 
-    `given`: our fields set on the command line (a file value they replace is not refused)."""
+    `given`: our fields set on the command line (a file value they replace is not refused); `own`: our config's
+    field names (an EasyEdit file naming one of them is told to give it on the command line)."""
     alg = ALG_NAMES[editor]
     unknown = sorted(str(k) for k in data if k not in FIELDS[editor] and k not in IGNORED)
     if unknown:
-        ours = {f.name for f in fields(LocateConfig)} & set(unknown)
+        ours = set(own) & set(unknown)
         hint = (f" ({', '.join(sorted(ours))}: our own field names; give them on the command line or in a JSON "
                 f"file)") if ours else ""
         raise BenchError(f"{path}: not a field of EasyEdit's {alg}HyperParams: {', '.join(unknown)}{hint}; its "

@@ -4,7 +4,7 @@ A finding is "editor a minus editor b on one metric of one dataset" over the sam
 same-case bootstrap of bench.metrics), so an interval never mixes models. Each model's cases are restricted
 to the case ids every model's runs of that dataset hold, so both models are read on the same cases.
 
-    python -m bench.findings \
+    python -m bench.paper.findings \
         --runs gemma3-270m=results/suite-gemma3/counterfact,results/suite-gemma3/zsre \
         --runs smollm2-135m=results/suite-smollm2/counterfact,results/suite-smollm2/zsre
 """

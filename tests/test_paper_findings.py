@@ -1,4 +1,4 @@
-"""Cross-model findings (bench/findings.py): paired differences per model on the case ids both models hold."""
+"""Cross-model findings (bench/paper/findings.py): paired differences per model on the case ids both models hold."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from bench.findings import Finding, main, markdown, measure, per_case, shared_ids
+from bench.paper.findings import Finding, main, markdown, measure, per_case, shared_ids
 
 
 def _per_case(run_dir, rows, dataset="counterfact", model=None, protocol="single"):

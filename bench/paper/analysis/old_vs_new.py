@@ -1,0 +1,45 @@
+"""Paper-budget InstructEd (results/instructed-paper-budget) minus the CPU-budget one
+(results/suite-smollm2-instructed), same 200 cases, paired bootstrap.
+
+    python -m bench.paper.analysis.old_vs_new
+writes results/instructed-paper-budget/old-vs-new.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.metrics import paired_bootstrap
+from bench.paper.analysis import write_report
+from bench.runlog import read_per_case
+
+OLD, NEW = "suite-smollm2-instructed", "instructed-paper-budget"  # below the results folder
+RUNS = (("counterfact", "counterfact-200", "CounterFact"), ("zsre", "zsre-200", "ZsRE"))  # (old run, new run, name)
+METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Score", "H", "Loc_paper")
+OUT = f"{NEW}/old-vs-new.txt"
+
+
+def differences(old: Path, new: Path) -> list[str]:
+    lines = ["dataset | editor | metric | paper budget - CPU budget [95% CI], paired bootstrap"]
+    for old_run, new_run, name in RUNS:
+        before, after = read_per_case(old / old_run / "per_case.csv"), read_per_case(new / new_run / "per_case.csv")
+        for editor in ("instructed", "instructed-retrieval"):
+            a, b = after[(editor, "single")], before[(editor, "single")]
+            for metric in METRICS:
+                got = paired_bootstrap(a, b, metric)
+                if got is not None:
+                    lines.append(f"{name} | {editor} | {metric} | {got[0]:+.2f} [{got[1]:+.2f}, {got[2]:+.2f}]")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> Path:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder holding the runs")
+    p.add_argument("--out", type=Path, default=None, help=f"default RESULTS/{OUT}")
+    args = p.parse_args(argv)
+    return write_report(differences(args.results / OLD, args.results / NEW), args.out or args.results / OUT)
+
+
+if __name__ == "__main__":
+    main()

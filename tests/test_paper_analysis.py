@@ -1,0 +1,132 @@
+"""The paper's analyses (bench/paper/analysis/) run on small results folders built here and write what their
+results pages quote, into the folder they explain."""
+
+import json
+import re
+
+import pytest
+import torch
+
+from bench.metrics import CaseMetrics
+from bench.paper.analysis import grace_keys, old_vs_new, paper_budget_compare, rome_second_moments
+from bench.paper.analysis import sequential_two_models as two_models
+from bench.runlog import RunLog
+
+EDITORS = ("instructed", "instructed-retrieval", "instructed-noreweight", "instructed-late", "instructed-ffn",
+           "instructed-noprefix", "instructed-ins", "ike", "noedit", "memit", "serac", "rome")
+LOW = {"Rel": 1.0, "Gen": 0.0, "Loc": 0.5, "Por_hop": 0.0}  # every editor but those in HIGH_GEN
+HIGH_GEN = ("instructed-noreweight", "instructed-retrieval")  # Gen 1.0: +100 over the others, on every case
+
+
+def _run(run, editors=EDITORS, protocols=("single", "sequential/final"), values=None, n=3):
+    """per_case.csv (and a summary naming dataset and model) of `editors`, the same values on n cases."""
+    run.mkdir(parents=True, exist_ok=True)
+    rows = {(e, p): [CaseMetrics(str(i), dict(values or LOW, Gen=1.0 if e in HIGH_GEN else 0.0)) for i in range(n)]
+            for e in editors for p in protocols}
+    RunLog(run).write_per_case(rows)
+    (run / "summary.csv").write_text("editor,dataset,model,protocol,n_cases\n"
+                                     + "".join(f"{e},counterfact,gemma3-270m,single,{n}\n" for e in editors))
+    return run
+
+
+def _compare_inputs(root):
+    new, base, cpu = (root / f for f in (paper_budget_compare.NEW, paper_budget_compare.BASE, paper_budget_compare.CPU))
+    for entry in ("counterfact-ablations", "zsre-ablations", "counterfact", "zsre", "mquake-test",
+                  "zsre-subject-replace", "counterfact-subject-replace", "counterfact-sequential", "zsre-sequential"):
+        _run(new / entry)
+        _run(base / entry)
+    for cpu_run, _ in paper_budget_compare.CPU_RUNS:
+        _run(cpu / cpu_run, values=dict(LOW, Loc=0.25) if cpu_run == "zsre-200" else None)
+
+
+def test_paper_budget_compare_writes_its_four_sections_into_the_paper_budget_folder(tmp_path, capsys):
+    _compare_inputs(tmp_path)
+    _run(tmp_path / paper_budget_compare.OLD / "counterfact", editors=("instructed",))
+    out = paper_budget_compare.main(["--results", str(tmp_path)])
+    assert out == tmp_path / "suite-smollm2-instructed-paper-budget" / "compare.txt"
+    lines = out.read_text().splitlines()
+    assert capsys.readouterr().out == out.read_text()
+    assert [ln for ln in lines if ln.startswith("#")] == [
+        "# 1. Table 4 at 1 epoch: ablation - control",
+        "# 2. paper budget (this folder) - CPU budget (../suite-smollm2-instructed), same entry, editor and cases",
+        "# 3. H200 (this folder) vs CPU (../instructed-paper-budget): per-case metric cells that differ",
+        "# 4. Within the tables: row a - row b on the same cases"]
+    assert lines[1] == ("counterfact-ablations | instructed-noreweight - control | Rel +0.0 [+0.0, +0.0]; "
+                        "Gen +100.0 [+100.0, +100.0]; Loc +0.0 [+0.0, +0.0]; Por_hop +0.0 [+0.0, +0.0]; "
+                        "H +0.0 [+0.0, +0.0]")
+    assert "counterfact | instructed | single | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]" in out.read_text()
+    assert "zsre-200 vs zsre | instructed | 3 cases | 3 of 24 cells differ" in lines  # Loc 0.25 vs 0.5
+    assert "counterfact-200 vs counterfact | instructed | 3 cases | 0 of 24 cells differ" in lines
+    assert lines[-1].startswith("zsre-sequential | instructed-retrieval - serac (suite-smollm2) | sequential/final | "
+                                "Rel +0.0 [+0.0, +0.0]; Gen +100.0")
+
+
+def test_old_vs_new_writes_the_paired_differences_into_the_paper_budget_run_folder(tmp_path):
+    for run in ("suite-smollm2-instructed/counterfact", "suite-smollm2-instructed/zsre"):
+        _run(tmp_path / run, editors=("instructed", "instructed-retrieval"))
+    for run in ("instructed-paper-budget/counterfact-200", "instructed-paper-budget/zsre-200"):
+        _run(tmp_path / run, editors=("instructed", "instructed-retrieval"), values=dict(LOW, Rel=0.5))
+    out = old_vs_new.main(["--results", str(tmp_path)])
+    assert out == tmp_path / "instructed-paper-budget" / "old-vs-new.txt"
+    lines = out.read_text().splitlines()
+    assert lines[0] == "dataset | editor | metric | paper budget - CPU budget [95% CI], paired bootstrap"
+    assert lines[1] == "CounterFact | instructed | Rel | -50.00 [-50.00, -50.00]"
+    assert {ln.split(" | ")[0] for ln in lines[1:]} == {"CounterFact", "ZsRE"}
+    assert "ZsRE | instructed-retrieval | Gen | +0.00 [+0.00, +0.00]" in lines
+
+
+def _curve(run, editors):
+    run.mkdir(parents=True, exist_ok=True)
+    RunLog(run).write_curve([{"editor": e, "n_edits": k, "Rel": 100.0 - k, "Gen": 50.0, "Loc": 90.0}
+                             for e in editors for k in (1, 2)])
+
+
+def test_the_two_model_curve_figure_is_written_below_the_results_folder(tmp_path, capsys):
+    for _, run, _ in two_models.SERIES:
+        _curve(tmp_path / run, ("rome", "memit", "noedit"))
+    points = two_models.all_curves(tmp_path)
+    assert [p["editor"] for p in points[:2]] == ["rome · smollm2-135m"] * 2 and len(points) == 10
+    written = two_models.main(["--results", str(tmp_path)])
+    stem = tmp_path / "suite-gemma3" / "plots" / "sequential-two-models"
+    assert written == [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    assert all(p.stat().st_size > 1000 for p in written) and capsys.readouterr().out.split() == list(map(str, written))
+    (tmp_path / two_models.SERIES[-1][1] / "curve.csv").unlink()
+    with pytest.raises(SystemExit, match="rome-sequential-mom2/curve.csv is missing: make that run first"):
+        two_models.main(["--results", str(tmp_path)])
+
+
+def test_rome_overlap_is_the_off_diagonal_of_u_j_dot_k_i_and_a_scaled_identity_changes_nothing():
+    keys = torch.tensor([[1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)  # u_0 = (1, 0), u_1 = (1, 1) / 2
+    assert rome_second_moments.overlaps(keys, None).tolist() == [0.5, 1.0]  # |u_1 . k_0|, |u_0 . k_1|
+    assert rome_second_moments.overlaps(keys, 2 * torch.eye(2, dtype=torch.float64)).tolist() == [0.5, 1.0]
+    assert rome_second_moments.summary(torch.tensor([0.0, 1.0, 2.0])) == "median 1.00, 90th percentile 1.80"
+
+
+def test_rome_second_moments_measures_keys_of_a_runs_edit_order_and_pairs_the_runs(tmp_path):
+    from bench.data import load_dataset
+
+    ids = [c.case_id for c in load_dataset("counterfact", None, limit=100)][5:8]
+    run = tmp_path / "tiny" / "counterfact-sequential"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"case_ids": ids}))
+    for _, with_moments, without in rome_second_moments.PAIRS:
+        _run(tmp_path / with_moments, editors=("rome",), values=dict(LOW, Loc=1.0))
+        _run(tmp_path / without, editors=("rome",))
+    out = rome_second_moments.main(["--results", str(tmp_path), "--runs", "tiny-llama=tiny/counterfact-sequential",
+                                    "--moments", "", "--edits", "3", "--out", str(tmp_path / "out.txt")])
+    lines = out.read_text().splitlines()
+    assert re.fullmatch(r"tiny-llama, layer \d+: key cosine median -?\d\.\d\d; overlap with C = I: "
+                        r"median \d+\.\d\d, 90th percentile \d+\.\d\d", lines[0])
+    assert lines[1:3] == ["gemma3-270m, single: ROME with C = second moments minus C = I, Rel: +0.0 [+0.0, +0.0] (n=3)",
+                          "gemma3-270m, single: ROME with C = second moments minus C = I, Gen: +0.0 [+0.0, +0.0] (n=3)"]
+    assert lines[3] == "gemma3-270m, single: ROME with C = second moments minus C = I, Loc: +50.0 [+50.0, +50.0] (n=3)"
+    assert len(lines) == 1 + 2 * 5
+
+
+def test_grace_keys_writes_one_line_per_model(tmp_path):
+    out = tmp_path / "grace-keys.txt"
+    grace_keys.main(["--models", "tiny-llama,tiny-gpt2", "--cases", "3", "--out", str(out)])
+    lines = out.read_text().splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["tiny-llama", "tiny-gpt2"]
+    assert all(re.fullmatch(r"[\w-]+: layer \d+, key norm \d+\.\d\d, distance to paraphrase \d+\.\d\d, to locality "
+                            r"prompt \d+\.\d\d, paraphrases within eps: \d of 3", ln) for ln in lines)
