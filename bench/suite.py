@@ -348,7 +348,8 @@ def below_cwd(path: Path) -> Path:
 def write_tables(suite: Suite, root: Path) -> list[Path]:
     """OUT/tables/<table>.md (with intervals) and .tex, <table>-loc-paper.md, and the `bench report` commands
     that remake them; OUT/explorer.html, every run of the suite in one page."""
-    from bench.report import report, report_html
+    from bench.explorer import report_html
+    from bench.report import report
 
     root = below_cwd(root)
     under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
