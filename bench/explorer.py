@@ -10,19 +10,23 @@ its model ("rome · gemma3-270m"); a page of one model has neither.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import html
 import json
 import logging
 import os
 import re
+import shlex
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from bench.atomic import atomic_write_text
+from bench.errors import BenchError
 from bench.explorer_cases import KIND_METRIC, editor_of, merge_cases, model_label, run_cases
 from bench.metrics import ALL_METRICS
-from bench.errors import BenchError
 from bench.plots import bar_charts, curve_figure, ordered, overview_figure, png_bytes
 from bench.report import FEW_CASES, check_loc, report, with_loc
 from bench.runlog import RunLog, read_curve, read_summary
@@ -237,3 +241,33 @@ def _browser(cases: list[dict]) -> str:
     return ('<p class="note" id="browser-empty">No per-query rows: these runs keep no cases.jsonl (results/ '
             "commits only summary.csv and per_case.csv for most runs). Rerun a run's command, or report a run "
             "directory that has cases.jsonl or cases.jsonl.gz, to browse its cases.</p>")
+
+
+def explorer_commands(root: Path) -> list[list[str]]:
+    """The `bench report ... --format html` commands of every COMMANDS.md under `root`, as argument lists."""
+    found = []
+    for path in sorted(Path(root).rglob("COMMANDS.md")):
+        for line in path.read_text().splitlines():
+            args = shlex.split(line) if line.startswith("python -m bench report ") else []
+            if "--format" in args and args[args.index("--format") + 1] == "html":
+                found.append(args[3:])
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.explorer results/`: rebuild every explorer the COMMANDS.md files under a folder name
+    (generated pages are not committed, save one; this remakes all of them)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.explorer", description=main.__doc__)
+    parser.add_argument("roots", nargs="+", help="folders searched for COMMANDS.md files (e.g. results/)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    args = parser.parse_args(argv)
+    commands = [c for root in args.roots for c in explorer_commands(Path(root))]
+    for command in commands:
+        print("python -m bench " + shlex.join(command), flush=True)
+        if not args.dry_run:
+            subprocess.run([sys.executable, "-m", "bench", *command], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
