@@ -30,7 +30,7 @@ from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts, curve_figure, ordered, overview_figure, png_bytes
 from bench.report import FEW_CASES, check_loc, report, with_loc
 from bench.runlog import RunLog, read_curve, read_summary
-from bench.sources import Choice, collect, dropped, select
+from bench.sources import Choice, collect, dropped, select, unique_runs
 from bench.tables import is_reference, layout
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "
                choices: list[Choice | str] | tuple = ()) -> str:
     """The page's HTML. Every row of it has one source: where two runs hold an editor on the same dataset,
     protocol and model, `choices` name the run that supplies it (bench/sources.py), else it is an error."""
+    run_dirs = unique_runs(run_dirs)
     everything = collect(run_dirs)
     chosen = select(everything, choices)
     records = with_loc(chosen, loc)

@@ -57,10 +57,19 @@ def same_run(a: str, b: str) -> bool:
     return os.path.normpath(os.path.abspath(a)) == os.path.normpath(os.path.abspath(b))
 
 
-def collect(run_dirs: list[str]) -> list[dict]:
-    """Every summary record of `run_dirs`, each with `run`: the directory it came from (as given)."""
-    records = []
+def unique_runs(run_dirs: list[str]) -> list[str]:
+    """`run_dirs` with a folder given twice kept once (it is one source, not two)."""
+    out: list[str] = []
     for d in run_dirs:
+        if not any(same_run(d, seen) for seen in out):
+            out.append(str(d))
+    return out
+
+
+def collect(run_dirs: list[str]) -> list[dict]:
+    """Every summary record of `run_dirs` (each folder once), each with `run`: the directory it came from."""
+    records = []
+    for d in unique_runs(run_dirs):
         path = Path(d) / "summary.csv"
         if not path.exists():
             raise BenchError(f"{d}: no summary.csv (is it a run directory? a run writes it when an editor finishes)")
@@ -110,13 +119,28 @@ def _pick(recs: list[dict], choices: list[Choice], table: str | None) -> dict:
             return named[0]
     editor, dataset, protocol, model = key(recs[0])
     runs = " and ".join(r["run"] for r in recs)
-    scope = f"{table}:" if table else ""
     raise BenchError(f"{editor} on {dataset} ({protocol}, {model}) is in more than one run: {runs}. A table shows one "
                      f"row per editor, dataset, protocol and model: name the run that supplies it with --from "
-                     f"{scope}{editor}={recs[-1]['run']} (or leave one run out).")
+                     f"{editor}={recs[-1]['run']} (--from {table or 'TABLE'}:{editor}=RUN for one table only), or "
+                     "leave one run out.")
 
 
 def dropped(records: list[dict], kept: list[dict]) -> set[tuple[str, str, str]]:
     """(run, editor, protocol) of the records `select` left out: their per-case rows must not be shown either."""
     ids = {id(r) for r in kept}
     return {(os.path.normpath(r["run"]), r["editor"], r["protocol"]) for r in records if id(r) not in ids}
+
+
+def preferring(records: list[dict], rank) -> list[Choice]:
+    """The choices that settle every key two runs hold by `rank(run)` (highest wins; a tie goes to the run given
+    later): for tools that write their commands out (bench suite's COMMANDS.md), so the rule is spelt in them."""
+    by_key: dict[Key, list[dict]] = defaultdict(list)
+    for rec in records:
+        by_key[key(rec)].append(rec)
+    runs = list(dict.fromkeys(r["run"] for r in records))
+    picked: dict[str, list[str]] = defaultdict(list)
+    for recs in by_key.values():
+        if len({r["run"] for r in recs}) > 1:
+            run = max((r["run"] for r in recs), key=lambda d: (rank(d), runs.index(d)))
+            picked[run].append(recs[0]["editor"])
+    return [Choice(tuple(dict.fromkeys(eds)), run) for run, eds in picked.items()]
