@@ -172,13 +172,14 @@ def _cmd_merge(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from bench.report import report, report_html
+    from bench.explorer import report_html
+    from bench.report import report
 
     if args.format == "html":
-        path = report_html(args.run_dirs, args.output, _names(args.table), args.loc, args.plots)
+        path = report_html(args.run_dirs, args.output, _names(args.table), args.loc, args.plots, args.choices)
         print(f"[bench] explorer written to {path} (open it in a browser; it needs no network)", file=sys.stderr)
         return 0
-    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc)
+    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc, args.choices)
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(text)
@@ -335,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "the plain prompt (default); paper = max of that, agreement with the unedited model on "
                          "the prompt the editor saw, and the gold answer, for every editor; asymmetric = the "
                          "paper's asymmetric protocol: paper definition for InstructEd rows only, strict for the rest")
+    rp.add_argument("--from", dest="choices", action="append", default=[], metavar="[TABLE:]EDITOR[,EDITOR]=RUN",
+                    help="where two runs hold an editor on the same dataset, protocol and model (an error without "
+                         "this): take it from RUN; with TABLE: in that paper table only (repeatable)")
     mp = sub.add_parser("merge", help="fold the rows of a run made in parallel into another run directory",
                         formatter_class=_Help, epilog=_examples("merge"))
     mp.add_argument("source", help="run directory whose rows are added")

@@ -10,31 +10,51 @@ its model ("rome · gemma3-270m"); a page of one model has neither.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import html
 import json
 import logging
+import os
 import re
+import shlex
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from bench.atomic import atomic_write_text
+from bench.errors import BenchError
 from bench.explorer_cases import KIND_METRIC, editor_of, merge_cases, model_label, run_cases
 from bench.metrics import ALL_METRICS
-from bench.plots import curve_figure, ordered, overview_figure, png_bytes
-from bench.report import FEW_CASES
+from bench.plots import bar_charts, curve_figure, ordered, overview_figure, png_bytes
+from bench.report import FEW_CASES, check_loc, report, with_loc
 from bench.runlog import RunLog, read_curve, read_summary
-from bench.tables import is_reference
+from bench.sources import Choice, collect, dropped, select, unique_runs
+from bench.tables import is_reference, layout
 
 logger = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "explorer_assets"
 
 
+def report_html(run_dirs: list[str], out: str | None, tables: list[str] | tuple = (), loc: str = "strict",
+                plots: str | None = None, choices: list[Choice | str] | tuple = ()) -> Path:
+    """`bench report --format html`: the self-contained explorer written to `out`."""
+    if not out:
+        raise BenchError("--format html writes one self-contained file: give it with --out FILE.html")
+    check_loc(loc)
+    for name in tables:
+        layout(name)  # an unknown --table fails before anything is read
+    if plots:
+        bar_charts(select(collect(run_dirs), choices), Path(plots))
+    return write_explorer(run_dirs, Path(out), tables, loc, choices=choices)
+
+
 def write_explorer(run_dirs: list[str], out: Path, tables: list[str] | tuple = (), loc: str = "strict",
-                   title: str = "") -> Path:
+                   title: str = "", choices: list[Choice | str] | tuple = ()) -> Path:
     """Write the page for `run_dirs` to `out`; returns its path."""
-    page = build_page(run_dirs, tables, loc, title)
+    page = build_page(run_dirs, tables, loc, title, choices)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, page)
@@ -42,31 +62,50 @@ def write_explorer(run_dirs: list[str], out: Path, tables: list[str] | tuple = (
     return out
 
 
-def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "strict", title: str = "") -> str:
-    from bench.report import collect, with_loc
-
-    records = _latest(with_loc(collect(run_dirs), loc))
+def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "strict", title: str = "",
+               choices: list[Choice | str] | tuple = ()) -> str:
+    """The page's HTML. Every row of it has one source: where two runs hold an editor on the same dataset,
+    protocol and model, `choices` name the run that supplies it (bench/sources.py), else it is an error."""
+    run_dirs = unique_runs(run_dirs)
+    everything = collect(run_dirs)
+    chosen = select(everything, choices)
+    records = with_loc(chosen, loc)
     several = _several_models(records)
-    cases = merge_cases([run_cases(Path(d), several) for d in run_dirs], is_reference)
+    left_out = dropped(everything, chosen)
+    cases = merge_cases([_chosen_only(run_cases(Path(d), several), d, left_out) for d in run_dirs], is_reference)
     data = {"cases": cases, "editors": _editor_order(records, cases, several), "kinds": KIND_METRIC,
-            "reference": sorted({e for c in cases for e in c["answers"] if is_reference(editor_of(e))})}
+            "reference": sorted({e for c in cases for e in c["answers"] if is_reference(editor_of(e))}),
+            "without_rows": _without_rows(records, cases, several)}
     sections = [_section("Summary", _summary_table(records, loc), "summary"),
-                _section("Paper tables", _paper_tables(run_dirs, tables, loc), "tables") if tables else "",
+                _section("Paper tables", _paper_tables(run_dirs, tables, loc, choices), "tables") if tables else "",
                 _section("Figures", _figures(run_dirs), "figures"),
                 _section("Case browser", _browser(cases), "cases")]
     replace = {"{{TITLE}}": html.escape(title or "Knowledge-editing results explorer"),
-               "{{RUNS}}": _runs(run_dirs), "{{BODY}}": "\n".join(s for s in sections if s),
+               "{{RUNS}}": _runs(run_dirs, choices), "{{BODY}}": "\n".join(s for s in sections if s),
                "{{CSS}}": (ASSETS / "explorer.css").read_text(), "{{JS}}": (ASSETS / "explorer.js").read_text(),
                "{{DATA}}": json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")}
     return re.sub("|".join(re.escape(k) for k in replace), lambda m: replace[m.group(0)],
                   (ASSETS / "page.html").read_text())
 
 
-def _latest(records: list[dict]) -> list[dict]:
-    """One record per (editor, dataset, protocol, model): a later run's replaces an earlier one's, as in the
-    tables."""
-    keyed = {(r["editor"], r["dataset"], r["protocol"], r["model"]): r for r in records}
-    return list(keyed.values())
+def _chosen_only(entries: list[dict], run: str, left_out: set[tuple[str, str, str]]) -> list[dict]:
+    """The browser entries of one run without the editors whose summary record another run supplies."""
+    run = os.path.normpath(run)
+    out = []
+    for e in entries:
+        answers = {name: a for name, a in e["answers"].items()
+                   if (run, editor_of(name), e["protocol"]) not in left_out}
+        if answers:
+            out.append({**e, "answers": answers})
+    return out
+
+
+def _without_rows(records: list[dict], cases: list[dict], several: bool) -> list[str]:
+    """Editors of the summary whose runs keep no per-query rows: the browser names them instead of leaving them
+    out without a word."""
+    shown = {e for c in cases for e in c["answers"]}
+    names = [model_label(r["editor"], r["model"]) if several else r["editor"] for r in records]
+    return [n for n in dict.fromkeys(names) if n not in shown]
 
 
 def _several_models(records: list[dict]) -> bool:
@@ -85,7 +124,7 @@ def _section(heading: str, body: str, anchor: str) -> str:
     return f'<section id="{anchor}"><h2>{heading}</h2>\n{body}\n</section>'
 
 
-def _runs(run_dirs: list[str]) -> str:
+def _runs(run_dirs: list[str], choices: list[Choice | str] | tuple = ()) -> str:
     items = []
     for d in run_dirs:
         config = RunLog(Path(d)).read_config() or {}
@@ -95,7 +134,11 @@ def _runs(run_dirs: list[str]) -> str:
                      f"{html.escape(str(config.get('args', {}).get('model', '?')))}"
                      + (f", git {rev}{' (dirty)' if git.get('dirty') else ''}" if rev else "") + "</li>")
     made = datetime.now().isoformat(timespec="seconds")
-    return f"<p>Made {made} from {len(run_dirs)} run(s):</p><ul class='runs'>{''.join(items)}</ul>"
+    chosen = "".join(f"<li><code>--from {html.escape(c if isinstance(c, str) else c.spec())}</code></li>"
+                     for c in choices)
+    note = f"<p>Where two runs hold the same editor, dataset and protocol, the row comes from:</p><ul class='runs'>" \
+           f"{chosen}</ul>" if chosen else ""
+    return f"<p>Made {made} from {len(run_dirs)} run(s):</p><ul class='runs'>{''.join(items)}</ul>{note}"
 
 
 def _summary_table(records: list[dict], loc: str) -> str:
@@ -138,13 +181,12 @@ def _metric_cell(rec: dict, metric: str) -> str:
     return f'<td data-value="{value}">{value:.2f} {interval}</td>'
 
 
-def _paper_tables(run_dirs: list[str], tables, loc: str) -> str:
-    from bench.report import report
-
+def _paper_tables(run_dirs: list[str], tables, loc: str, choices: list[Choice | str] | tuple = ()) -> str:
     blocks = []
     for name in tables:
         try:
-            blocks.append(markdown_tables_to_html(report(run_dirs, "markdown", True, table=name, loc=loc)))
+            text = report(run_dirs, "markdown", True, table=name, loc=loc, choices=choices)
+            blocks.append(markdown_tables_to_html(text))
         except Exception as exc:  # noqa: BLE001 - one table the runs cannot fill must not lose the page
             logger.warning("%s: %s", name, exc)
             blocks.append(f"<p class='note'>{html.escape(name)}: {html.escape(str(exc))}</p>")
@@ -200,3 +242,33 @@ def _browser(cases: list[dict]) -> str:
     return ('<p class="note" id="browser-empty">No per-query rows: these runs keep no cases.jsonl (results/ '
             "commits only summary.csv and per_case.csv for most runs). Rerun a run's command, or report a run "
             "directory that has cases.jsonl or cases.jsonl.gz, to browse its cases.</p>")
+
+
+def explorer_commands(root: Path) -> list[list[str]]:
+    """The `bench report ... --format html` commands of every COMMANDS.md under `root`, as argument lists."""
+    found = []
+    for path in sorted(Path(root).rglob("COMMANDS.md")):
+        for line in path.read_text().splitlines():
+            args = shlex.split(line) if line.startswith("python -m bench report ") else []
+            if "--format" in args and args[args.index("--format") + 1] == "html":
+                found.append(args[3:])
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.explorer results/`: rebuild every explorer the COMMANDS.md files under a folder name
+    (generated pages are not committed, save one; this remakes all of them)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.explorer", description=main.__doc__)
+    parser.add_argument("roots", nargs="+", help="folders searched for COMMANDS.md files (e.g. results/)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands only")
+    args = parser.parse_args(argv)
+    commands = [c for root in args.roots for c in explorer_commands(Path(root))]
+    for command in commands:
+        print("python -m bench " + shlex.join(command), flush=True)
+        if not args.dry_run:
+            subprocess.run([sys.executable, "-m", "bench", *command], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

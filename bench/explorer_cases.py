@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bench.errors import BenchError
 from bench.metrics import TOKEN_METRICS
 from bench.runlog import RunLog
 from bench.summary import evaluation_sets
@@ -84,16 +85,19 @@ def decode_missing(rows: list[dict], model: str) -> int:
 
 
 def _score(row: dict) -> float | None:
-    """The row's score as its metric counts it: agreement with the unedited model for locality, else accuracy."""
+    """The row's score in percent as its metric counts it: agreement with the unedited model for locality, else
+    accuracy."""
     value = row.get("loc") if row["kind"] == "loc" else row.get("acc")
-    return None if value is None else round(float(value), 3)
+    return None if value is None else round(100.0 * float(value), 1)
 
 
 def _answer(row: dict) -> list:
+    """[answer text, score in percent, the unedited model's answer it was scored against (locality rows of runs
+    that record it; else None)]."""
     text = row.get("pred_text", "")
     if row.get("generated") is not None:  # MQuAKE: the generated answer is what the official metric judges
         text = f"{text} | generated: {row['generated'].strip()}"
-    return [text, _score(row)]
+    return [text, _score(row), row.get("ref_text")]
 
 
 def run_cases(run_dir: Path, with_model: bool = False) -> list[dict]:
@@ -129,7 +133,8 @@ def _flatten(entry: dict) -> dict:
 
 def merge_cases(per_run: list[list[dict]], is_reference) -> list[dict]:
     """Entries of several runs as one list: the same (dataset, protocol, case) from several runs becomes one
-    entry (a later run's editor replaces an earlier one's); flags for the browser's filters are added."""
+    entry; one editor answering it in two runs is an error (bench/sources.py chooses the run first); flags for
+    the browser's filters are added."""
     merged: dict[tuple, dict] = {}
     for entries in per_run:
         for e in entries:
@@ -137,19 +142,27 @@ def merge_cases(per_run: list[list[dict]], is_reference) -> list[dict]:
             if key not in merged:
                 merged[key] = {**e, "answers": dict(e["answers"])}
             elif [q["prompt"] for q in merged[key]["queries"]] == [q["prompt"] for q in e["queries"]]:
-                merged[key]["answers"].update(e["answers"])
+                _add_answers(merged[key], e, key)
             else:
                 logger.warning("case %s of %s: two runs scored different queries; the first run's is shown", key[2],
                                key[0])
     return [_flags(e, is_reference) for e in merged.values()]
 
 
+def _add_answers(entry: dict, more: dict, key: tuple) -> None:
+    twice = sorted(set(entry["answers"]) & set(more["answers"]))
+    if twice:
+        raise BenchError(f"case {key[2]} of {key[0]} ({key[1]}): {', '.join(twice)} answered it in two runs; choose "
+                         "the run that supplies each editor with --from EDITOR=RUN")
+    entry["answers"].update(more["answers"])
+
+
 def _flags(entry: dict, is_reference) -> dict:
-    """`failed`: editors whose edit prompt was not answered with the new target (Rel < 1); per query
+    """`failed`: editors whose edit prompt was not answered with the new target (Rel < 100%); per query
     `disagree`: the editors (the reference left out) of one model answered it differently."""
     editors = [ed for ed in entry["answers"] if not is_reference(editor_of(ed))]
     entry["failed"] = [ed for ed in editors if any(
-        a is not None and a[1] is not None and a[1] < 1
+        a is not None and a[1] is not None and a[1] < 100
         for q, a in zip(entry["queries"], entry["answers"][ed]) if q["kind"] == "rel")]
     for i, q in enumerate(entry["queries"]):
         answers = {(model_of(ed), entry["answers"][ed][i][0]) for ed in editors

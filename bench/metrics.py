@@ -1,8 +1,9 @@
 """Metric definitions (paper Appendix C, made precise in docs/architecture.md section 4 and the README).
 
-Per query the protocols store a row; per case a metric is the mean over the
-case's queries of that kind; per dataset it is the mean over cases that have
-it, in percent, with a 95% percentile bootstrap interval over cases.
+Per query the protocols store a row (its `acc` and `loc` are fractions 0-1 of the answer's tokens); per case
+a metric is the mean over the case's queries of that kind, and per dataset the mean over the cases that have it,
+with a 95% percentile bootstrap interval over cases. Per-case and per-dataset values are in percent (0-100):
+per_case.csv, summary.csv, the tables and the explorer share that one unit (bench/runlog.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -31,7 +33,7 @@ ALL_METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "MH_Acc", 
 # The same combination with the paper's locality definition in place of the strict one.
 PAPER_EDIT_METRICS = ("Rel", "Gen", "Loc_paper", "Por_hop")
 PAPER_METRICS = ("Loc_paper", "Score_paper", "H_paper")
-CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper")  # the per-case fractions; Score and H come from their means
+CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper")  # the per-case metrics (percent); Score and H come from their means
 COMBINED = {"Score": EDIT_METRICS, "H": EDIT_METRICS, "Score_paper": PAPER_EDIT_METRICS,
             "H_paper": PAPER_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
 
@@ -65,7 +67,8 @@ def harmonic_mean(values: list[float]) -> float:
 
 @dataclass
 class CaseMetrics:
-    """One case's metric values (fractions 0-1); None where the case has no such query."""
+    """One case's metric values in percent (0-100), as per_case.csv holds them; None where the case has no such
+    query."""
 
     case_id: str
     values: dict[str, float | None]
@@ -79,18 +82,19 @@ def case_metrics(case_id: str, rows: list[dict], rel_fired_only: bool = False) -
         if metric == "Rel" and rel_fired_only:
             picked = [r for r in picked if r.get("fired", True)]
         complete = picked and all(field in r for r in picked)
-        values[metric] = float(np.mean([r[field] for r in picked])) if complete else None
+        values[metric] = 100.0 * float(np.mean([r[field] for r in picked])) if complete else None
     nhop_gen = [r for r in rows if r["kind"] == NHOP and "em" in r]
-    values["MH_Acc"] = float(any(r["em"] for r in nhop_gen)) if nhop_gen else None
+    values["MH_Acc"] = 100.0 * float(any(r["em"] for r in nhop_gen)) if nhop_gen else None
     return CaseMetrics(case_id, values)
 
 
 def aggregate(cases: list[CaseMetrics]) -> dict[str, float | None]:
-    """Dataset-level values in percent; Score/H (and Score_paper/H_paper) only where all four metrics exist."""
+    """Dataset-level values (the mean of the per-case percent values); Score/H (and Score_paper/H_paper) only
+    where all four metrics exist."""
     out: dict[str, float | None] = {}
     for metric in CASE_METRICS:
         vals = [c.values[metric] for c in cases if c.values.get(metric) is not None]
-        out[metric] = 100.0 * float(np.mean(vals)) if vals else None
+        out[metric] = float(np.mean(vals)) if vals else None
     for score, h, parts in (("Score", "H", EDIT_METRICS), ("Score_paper", "H_paper", PAPER_EDIT_METRICS)):
         four = [out[m] for m in parts]
         out[score] = float(np.mean(four)) if all(v is not None for v in four) else None
@@ -98,13 +102,21 @@ def aggregate(cases: list[CaseMetrics]) -> dict[str, float | None]:
     return out
 
 
+def _fraction(percent: float) -> float:
+    """A per-case percent value as the fraction it stands for, shifted in decimal ("66.6667" -> 0.666667): the
+    bootstrap averages fractions and scales the means, the arithmetic every published interval was made with, so
+    that tables remade from per_case.csv in percent stay byte-identical."""
+    return float(Decimal(repr(float(percent))) / 100)
+
+
 def _matrix(cases: list[CaseMetrics]) -> np.ndarray:
-    """(cases, len(CASE_METRICS)) fractions of the per-case metrics, NaN where a case lacks one."""
-    return np.array([[np.nan if c.values.get(m) is None else c.values[m] for m in CASE_METRICS] for c in cases])
+    """(cases, len(CASE_METRICS)) per-case metrics as fractions (see _fraction), NaN where a case lacks one."""
+    return np.array([[np.nan if c.values.get(m) is None else _fraction(c.values[m]) for m in CASE_METRICS]
+                     for c in cases])
 
 
 def _resampled(matrix: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Every aggregate metric (percent) of each resample `idx` (resamples, cases) of `matrix`."""
+    """Every aggregate metric (percent) of each resample `idx` (resamples, cases) of `matrix` (fractions)."""
     with np.errstate(invalid="ignore"), _quiet_nanmean():
         means = 100.0 * np.nanmean(matrix[idx], axis=1)  # (resamples, len(CASE_METRICS))
     samples = {m: means[:, i] for i, m in enumerate(CASE_METRICS)}

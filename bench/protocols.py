@@ -130,6 +130,7 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
                "pred_text": editor.tokenizer.decode(s.pred_ids)}  # what the explorer shows (bench report --format html)
         if req.query.kind == LOC:
             row["loc"] = locality_agreement(s.pred_ids, reference[i])
+            row["ref_text"] = editor.tokenizer.decode(reference[i])  # the unedited answer `loc` is scored against
         if fired is not None:
             row["fired"] = bool(fired[i])
         rows.append(row)

@@ -25,8 +25,8 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
-from bench.runlog import read_summary
 from bench.significance import Comparison, PerCase, compare, load_per_case
+from bench.sources import Choice, collect, select
 from bench.tables import OURS, SIX, Grid, belongs_to, fill, is_reference, layout
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ _FEW_NOTE = {"markdown": f"⚠ over fewer than {FEW_CASES} cases: this 95% inter
              "latex": f"$^\\dagger$ over fewer than {FEW_CASES} cases: this 95\\% interval is unreliable."}
 
 
-def _check_loc(loc: str) -> None:
+def check_loc(loc: str) -> None:
     if loc not in LOC_MODES:
         raise BenchError(f"unknown --loc '{loc}'; use {', '.join(LOC_MODES)}")
 
@@ -98,16 +98,6 @@ def _header(metric: str, loc: str) -> str:
     return _HEADERS.get(loc, {}).get(metric, metric)
 
 
-def collect(run_dirs: list[str]) -> list[dict]:
-    records = []
-    for d in run_dirs:
-        path = Path(d) / "summary.csv"
-        if not path.exists():
-            raise BenchError(f"{d}: no summary.csv (is it a run directory? a run writes it when an editor finishes)")
-        records += read_summary(path)
-    return records
-
-
 def _label(rec: dict) -> str:
     return rec["editor"] if rec["protocol"] in ("single",) else f"{rec['editor']} ({rec['protocol']})"
 
@@ -127,7 +117,7 @@ def render(records: list[dict], fmt: str = "markdown", ci: bool = False, loc: st
     is shown, never bolded; with `ci`, rows over fewer than FEW_CASES cases are flagged."""
     if fmt not in ("markdown", "latex", "csv"):
         raise BenchError(f"unknown --format '{fmt}'; use markdown, latex, csv or html (html needs --out FILE.html)")
-    _check_loc(loc)
+    check_loc(loc)
     shown = with_loc(records, loc)
     if ci:
         _warn_few(records)
@@ -234,28 +224,17 @@ def _bound_name(col: str, names: dict) -> str:
     return f"{names[metric]}_{bound}" if metric in names and bound in ("lo", "hi") else col
 
 
-def report_html(run_dirs: list[str], out: str | None, tables: list[str] | tuple = (), loc: str = "strict",
-                plots: str | None = None) -> Path:
-    """`--format html`: the self-contained explorer (bench/explorer.py) written to `out`."""
-    from bench.explorer import write_explorer
-
-    if not out:
-        raise BenchError("--format html writes one self-contained file: give it with --out FILE.html")
-    _check_loc(loc)
-    for name in tables:
-        layout(name)  # an unknown --table fails before anything is read
-    if plots:
-        bar_charts(collect(run_dirs), Path(plots))
-    return write_explorer(run_dirs, Path(out), tables, loc)
-
-
 def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: str | None = None,
-           table: str | None = None, loc: str = "strict") -> str:
-    _check_loc(loc)
+           table: str | None = None, loc: str = "strict", choices: list[Choice | str] | tuple = ()) -> str:
+    """The generic report or the paper layout `table` of `run_dirs`; `choices` (`--from`) name the run that
+    supplies an editor held by several runs (bench/sources.py): without one, two such runs are an error."""
+    check_loc(loc)
     if fmt == "html":
-        raise BenchError("--format html writes a file: use report_html (python -m bench report ... --format html "
-                         "--out FILE.html)")
-    records = collect(run_dirs)
+        raise BenchError("--format html writes a file: use bench.explorer.report_html (python -m bench report ... "
+                         "--format html --out FILE.html)")
+    if table is not None:
+        layout(table)  # an unknown --table fails before anything is read
+    records = select(collect(run_dirs), choices, table)
     if plots:
         bar_charts(records, Path(plots))  # the strict definitions, as the charts label them
     if table is None:
@@ -269,7 +248,7 @@ def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: 
     if note:
         grid = dataclasses.replace(grid, layout=dataclasses.replace(grid.layout,
                                                                     caption=f"{grid.layout.caption} {note}"))
-    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs), loc, chosen.ours))
+    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs, records), loc, chosen.ours))
     return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(comparisons, fmt, loc) + "\n"
 
 

@@ -11,6 +11,9 @@ only with its completion mark (version 1 runs, from before the mark, may start w
 also records what the unit was written with (`written_with`: the run's options and a digest of the editor's
 configuration), so a run whose config.json is lost can still be checked before it is resumed. Nothing here writes
 through a symbolic link: the lock and cases.jsonl are opened with O_NOFOLLOW, every other file is replaced.
+
+Units: a cases.jsonl row scores one query (`acc`, `loc`: fractions 0-1 of the answer's tokens); every value
+derived from them, per case (per_case.csv) or per dataset (summary.csv, curve.csv, the tables), is in percent.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bench.errors import BenchError
 from bench.locks import FolderLock
 from bench.metrics import ALL_METRICS, PAPER_METRICS, CaseMetrics
 
-PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case fractions; Score and H are computed from their means
+PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case values in percent; Score and H are computed from their means
 # Appended after them only when some case has it, so that runs from before it keep a byte-identical per_case.csv.
 PER_CASE_PAPER_METRICS = ["Loc_paper"]
 
@@ -362,7 +365,8 @@ class RunLog:
         return atomic_write(self.out / "summary.csv", write)
 
     def write_per_case(self, per_case: dict[tuple[str, str], list[CaseMetrics]]) -> Path:
-        """(editor, protocol label) -> per-case metrics: small enough to commit, enough for paired tests."""
+        """(editor, protocol label) -> per-case metrics in percent, written exactly (the shortest text that reads
+        back as the same float): small enough to commit, enough for paired tests."""
         paper = [m for m in PER_CASE_PAPER_METRICS
                  if any(c.values.get(m) is not None for cases in per_case.values() for c in cases)]
         metrics = PER_CASE_METRICS + paper
@@ -374,7 +378,7 @@ class RunLog:
                 for (editor, label), cases in per_case.items():
                     for c in cases:
                         values = [c.values.get(m) for m in metrics]
-                        writer.writerow([editor, label, c.case_id] + ["" if v is None else f"{v:.6g}" for v in values])
+                        writer.writerow([editor, label, c.case_id] + [_exact(v) for v in values])
 
         return atomic_write(self.out / "per_case.csv", write)
 
@@ -511,7 +515,16 @@ def _mark_units(rows: list[dict], written_with: dict | None = None) -> list[dict
     return out
 
 
+def _exact(value: float | None) -> str:
+    """A per-case value as the shortest text that reads back as the same float ("100", "66.66666666666667")."""
+    if value is None:
+        return ""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def read_per_case(path: Path) -> dict[tuple[str, str], list[CaseMetrics]]:
+    """per_case.csv as (editor, protocol label) -> per-case metrics, in percent as the file holds them."""
     out: dict[tuple[str, str], list[CaseMetrics]] = {}
     with Path(path).open() as fh:
         for row in csv.DictReader(fh):

@@ -7,6 +7,7 @@ per-case metrics come from each run's per_case.csv.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +42,12 @@ class Comparison:
         return "no"
 
 
-def load_per_case(run_dirs: list[str]) -> PerCase:
+def load_per_case(run_dirs: list[str], records: list[dict] | None = None) -> PerCase:
     """Per-case metrics of every run that has per_case.csv, keyed by the run's dataset and model (from its summary:
-    per_case.csv names neither, and two models' runs hold the same editors and cases)."""
+    per_case.csv names neither, and two models' runs hold the same editors and cases). With `records` (summary
+    records carrying their `run`, as bench.sources.select keeps them) only the rows behind those records are read,
+    so a paired test compares the very rows the table shows."""
+    keep = None if records is None else {(os.path.normpath(r["run"]), r["editor"], r["protocol"]) for r in records}
     out: PerCase = {}
     for d in run_dirs:
         path, summary = Path(d) / "per_case.csv", Path(d) / "summary.csv"
@@ -51,7 +55,7 @@ def load_per_case(run_dirs: list[str]) -> PerCase:
             continue
         origin = {r["editor"]: (r["dataset"], r["model"]) for r in read_summary(summary)}
         for (editor, protocol), cases in read_per_case(path).items():
-            if editor in origin:
+            if editor in origin and (keep is None or (os.path.normpath(d), editor, protocol) in keep):
                 dataset, model = origin[editor]
                 out[(dataset, editor, protocol, model)] = cases
     return out

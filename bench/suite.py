@@ -289,10 +289,16 @@ def below_cwd(path: Path) -> Path:
         return path
 
 
+def _from(choices) -> str:
+    return "".join(f" --from {c.spec()}" for c in choices)
+
+
 def write_tables(suite: Suite, root: Path) -> list[Path]:
     """OUT/tables/<table>.md (with intervals) and .tex, <table>-loc-paper.md, and the `bench report` commands
     that remake them; OUT/explorer.html, every run of the suite in one page."""
-    from bench.report import report, report_html
+    from bench.explorer import report_html
+    from bench.report import report
+    from bench.sources import collect, preferring
 
     root = below_cwd(root)
     under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
@@ -304,9 +310,10 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             continue
         first = [under / r for r in suite.tables.get(name, []) if under and (under / r / "summary.csv").exists()]
         dirs = [str(d) for d in first] + dirs
+        choices = preferring(collect(dirs), lambda d: not under or Path(d).parent != under)  # the suite's own rows
         for loc, fmt, ext, ci in TABLE_FILES:
             try:
-                text = report(dirs, fmt, ci, table=name, loc=loc)
+                text = report(dirs, fmt, ci, table=name, loc=loc, choices=choices)
             except BenchError as exc:
                 logger.warning("%s: %s", name, exc)
                 break
@@ -315,15 +322,17 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             written.append(path)
             flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "") + (f" --loc {loc}" if loc != "strict"
                                                                                     else "")
-            commands.append(f"python -m bench report {' '.join(dirs)} {flags} --output {path}")
+            commands.append(f"python -m bench report {' '.join(dirs)} {flags}{_from(choices)} --output {path}")
     folders = ([under] if under else []) + [root]  # as the tables: later wins
     runs = [str(f / r.name) for f in folders for r in suite.runs if (f / r.name / "summary.csv").exists()]
     shown = sorted({p.stem.split("-loc-")[0] for p in written})
     if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)
-        page = report_html(runs, str(root / "explorer.html"), shown)
+        uses = {r.name: sum(r.name in names for names in suite.tables.values()) for r in suite.runs}  # tables using it
+        choices = preferring(collect(runs), lambda d: (Path(d).parent != under, uses.get(Path(d).name, 0)))
+        page = report_html(runs, str(root / "explorer.html"), shown, choices=choices)
         written.append(page)
         commands.append(f"python -m bench report {' '.join(runs)} --format html"
-                        + (f" --table {','.join(shown)}" if shown else "") + f" --out {page}")
+                        + (f" --table {','.join(shown)}" if shown else "") + f"{_from(choices)} --out {page}")
     (tables / "COMMANDS.md").write_text("# Commands that regenerate these tables byte for byte\n\n```\n"
                                         + "\n".join(commands) + "\n```\n")
     return written

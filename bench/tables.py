@@ -165,13 +165,14 @@ def per_model(lay: Layout, records: list[dict]) -> Layout:
 
 
 def fill(lay: Layout, records: list[dict]) -> Grid:
-    """Place records into the layout (split per model, see per_model); a later run directory's record replaces an
-    earlier one for the same cell."""
+    """Place records into the layout (split per model, see per_model); two records for one cell are an error
+    (bench/sources.py chooses between runs before this)."""
     lay = per_model(lay, records)
     cells: dict[tuple[str, int], dict] = {}
     for rec in records:
         for i, cols in enumerate(lay.columns):
             if cols.matches(rec):
+                _check_free(cells.get((rec["editor"], i)), rec, lay, cols)
                 cells[(rec["editor"], i)] = rec
     if not cells:
         wanted = "; ".join(f"{c.label}: dataset {'/'.join(c.datasets)}, protocol {c.protocol}" for c in lay.columns)
@@ -187,3 +188,13 @@ def fill(lay: Layout, records: list[dict]) -> Grid:
             groups.append(("other", [e for e in present if e not in named and e not in catalogue().variants]))
     shown = {e for _, eds in groups for e in eds}
     return Grid(lay, [(label, eds) for label, eds in groups if eds], {k: r for k, r in cells.items() if k[0] in shown})
+
+
+def _check_free(held: dict | None, rec: dict, lay: Layout, cols: Columns) -> None:
+    """A cell takes one record: a second (another dataset the column also matches, or a run not chosen between) is
+    an error naming both, never a silent replacement."""
+    if held is None:
+        return
+    where = [f"{r['dataset']} from {r.get('run', 'a run')}" for r in (held, rec)]
+    raise BenchError(f"{lay.name}: {rec['editor']} has two rows for column '{cols.label}' ({cols.protocol}): "
+                     f"{' and '.join(where)}. Report only one of them (leave a run out, or choose with --from).")

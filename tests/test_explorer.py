@@ -64,7 +64,12 @@ def test_case_entries_align_every_editors_answers_with_the_queries(run_dir):
     assert set(first["answers"]) == set(EDITORS)
     assert all(len(a) == len(first["queries"]) for a in first["answers"].values())
     noedit_loc = first["answers"]["noedit"][2]
-    assert isinstance(noedit_loc[0], str) and noedit_loc[1] == 1.0  # the reference agrees with itself
+    assert isinstance(noedit_loc[0], str) and noedit_loc[1] == 100.0  # the reference agrees with itself (percent)
+    # every locality answer carries the unedited model's answer its score compares with; other queries none
+    rows = [r for r in run_rows(run_dir) if r["kind"] == "loc" and r["editor"] == "noedit"]
+    assert noedit_loc[2] == rows[0]["ref_text"] == noedit_loc[0]
+    assert all(a[2] is None for a in first["answers"]["ike"][:2])
+    assert all(isinstance(first["answers"][e][2][2], str) for e in EDITORS)
 
 
 def test_a_gzipped_cases_file_is_read_like_the_plain_one(run_dir, tmp_path):
@@ -333,10 +338,52 @@ def test_explorer_in_headless_chromium(run_dir, browser, tmp_path):
         name = editor.replace(" (unedited)", "")
         assert [r[k] for r in body] == [a[0] for a in case["answers"][name]]
 
+    # each locality cell shows the unedited model's answer beside the editor's, the score in percent
+    unedited = browser.eval("[...document.querySelectorAll('#query-table tbody tr')].map(r => [...r.cells].slice(3)"
+                            ".map(c => c.querySelector('.unedited') ? c.querySelector('.unedited').textContent "
+                            ": null))")
+    for q, cells in zip(case["queries"], unedited):
+        names = [h.replace(" (unedited)", "") for h in head[3:]]
+        assert cells == ([f"unedited: {case['answers'][n][case['queries'].index(q)][2]}" for n in names]
+                         if q["kind"] == "loc" else [None] * len(names))
+    scores = browser.eval("[...document.querySelectorAll('#query-table .score')].map(s => s.textContent)")
+    assert scores and all(re.fullmatch(r"\(\d{1,3}%\)", s) for s in scores) and "(100%)" in scores
+    assert browser.eval("document.getElementById('without-rows')") is None  # every editor has rows here
+
     shot = browser.screenshot(tmp_path / "explorer.png")
     assert shot.stat().st_size > 10_000
     assert browser.errors == []
     assert [u for u in browser.requests if not u.startswith(("file:", "data:"))] == []
+
+
+@needs_chromium
+def test_the_browser_takes_each_editor_from_its_chosen_run_and_names_those_without_rows(run_dir, browser, tmp_path):
+    again, bare = tmp_path / "again", tmp_path / "bare"
+    shutil.copytree(run_dir, again)
+    bare.mkdir()
+    for name in ("config.json", "summary.csv", "per_case.csv"):
+        shutil.copy(run_dir / name, bare / name)
+    rows = [json.loads(x) for x in (again / "cases.jsonl").read_text().splitlines()]
+    (again / "cases.jsonl").write_text("".join(json.dumps({**r, "pred_text": "again:" + r["pred_text"]}) + "\n"
+                                               for r in rows))
+    out = tmp_path / "chosen.html"
+    assert main(["report", str(run_dir), str(again), "--format", "html", "--out", str(out)]) != 0  # no choice
+    choose = ["--from", f"noedit,ft-m={run_dir}", "--from", f"ike={again}"]
+    assert main(["report", str(run_dir), str(again), "--format", "html", "--out", str(out), *choose]) == 0
+    browser.open(out.as_uri())
+    head = browser.eval("[...document.querySelectorAll('#query-table th')].map(h => h.textContent)")
+    answers = browser.eval("[...document.querySelectorAll('#query-table tbody tr')].map(r => [...r.cells].slice(3)"
+                           ".map(c => c.querySelector('.answer').textContent))")
+    for k, editor in enumerate(head[3:]):
+        assert all(row[k].startswith("again:") == (editor == "ike") for row in answers), editor
+    # a run that keeps no rows: its editors are named above the browser, not left out without a word
+    out = tmp_path / "bare.html"
+    choose = ["--from", f"noedit,ft-m={run_dir}", "--from", f"ike={bare}"]
+    assert main(["report", str(run_dir), str(bare), "--format", "html", "--out", str(out), *choose]) == 0
+    browser.open(out.as_uri())
+    note = browser.eval("document.getElementById('without-rows').textContent")
+    assert note.endswith(": ike.") and "keep no per-query rows" in note
+    assert browser.errors == []
 
 
 @needs_chromium

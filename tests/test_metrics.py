@@ -27,8 +27,9 @@ def _rows():
 def test_hand_computed_case_and_dataset_metrics():
     a, b = _rows()
     ca, cb = case_metrics("A", a), case_metrics("B", b)
-    assert ca.values["Rel"] == 0.5 and ca.values["Gen"] == 0.5 and ca.values["Loc"] == 0.75
-    assert ca.values["Por_hop"] == pytest.approx(1 / 3) and ca.values["Por_Nhop"] is None
+    # per-case values are percent, the unit of summary.csv and the tables
+    assert ca.values["Rel"] == 50.0 and ca.values["Gen"] == 50.0 and ca.values["Loc"] == 75.0
+    assert ca.values["Por_hop"] == pytest.approx(100 / 3) and ca.values["Por_Nhop"] is None
     agg = aggregate([ca, cb])
     assert agg["Rel"] == pytest.approx(75.0)
     assert agg["Gen"] == pytest.approx(75.0)
@@ -47,17 +48,17 @@ def test_mquake_metrics_by_hand():
         {"kind": "hop", "acc": 1.0}, {"kind": "hop", "acc": 0.0},
     ]
     c = case_metrics("m", rows)
-    assert c.values["Por_Nhop"] == pytest.approx(0.5)
-    assert c.values["Hop_Acc"] == pytest.approx(0.5)
-    assert c.values["MH_Acc"] == 1.0  # any question answered exactly
+    assert c.values["Por_Nhop"] == pytest.approx(50.0)
+    assert c.values["Hop_Acc"] == pytest.approx(50.0)
+    assert c.values["MH_Acc"] == 100.0  # any question answered exactly
     agg = aggregate([c, case_metrics("n", [{"kind": "nhop", "acc": 0.0, "em": False}])])
     assert agg["MH_Acc"] == 50.0 and agg["Score"] is None
 
 
 def test_rel_fired_only():
     rows = [{"kind": "rel", "acc": 1.0, "fired": True}, {"kind": "rel", "acc": 0.0, "fired": False}]
-    assert case_metrics("x", rows).values["Rel"] == 0.5
-    assert case_metrics("x", rows, rel_fired_only=True).values["Rel"] == 1.0
+    assert case_metrics("x", rows).values["Rel"] == 50.0
+    assert case_metrics("x", rows, rel_fired_only=True).values["Rel"] == 100.0
 
 
 def test_locality_agreement_and_exact_match():
@@ -121,7 +122,7 @@ def _paper_rows():
 def test_paper_locality_by_hand():
     a, b = _paper_rows()
     ca, cb = case_metrics("A", a), case_metrics("B", b)
-    assert ca.values["Loc"] == 0.125 and ca.values["Loc_paper"] == 0.875 and cb.values["Loc_paper"] == 0.5
+    assert ca.values["Loc"] == 12.5 and ca.values["Loc_paper"] == 87.5 and cb.values["Loc_paper"] == 50.0
     agg = aggregate([ca, cb])
     assert agg["Loc"] == pytest.approx(31.25) and agg["Loc_paper"] == pytest.approx(68.75)
     strict, paper = [75.0, 75.0, 31.25, 75.0], [75.0, 75.0, 68.75, 75.0]

@@ -15,8 +15,8 @@ def _per_case(run_dir, rows, dataset="counterfact", model=None, protocol="single
         w = csv.DictWriter(fh, fieldnames=["editor", "protocol", "case_id", "Rel", "Gen", "Loc"])
         w.writeheader()
         for editor, case_id, rel, gen, loc in rows:
-            w.writerow({"editor": editor, "protocol": protocol, "case_id": case_id, "Rel": rel, "Gen": gen,
-                        "Loc": loc})
+            w.writerow({"editor": editor, "protocol": protocol, "case_id": case_id, "Rel": 100 * rel,
+                        "Gen": 100 * gen, "Loc": 100 * loc})  # per_case.csv holds percent, given here as fractions
     with (run_dir / "summary.csv").open("w", newline="") as fh:  # where per_case.csv's dataset and model are read
         w = csv.DictWriter(fh, fieldnames=["editor", "dataset", "model", "protocol"])
         w.writeheader()

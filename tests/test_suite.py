@@ -194,12 +194,14 @@ def test_a_suite_with_tables_with_puts_its_rows_over_the_other_folders(tmp_path,
     assert run_suite("newer", str(tmp_path / "new"), 3, set(), base=BASE) == 0
     dirs = [str(tmp_path / "old" / "counterfact"), str(tmp_path / "new" / "counterfact")]
     table = (tmp_path / "new" / "tables" / "table2.md").read_text()
-    assert table == report(dirs, "markdown", ci=True, table="table2")
+    choice = [f"ft-m={dirs[1]}"]  # the suite's own row, named in its commands (no run wins silently)
+    assert table == report(dirs, "markdown", ci=True, table="table2", choices=choice)
     assert "| noedit | 2 |" in table and "| ft-m | 3 |" in table  # noedit from the old folder, ft-m from the new
     commands = (tmp_path / "new" / "tables" / "COMMANDS.md").read_text()
-    assert " ".join(dirs) in commands
+    assert f"{' '.join(dirs)} --table table2 --format markdown --ci --from ft-m={dirs[1]} --output" in commands
     paper = (tmp_path / "new" / "tables" / "table2-loc-paper.md").read_text()
-    assert paper == report(dirs, "markdown", ci=True, table="table2", loc="paper") and "--loc paper" in commands
+    assert paper == report(dirs, "markdown", ci=True, table="table2", loc="paper", choices=choice)
+    assert "--loc paper" in commands
 
 
 def test_no_suite_pins_the_superseded_cpu_budget_checkpoints():

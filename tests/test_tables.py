@@ -6,7 +6,7 @@ import pytest
 
 from bench.cli import main
 from bench.errors import BenchError
-from bench.metrics import paired_bootstrap
+from bench.metrics import CaseMetrics, paired_bootstrap
 from bench.report import report
 from bench.runlog import RunLog, read_per_case
 from bench.summary import per_case, summarize
@@ -46,8 +46,19 @@ def test_per_case_file_round_trips(tmp_path):
     d = _run_dir(tmp_path, "counterfact")
     back = read_per_case(tmp_path / "counterfact" / "per_case.csv")
     assert set(back) == {(e, "single") for e in SCORES}
-    assert [c.values["Loc"] for c in back[("ike", "single")]] == [0.2, 0.4, 0.0, 0.2]
+    assert [c.values["Loc"] for c in back[("ike", "single")]] == [20.0, 40.0, 0.0, 20.0]  # percent, as summary.csv
     assert d.endswith("counterfact")
+    header, first = (tmp_path / "counterfact" / "per_case.csv").read_text().splitlines()[:2]
+    assert first == "noedit,single,0,0,0,100,50,,,"  # exact values, in percent
+
+
+def test_per_case_values_are_written_exactly(tmp_path):
+    log = RunLog(tmp_path / "run")
+    log.prepare(resume=False)
+    third = CaseMetrics("c", {"Rel": 100 / 3, "Gen": 200 / 3, "Loc": 0.1 + 0.2})
+    log.write_per_case({("ike", "single"): [third]})
+    back = read_per_case(tmp_path / "run" / "per_case.csv")[("ike", "single")][0].values
+    assert [back[m] for m in ("Rel", "Gen", "Loc")] == [100 / 3, 200 / 3, 0.1 + 0.2]
 
 
 def test_table2_groups_rows_marks_best_and_leaves_the_reference_unmarked(tmp_path):
@@ -115,10 +126,13 @@ def test_every_layout_names_distinct_columns():
         assert len(labels) == len(set(labels)), lay.name
 
 
-def test_later_run_replaces_an_earlier_cell():
-    rec = {"editor": "ike", "dataset": "counterfact", "protocol": "single", "Rel": 1.0, "n_cases": 1}
-    grid = fill(layout("table2"), [rec, dict(rec, Rel=2.0)])
-    assert grid.record("ike", 0)["Rel"] == 2.0
+def test_two_records_for_one_cell_are_an_error_naming_both():
+    rec = {"editor": "ike", "dataset": "counterfact", "protocol": "single", "Rel": 1.0, "n_cases": 1, "run": "a"}
+    with pytest.raises(BenchError) as err:
+        fill(layout("table2"), [rec, dict(rec, Rel=2.0, dataset="counterfact-edit", run="b")])
+    assert str(err.value) == ("table2: ike has two rows for column 'CounterFact' (single): counterfact from a and "
+                              "counterfact-edit from b. Report only one of them (leave a run out, or choose with "
+                              "--from).")
 
 
 # a second model on which ike and instructed swap scores: the best Gen is ike's there, instructed's on the first
@@ -207,7 +221,7 @@ def test_loc_paper_puts_the_paper_definition_in_the_loc_column(tmp_path, capsys)
     assert _cells(text, "ike")[5] == "50.00" and _cells(strict, "ike")[5] == "20.00"
     # significance uses the same definition: instructed's paper Loc (100) against the best other's (ft-m, 75)
     cases = read_per_case(tmp_path / "paper" / "counterfact" / "per_case.csv")
-    assert [c.values["Loc_paper"] for c in cases[("ike", "single")]] == [0.5, 0.5, 0.5, 0.5]
+    assert [c.values["Loc_paper"] for c in cases[("ike", "single")]] == [50.0, 50.0, 50.0, 50.0]
     assert "| instructed | CounterFact | Loc (paper) | 100.00 | ft-m | 75.00 | +25.00" in text
     # the CLI flag, and the generic (no --table) summary and CSV
     assert main(["report", d, "--table", "table2", "--loc", "paper"]) == 0

@@ -85,6 +85,10 @@
     var list = el("ul", {id: "case-list"});
     var detail = el("div", {id: "case-detail"}, [el("p", {"class": "note", text: "Pick a case on the left."})]);
     root.appendChild(controls);
+    if (DATA.without_rows && DATA.without_rows.length) {
+      root.appendChild(el("p", {"class": "note", id: "without-rows", text: "Not in the case browser (their runs "
+        + "keep no per-query rows; rerun a run's command to browse them): " + DATA.without_rows.join(", ") + "."}));
+    }
     root.appendChild(el("div", {id: "browse"}, [list, detail]));
     var selected = null;
 
@@ -128,13 +132,27 @@
 
     function key(c) { return c.dataset + "|" + c.protocol + "|" + c.id; }
 
+    // a = [answer, score in percent, the unedited model's answer a locality score compares with (or null)]
     function answerCell(a) {
       if (!a) return el("td", {text: "–"});
       var s = a[1];
-      var td = el("td", {"class": s === null ? "" : s >= 1 ? "good" : s <= 0 ? "bad" : "part"},
+      var td = el("td", {"class": s === null ? "" : s >= 100 ? "good" : s <= 0 ? "bad" : "part"},
                   [el("span", {"class": "answer", text: a[0]})]);
-      if (s !== null) td.appendChild(el("span", {"class": "score", text: "(" + Math.round(s * 100) + "%)"}));
+      if (s !== null) td.appendChild(el("span", {"class": "score", text: "(" + Math.round(s) + "%)"}));
+      if (a[2] !== undefined && a[2] !== null) {
+        td.appendChild(el("span", {"class": "unedited", text: "unedited: " + a[2]}));
+      }
       return td;
+    }
+
+    function uneditedNote(c, ref) {
+      var loc = c.queries.some(function (q) { return q.kind === "loc"; });
+      var known = ref.length || Object.keys(c.answers).some(function (e) {
+        return c.answers[e].some(function (a) { return a && a[2] !== undefined && a[2] !== null; });
+      });
+      return loc && !known ? " These runs do not record the unedited model's answers (runs made before they were "
+        + "stored, and no unedited reference run on the page): a locality score compares an editor's answer with "
+        + "an answer not shown here, so it may read 0% against a matching expected answer." : "";
     }
 
     function show(c) {
@@ -158,8 +176,9 @@
       detail.appendChild(el("h3", {text: "Case " + c.id + " — " + c.dataset + " (" + c.protocol + ")"}));
       detail.appendChild(el("p", {"class": "note", text: (c.failed.length ? "Edit failed for: " + c.failed.join(", ") + "."
         : "Every editor's edit prompt gave the new target.") + " Scores: token accuracy against the expected "
-        + "answer; for locality, agreement with the unedited model's prediction. An orange bar marks a query the "
-        + "editors answered differently."}));
+        + "answer; for locality, agreement with the unedited model's prediction (shown as 'unedited: …' in each "
+        + "cell, or in the unedited column). An orange bar marks a query the editors answered differently."
+        + uneditedNote(c, ref)}));
       detail.appendChild(el("table", {id: "query-table"}, [
         el("thead", {}, [el("tr", {}, head.map(function (h) { return el("th", {text: h}); }))]),
         el("tbody", {}, rows)]));
