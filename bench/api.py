@@ -177,7 +177,8 @@ def evaluate(editors: str | Sequence[str], data: str | Sequence[EditCase], model
 
 def _evaluate(editors, data, lm, model, protocol, limit, editor_args, out, options) -> Results:
     """`evaluate` on a model by name (lm None: the runner loads it) or on a `LoadedModel` in memory."""
-    from bench.runner import RunConfig, run
+    from bench.lifecycle import RunConfig
+    from bench.runner import run
 
     unknown = sorted(set(options) - _option_names())
     if unknown:
@@ -294,10 +295,10 @@ class EditedModel:
     def apply(cls, results: Results, lm: LoadedModel, cases: list) -> EditedModel:
         """Build the run's editor on `lm` and apply every case's edits, seeded as the protocols seed."""
         from bench.editor import check_supported
+        from bench.lifecycle import RunConfig, resources_for
         from bench.protocols import seed_everything
         from bench.registry import build_config, canonical_name, check_config_for_model, get_editor_class
         from bench.restore import fingerprint
-        from bench.runner import RunConfig, resources_for
 
         args = results.config["args"]
         cfg = RunConfig(**{f.name: args[f.name] for f in dataclasses.fields(RunConfig) if f.name in args})
@@ -463,6 +464,6 @@ def _editor_args(value: str | dict | None) -> str | None:
 
 
 def _option_names() -> set[str]:
-    from bench.runner import RunConfig
+    from bench.lifecycle import RunConfig
 
     return {f.name for f in dataclasses.fields(RunConfig)} - set(_NAMED)

@@ -98,13 +98,14 @@ def _executor_arguments(p) -> None:
 
 
 def _executor(args):
-    from bench.runner import ExecutorConfig
+    from bench.lifecycle import ExecutorConfig
 
     return ExecutorConfig(args.executor, args.ray_address, args.workers, args.worker_cpus, args.worker_gpus)
 
 
 def _cmd_run(args) -> int:
-    from bench.runner import RunConfig, run
+    from bench.lifecycle import RunConfig
+    from bench.runner import run
 
     cfg = RunConfig(
         editors=[e for e in args.editors.split(",") if e.strip()], dataset=args.dataset, out=args.out,
@@ -114,9 +115,9 @@ def _cmd_run(args) -> int:
         encoder=args.encoder, allow_hub=args.allow_hub,
     )
     out = run(cfg, executor=_executor(args))
+    from bench.lifecycle import EXPLORER
     from bench.report import markdown_summary
     from bench.runlog import read_summary
-    from bench.runner import EXPLORER
 
     print(markdown_summary(read_summary(out / "summary.csv")), end="")
     explorer = out / EXPLORER
@@ -145,7 +146,7 @@ def _suite_parser(sub) -> None:
 
 
 def _cmd_suite(args) -> int:
-    from bench.runner import RunConfig
+    from bench.lifecycle import RunConfig
     from bench.suite import run_suite
 
     base = RunConfig(editors=[], dataset="", out="", model=args.model, device=args.device, data_dir=args.data_dir,

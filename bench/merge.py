@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.lifecycle import RunConfig, finish, load_config
 from bench.runlog import RESUME_OPTIONS, RunLog
-from bench.runner import RunConfig, finish, load_config
 
 # A resume's options, but --limit may differ: the case lists are compared instead (_check_options).
 SAME_OPTIONS = tuple(k for k in RESUME_OPTIONS if k != "limit")

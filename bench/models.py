@@ -50,7 +50,7 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
-        raise BenchError(f"unknown dtype '{dtype}'; use one of {', '.join(DTYPES)}")
+        raise BenchError(f"unknown --dtype '{dtype}'; use one of {', '.join(DTYPES)}")
     return DTYPES[dtype]
 
 

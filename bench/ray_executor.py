@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bench.errors import BenchError
-from bench.runner import (
+from bench.lifecycle import (
     ExecutorConfig,
     OpenRun,
     RunConfig,
@@ -86,20 +86,20 @@ class Worker:
 
     def check(self, cfg: RunConfig, cases: list, earlier: dict, row_stamps: dict):
         """The run checked against its model (runner.check_with_model); the model's record for config.json."""
+        from bench.lifecycle import check_with_model, editor_setup
         from bench.runlog import RunLog
-        from bench.runner import _editor_setup, check_with_model
 
-        names, classes, configs = _editor_setup(cfg)
+        names, classes, configs = editor_setup(cfg)
         opened = OpenRun(cfg, RunLog(Path(cfg.out)), cases, names, classes, configs, earlier, row_stamps)
         return check_with_model(opened, self._model(cfg)[0])
 
     def _editor(self, cfg: RunConfig, name: str):
+        from bench.lifecycle import editor_setup, resources_for
         from bench.protocols import verify_unedited
-        from bench.runner import _editor_setup, resources_for
 
         key = (cfg.out, name)
         if key not in self._editors:
-            names, classes, configs = _editor_setup(cfg)
+            names, classes, configs = editor_setup(cfg)
             lm, baseline = self._model(cfg)
             while len(self._editors) >= EDITORS_KEPT:
                 self._editors.popitem(last=False)
@@ -112,7 +112,7 @@ class Worker:
 
     def describe(self, cfg: RunConfig, name: str) -> tuple[dict, float]:
         """config.json's record of the editor, and the seconds building it took."""
-        from bench.runner import editor_record
+        from bench.lifecycle import editor_record
 
         started = time.time()
         return editor_record(self._editor(cfg, name)), time.time() - started

@@ -276,6 +276,10 @@ class RunLog:
             return None, f"{path} is unreadable ({exc.__class__.__name__}: {exc})"
         if not isinstance(config, dict) or not isinstance(config.get("args", {}), dict):
             return None, f"{path} holds {json.dumps(config)[:40]}, not a run's configuration"
+        if not isinstance(config.get("cases_format", 1), int) or config.get("cases_format", 1) > CASES_FORMAT:
+            raise BenchError(f"{path} has cases_format {config.get('cases_format')!r}; this version of the harness "
+                             f"reads formats 1 to {CASES_FORMAT}. Use the version that wrote the run (its config.json "
+                             "names it under versions and git), or a new --out.")
         return config, None
 
     def config_for_resume(self, args: dict) -> tuple[dict | None, dict[str, dict]]:

@@ -1,132 +1,40 @@
-"""`bench run`: load data and model once, run each editor under the protocol, write the run directory."""
+"""`bench run` in this process: load the model once, run each editor under the protocol into the run directory
+(the lifecycle it shares with the Ray executor is bench/lifecycle.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
-import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from bench.data import load_dataset, resolve_data_dir
-from bench.data.schema import NHOP, REL, EditCase
-from bench.data.validate import check_context, context_length
-from bench.editor import Resources, check_supported
+from bench.data.schema import EditCase
 from bench.errors import BenchError
-from bench.models import load_model
-from bench.plots import bar_charts, curve_plots
-from bench.protocols import Baseline, ProtocolConfig, run_protocol
-from bench.registry import (
-    build_config,
-    canonical_name,
-    check_config_for_model,
-    get_editor_class,
-    parse_editor_args,
+from bench.lifecycle import (
+    ExecutorConfig,
+    OpenRun,
+    RunConfig,
+    RunState,
+    all_done,
+    begin_editor,
+    check_with_model,
+    close_run,
+    editor_record,
+    end_editor,
+    finish,
+    label_rows,
+    open_run,
+    resources_for,
+    start_run,
+    unit_count,
 )
-from bench.runlog import CASES_FORMAT, RunLog, check_editor_resume, stamp
+from bench.models import load_model
+from bench.protocols import Baseline, run_protocol
 from bench.scoring import Scorer
-from bench.summary import per_case, sequential_curve, summarize
 
 logger = logging.getLogger(__name__)
-
-EXPLORER = "explorer.html"  # each run directory's page (bench/explorer.py)
-
-
-@dataclass(frozen=True)
-class ExecutorConfig:
-    """Where a run's editors execute: this process (local) or a Ray cluster (bench/ray_executor.py)."""
-
-    name: str = "local"  # local | ray
-    address: str | None = None  # ray: a cluster to join; None: RAY_ADDRESS, else a local Ray is started
-    workers: int | None = None  # ray: actors; None: as many as the cluster's CPUs (GPUs) allow
-    worker_cpus: float = 1.0
-    worker_gpus: float = 0.0  # fractional: several small-model workers share one GPU
-
-    def __post_init__(self):
-        if self.name not in ("local", "ray"):
-            raise BenchError(f"unknown --executor '{self.name}'; use local (this process) or ray")
-        if self.name == "local" and (self.address or self.workers or self.worker_gpus or self.worker_cpus != 1):
-            raise BenchError("--ray-address, --workers, --worker-cpus and --worker-gpus only apply to --executor ray")
-        if (self.workers is not None and self.workers < 1) or self.worker_cpus <= 0 or self.worker_gpus < 0:
-            raise BenchError(f"--workers must be >= 1, --worker-cpus > 0 and --worker-gpus >= 0 (got {self.workers}, "
-                             f"{self.worker_cpus}, {self.worker_gpus})")
-
-    def record(self) -> dict:
-        return {"name": self.name} if self.name == "local" else asdict(self)
-
-
-@dataclass
-class RunConfig:
-    editors: list[str]
-    dataset: str
-    out: str
-    model: str = "smollm2-135m"
-    protocol: str = "single"
-    batch_size: int = 1
-    num_edits: int | None = None
-    eval_every: int = 0
-    limit: int | None = None
-    seed: int = 0
-    data_dir: str | None = None
-    device: str = "auto"
-    dtype: str = "float32"
-    editor_args: str | None = None
-    resume: bool = False
-    bootstrap: int = 1000
-    encoder: str = "all-MiniLM-L6-v2"
-    allow_hub: bool = False  # a --model or --encoder that is not offline may be downloaded from the hub
-
-
-def validate(cfg: RunConfig) -> None:
-    if cfg.protocol not in ("single", "batch", "sequential"):
-        raise BenchError(f"unknown --protocol '{cfg.protocol}'; use single, batch or sequential")
-    if cfg.protocol == "batch" and cfg.batch_size < 2:
-        raise BenchError("--protocol batch needs --batch-size N with N >= 2 (N = 1 is the single protocol)")
-    if cfg.protocol != "batch" and cfg.batch_size != 1:
-        raise BenchError(f"--batch-size only applies to --protocol batch (got --protocol {cfg.protocol})")
-    if cfg.protocol != "sequential" and (cfg.num_edits or cfg.eval_every):
-        raise BenchError("--num-edits and --eval-every only apply to --protocol sequential")
-    if cfg.eval_every < 0 or (cfg.num_edits is not None and cfg.num_edits < 1):
-        raise BenchError("--num-edits must be >= 1 and --eval-every >= 0")
-    if not cfg.editors:
-        raise BenchError("--editors is empty; name at least one editor (see `python -m bench list editors`)")
-    if cfg.bootstrap < 0:
-        raise BenchError(f"--bootstrap {cfg.bootstrap}: the number of bootstrap resamples must be >= 0 (0: no "
-                         "intervals; the default 1000)")
-    if cfg.limit is not None and cfg.limit < 1:
-        raise BenchError(f"--limit {cfg.limit}: the number of cases to evaluate must be >= 1; leave --limit out to "
-                         "evaluate the whole dataset")
-
-
-@dataclass
-class OpenRun:
-    """A run whose directory is locked (and, on --resume, cleared of units cut short), before any model loads."""
-
-    cfg: RunConfig
-    log: RunLog
-    cases: list[EditCase]
-    names: list[str]
-    classes: dict
-    configs: dict
-    earlier: dict[str, dict]  # editor records of earlier starts (resume): their `seconds` then sum the whole cost
-    row_stamps: dict[str, dict] = field(default_factory=dict)  # resume without config.json: each editor's rows' record
-
-
-@dataclass(frozen=True)
-class ModelCheck:
-    """What checking the run against its loaded model gives: config.json's model record and each editor's
-    configuration as resolved on that model (what a unit's `written_with` digests)."""
-
-    model: dict
-    editor_configs: dict[str, dict]
 
 
 def run(cfg: RunConfig, cases: list[EditCase] | None = None, executor: ExecutorConfig | None = None,
@@ -160,94 +68,6 @@ def _run_locally(opened: OpenRun, executor: ExecutorConfig, lm=None) -> None:
     except BaseException:
         opened.log.discard_if_unused()
         raise
-
-
-def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
-    """Check the command, load the cases and lock the run directory: everything that needs no model."""
-    validate(cfg)
-    names, classes, configs = _editor_setup(cfg)
-    limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
-    if cases is None:
-        cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
-    else:
-        cases = _given_cases(cases, limit)
-    if not cases:
-        raise BenchError(f"dataset '{cfg.dataset}' gave no cases")
-    cfg.out = str(Path(cfg.out).expanduser()) if cfg.out else cfg.out  # "~/runs" given in quotes, or from Python
-    log = RunLog(Path(cfg.out))
-    log.prepare(cfg.resume)
-    try:
-        previous, stamps = log.config_for_resume({**asdict(cfg), "editors": names}) if cfg.resume else (None, {})
-    except BenchError:
-        log.close()
-        raise
-    return OpenRun(cfg, log, cases, names, classes, configs, previous.get("editors", {}) if previous else {}, stamps)
-
-
-def _given_cases(cases, limit: int | None) -> list[EditCase]:
-    """The first `limit` of a list of cases, checked as the loaders check a file's (bench/data/loaders.py)."""
-    if limit is not None and limit < 0:
-        raise BenchError(f"limit must be a non-negative number of cases, got {limit}")
-    cases = list(cases)[:limit]
-    seen: set[str] = set()
-    for i, case in enumerate(cases):
-        if not isinstance(case, EditCase):
-            raise BenchError(f"case {i} is a {type(case).__name__}, not a bench.data.EditCase")
-        if not case.of_kind(REL):
-            raise BenchError(f"case {i} ('{case.case_id}') has no reliability (edit prompt) query")
-        if case.case_id in seen:
-            raise BenchError(f"case {i}: duplicate case_id '{case.case_id}' (runs resume and summarise by case id)")
-        seen.add(case.case_id)
-    return cases
-
-
-def check_with_model(opened: OpenRun, lm) -> ModelCheck:
-    """Refuse editor/model combinations and a resume with other settings; the model's record for config.json."""
-    cfg, configs = opened.cfg, {}
-    for n in opened.names:
-        check_supported(opened.classes[n], lm, cfg.protocol)
-        check_config_for_model(n, opened.configs[n], lm)
-        resolved = opened.configs[n].resolved(lm, cfg.seed, opened.classes[n])  # what config.json records
-        configs[n] = json.loads(json.dumps(resolved_config(n, resolved), default=str))
-        check_editor_resume(opened.log.out / "config.json", n, opened.earlier.get(n), configs[n])
-        _check_row_stamp(opened, n, stamp(asdict(cfg), str(lm.device), configs[n]))
-    check_context(opened.cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
-    model = {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),
-             "n_params": sum(p.numel() for p in lm.model.parameters())}
-    return ModelCheck(model, configs)
-
-
-def _check_row_stamp(opened: OpenRun, name: str, now: dict) -> None:
-    """A resume without config.json: the editor's rows must have been written with this configuration."""
-    before = opened.row_stamps.get(name)
-    for key in ("device", "editor_config") if before else ():
-        if before[key] != now[key]:
-            what = "configuration (--editor-args)" if key == "editor_config" else f"device {before[key]!r}"
-            raise BenchError(f"--resume: config.json of {opened.log.out} is gone, and the rows of editor {name} were "
-                             f"written with another {what} than this command's. Resume with the options that made "
-                             "them, or use a new --out.")
-
-
-def start_run(opened: OpenRun, check: ModelCheck, executor: dict, state_dir: bool = True) -> RunState:
-    """Write config.json for this start and return what every editor of the run shares. `state_dir`: sequential
-    editors save their state in the run directory (only a process that writes the run directory may)."""
-    cfg, log = opened.cfg, opened.log
-    data_dir = resolve_data_dir(cfg.data_dir)
-    states = log.out / "states" if state_dir else None
-    pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed,
-                          _generation_prefix(opened.cases, data_dir), state_dir=states)
-    config = _config_record(cfg, opened.cases, check.model)
-    config["executor"] = executor
-    config["editors"].update(opened.earlier)  # editors of earlier starts keep their record, also when not named
-    log.write_config(config)
-    meta = {"dataset": opened.cases[0].dataset, "model": cfg.model, "protocol": cfg.protocol}
-    stamps = {n: stamp(asdict(cfg), check.model["device"], c) for n, c in check.editor_configs.items()}
-    return RunState(cfg, log, config, opened.cases, pcfg, meta, opened.earlier, time.time(), stamps)
-
-
-def resources_for(cfg: RunConfig, lm) -> Resources:
-    return Resources(data_dir=resolve_data_dir(cfg.data_dir), seed=cfg.seed, encoder_name=cfg.encoder,
-                     device=str(lm.device), allow_hub=cfg.allow_hub)
 
 
 def _run_editors(opened: OpenRun, executor: ExecutorConfig, lm=None) -> None:
@@ -300,65 +120,6 @@ def hms(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def resolved_config(name: str, config) -> dict:
-    """An editor's configuration as config.json records it (`describe()` starts with these keys)."""
-    return {"name": name, **{f.name: getattr(config, f.name) for f in fields(config)}}
-
-
-def _editor_setup(cfg: RunConfig) -> tuple[list[str], dict, dict]:
-    """Canonical editor names, their classes and their configs (with --editor-args), checked before any loading."""
-    names = [canonical_name(n) for n in cfg.editors]
-    classes = {n: get_editor_class(n) for n in names}
-    all_args = parse_editor_args(cfg.editor_args)
-    unknown = set(all_args) - set(names)
-    if unknown:
-        raise BenchError(f"--editor-args names editor(s) {', '.join(sorted(unknown))} not in --editors")
-    return names, classes, {n: build_config(classes[n], all_args.get(n, {}), preset=n) for n in names}
-
-
-@dataclass
-class RunState:
-    """What every editor of one `bench run` shares."""
-
-    cfg: RunConfig
-    log: RunLog
-    config: dict  # config.json, rewritten as editors start and finish
-    cases: list
-    pcfg: ProtocolConfig
-    meta: dict  # dataset, model, protocol: written on every row
-    earlier: dict[str, dict]  # editor records of earlier starts (resume)
-    started: float  # time.time() of this start
-    stamps: dict[str, dict] = field(default_factory=dict)  # editor -> its units' `written_with` (bench/runlog.py)
-
-
-def all_done(state: RunState, name: str, done: set[str]) -> bool:
-    """A resumed editor with every unit in cases.jsonl is not run again (a sequential editor would
-    otherwise replay all its edits to score nothing)."""
-    if name in state.earlier and len(done) >= unit_count(len(state.cases), state.pcfg):
-        logger.info("%s: every unit is in %s already; not run again", name, state.log.cases_path)
-        return True
-    return False
-
-
-def close_run(state: RunState) -> None:
-    """The run's end: its wall time (next to the editors' own seconds, summed over workers) and its explorer."""
-    state.config["wall_seconds"] = round(time.time() - state.started, 3)
-    state.log.write_config(state.config)
-    write_run_explorer(state.log.out)
-
-
-def write_run_explorer(out: Path) -> Path | None:
-    """OUT/explorer.html; a page that cannot be made is a warning, never a lost run."""
-    from bench.explorer import write_explorer
-
-    try:
-        return write_explorer([str(out)], out / EXPLORER)
-    except Exception as exc:  # noqa: BLE001 - the rows and summaries are written; the page is a view of them
-        logger.warning("%s: the explorer was not written (%s: %s); `python -m bench report %s --format html "
-                       "--out FILE.html` retries", out, type(exc).__name__, exc, out)
-        return None
-
-
 def _run_named_editor(state: RunState, name: str, editor, baseline: Baseline, done: set[str]) -> None:
     """Run `editor` under `name` on the units not `done`, record it in config.json, re-summarise. An interrupted
     editor's time is recorded too (the suite's estimates read it)."""
@@ -371,30 +132,6 @@ def _run_named_editor(state: RunState, name: str, editor, baseline: Baseline, do
         end_editor(state, name, time.time() - started)
 
 
-def editor_record(editor) -> dict:
-    return {"config": editor.describe(), "metric_options": editor.metric_options()}
-
-
-def begin_editor(state: RunState, name: str, record: dict) -> None:
-    state.config["editors"][name] = record
-    state.log.write_config(state.config)
-
-
-def end_editor(state: RunState, name: str, seconds: float) -> None:
-    """Record the editor's seconds (this start's plus earlier starts') and unit count, and re-summarise."""
-    spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
-    state.config["editors"][name]["seconds"] = round(spent + seconds, 3)
-    state.config["editors"][name]["units"] = unit_count(len(state.cases), state.pcfg)
-    state.log.write_config(state.config)
-    finish(state.log, state.meta, state.config, state.cfg)
-
-
-def label_rows(rows: list[dict], name: str, key: str, meta: dict) -> list[dict]:
-    for r in rows:
-        r.update(editor=name, unit=key, **meta)
-    return rows
-
-
 def _run_editor(editor, name, state: RunState, baseline: Baseline, done: set[str]) -> None:
     pcfg = state.pcfg
     bar = tqdm(total=unit_count(len(state.cases), pcfg), desc=f"{name} [{pcfg.name}]", unit="unit",
@@ -405,96 +142,3 @@ def _run_editor(editor, name, state: RunState, baseline: Baseline, done: set[str
         bar.update(1)
     bar.close()
     logger.info("%s: %.1fs", name, time.time() - started)
-
-
-def unit_count(n: int, pcfg: ProtocolConfig) -> int:
-    if pcfg.name == "batch":
-        return -(-n // pcfg.batch_size)
-    if pcfg.name == "sequential":
-        every = pcfg.eval_every or n
-        return n + n // every + (1 if n % every else 0)
-    return n
-
-
-def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
-    """(Re)write summary.csv, curve.csv and plots from everything in cases.jsonl."""
-    rows = log.rows()
-    options = {n: e.get("metric_options", {}) for n, e in config["editors"].items()}
-    records = summarize(rows, meta, options, cfg.bootstrap, cfg.seed)
-    log.write_summary(records)
-    log.write_per_case(per_case(rows, cfg.protocol, options))
-    (log.out / "plots").mkdir(exist_ok=True)
-    bar_charts(records, log.out / "plots")
-    if cfg.protocol == "sequential":
-        curve = sequential_curve(rows, options)
-        log.write_curve(curve)
-        curve_plots(curve, log.out / "plots", f"{meta['dataset']} / {meta['model']}: sequential editing")
-    return records
-
-
-def _generation_prefix(cases, data_dir: Path) -> str:
-    """MQuAKE's few-shot multi-hop prompt frames generation questions (as the official evaluation)."""
-    if not any(q.kind == NHOP for c in cases for q in c.queries):
-        return ""
-    path = data_dir / "mquake" / "prompts" / "multihop-prompts.txt"
-    return path.read_text() if path.exists() else ""
-
-
-def _config_record(cfg: RunConfig, cases, model_record: dict) -> dict:
-    return {
-        "args": asdict(cfg),
-        "cases_format": CASES_FORMAT,
-        "started": datetime.now().isoformat(timespec="milliseconds"),
-        "command": " ".join(sys.argv),
-        "seeds": {"global": cfg.seed, "per_unit": "seed (single/batch) or seed + edit index (sequential)",
-                  "bootstrap": cfg.seed},
-        "n_cases": len(cases),
-        "case_ids": [c.case_id for c in cases],
-        "model": model_record,
-        "versions": _versions(),
-        "git": _git_revision(),
-        "editors": {},
-    }
-
-
-def _versions() -> dict:
-    out = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_description()}
-    for pkg in ("torch", "transformers", "tokenizers", "numpy", "peft", "knowledge-edit-bench"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def cpu_description() -> str:
-    """The processor and the vector instructions torch's CPU kernels use: floats round differently across them
-    (Gemma's logprobs by up to 5e-4 between two machines of one kind), which a value optimisation can amplify."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.partition(":")[2].strip()
-                break
-    except OSError:
-        pass
-    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
-
-
-def _git_revision() -> dict:
-    """HEAD, and whether tracked files other than the published results differ from it (runs write there)."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)results"], cwd=root, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return {"revision": None, "dirty": None}
-    return {"revision": rev.stdout.strip() or None, "dirty": bool(dirty.stdout.strip())}
-
-
-def load_config(run_dir: Path) -> dict:
-    config = RunLog(Path(run_dir)).read_config()
-    if config is None:
-        raise BenchError(f"{run_dir} is not a run directory (no config.json)")
-    return config

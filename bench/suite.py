@@ -24,9 +24,10 @@ from pathlib import Path
 
 from bench import checkpoints
 from bench.errors import BenchError
+from bench.lifecycle import ExecutorConfig, RunConfig
 from bench.registry import PRESETS
 from bench.runlog import RunLog, read_summary
-from bench.runner import ExecutorConfig, RunConfig, hms, run
+from bench.runner import hms, run
 from bench.tables import layouts
 
 logger = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_readme_headline_table_rounds_the_explorers_numbers():
     summary = _summary()
     readme = (ROOT / "README.md").read_text()
     head = readme.index("| | Editor | CF Rel | CF Loc | CF Score | CF H |")
-    rows = [ln for ln in readme[head:].splitlines()[2:] if ln.startswith("|")]
+    rows = list(itertools.takewhile(lambda ln: ln.startswith("|"), readme[head:].splitlines()[2:]))
     assert len(rows) == 13
     for line in rows:
         cells = [html.unescape(c.strip()) for c in line.strip("|").split("|")]

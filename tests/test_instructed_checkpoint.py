@@ -144,8 +144,8 @@ def test_checkpoint_size_of_a_7b_llama_matches_the_paper():
 def test_the_resolved_config_names_the_checkpoint_the_editor_loads(lm, root):
     """config.json records the discovered checkpoint and its layers; a resume of that run (same arguments)
     compares them with what the editor will load, not with the unset '' and [] it was given."""
+    from bench.lifecycle import resolved_config
     from bench.runlog import check_editor_resume
-    from bench.runner import resolved_config
 
     default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
     make_checkpoint(lm, root / lm.name, default)

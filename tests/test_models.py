@@ -26,7 +26,7 @@ def test_tokenizer_families(tiny_llama, tiny_gpt2):
 def test_dtype_and_device_resolution(tiny_llama):
     assert resolve_dtype("bf16") == torch.bfloat16
     assert load_model("tiny-llama", "cpu", "bfloat16").model.dtype == torch.bfloat16
-    with pytest.raises(BenchError, match="unknown dtype"):
+    with pytest.raises(BenchError, match="unknown --dtype"):
         resolve_dtype("int3")
     assert resolve_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():

@@ -17,7 +17,7 @@ import bench.suite as suite_module
 from bench import ray_executor
 from bench.cli import main
 from bench.errors import BenchError
-from bench.runner import ExecutorConfig
+from bench.lifecycle import ExecutorConfig
 from bench.suite import Suite, SuiteRun, run_suite
 from tests.test_runner import _record
 

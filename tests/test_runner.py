@@ -5,8 +5,8 @@ import logging
 import pytest
 
 from bench.cli import main
+from bench.lifecycle import cpu_description
 from bench.runlog import SUMMARY_COLUMNS, summary_columns
-from bench.runner import cpu_description
 
 
 def _record(i: int) -> dict:

@@ -8,10 +8,10 @@ import pytest
 import bench.paper.suites as paper_suites
 import bench.suite as suite_module
 from bench.cli import main
+from bench.lifecycle import RunConfig
 from bench.paper.suites import BASELINES, PAPER
 from bench.registry import parse_editor_args
 from bench.report import report
-from bench.runner import RunConfig
 from bench.suite import (
     Suite,
     SuiteRun,

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from bench.lifecycle import RunConfig
 from bench.models import load_model
 from bench.perf.head_speed import seconds_per_step
-from bench.runner import RunConfig, run
+from bench.runner import run
 
 EDITORS = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace", "mello",
            "instructed", "instructed-retrieval")

@@ -18,7 +18,8 @@ from unittest import mock
 
 import torch
 
-from bench.runner import RunConfig, run
+from bench.lifecycle import RunConfig
+from bench.runner import run
 from bench.scoring import Scorer
 
 
