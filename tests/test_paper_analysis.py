@@ -14,14 +14,14 @@ from bench.runlog import RunLog
 
 EDITORS = ("instructed", "instructed-retrieval", "instructed-noreweight", "instructed-late", "instructed-ffn",
            "instructed-noprefix", "instructed-ins", "ike", "noedit", "memit", "serac", "rome")
-LOW = {"Rel": 1.0, "Gen": 0.0, "Loc": 0.5, "Por_hop": 0.0}  # every editor but those in HIGH_GEN
-HIGH_GEN = ("instructed-noreweight", "instructed-retrieval")  # Gen 1.0: +100 over the others, on every case
+LOW = {"Rel": 100.0, "Gen": 0.0, "Loc": 50.0, "Por_hop": 0.0}  # percent, as per_case.csv; all but HIGH_GEN
+HIGH_GEN = ("instructed-noreweight", "instructed-retrieval")  # Gen 100: +100 over the others, on every case
 
 
 def _run(run, editors=EDITORS, protocols=("single", "sequential/final"), values=None, n=3):
     """per_case.csv (and a summary naming dataset and model) of `editors`, the same values on n cases."""
     run.mkdir(parents=True, exist_ok=True)
-    rows = {(e, p): [CaseMetrics(str(i), dict(values or LOW, Gen=1.0 if e in HIGH_GEN else 0.0)) for i in range(n)]
+    rows = {(e, p): [CaseMetrics(str(i), dict(values or LOW, Gen=100.0 if e in HIGH_GEN else 0.0)) for i in range(n)]
             for e in editors for p in protocols}
     RunLog(run).write_per_case(rows)
     (run / "summary.csv").write_text("editor,dataset,model,protocol,n_cases\n"
@@ -65,7 +65,7 @@ def test_old_vs_new_writes_the_paired_differences_into_the_paper_budget_run_fold
     for run in ("suite-smollm2-instructed/counterfact", "suite-smollm2-instructed/zsre"):
         _run(tmp_path / run, editors=("instructed", "instructed-retrieval"))
     for run in ("instructed-paper-budget/counterfact-200", "instructed-paper-budget/zsre-200"):
-        _run(tmp_path / run, editors=("instructed", "instructed-retrieval"), values=dict(LOW, Rel=0.5))
+        _run(tmp_path / run, editors=("instructed", "instructed-retrieval"), values=dict(LOW, Rel=50.0))
     out = old_vs_new.main(["--results", str(tmp_path)])
     assert out == tmp_path / "instructed-paper-budget" / "old-vs-new.txt"
     lines = out.read_text().splitlines()
@@ -110,7 +110,7 @@ def test_rome_second_moments_measures_keys_of_a_runs_edit_order_and_pairs_the_ru
     run.mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"case_ids": ids}))
     for _, with_moments, without in rome_second_moments.PAIRS:
-        _run(tmp_path / with_moments, editors=("rome",), values=dict(LOW, Loc=1.0))
+        _run(tmp_path / with_moments, editors=("rome",), values=dict(LOW, Loc=100.0))
         _run(tmp_path / without, editors=("rome",))
     out = rome_second_moments.main(["--results", str(tmp_path), "--runs", "tiny-llama=tiny/counterfact-sequential",
                                     "--moments", "", "--edits", "3", "--out", str(tmp_path / "out.txt")])
