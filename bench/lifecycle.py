@@ -180,7 +180,8 @@ def check_with_model(opened: OpenRun, lm) -> ModelCheck:
         check_config_for_model(n, opened.configs[n], lm)
         resolved = opened.configs[n].resolved(lm, cfg.seed, opened.classes[n])  # what config.json records
         configs[n] = json.loads(json.dumps(resolved_config(n, resolved), default=str))
-        check_editor_resume(opened.log.out / "config.json", n, opened.earlier.get(n), configs[n])
+        check_editor_resume(opened.log.out / "config.json", n, opened.earlier.get(n), configs[n],
+                            resolved_config(n, opened.configs[n]))
         _check_row_stamp(opened, n, stamp(asdict(cfg), str(lm.device), configs[n]))
     check_context(opened.cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
     model = {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),

@@ -419,13 +419,18 @@ def check_resume(path: Path, previous: dict, config: dict, loaded: bool = True) 
             )
 
 
-def check_editor_resume(path: Path, name: str, previous: dict | None, resolved: dict) -> None:
-    """An editor resumed into a run must have the resolved configuration (every config field) it ran with."""
+def check_editor_resume(path: Path, name: str, previous: dict | None, resolved: dict,
+                        given: dict | None = None) -> None:
+    """An editor resumed into a run must have the resolved configuration (every config field) it ran with.
+    `given`: the configuration before it was resolved on the model; a field recorded as given, from a version
+    that did not yet record its resolved value (FT's `layers: []`), is the same setting."""
     if not previous or "config" not in previous:
         return
     before = previous["config"]
     now = json.loads(json.dumps(resolved, default=str))
-    differ = sorted(k for k in now if k in before and before[k] != now[k])
+    given = json.loads(json.dumps(given, default=str)) if given is not None else {}
+    differ = sorted(k for k in now if k in before and before[k] != now[k]
+                    and not (k in given and before[k] == given[k]))
     if differ:
         detail = ", ".join(f"{k}={before[k]!r} (now {now[k]!r})" for k in differ)
         raise BenchError(

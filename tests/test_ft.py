@@ -149,3 +149,23 @@ def test_config_json_records_the_layer_edited(name, tmp_path):
     given = evaluate(name, [make_case()], model="tiny-llama", device="cpu", bootstrap=10, out=tmp_path / "given",
                      editor_args={name: {"num_steps": 1, "layers": [1]}})
     assert given.config["editors"][name]["config"]["layers"] == [1]
+
+
+def test_a_run_recorded_before_the_resolved_layer_resumes(tmp_path):
+    """Runs made before FT recorded its resolved layer say `layers: []`; the same arguments resume them, others not."""
+    import json
+
+    from bench.api import evaluate
+    from bench.errors import BenchError
+
+    out = tmp_path / "run"
+    evaluate("ft-m", [make_case()], model="tiny-llama", device="cpu", bootstrap=10, out=out,
+             editor_args={"ft-m": {"num_steps": 1}})
+    config = json.loads((out / "config.json").read_text())
+    config["editors"]["ft-m"]["config"]["layers"] = []  # as recorded before
+    (out / "config.json").write_text(json.dumps(config))
+    evaluate("ft-m", [make_case()], model="tiny-llama", device="cpu", bootstrap=10, out=out, resume=True,
+             editor_args={"ft-m": {"num_steps": 1}})
+    with pytest.raises(BenchError, match=r"layers=\[\] \(now \[1\]\)"):
+        evaluate("ft-m", [make_case()], model="tiny-llama", device="cpu", bootstrap=10, out=out, resume=True,
+                 editor_args={"ft-m": {"num_steps": 1, "layers": [1]}})
