@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import functools
 import importlib
-import warnings
 from dataclasses import MISSING, dataclass, field, fields
 from importlib import metadata
 
 from bench.arguments import allowed, check_config, check_layers, help_of, rule_of, type_name
+from bench.entry_points import plugin_modules
 from bench.errors import BenchError, did_you_mean
 
 EDITOR_GROUP = "knowledge_edit_bench.editors"
@@ -47,12 +47,7 @@ def catalogue() -> Catalogue:
     presets: dict[str, tuple[str, dict[str, str]]] = {}
     aliases: dict[str, str] = {}
     descriptions: dict[str, tuple[str, str]] = {}
-    for ep in metadata.entry_points(group=CATALOGUE_GROUP):
-        try:
-            module = ep.load()
-        except Exception as exc:  # a broken plugin must not hide the other editors
-            warnings.warn(f"editor catalogue '{ep.name}' ({ep.value}) cannot be loaded: {exc}", stacklevel=2)
-            continue
+    for module in plugin_modules(CATALOGUE_GROUP, "editor catalogue"):
         order += [n for n in getattr(module, "ORDER", ()) if n in specs and n not in order]
         presets.update(getattr(module, "PRESETS", {}))
         aliases.update(getattr(module, "ALIASES", {}))

@@ -17,12 +17,11 @@ import json
 import logging
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from bench import checkpoints
+from bench.entry_points import plugin_modules
 from bench.errors import BenchError
 from bench.lifecycle import ExecutorConfig, RunConfig
 from bench.registry import PRESETS
@@ -73,12 +72,7 @@ def suites() -> dict[str, Suite]:
     """Every suite declared in the entry-point group SUITES_GROUP: each entry names a module holding SUITES
     (name -> Suite). Read once per process; a module that cannot be loaded is skipped with a warning."""
     found: dict[str, Suite] = {}
-    for ep in metadata.entry_points(group=SUITES_GROUP):
-        try:
-            module = ep.load()
-        except Exception as exc:  # a broken plugin must not hide the other suites
-            warnings.warn(f"suite module '{ep.name}' ({ep.value}) cannot be loaded: {exc}", stacklevel=2)
-            continue
+    for module in plugin_modules(SUITES_GROUP, "suite module"):
         found.update(getattr(module, "SUITES", {}))
     return found
 

@@ -20,11 +20,10 @@ never imports that package, it finds it here.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass, replace
 from fnmatch import fnmatch
-from importlib import metadata
 
+from bench.entry_points import plugin_modules
 from bench.errors import BenchError
 
 TABLES_GROUP = "knowledge_edit_bench.tables"
@@ -97,12 +96,7 @@ def catalogue() -> TableCatalogue:
     again). A module that cannot be loaded is skipped with a warning, so one broken plugin hides no other table."""
     layouts: dict[str, Layout] = {}
     order: list[str] = []
-    for ep in metadata.entry_points(group=TABLES_GROUP):
-        try:
-            module = ep.load()
-        except Exception as exc:  # a broken plugin must not hide the other tables
-            warnings.warn(f"table module '{ep.name}' ({ep.value}) cannot be loaded: {exc}", stacklevel=2)
-            continue
+    for module in plugin_modules(TABLES_GROUP, "table module"):
         layouts.update(getattr(module, "LAYOUTS", {}))
         order += [e for e in getattr(module, "ROW_ORDER", ()) if e not in order]
     named = {e for lay in layouts.values() for _, eds in lay.rows or () for e in eds}
