@@ -3,10 +3,13 @@ disk, then renamed over it, so a reader (or a resumed run) sees the old file or 
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+from bench.errors import BenchError
 
 
 def temporary_sibling(path: Path, suffix: str = "tmp") -> Path:
@@ -23,6 +26,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         write(tmp)
         fsync_file(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS):
+            raise
+        raise BenchError(f"writing {path} failed ({exc.strerror}); the file is as it was. Free space (or raise the "
+                         "limit), then rerun with --resume.") from None
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)

@@ -339,10 +339,15 @@ class RunLog:
         except OSError as exc:
             raise BenchError(f"cannot append to {self.cases_path} ({exc.strerror}); it must be a plain file of the "
                              "run folder. Nothing of this unit was written; fix it and rerun with --resume.") from None
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # a full disk, a file size limit: the unit is cut short, and rerun on --resume
+            raise BenchError(f"writing {self.cases_path} failed ({exc.strerror}). Every unit written before is kept; "
+                             "free space (or raise the file size limit), then rerun with --resume: the unit cut "
+                             "short is run again.") from None
 
     def write_curve(self, rows: list[dict]) -> Path | None:
         """curve.csv of a sequential run: the metrics at every eval@K checkpoint (`read_curve` reads it)."""

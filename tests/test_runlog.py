@@ -426,3 +426,22 @@ def test_a_line_that_is_not_a_row_is_a_clear_error(dataset, tmp_path, capsys, li
 
 def _no_model(*args, **kwargs):
     raise AssertionError("the model was loaded before the command was refused")
+
+
+def test_a_short_write_on_a_full_disk_is_a_clear_error_and_resumes_exactly(dataset, tmp_path):
+    """The review's repro: a file size limit cuts cases.jsonl mid-unit (as a full disk would)."""
+    import resource
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    out, whole = tmp_path / "cut", tmp_path / "whole"
+    command = [sys.executable, "-m", "bench", "run", "--editors", "ft-m", "--dataset", dataset, "--model",
+               "tiny-llama", "--device", "cpu", "--bootstrap", "20"]
+    cut = subprocess.run(command + ["--out", str(out)], preexec_fn=limit, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert cut.returncode == 2 and "failed (File too large)" in cut.stderr and "This is a bug" not in cut.stderr
+    assert (out / "cases.jsonl").stat().st_size == 4096
+    assert _run(dataset, out, "--resume", editors="ft-m") == 0 and _run(dataset, whole, editors="ft-m") == 0
+    assert (out / "per_case.csv").read_bytes() == (whole / "per_case.csv").read_bytes()
