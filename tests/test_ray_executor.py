@@ -172,3 +172,15 @@ def test_impossible_executor_options_are_refused(cluster, dataset, tmp_path, cap
     assert _run("noedit", dataset, tmp_path / "run", "--executor", "ray", "--workers", "5") == 2
     assert "does not fit the Ray cluster (2 CPUs, 0 GPUs, 1 node(s)); at most 2 fit" in capsys.readouterr().err
     assert not (tmp_path / "run" / "cases.jsonl").exists()
+
+
+def test_case_ids_with_commas_keep_every_unit_under_ray(cluster, one_thread, tmp_path):
+    """Ids "a,b", "c", "a", "b,c" at batch size 2 once shared one unit key: the driver took the second unit for a
+    retry of the first and never wrote it."""
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) | {"case_id": c} for i, c in enumerate(["a,b", "c", "a", "b,c"])]))
+    args = ["--protocol", "batch", "--batch-size", "2"]
+    assert _run("noedit", f"counterfact:{path}", tmp_path / "ray", *args, "--executor", "ray", "--workers", "2") == 0
+    assert _run("noedit", f"counterfact:{path}", tmp_path / "local", *args) == 0
+    _same_files(tmp_path / "local", tmp_path / "ray")
+    assert ",4," in (tmp_path / "ray" / "summary.csv").read_text()
