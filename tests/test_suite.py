@@ -177,8 +177,8 @@ def test_a_runs_own_editor_args_name_its_model_and_the_command_line_wins(tmp_pat
     assert seen == ["ft-m:steps=3;ft-m:note=tiny-llama;ft-m:steps=5"]
     assert parse_editor_args(seen[0])["ft-m"]["steps"] == "5"
     ablations = {r.name: r for r in PAPER.runs}["zsre-ablations"]
-    assert parse_editor_args(ablations.editor_args)["instructed-late"] == {
-        "checkpoint": "results/checkpoints/instructed/{model}-ablations-5ep/late"}
+    assert parse_editor_args(ablations.editor_args) == {
+        "instructed": {"checkpoint": "results/checkpoints/instructed/{model}/control"}}  # the others: their presets
 
 
 def test_a_suite_with_tables_with_puts_its_rows_over_the_other_folders(tmp_path, monkeypatch):

@@ -15,15 +15,15 @@ PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "s
 LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
 INSTRUCTED = ("instructed", "instructed-retrieval")
 
-# Table 4's ablations, each its own checkpoint trained at its control's budget; each suite names the folders.
-# The first set (5 epochs on an H200, commit 03ac266 of 2026-11-26, before the sink fix and the authors' recipe)
-# is kept for the paper suite folder's runs.
+# Table 4's ablations, each its own checkpoint trained at its control's budget. Their set is the 1-epoch one
+# trained beside the default checkpoint (commit 3278daf of 2026-12-04), so their control is that budget's
+# `control/` folder, not the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch). The
+# first set (5 epochs, commit 03ac266 of 2026-11-26, before the sink fix) was removed after commit 2af56bd.
 ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
 # the checkout-relative folder, as data: the suite names no editor package
 _CHECKOUT_CHECKPOINTS = checkpoints.CHECKOUT_ROOT.relative_to(checkpoints.SOURCE_ROOT).as_posix()
-V1_ABLATION_CHECKPOINTS = f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}-ablations-5ep"
-V1_ABLATION_ARGS = checkpoint_args(ABLATIONS, {editor: f"{V1_ABLATION_CHECKPOINTS}/{folder}" for editor, folder in
-                                               zip(ABLATIONS, ("control", "noreweight", "late", "ffn"))})
+PAPER_BUDGET_CONTROL = checkpoint_args(("instructed",),
+                                       {"instructed": f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}/control"})
 
 PAPER = Suite("paper", (
     SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED + ("instructed-noprefix",),
@@ -31,8 +31,8 @@ PAPER = Suite("paper", (
     SuiteRun("zsre", "zsre", PAPER_BASELINES + INSTRUCTED, ("table2",)),
     SuiteRun("mquake-test", "mquake-test", ("noedit", "ft-m", "rome", "memit", "ike", "mello") + INSTRUCTED,
              ("table3",), full=True),
-    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",), editor_args=V1_ABLATION_ARGS),
-    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",), editor_args=V1_ABLATION_ARGS),
+    SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",), editor_args=PAPER_BUDGET_CONTROL),
+    SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",), editor_args=PAPER_BUDGET_CONTROL),
     SuiteRun("zsre-inverse", "zsre-inverse", ("noedit", "instructed", "instructed-ins"), ("table9",)),
     SuiteRun("zsre-subject-replace", "zsre-subject-replace", ("noedit", "instructed", "instructed-ins"),
              ("table9",)),
@@ -74,10 +74,7 @@ INSTRUCTED_RUNS = (
 
 
 # `instructed-paper-budget`: the default checkpoint since commit 3278daf of 2026-12-04 (10 epochs over all
-# records). Table 4's set was trained at 1 epoch side by side, so its control is that budget's `control/` folder,
-# not the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch).
-PAPER_BUDGET_CONTROL = checkpoint_args(("instructed",),
-                                       {"instructed": f"{_CHECKOUT_CHECKPOINTS}/instructed/{{model}}/control"})
+# records), Table 4 with its equal-budget control (above).
 INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
     replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_RUNS),
     note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2")
