@@ -38,6 +38,16 @@ def test_gate_fills_a_small_memory_with_the_background_score():
     assert statistics.stdev([0.9, 0.3, 0.3, 0.3, 0.3]) == pytest.approx(0.2683, abs=1e-4)
 
 
+@pytest.mark.parametrize("scores", [[0.07], [0.0], [-0.2], [0.07, 0.05], [0.1, 0.0, -0.1]])
+def test_a_query_dissimilar_to_every_stored_edit_never_fires(scores):
+    """The padding once stood above such scores: [0.07, 0.3 x4] has std 0.103 > 0.1, a firing on the low side."""
+    assert gate(scores, fill=0.3) is False
+
+
+def test_a_full_memory_is_the_papers_rule_untouched():
+    assert gate([0.9, 0.3, 0.3, 0.3, 0.3], fill=0.0) is True and gate([0.1, 0.0, 0.0, 0.0, 0.0], fill=0.9) is False
+
+
 def test_memory_ranks_and_clears():
     memory = InstructionMemory(HashEncoder())
     memory.add(["Toko Yasuda plays the piano.", "Rome is the capital of Italy.", "Cats eat fish."])

@@ -4,8 +4,10 @@ The memory holds the edit sentences of every edit made so far (`edit()` appends,
 A query fires when the standard deviation of its top-k scores exceeds a threshold (paper: top 5, 0.1):
 then the top entry is the instruction, otherwise the plain model answers. While the memory holds fewer
 than k entries the missing scores count as `fill` (the typical score of an unrelated entry), so a
-single-edit memory still has a defined spread. Multi-hop questions take the top-k facts without a
-gate, as the paper does.
+single-edit memory still has a defined spread; a missing entry never scores above the entries that are there,
+so the spread comes only from stored edits standing out above the background, never from a query that is
+less similar to every stored edit than the background is (which once made the gate fire on unrelated
+questions). Multi-hop questions take the top-k facts without a gate, as the paper does.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import torch
 def gate(scores: list[float], top_k: int = 5, threshold: float = 0.1, fill: float = 0.3) -> bool:
     """The paper's rule: sample standard deviation (torch.std's default) of the top-k scores > threshold."""
     top = sorted(scores, reverse=True)[:top_k]
-    top += [fill] * (top_k - len(top))
+    top += [min([fill, *top])] * (top_k - len(top))  # padding below the stored scores, never above
+    if len(top) < 2:
+        return False
     return statistics.stdev(top) > threshold
 
 
