@@ -3,6 +3,7 @@ repository root. Each writes its output into the results folder it explains (a `
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
@@ -13,3 +14,12 @@ def write_report(lines: list[str], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+def results_parser(doc: str, out: str) -> argparse.ArgumentParser:
+    """The options every analysis of committed runs takes: where results/ is, and where its report goes (default:
+    RESULTS/`out`); a module adds its own."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder holding the runs")
+    p.add_argument("--out", type=Path, default=None, help=f"default RESULTS/{out}")
+    return p

@@ -7,11 +7,10 @@ writes results/instructed-paper-budget/old-vs-new.txt.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from bench.metrics import paired_bootstrap
-from bench.paper.analysis import write_report
+from bench.paper.analysis import results_parser, write_report
 from bench.runlog import read_per_case
 
 OLD, NEW = "suite-smollm2-instructed", "instructed-paper-budget"  # below the results folder
@@ -34,9 +33,7 @@ def differences(old: Path, new: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder holding the runs")
-    p.add_argument("--out", type=Path, default=None, help=f"default RESULTS/{OUT}")
+    p = results_parser(__doc__, OUT)
     args = p.parse_args(argv)
     return write_report(differences(args.results / OLD, args.results / NEW), args.out or args.results / OUT)
 

@@ -14,11 +14,10 @@ writes results/suite-smollm2-instructed-paper-budget/compare.txt.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from bench.metrics import paired_bootstrap
-from bench.paper.analysis import write_report
+from bench.paper.analysis import results_parser, write_report
 from bench.runlog import read_per_case
 
 NEW, OLD, CPU, BASE = ("suite-smollm2-instructed-paper-budget", "suite-smollm2-instructed", "instructed-paper-budget",
@@ -95,9 +94,7 @@ def within(results: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder holding the runs")
-    p.add_argument("--out", type=Path, default=None, help=f"default RESULTS/{OUT}")
+    p = results_parser(__doc__, OUT)
     args = p.parse_args(argv)
     r = args.results
     lines = ablations(r / NEW) + budgets(r / NEW, r / OLD) + devices(r / NEW, r / CPU) + within(r)

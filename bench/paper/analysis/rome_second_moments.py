@@ -15,7 +15,6 @@ writes results/suite-gemma3/rome-second-moments.txt.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from bench.data.registry import resolve_data_dir
 from bench.editor import Resources
 from bench.metrics import paired_bootstrap
 from bench.models import load_model
-from bench.paper.analysis import write_report
+from bench.paper.analysis import results_parser, write_report
 from bench.paper.findings import per_case
 from bench.registry import get_editor_class
 from editors.locate.keys import read_at_lookup
@@ -97,14 +96,12 @@ def key_overlaps(results: Path, runs: dict[str, str], moments, n: int = N, data_
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--results", type=Path, default=Path("results"), help="the results folder holding the runs")
+    p = results_parser(__doc__, OUT)
     p.add_argument("--runs", default=",".join(f"{m}={r}" for m, r in RUNS.items()),
                    help="MODEL=RUN,...: each model's sequential CounterFact run below --results")
     p.add_argument("--moments", default=",".join(MOMENTS), help="models also measured with the second moments")
     p.add_argument("--edits", type=int, default=N, help="the first N edits of each run")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", type=Path, default=None, help=f"default RESULTS/{OUT}")
     args = p.parse_args(argv)
     runs = dict(spec.split("=", 1) for spec in args.runs.split(","))
     lines = key_overlaps(args.results, runs, set(filter(None, args.moments.split(","))), args.edits, args.data_dir)
