@@ -32,7 +32,8 @@ from bench.registry import (
     get_editor_class,
     parse_editor_args,
 )
-from bench.runlog import CASES_FORMAT, RunLog, check_editor_resume, stamp
+from bench.resume import check_editor_resume, stamp
+from bench.runlog import CASES_FORMAT, RunLog
 from bench.summary import per_case, sequential_curve, summarize
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.lifecycle import RunConfig, finish, load_config
-from bench.runlog import RESUME_OPTIONS, RunLog
+from bench.resume import RESUME_OPTIONS
+from bench.runlog import RunLog
 
 # A resume's options, but --limit may differ: the case lists are compared instead (_check_options).
 SAME_OPTIONS = tuple(k for k in RESUME_OPTIONS if k != "limit")

@@ -9,7 +9,7 @@ other files are replaced atomically, and a lock keeps a second writer out.
 `config.json`'s `cases_format` versions the unit format: from version 2 every unit, the first included, counts
 only with its completion mark (version 1 runs, from before the mark, may start with unmarked rows). The mark row
 also records what the unit was written with (`written_with`: the run's options and a digest of the editor's
-configuration), so a run whose config.json is lost can still be checked before it is resumed. Nothing here writes
+configuration), so a run whose config.json is lost can still be checked before it is resumed (bench/resume.py). Nothing here writes
 through a symbolic link: the lock and cases.jsonl are opened with O_NOFOLLOW, every other file is replaced.
 
 Units: a cases.jsonl row scores one query (`acc`, `loc`: fractions 0-1 of the answer's tokens); every value
@@ -19,7 +19,6 @@ derived from them, per case (per_case.csv) or per dataset (summary.csv, curve.cs
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,14 @@ from bench.atomic import atomic_write, atomic_write_text
 from bench.errors import BenchError
 from bench.locks import FolderLock
 from bench.metrics import ALL_METRICS, PAPER_METRICS, CaseMetrics
+from bench.resume import (
+    UNIT_ROWS,
+    UNUSABLE_CONFIG_ADVICE,
+    WRITTEN_WITH,
+    check_resume,
+    check_rows_for_resume,
+    warn_if_environment_changed,
+)
 
 PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case values in percent; Score and H are computed from their means
 # Appended after them only when some case has it, so that runs from before it keep a byte-identical per_case.csv.
@@ -44,12 +51,6 @@ SUMMARY_COLUMNS = ["editor", "dataset", "model", "protocol", "n_cases",
                    "Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "Score", "H"]
 EXTRA_METRICS = ["MH_Acc"]  # MQuAKE's official multi-hop accuracy (generation, any question, aliases)
 
-# Options a resumed run must share with the run directory: they decide which rows one `bench run` writes.
-RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every")
-# ... and what decides the values in them (the device as resolved: `auto` and `cpu` on a CPU machine agree).
-RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
-UNIT_ROWS = "unit_rows"  # on the last row of a unit: how many rows the unit has (its completion mark)
-WRITTEN_WITH = "written_with"  # on the same row: the RESUME_OPTIONS, RESUME_SETTINGS and the editor's digest
 CASES_FORMAT = 2  # config.json's "cases_format" of runs this version writes (module docstring)
 _TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp$")  # bench.atomic.temporary_sibling's names
 
@@ -102,13 +103,6 @@ def parse_unit_key_edit(key: str) -> str | None:
     return key[len(_EDIT):] if str(key).startswith(_EDIT) else None
 
 
-UNUSABLE_CONFIG_ADVICE = (
-    "Restore it from a copy (for a committed run: git checkout -- that file), or rerun the command that made the "
-    "run with --resume: the run is then resumed only if every row's own record (written_with) matches the command, "
-    "and the file is kept beside it as config.json.unusable-DATE. Rows written before that record existed cannot "
-    "be checked: for those, restore config.json or start a new --out.")
-
-
 def check_run_folder(out: Path) -> None:
     """Refuse an --out that cannot be a run folder before anything is created or loaded, saying why."""
     text = str(out)
@@ -133,46 +127,6 @@ def check_run_folder(out: Path) -> None:
     if str(out.resolve()).startswith(("/proc/", "/sys/", "/dev/")) or not os.access(parent, os.W_OK | os.X_OK):
         raise BenchError(f"--out {out}: {parent} cannot hold a run folder (a system or read-only place); choose a "
                          "folder you can write, e.g. under runs/")
-
-
-def stamp(args: dict, device: str | None, editor_config: dict) -> dict:
-    """What a unit was written with (its mark row's `written_with`): the run's options and settings that decide
-    the rows, and a digest of the editor's resolved configuration."""
-    canonical = json.dumps(json.loads(json.dumps(editor_config, default=str)), sort_keys=True)
-    out = {key: args.get(key) for key in RESUME_OPTIONS}
-    out.update({name: args.get(key) for name, (section, key) in RESUME_SETTINGS.items() if section == "args"})
-    out["device"] = device
-    out["editor_config"] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return out
-
-
-def check_rows_for_resume(out: Path, rows: list[dict], args: dict, unusable: str | None) -> dict[str, dict]:
-    """A resume without a usable config.json: every row's `written_with` must match this command's options, and
-    every editor with rows must be named (its configuration is checked once its model is loaded). Returns
-    editor -> its rows' record."""
-    what = unusable or f"{out / 'config.json'} is missing"
-    marks = [r for r in rows if UNIT_ROWS in r]
-    if not marks or any(WRITTEN_WITH not in r for r in marks):
-        raise BenchError(f"--resume: {what}, and the rows in {out / 'cases.jsonl'} were written before rows recorded "
-                         f"their options, so this command cannot be checked against them. {UNUSABLE_CONFIG_ADVICE}")
-    now = stamp(args, None, {})
-    stamps: dict[str, dict] = {}
-    for row in marks:
-        record = row[WRITTEN_WITH]
-        for key, value in now.items():
-            if key not in ("device", "editor_config") and record.get(key) != value:
-                raise BenchError(f"--resume: {what}, and the rows of {out} were written with "
-                                 f"{key}={record.get(key)!r}; this command has {key}={value!r}. Resume with the same "
-                                 "options or use a new --out.")
-        if stamps.setdefault(row["editor"], record)["editor_config"] != record["editor_config"]:
-            raise BenchError(f"--resume: {what}, and the rows of editor {row['editor']} in {out} were written with two "
-                             "configurations; this run cannot be resumed. Start a new --out.")
-    missing = sorted(set(stamps) - set(args.get("editors") or []))
-    if missing:
-        raise BenchError(f"--resume: {what}, and {out} holds rows of editor(s) {', '.join(missing)} that this command "
-                         "does not name, so their configuration cannot be checked. Name them in --editors (with the "
-                         "same --editor-args), or restore config.json.")
-    return stamps
 
 
 def summary_columns() -> list[str]:
@@ -311,7 +265,7 @@ class RunLog:
             starts = previous.get("previous_starts", [])
             if previous.get("started") != config.get("started"):  # an earlier start, not this run's last write
                 starts = starts + [{key: previous.get(key) for key in ("started", "versions", "git")}]
-                _warn_if_environment_changed(self.out / "config.json", previous, config)
+                warn_if_environment_changed(self.out / "config.json", previous, config)
             config["previous_starts"] = starts
             config["cases_format"] = previous.get("cases_format", 1)  # its rows keep the format they were written in
             for key, value in previous.items():  # notes the runner does not write (a merge's) survive a resume
@@ -390,59 +344,6 @@ class RunLog:
                         writer.writerow([editor, label, c.case_id] + [_exact(v) for v in values])
 
         return atomic_write(self.out / "per_case.csv", write)
-
-
-def _warn_if_environment_changed(path: Path, previous: dict, config: dict) -> None:
-    """A resume on another machine or library version is allowed (runs are continued where CPU time is), but
-    said: the rows of both starts share one summary, and floats may round differently between them."""
-    before, now = previous.get("versions") or {}, config.get("versions") or {}
-    changed = [f"{key} {value!r} -> {now.get(key)!r}" for key, value in sorted(before.items()) if value != now.get(key)]
-    if changed:
-        logger.warning("%s: resumed in another environment than its last start (%s); the rows written so far are "
-                       "kept, and config.json's previous_starts records each start's. Floats can round differently "
-                       "between machines, so an optimising editor's rows may differ from one environment's.",
-                       path, "; ".join(changed))
-
-
-def check_resume(path: Path, previous: dict, config: dict, loaded: bool = True) -> None:
-    """Refuse to resume with any option or setting that changes the rows, naming it; `loaded=False`: before the
-    model is loaded, the settings known then (not the device)."""
-    for key in RESUME_OPTIONS:
-        if (previous.get("args") or {}).get(key) != config["args"].get(key):
-            raise BenchError(
-                f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "
-                f"has {key}={config['args'].get(key)!r}. Resume with the same options or use a new --out."
-            )
-    for name, (section, key) in RESUME_SETTINGS.items():
-        if not loaded and section != "args":
-            continue
-        before, now = (previous.get(section) or {}).get(key), (config.get(section) or {}).get(key)
-        if before is not None and before != now:
-            raise BenchError(
-                f"--resume: {path} was written with {name} {before!r}, this command runs with {now!r}; rows of "
-                f"both would be mixed in one summary. Resume with --{name} {before} or use a new --out."
-            )
-
-
-def check_editor_resume(path: Path, name: str, previous: dict | None, resolved: dict,
-                        given: dict | None = None) -> None:
-    """An editor resumed into a run must have the resolved configuration (every config field) it ran with.
-    `given`: the configuration before it was resolved on the model; a field recorded as given, from a version
-    that did not yet record its resolved value (FT's `layers: []`), is the same setting."""
-    if not previous or "config" not in previous:
-        return
-    before = previous["config"]
-    now = json.loads(json.dumps(resolved, default=str))
-    given = json.loads(json.dumps(given, default=str)) if given is not None else {}
-    differ = sorted(k for k in now if k in before and before[k] != now[k]
-                    and not (k in given and before[k] == given[k]))
-    if differ:
-        detail = ", ".join(f"{k}={before[k]!r} (now {now[k]!r})" for k in differ)
-        raise BenchError(
-            f"--resume: editor {name} ran in {path.parent} with {detail}; this command configures it differently "
-            f"(--editor-args), which would mix two settings in one summary row. Resume with the same --editor-args "
-            "or use a new --out."
-        )
 
 
 @dataclass

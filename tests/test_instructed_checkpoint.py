@@ -145,7 +145,7 @@ def test_the_resolved_config_names_the_checkpoint_the_editor_loads(lm, root):
     """config.json records the discovered checkpoint and its layers; a resume of that run (same arguments)
     compares them with what the editor will load, not with the unset '' and [] it was given."""
     from bench.lifecycle import resolved_config
-    from bench.runlog import check_editor_resume
+    from bench.resume import check_editor_resume
 
     default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
     make_checkpoint(lm, root / lm.name, default)
