@@ -9,8 +9,9 @@ other files are replaced atomically, and a lock keeps a second writer out.
 `config.json`'s `cases_format` versions the unit format: from version 2 every unit, the first included, counts
 only with its completion mark (version 1 runs, from before the mark, may start with unmarked rows). The mark row
 also records what the unit was written with (`written_with`: the run's options and a digest of the editor's
-configuration), so a run whose config.json is lost can still be checked before it is resumed (bench/resume.py). Nothing here writes
-through a symbolic link: the lock and cases.jsonl are opened with O_NOFOLLOW, every other file is replaced.
+configuration), so a run whose config.json is lost can still be checked before it is resumed (bench/resume.py).
+Nothing here writes through a symbolic link: the lock and cases.jsonl are opened with O_NOFOLLOW, every other file
+is replaced.
 
 Units: a cases.jsonl row scores one query (`acc`, `loc`: fractions 0-1 of the answer's tokens); every value
 derived from them, per case (per_case.csv) or per dataset (summary.csv, curve.csv, the tables), is in percent.
