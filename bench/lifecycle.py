@@ -22,7 +22,7 @@ from bench.data.schema import NHOP, REL, EditCase
 from bench.data.validate import check_context, context_length
 from bench.editor import Resources, check_supported
 from bench.errors import BenchError
-from bench.models import resolve_device, resolve_dtype
+from bench.models import check_device_name, resolve_dtype
 from bench.plots import bar_charts, curve_plots
 from bench.protocols import ProtocolConfig
 from bench.registry import (
@@ -99,7 +99,7 @@ def validate(cfg: RunConfig) -> None:
         raise BenchError("--num-edits must be >= 1 and --eval-every >= 0")
     if not cfg.editors:
         raise BenchError("--editors is empty; name at least one editor (see `python -m bench list editors`)")
-    resolve_device(cfg.device)  # an unknown device or dtype is refused now, not when the model loads
+    check_device_name(cfg.device)  # an unknown device or dtype is refused now, not when the model loads
     resolve_dtype(cfg.dtype)
     if cfg.seed < 0:
         raise BenchError(f"--seed {cfg.seed}: seeds are numbers >= 0 (numpy's generators refuse negative ones)")

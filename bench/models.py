@@ -36,13 +36,19 @@ class LoadedModel:
         return self.model.config.model_type
 
 
+def check_device_name(device: str) -> None:
+    """Refuse a device name the harness does not know; whether it is there is for the process that loads the model
+    (a Ray driver without a GPU may start workers that have one)."""
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        raise BenchError(f"unknown --device '{device}'; use auto, cpu or cuda")
+
+
 def resolve_device(device: str = "auto") -> torch.device:
+    check_device_name(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise BenchError(f"--device {device} was asked for, but no CUDA device is visible; use --device cpu")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise BenchError(f"unknown --device '{device}'; use auto, cpu or cuda")
     return torch.device(device)
 
 

@@ -79,3 +79,11 @@ def _exit_code(argv) -> int:
         return main(argv)
     except SystemExit as exc:
         return exc.code
+
+
+def test_a_cuda_device_is_left_to_the_process_that_loads_the_model(monkeypatch):
+    """A Ray driver without a GPU may start workers that have one: only the name is checked before loading."""
+    from bench.lifecycle import RunConfig, validate
+
+    monkeypatch.setattr(bench.models.torch.cuda, "is_available", lambda: False)
+    validate(RunConfig(editors=["ft-m"], dataset="counterfact", out="run", device="cuda"))
