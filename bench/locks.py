@@ -97,14 +97,20 @@ def _holder_record() -> dict:
             "command": " ".join(sys.argv)}
 
 
-def _say_if_other_host(fd: int, path: Path) -> None:
-    """flock does not reach across machines: a lock last taken on another host may belong to a live run there."""
+def _holder_info(fd: int) -> dict | None:
+    """The record the lock's last holder wrote (`_holder_record`), or None when it cannot be read."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         info = json.loads(os.read(fd, 4096).decode() or "{}")
     except (OSError, ValueError):
-        return
-    host = info.get("host") if isinstance(info, dict) else None
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _say_if_other_host(fd: int, path: Path) -> None:
+    """flock does not reach across machines: a lock last taken on another host may belong to a live run there."""
+    info = _holder_info(fd) or {}
+    host = info.get("host")
     if host and host != socket.gethostname():
         logger.warning("%s was last taken on another host (%s, pid %s, since %s): this host cannot see whether that "
                        "process still runs. If it does, stop one of the two; two writers would mix rows.",
@@ -112,10 +118,8 @@ def _say_if_other_host(fd: int, path: Path) -> None:
 
 
 def _read_holder(fd: int) -> str:
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        info = json.loads(os.read(fd, 4096).decode() or "{}")
-    except (OSError, ValueError):
+    info = _holder_info(fd)
+    if info is None:
         return "holder unknown"
     return (f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}: "
             f"{info.get('command') or 'command unknown'}")
