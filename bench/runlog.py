@@ -205,13 +205,11 @@ class RunLog:
                            f" and a torn last line ({scan.torn_bytes} bytes)" if scan.torn_bytes else "")
         return scan.dropped_rows
 
-    def strict_units(self) -> bool:
-        """Whether every unit must carry its completion mark (`cases_format` >= 2; module docstring). Without a
-        usable config.json, rows that record what they were written with come from a version-2 run."""
+    def strict_units(self) -> bool | None:
+        """Whether every unit must carry its completion mark (`cases_format` >= 2; module docstring); None without
+        a usable config.json, for `_scan` to tell from the rows."""
         config, _ = self._load_config()
-        if config is not None:
-            return config.get("cases_format", 1) >= 2
-        return self.cases_path.exists() and f'"{WRITTEN_WITH}"'.encode() in self.cases_path.read_bytes()
+        return config.get("cases_format", 1) >= 2 if config is not None else None
 
     def read_config(self) -> dict | None:
         """config.json, or None if there is none; an unusable one is an error saying what to do."""
@@ -355,12 +353,14 @@ class _Scan:
     torn_bytes: int = 0
 
 
-def _scan(path: Path, strict: bool = True) -> _Scan:
+def _scan(path: Path, strict: bool | None = True) -> _Scan:
     """Rows of complete units. A unit is complete when its last row carries `unit_rows` equal to its row count.
     Not `strict` (a `cases_format` 1 run): rows from before the mark existed (no row of the file carries one
-    before them) count as complete."""
+    before them) count as complete. None: strict when rows record what they were written with (version 2)."""
     scan, pending, marked = _Scan(), [], False
     data = path.read_bytes()
+    if strict is None:
+        strict = f'"{WRITTEN_WITH}"'.encode() in data
     end = data.rfind(b"\n") + 1
     scan.torn_bytes = len(data) - end
     for number, line in enumerate(data[:end].decode("utf-8", errors="replace").splitlines(), 1):
