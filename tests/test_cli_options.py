@@ -8,7 +8,7 @@ import pytest
 import bench.models
 import bench.runner
 from bench.cli import main
-from tests.test_runlog import _record
+from tests.test_runlog import _no_model, _record
 
 # (extra arguments, what the message must say)
 INVALID = [
@@ -49,10 +49,6 @@ def dataset(tmp_path):
     path = tmp_path / "cf.json"
     path.write_text(json.dumps([_record(i) for i in range(2)]))
     return f"counterfact:{path}"
-
-
-def _no_model(*args, **kwargs):
-    raise AssertionError("a model was loaded before the command was refused")
 
 
 @pytest.mark.parametrize(("extra", "says"), INVALID, ids=[" ".join(a) for a, _ in INVALID])
