@@ -131,14 +131,15 @@ def markdown_table(frame, index: bool = True) -> str:
     NaN and None empty, numeric columns right-aligned."""
     import pandas as pd
 
+    from bench.markdown import pipe_table
+
     columns = ([str(frame.index.name or "")] if index else []) + [str(c) for c in frame.columns]
     numeric = ([pd.api.types.is_numeric_dtype(frame.index.dtype)] if index else []) + [
         pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes]
     rows = [[*([idx] if index else []), *values] for idx, values in zip(frame.index, frame.itertuples(index=False))]
-    cells = [[_cell(v) for v in row] for row in rows]
+    cells = [[_cell(v).replace("|", "\\|") for v in row] for row in rows]
     rule = ["---:" if right else "---" for right in numeric]
-    lines = [columns, rule, *cells]
-    return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines)
+    return "\n".join(pipe_table([c.replace("|", "\\|") for c in columns], cells, rule))
 
 
 def _cell(value) -> str:

@@ -23,6 +23,7 @@ import logging
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.markdown import pipe_table
 from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.significance import Comparison, PerCase, compare, load_per_case
@@ -163,12 +164,9 @@ def _warn_few(records: list[dict]) -> None:
 def markdown_summary(records: list[dict]) -> str:
     """The short table a run ends with: editor x Rel, Gen, Loc, Por_hop, Score, H (strict definitions, nothing
     bolded), one row per summary record, the protocol added where it is not `single`."""
-    head = ["Editor", "n", *SIX]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in records:
-        cells = ["–" if r.get(m) is None else f"{r[m]:.2f}" for m in SIX]
-        lines.append("| " + " | ".join([_label(r), str(r["n_cases"]), *cells]) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[_label(r), str(r["n_cases"]), *("–" if r.get(m) is None else f"{r[m]:.2f}" for m in SIX)]
+            for r in records]
+    return "\n".join(pipe_table(["Editor", "n", *SIX], rows)) + "\n"
 
 
 def _cell(rec: dict, metric: str, best: float | None, fmt: str, ci: bool) -> str:
@@ -186,10 +184,7 @@ def _cell(rec: dict, metric: str, best: float | None, fmt: str, ci: bool) -> str
 
 
 def _markdown(title: str, cols: list[str], rows: list[list[str]]) -> str:
-    head = ["Editor", "n"] + cols
-    lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    return "\n".join([f"**{title}**", "", *pipe_table(["Editor", "n"] + cols, rows)])
 
 
 def _latex(title: str, cols: list[str], rows: list[list[str]]) -> str:
@@ -276,9 +271,8 @@ def _layout_markdown(grid: Grid, body: list, loc: str = "strict") -> str:
     groups = grid.layout.columns
     head = ["", "Editor", "n"] + [f"{c.label} {_header(m, loc)}" if len(groups) > 1 else _header(m, loc)
                                   for c in groups for m in c.metrics]
-    lines = [f"**{grid.layout.caption}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join([g, e, n] + cells) + " |" for g, e, n, cells in body]
-    return "\n".join(lines)
+    rows = [[g, e, n] + cells for g, e, n, cells in body]
+    return "\n".join([f"**{grid.layout.caption}**", "", *pipe_table(head, rows)])
 
 
 def _layout_latex(grid: Grid, body: list, loc: str = "strict") -> str:
@@ -314,8 +308,7 @@ def render_significance(comparisons: list[Comparison], fmt: str, loc: str = "str
         rows.append([c.ours, c.column, _header(c.metric, loc), f"{c.ours_value:.2f}", c.other,
                      f"{c.other_value:.2f}", delta, str(c.n_shared), c.verdict])
     if fmt == "markdown":
-        lines = [f"**{title}**", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+        return "\n".join([f"**{title}**", "", *pipe_table(head, rows)])
     esc = [[_tex(x).replace("Δ", r"$\Delta$") for x in r] for r in [head] + rows]
     lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l l l r l r l r l}", r"\toprule",
              " & ".join(esc[0]) + r" \\", r"\midrule"] + [" & ".join(r) + r" \\" for r in esc[1:]]
