@@ -78,7 +78,7 @@ def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "
             "without_rows": _without_rows(records, cases, several)}
     sections = [_section("Summary", _summary_table(records, loc), "summary"),
                 _section("Paper tables", _paper_tables(run_dirs, tables, loc, choices), "tables") if tables else "",
-                _section("Figures", _figures(run_dirs), "figures"),
+                _section("Figures", _figures(run_dirs, left_out), "figures"),
                 _section("Case browser", _browser(cases), "cases")]
     replace = {"{{TITLE}}": html.escape(title or "Knowledge-editing results explorer"),
                "{{RUNS}}": _runs(run_dirs, choices), "{{BODY}}": "\n".join(s for s in sections if s),
@@ -217,14 +217,18 @@ def _inline(text: str) -> str:
     return re.sub(r"(?<!\w)\*(.+?)\*(?!\w)", r"<i>\1</i>", text)
 
 
-def _figures(run_dirs: list[str]) -> str:
-    """Each run's overview and, for sequential runs, its curves, inlined as PNG."""
+def _figures(run_dirs: list[str], left_out: set[tuple[str, str, str]]) -> str:
+    """Each run's overview and, for sequential runs, its curves, inlined as PNG: only the rows the run supplies to
+    the page (`left_out`: those another run supplies), so no figure shows a row the summary replaced."""
     blocks = []
     for d in run_dirs:
-        records = read_summary(Path(d) / "summary.csv")
+        run = os.path.normpath(d)
+        records = [r for r in read_summary(Path(d) / "summary.csv")
+                   if (run, r["editor"], r["protocol"]) not in left_out]
         if records:
             blocks.append(_img(png_bytes(overview_figure(records)), f"{d}: overview"))
-        curve = read_curve(Path(d) / "curve.csv")
+        shown = {r["editor"] for r in records}
+        curve = [c for c in read_curve(Path(d) / "curve.csv") if c["editor"] in shown]
         if curve:
             blocks.append(_img(png_bytes(curve_figure(curve, f"{d}: sequential editing")), f"{d}: sequential"))
     return "\n".join(blocks)

@@ -73,3 +73,15 @@ def test_the_cli_takes_repeated_from_options(runs, capsys):
     main_run, control = runs
     assert main(["report", main_run, control, "--table", "table2", "--from", f"instructed={main_run}"]) == 0
     assert capsys.readouterr().out == report([main_run], table="table2") + ""
+
+
+def test_the_explorers_figures_draw_only_the_rows_each_run_supplies(runs, monkeypatch):
+    """The figures once drew every run's whole summary, so a row --from replaced still showed in a heat map."""
+    import bench.explorer as explorer
+
+    main_run, control = runs
+    drawn = []
+    monkeypatch.setattr(explorer, "overview_figure", lambda records: drawn.append([r["editor"] for r in records]))
+    monkeypatch.setattr(explorer, "png_bytes", lambda figure: b"")
+    explorer.build_page([main_run, control], choices=[f"instructed={main_run}"])
+    assert "instructed" in drawn[0] and drawn[1:] == []  # control's only row is replaced: no figure of it
