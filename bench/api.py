@@ -68,8 +68,8 @@ def load_run(run_dir: str | Path) -> Results:
 
     from bench.explorer_cases import run_rows
     from bench.runlog import (
+        OPTIONAL_PER_CASE,
         PER_CASE_METRICS,
-        PER_CASE_PAPER_METRICS,
         RunLog,
         read_per_case,
         read_summary,
@@ -87,7 +87,7 @@ def load_run(run_dir: str | Path) -> Results:
     table = _table_class()
     summary = table(read_summary(summary_path), columns=summary_columns())
     summary = summary.astype({"n_cases": int, **{c: float for c in summary.columns[5:]}})  # None -> NaN
-    columns = ["editor", "protocol", "case_id", *PER_CASE_METRICS, *PER_CASE_PAPER_METRICS]
+    columns = ["editor", "protocol", "case_id", *PER_CASE_METRICS, *OPTIONAL_PER_CASE]
     per_case = table([[editor, label, c.case_id, *(c.values.get(m) for m in columns[3:])]
                              for (editor, label), cases in read_per_case(per_case_path).items() for c in cases],
                             columns=columns).astype({c: float for c in columns[3:]})

@@ -78,6 +78,16 @@ def _run_parser(sub) -> None:
                    help="sentence encoder for retrieval editors: an offline alias, a sentence-transformers model "
                    "folder, or (with --allow-hub) a hub id")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    p.add_argument("--scoring", default="both", choices=("tf", "gen", "both"),
+                   help="tf: teacher-forced token accuracy (the paper's protocol); gen: greedy generated answers "
+                   "judged whole (Rel_gen, Gen_gen, Loc_gen, Por_gen); both (default: one run, both views)")
+    p.add_argument("--side-effects", default="on", choices=("on", "off"),
+                   help="NKL, distracting neighbours (Loc_distract), bleed-over (Leak), fluency and perplexity "
+                   "drift (default: on)")
+    p.add_argument("--loc-unrelated", type=int, default=5,
+                   help="unrelated prompts per case from other cases of the dataset (Loc_unrelated; 0: none)")
+    p.add_argument("--fluency-prompts", type=int, default=2,
+                   help="prompts per case whose free text is scored for n-gram entropy (Fluency; 0: none)")
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument("--allow-hub", action="store_true",
                    help="download a --model or --encoder that is not offline from the Hugging Face hub "
@@ -112,7 +122,8 @@ def _cmd_run(args) -> int:
         model=args.model, protocol=args.protocol, batch_size=args.batch_size, num_edits=args.num_edits,
         eval_every=args.eval_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir, device=args.device,
         dtype=args.dtype, editor_args=args.editor_args, resume=args.resume, bootstrap=args.bootstrap,
-        encoder=args.encoder, allow_hub=args.allow_hub,
+        encoder=args.encoder, allow_hub=args.allow_hub, scoring=args.scoring,
+        side_effects=args.side_effects == "on", loc_unrelated=args.loc_unrelated, fluency_prompts=args.fluency_prompts,
     )
     out = run(cfg, executor=_executor(args))
     from bench.lifecycle import EXPLORER

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.scoring import Prepared, Scorer, join_prompt_target
-from editors.locate.sampling import sample_ids
+from bench.sampling import sample_ids
 
 CORPORA = ("model", "prompts", "wikipedia")
 MODEL_STARTS = ("The", "In", "A", "It", "He", "She", "This", "When", "After", "Many", "Some", "Our",
