@@ -187,7 +187,7 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
         if req.query.kind in LOCALITY_KINDS:
             row["loc"] = locality_agreement(s.pred_ids, reference[i].pred_ids)
             row["ref_text"] = editor.tokenizer.decode(reference[i].pred_ids)  # the unedited answer `loc` is scored against
-        if req.query.kind == REL and reference[i].known is not None:
+        if req.query.kind == REL and (cfg.generates or cfg.side_effects):  # tf alone writes what it always wrote
             row["known"] = reference[i].known
         if reference[i].top_ids:
             row["nkl"] = round(nkl(reference[i].top_ids, reference[i].top_logprobs, s.gathered), 8)

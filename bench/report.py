@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.markdown import pipe_table
+from bench.gap_table import GENERATION, generation_tables
 from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.significance import Comparison, PerCase, compare, load_per_case
@@ -227,9 +228,11 @@ def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: 
     if fmt == "html":
         raise BenchError("--format html writes a file: use bench.explorer.report_html (python -m bench report ... "
                          "--format html --out FILE.html)")
-    if table is not None:
+    if table is not None and table != GENERATION:
         layout(table)  # an unknown --table fails before anything is read
     records = select(collect(run_dirs), choices, table)
+    if table == GENERATION:
+        return generation_tables(records, load_per_case(run_dirs, records), fmt)
     if plots:
         bar_charts(records, Path(plots))  # the strict definitions, as the charts label them
     if table is None:
