@@ -191,7 +191,8 @@ def _cmd_report(args) -> int:
         path = report_html(args.run_dirs, args.output, _names(args.table), args.loc, args.plots, args.choices)
         print(f"[bench] explorer written to {path} (open it in a browser; it needs no network)", file=sys.stderr)
         return 0
-    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc, args.choices)
+    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc, args.choices,
+                  args.exclude_known)
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(text)
@@ -343,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the table to this file (html: the page's file, required)")
     rp.add_argument("--table", default=None, help="a paper layout: table2, table3, table4, table9, table10, table12, "
                     "batch (html: several, comma-separated)")
+    rp.add_argument("--exclude-known", action="store_true",
+                    help="leave out the cases whose new target the unedited model already gives (teacher-forced or "
+                    "generated; runs made with --scoring both or --side-effects on mark them) and say how many")
     rp.add_argument("--loc", default="strict", choices=["strict", "paper", "asymmetric"],
                     help="locality in the Loc column (and Score/H): strict = agreement with the unedited model on "
                          "the plain prompt (default); paper = max of that, agreement with the unedited model on "

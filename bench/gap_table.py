@@ -47,7 +47,7 @@ def _table(key: tuple, recs: list[dict], per_case: dict) -> str:
     dataset, model, protocol = key
     ranks_tf, ranks_gen = _ranks(recs, "H"), _ranks(recs, "H_gen")
     head = ["Editor", "n"]
-    for tf, gen in PAIRS:
+    for tf, _ in PAIRS:
         head += [f"{tf} TF", f"{tf} gen", f"Δ {tf}"]
     head += ["H TF", "H gen", "Rank TF→gen", "Known"] + [EFFECT_HEADERS[m] for m in EFFECTS]
     rows = []

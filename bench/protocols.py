@@ -186,7 +186,7 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
                "pred_text": editor.tokenizer.decode(s.pred_ids)}  # what the explorer shows (bench report --format html)
         if req.query.kind in LOCALITY_KINDS:
             row["loc"] = locality_agreement(s.pred_ids, reference[i].pred_ids)
-            row["ref_text"] = editor.tokenizer.decode(reference[i].pred_ids)  # the unedited answer `loc` is scored against
+            row["ref_text"] = editor.tokenizer.decode(reference[i].pred_ids)  # the unedited answer `loc` counts
         if req.query.kind == REL and (cfg.generates or cfg.side_effects):  # tf alone writes what it always wrote
             row["known"] = reference[i].known
         if reference[i].top_ids:

@@ -11,6 +11,7 @@ import torch
 
 from bench.scoring import Prepared, Scorer
 
+
 @torch.no_grad()
 def sample_ids(scorer: Scorer, starts: list[str], max_len: int, top_k: int, seed: int) -> list[list[int]]:
     """One sequence per start text, sampled to `max_len` tokens in total (start tokens included).

@@ -21,8 +21,8 @@ def test_unrelated_prompts_have_other_relations_and_subjects_and_a_fixed_draw():
     # P19 cases are out; Max Mosley appears in case 0's locality prompt, so case 3 is out too
     assert sorted(q.answer for q in picked) == ["True2", "True4"]
     assert all(q.kind == LOC_UNRELATED for q in picked)
-    assert unrelated_queries(pool[0], list(reversed(pool)), 5) != [] and \
-        [q.prompt for q in unrelated_queries(pool[0], pool, 1)] == [q.prompt for q in unrelated_queries(pool[0], pool, 1)]
+    once, again = unrelated_queries(pool[0], pool, 1), unrelated_queries(pool[0], pool, 1)
+    assert once == again and len(once) == 1
 
 
 def test_the_draw_does_not_depend_on_the_other_cases_evaluated():

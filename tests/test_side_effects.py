@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from bench.side_effects import first_new_token, nkl
 from bench.scoring import Scorer
+from bench.side_effects import first_new_token, nkl
 
 
 def _log(ps):

@@ -13,7 +13,6 @@ scorer's `generate`; weights never change.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
