@@ -87,10 +87,12 @@ def load_run(run_dir: str | Path) -> Results:
     table = _table_class()
     summary = table(read_summary(summary_path), columns=summary_columns())
     summary = summary.astype({"n_cases": int, **{c: float for c in summary.columns[5:]}})  # None -> NaN
-    columns = ["editor", "protocol", "case_id", *PER_CASE_METRICS, *OPTIONAL_PER_CASE]
+    cases_of = read_per_case(per_case_path)
+    present = [m for m in OPTIONAL_PER_CASE if any(c.values.get(m) is not None for cs in cases_of.values() for c in cs)]
+    columns = ["editor", "protocol", "case_id", *PER_CASE_METRICS, *present]  # as per_case.csv has them
     per_case = table([[editor, label, c.case_id, *(c.values.get(m) for m in columns[3:])]
-                             for (editor, label), cases in read_per_case(per_case_path).items() for c in cases],
-                            columns=columns).astype({c: float for c in columns[3:]})
+                      for (editor, label), cases in cases_of.items() for c in cases],
+                     columns=columns).astype({c: float for c in columns[3:]})
     return Results(rows=run_rows(run_dir), summary=summary, per_case=per_case, config=config, out=run_dir)
 
 
