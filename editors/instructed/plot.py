@@ -8,11 +8,12 @@ from pathlib import Path
 COLUMNS = ("step", "epoch", "lr", "loss", "edit_loss", "loc_loss")
 
 
-def write_losses(directory: Path, history: list[dict]) -> None:
+def write_losses(directory: Path, history: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
+    """loss.csv, one row per step (`columns`: InstructEd's by default; SERAC's training writes its own)."""
     with (directory / "loss.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        writer.writerows({k: row[k] for k in COLUMNS} for row in history)
+        writer.writerows({k: row[k] for k in columns} for row in history)
 
 
 def read_losses(directory: Path) -> list[dict]:
