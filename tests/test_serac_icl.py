@@ -1,4 +1,5 @@
-"""SERAC: classifier training and checkpoint files, routing (in scope -> conditioned, out -> untouched), reset."""
+"""serac-icl (our SERAC variant): classifier training and checkpoint files, routing (in scope -> the edit in the
+context, out -> untouched), reset."""
 
 from __future__ import annotations
 
@@ -15,10 +16,17 @@ from bench.errors import BenchError
 from bench.protocols import Baseline, ProtocolConfig, evaluate
 from bench.scoring import Prepared, Scorer
 from editors.ike.demos import fact_block
-from editors.serac import CHECKPOINT_FILE, SERAC, ScopeClassifier, SERACConfig, default_checkpoint_dir
-from editors.serac.checkpoint import model_dirname, repo_root, resolve_checkpoint
+from editors.serac.checkpoint import model_dirname, repo_root
 from editors.serac.pairs import build_pairs
-from editors.serac.train import main as train_main
+from editors.serac_icl import (
+    CHECKPOINT_FILE,
+    SERACICL,
+    ScopeClassifier,
+    SERACICLConfig,
+    default_checkpoint_dir,
+    resolve_checkpoint,
+)
+from editors.serac_icl.train import main as train_main
 from tests.fakes import BagOfWords
 
 SUBJECTS = ["Spike Hughes", "Toko Yasuda", "Danielle Darrieux", "Ellie Kemper", "Max Mosley", "Lita Ford",
@@ -45,12 +53,12 @@ def trained_checkpoint(root):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return trained_checkpoint(tmp_path_factory.mktemp("serac"))
+    return trained_checkpoint(tmp_path_factory.mktemp("serac-icl"))
 
 
-def make_serac(lm, checkpoint, **kw) -> SERAC:
+def make_serac(lm, checkpoint, **kw) -> SERACICL:
     enc = BagOfWords()
-    return SERAC(lm, SERACConfig(checkpoint=str(checkpoint), **kw), Resources(_encoders={enc.name: enc}))
+    return SERACICL(lm, SERACICLConfig(checkpoint=str(checkpoint), **kw), Resources(_encoders={enc.name: enc}))
 
 
 def test_training_writes_a_small_safetensors_checkpoint(checkpoint):
@@ -118,40 +126,41 @@ def test_memory_routes_each_query_to_its_own_edit(tiny_gpt2, checkpoint):
 
 def test_checkpoint_location_and_missing_checkpoint_message(tiny_llama, tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
-    assert default_checkpoint_dir("smollm2-135m") == repo_root() / "results" / "checkpoints" / "serac" / "smollm2-135m"
+    committed = repo_root() / "results" / "checkpoints" / "serac-icl" / "smollm2-135m"
+    assert default_checkpoint_dir("smollm2-135m") == committed
     assert model_dirname("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB--SmolLM2-135M"
     assert resolve_checkpoint("", "smollm2-135m").is_file()  # the committed SmolLM2 checkpoint
-    with pytest.raises(BenchError, match=r"python -m bench train serac --model tiny-llama.*serac:checkpoint=PATH"):
-        SERAC(tiny_llama)
+    with pytest.raises(BenchError, match=r"bench train serac-icl --model tiny-llama.*serac-icl:checkpoint=PATH"):
+        SERACICL(tiny_llama)
     with pytest.raises(BenchError, match="no checkpoint at"):
-        SERAC(tiny_llama, SERACConfig(checkpoint=str(tmp_path / "nothing")))
+        SERACICL(tiny_llama, SERACICLConfig(checkpoint=str(tmp_path / "nothing")))
 
 
 def test_bench_checkpoint_dir_is_the_root_read_at_each_call(tiny_llama, checkpoint, tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_CHECKPOINT_DIR", str(tmp_path))
-    folder = tmp_path / "serac" / "tiny-llama"
+    folder = tmp_path / "serac-icl" / "tiny-llama"
     assert default_checkpoint_dir("tiny-llama") == folder
     with pytest.raises(BenchError) as err:
-        SERAC(tiny_llama)
+        SERACICL(tiny_llama)
     message = str(err.value)
     assert f"no checkpoint at {folder / CHECKPOINT_FILE}" in message and "from $BENCH_CHECKPOINT_DIR" in message
-    assert "python -m bench train serac --model tiny-llama" in message and "serac:checkpoint=PATH" in message
+    assert "python -m bench train serac-icl --model tiny-llama" in message and "serac-icl:checkpoint=PATH" in message
     folder.mkdir(parents=True)
     (folder / CHECKPOINT_FILE).write_bytes(checkpoint.read_bytes())
-    assert SERAC(tiny_llama).checkpoint == folder / CHECKPOINT_FILE
+    assert SERACICL(tiny_llama).checkpoint == folder / CHECKPOINT_FILE
     monkeypatch.setenv("BENCH_CHECKPOINT_DIR", str(tmp_path / "elsewhere"))
-    assert default_checkpoint_dir("tiny-llama") == tmp_path / "elsewhere" / "serac" / "tiny-llama"
+    assert default_checkpoint_dir("tiny-llama") == tmp_path / "elsewhere" / "serac-icl" / "tiny-llama"
 
 
 def test_without_a_checkpoint_root_serac_says_how_to_get_one(tiny_llama, tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
     monkeypatch.setattr(checkpoints, "CHECKOUT_ROOT", tmp_path / "absent")  # as a wheel install: no checkout
     with pytest.raises(BenchError) as err:
-        SERAC(tiny_llama)
+        SERACICL(tiny_llama)
     message = str(err.value)
     assert "$BENCH_CHECKPOINT_DIR is not set" in message and f"looked for {tmp_path / 'absent'}" in message
-    assert "BENCH_CHECKPOINT_DIR=DIR python -m bench train serac --model tiny-llama" in message
-    assert "'serac:checkpoint=PATH'" in message
+    assert "BENCH_CHECKPOINT_DIR=DIR python -m bench train serac-icl --model tiny-llama" in message
+    assert "'serac-icl:checkpoint=PATH'" in message
 
 
 def test_a_batch_is_prepared_as_its_requests_one_by_one_and_the_protocol_records_fired(tiny_llama, checkpoint):
