@@ -73,7 +73,8 @@ class TrainConfig:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     d = TrainConfig()
-    p = argparse.ArgumentParser(prog="python -m bench train serac", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench train serac", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default=d.model)
     p.add_argument("--out", default=d.out, help="checkpoint folder (default: results/checkpoints/serac/<model>/)")
     p.add_argument("--data", default=d.data, help="comma-separated training dataset specs")
