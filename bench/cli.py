@@ -46,11 +46,12 @@ EXAMPLES = {
     "merge": ("python -m bench merge runs/cf-20-part2 --into runs/cf-20",
               "python -m bench merge runs/cf-20-part2 --into runs/cf-20 --editors rome,memit"),
     "list": ("python -m bench list editors", "python -m bench list args rome"),
-    "train": ("python -m bench train instructed --help", "python -m bench train serac --help"),
+    "train": ("python -m bench train instructed --help", "python -m bench train serac --help",
+              "python -m bench train serac-icl --model smollm2-135m"),
 }
 TRAIN_HELP = ("usage: python -m bench train EDITOR [options]\n\nTrain an editor that needs a checkpoint (instructed, "
-              "serac): runs <the editor's package>.train; `python -m bench train EDITOR --help` lists its options "
-              "and defaults.\n\nexamples:\n  " + "\n  ".join(EXAMPLES["train"]))
+              "serac, serac-icl): runs <the editor's package>.train; `python -m bench train EDITOR --help` lists its "
+              "options and defaults.\n\nexamples:\n  " + "\n  ".join(EXAMPLES["train"]))
 
 
 def _examples(command: str) -> str:
@@ -303,8 +304,8 @@ def _cmd_train(argv: list[str]) -> int:
         print(TRAIN_HELP)
         return 0
     if not argv or argv[0].startswith("-"):
-        raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac "
-                         "(python -m bench train --help)")
+        raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac, "
+                         "serac-icl (python -m bench train --help)")
     from bench.registry import canonical_name, get_editor_class
 
     name = canonical_name(argv[0])
@@ -314,7 +315,7 @@ def _cmd_train(argv: list[str]) -> int:
     except ModuleNotFoundError as exc:
         if exc.name != f"{package}.train":
             raise
-        raise BenchError(f"editor '{name}' has no training (only instructed and serac are trained)") from exc
+        raise BenchError(f"editor '{name}' has no training (only instructed, serac and serac-icl are trained)") from exc
     return int(module.main(argv[1:]) or 0)
 
 

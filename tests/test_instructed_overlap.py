@@ -20,9 +20,9 @@ def test_a_record_sharing_a_locality_prompt_or_rewrite_with_an_eval_case_is_drop
     evaluation = EvalTexts()
     evaluation.locality.add(normalise("  " + pairs[0].loc.question.upper()))  # case and spacing do not hide it
     evaluation.rewrites.add(normalise(cases[1].edits[0].sentence))
-    assert evaluation.overlaps(pairs[0], [e.sentence for e in cases[0].edits])
-    assert evaluation.overlaps(pairs[1], [e.sentence for e in cases[1].edits])
-    assert not evaluation.overlaps(pairs[2], [e.sentence for e in cases[2].edits])
+    assert evaluation.overlaps([pairs[0].loc.question], [e.sentence for e in cases[0].edits])
+    assert evaluation.overlaps([pairs[1].loc.question], [e.sentence for e in cases[1].edits])
+    assert not evaluation.overlaps([pairs[2].loc.question], [e.sentence for e in cases[2].edits])
     pool = [Query(LOC, pairs[0].loc.question, "x"), Query(LOC, "Something else entirely", "y")]
     assert [q.prompt for q in evaluation.clean_pool(pool)] == ["Something else entirely"]
 

@@ -1,8 +1,8 @@
-"""SERAC's scope classifier: a small head on frozen sentence embeddings of (edit, query) pairs.
+"""serac-icl's scope classifier (our variant, not the paper's): a small head on frozen sentence embeddings.
 
-Features of a pair (u, v) of unit embeddings: [u * v, |u - v|, cos(u, v)], a
-symmetric, cheap stand-in for SERAC's cross-encoder. The head is a one-hidden-
-layer MLP, so a checkpoint is a few tens of KB of safetensors.
+Features of a pair (u, v) of unit embeddings of (edit, query): [u * v, |u - v|, cos(u, v)], a symmetric, cheap
+stand-in for SERAC's classifiers (the published one is editors/serac/scope.py). The head is a one-hidden-layer MLP,
+so a checkpoint is a few tens of KB of safetensors.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ class ScopeClassifier(torch.nn.Module):
         with safe_open(str(path), framework="pt") as f:
             meta = dict(f.metadata() or {})
         if meta.get("features") != FEATURES:
-            raise BenchError(f"{path}: not a SERAC scope classifier of this version (features "
+            raise BenchError(f"{path}: not a serac-icl scope classifier of this version (features "
                              f"{meta.get('features')!r}, expected {FEATURES!r}); retrain it with "
-                             "`python -m bench train serac`")
+                             "`python -m bench train serac-icl`")
         clf = cls(int(meta["dim"]), int(meta["hidden"]))
         clf.load_state_dict(load_file(str(path)))
         return clf.eval(), meta
