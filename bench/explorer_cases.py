@@ -102,7 +102,8 @@ def _answer(row: dict) -> list:
     if row.get("generated") is not None:  # the generated answer (--scoring gen/both; MQuAKE's multi-hop always)
         verdict = row.get("gen_acc", row.get("loc_gen", row.get("em")))
         mark = "" if verdict is None else (" ✓" if verdict else " ✗")
-        text = f"{text} | generated: {row['generated'].strip()}{mark}".lstrip(" |")
+        shown = f"generated: {row['generated'].strip()}{mark}"
+        text = f"{text} | {shown}" if text else shown
     return [text, _score(row), row.get("ref_text")]
 
 
