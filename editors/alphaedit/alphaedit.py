@@ -9,8 +9,10 @@ authors' `cache_c` = K_p^T K_p, kept per layer), the update is the authors' (Alp
 
     delta^T = (P (K^T K + K_p^T K_p) + l2 I)^-1 P K^T R,
 
-so delta = delta P: a key in C's range (the preserved knowledge) keeps its output, and the cache term keeps the
-outputs of the keys edited before. The cache is sequential state: `sequential_state()` carries it beside the
+so delta = delta P: a key spanned by C's eigenvectors above the threshold (the preserved knowledge) keeps its
+output exactly, a preserved key k0 in general changes by |delta P k0| (mean square <= threshold |delta|^2), and the
+cache term keeps the outputs of the keys edited before. (The authors take the SVD of C; for a symmetric C that is
+the eigendecomposition used here.) The cache is sequential state: `sequential_state()` carries it beside the
 edited weights, and `reset()` empties it.
 """
 
@@ -48,9 +50,10 @@ def null_space_projector(cov: torch.Tensor, threshold: float) -> torch.Tensor:
 def projected_delta(keys: torch.Tensor, residuals: torch.Tensor, projector: torch.Tensor, cache: torch.Tensor,
                     l2: float) -> torch.Tensor:
     """AlphaEdit's update (d_out, d_in) for keys (n, d_in) and residuals (n, d_out), computed in float64."""
-    k, r, p = keys.double(), residuals.double(), projector.double().to(keys.device)
+    k, r = keys.double(), residuals.double()
+    p, cache = projector.to(k.device, torch.float64), cache.to(k.device, torch.float64)
     eye = torch.eye(k.shape[1], dtype=torch.float64, device=k.device)
-    a = p @ (k.T @ k + cache.double().to(k.device)) + l2 * eye
+    a = p @ (k.T @ k + cache) + l2 * eye
     return torch.linalg.solve(a, p @ k.T @ r).T
 
 
@@ -65,8 +68,9 @@ class AlphaEdit(MEMIT):
             raise BenchError("alphaedit: mom2_adjustment=false leaves no key statistics to take the null space of; "
                              "AlphaEdit needs them (mom2_adjustment=true). A large nullspace_threshold "
                              "(above every eigenvalue) gives P = I instead.")
-        covs = self.moments(self.edited_sites())
-        self.projectors = {s: null_space_projector(c, self.config.nullspace_threshold).float() for s, c in covs.items()}
+        covs, device = self.moments(self.edited_sites()), next(self.model.parameters()).device
+        threshold = self.config.nullspace_threshold  # P and the cache live beside the weights, float32 as the authors'
+        self.projectors = {s: null_space_projector(c, threshold).to(device, torch.float32) for s, c in covs.items()}
         self.cache = {s: torch.zeros_like(p) for s, p in self.projectors.items()}
         self._pending: dict[Site, torch.Tensor] = {}
 
