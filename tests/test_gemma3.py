@@ -14,6 +14,8 @@ from bench.editor import Request, Resources
 from bench.registry import build_config
 from bench.restore import fingerprint, parameter_hash
 from bench.scoring import Encoded, Prepared, Scorer
+from editors.alphaedit import AlphaEdit
+from editors.emmet import EMMET
 from editors.ft import FTL, FTM, FTLConfig, FTMConfig, edit_layers
 from editors.grace import GRACE, GRACEConfig
 from editors.ike import IKE, IKEConfig
@@ -33,6 +35,7 @@ from editors.mello import MeLLo, MeLLoConfig
 from editors.mello.loop import STOP_PATTERNS, start_transcript
 from editors.memit import MEMIT
 from editors.pmet import PMET
+from editors.r_rome import RROME
 from editors.rome import ROME
 from editors.serac_icl import SERACICL, SERACICLConfig
 from tests.fakes import BagOfWords
@@ -175,7 +178,7 @@ def test_memit_puts_a_reachable_residual_stream_target_exactly(tiny_gemma3, monk
 
 
 @pytest.mark.parametrize("cls,extra", [(ROME, {"mom2_adjustment": "true"}), (MEMIT, {}), (PMET, {}),
-                                       (FTM, None)])
+                                       (RROME, {}), (EMMET, {}), (AlphaEdit, {}), (FTM, None)])
 def test_weight_editors_edit_and_reset_bitwise(tiny_gemma3, cls, extra):
     model, case = tiny_gemma3.model, make_case()
     editor = FTM(tiny_gemma3, FTMConfig(lr=2e-2, num_steps=20)) if extra is None else locate(cls, tiny_gemma3, **extra)
