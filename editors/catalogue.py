@@ -6,7 +6,8 @@ this one for its own editors (every attribute is optional). See docs/architectur
 """
 
 # The order of `python -m bench list editors` (entry points come back sorted by name).
-ORDER = ("noedit", "ft-l", "ft-m", "ike", "instructed", "rome", "memit", "pmet", "lora", "serac", "grace", "mello")
+ORDER = ("noedit", "ft-l", "ft-m", "ike", "instructed", "rome", "memit", "pmet", "lora", "serac", "grace", "wise",
+         "mello")
 
 # Named variants: run beside the base editor under their own label, e.g. --editors instructed,instructed-retrieval.
 PRESETS: dict[str, tuple[str, dict[str, str]]] = {
@@ -34,6 +35,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "lora": ("weights", "LoRA: low-rank adapters trained on the edit prompt"),
     "serac": ("trained", "SERAC: a trained scope classifier routes in-scope queries to a counterfactual model"),
     "grace": ("memory", "GRACE: a codebook at one layer; a hidden state near a stored key gets its replacement value"),
+    "wise": ("memory", "WISE: edits go to a side copy of one MLP projection, routed to by activation distance"),
     "mello": ("memory", "MeLLo: multi-hop questions decomposed, each step checked against a store of edits"),
 }
 
