@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.arch import module_path, scaled_layer_range
+from bench.arch import check_part, scaled_layer_range
 from bench.arguments import MAX_STEPS, arg
 from bench.editor import EditorConfig
 from bench.errors import BenchError
@@ -57,11 +57,7 @@ class WISEConfig(EditorConfig):
 
     def check_model(self, editor: str, lm, editor_cls) -> None:
         """The projection must exist here, and shards must merge in whole groups (wise_hparams.py line 54)."""
-        try:
-            module_path(lm.model, max(self.layer, 0), self.part)
-        except BenchError as exc:
-            raise BenchError(f"editor '{editor}': argument part={self.part!r} does not exist in model "
-                             f"'{lm.name}': {exc}") from exc
+        check_part(editor, lm.model, lm.name, max(self.layer, 0), self.part)
         if self.merge_freq % self.save_freq:
             raise BenchError(f"editor '{editor}': argument merge_freq={self.merge_freq} must be a multiple of "
                              f"save_freq={self.save_freq} (shards merge in whole groups)")

@@ -13,7 +13,6 @@ the threshold. `reset()` drops the hook and the memories. Hyper-parameters: edit
 
 from __future__ import annotations
 
-import contextlib
 import zlib
 from typing import ClassVar
 
@@ -22,7 +21,7 @@ from transformers.activations import ACT2FN
 
 from bench.arch import arch_of, get_module, module_path, text_config
 from bench.data.schema import Edit, EditCase
-from bench.editor import Capabilities, Editor
+from bench.editor import BatchInFlight, Capabilities, Editor
 from bench.errors import BenchError
 from bench.optim import minimize
 from bench.scoring import Batch, Encoded, Prepared
@@ -34,7 +33,7 @@ from editors.wise.prompts import context_prefixes, irrelevant_texts
 from editors.wise.routing import MAIN, margin_loss, route, row_distance, side_difference, span_mask, token_distance
 
 
-class WISE(Editor):
+class WISE(BatchInFlight, Editor):
     name = "wise"
     capabilities = Capabilities(changes_weights=False, batch=True, sequential=True)
     config_class: ClassVar[type] = WISEConfig
@@ -50,7 +49,6 @@ class WISE(Editor):
         self.main = self.module.weight.detach().float().clone()
         self.memories = self._fresh()
         self._handle = None
-        self._batch: Batch | None = None
         self._live: tuple | None = None  # (id of the batch's metas, choice per row, candidates) for generation
         self._writing: list[torch.Tensor] | None = None  # token distances seen while training a shard
         self._prefixes: list[str] | None = None
@@ -75,14 +73,6 @@ class WISE(Editor):
     def describe(self) -> dict:
         return {**super().describe(), "module": module_path(self.model, *self.site),
                 "hparams_source": "zjunlp/EasyEdit hparams/WISE/llama-7b.yaml (layer scaled to depth)"}
-
-    @contextlib.contextmanager
-    def forward_context(self, batch: Batch):
-        self._batch = batch
-        try:
-            yield
-        finally:
-            self._batch = None
 
     def sequential_state(self) -> dict[str, torch.Tensor]:
         return self.memories.tensors()
