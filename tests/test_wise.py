@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 from conftest import assert_batched_equals_alone, make_case
+from safetensors.torch import load_file, save_file
 
 from bench.data.schema import LOC, REL, Edit, EditCase, Query
 from bench.editor import Request
@@ -231,17 +232,18 @@ def test_protocols_run_and_leave_the_model_unedited(tiny_llama, short_cases, irr
     assert not fingerprint(tiny_llama.model).differences(reference)
 
 
-def test_sequential_state_round_trip_gives_the_same_scores(tiny_llama, short_cases, irrelevant):
+def test_sequential_state_round_trip_gives_the_same_scores(tiny_llama, short_cases, irrelevant, tmp_path):
     cases = short_cases
     cfg = WISEConfig(irrelevant=irrelevant, save_freq=1, merge_freq=2, **TINY)
     editor = WISE(tiny_llama, cfg)
     for case in cases:
         editor.edit([case])
     reqs = [r for c in cases for r in requests(c)]
-    expected, state = editor.score(reqs), editor.sequential_state()
+    expected, path = editor.score(reqs), str(tmp_path / "wise.safetensors")
+    save_file(editor.sequential_state(), path)  # as bench/sequential_state.py writes it
     editor.reset()
     resumed = WISE(tiny_llama, cfg)
-    resumed.load_sequential_state(state)
+    resumed.load_sequential_state(load_file(path))
     assert logprobs(resumed.score(reqs)) == logprobs(expected)
     assert resumed.memories.total_edits() == 3 and resumed.memories.calls == 3
     resumed.reset()
