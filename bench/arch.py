@@ -142,6 +142,16 @@ def module_path(model: torch.nn.Module, layer: int, part: str) -> str:
     return arch_of(model).path(layer, part)
 
 
+def check_part(editor: str, model: torch.nn.Module, model_name: str, layer: int, part: str) -> None:
+    """The one error for an editor's `part=` argument naming a module this architecture lacks (GPT-2 fuses q, k
+    and v and has no gate)."""
+    try:
+        module_path(model, layer, part)
+    except BenchError as exc:
+        raise BenchError(f"editor '{editor}': argument part={part!r} does not exist in model "
+                         f"'{model_name}': {exc}") from exc
+
+
 def scaled_layer_range(model: torch.nn.Module, start: int = 10, stop: int = 20, of: int = 32) -> list[int]:
     """A layer range given for an `of`-layer model, scaled to this model's depth (paper: 10-20 of 32)."""
     n = num_layers(model)

@@ -178,6 +178,21 @@ class Editor(abc.ABC):
         return {"name": self.name, **{f.name: getattr(self.config, f.name) for f in fields(self.config)}}
 
 
+class BatchInFlight:
+    """Mixin (before `Editor`) for editors whose forward hooks read the scorer batch being run (GRACE, WISE):
+    `self._batch` is that batch during each forward pass, None otherwise."""
+
+    _batch: Batch | None = None
+
+    @contextlib.contextmanager
+    def forward_context(self, batch: Batch):
+        self._batch = batch
+        try:
+            yield
+        finally:
+            self._batch = None
+
+
 def check_choice(editor: str, key: str, value, allowed) -> None:
     """The one error for an editor option outside its allowed values."""
     if value not in allowed:

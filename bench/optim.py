@@ -1,4 +1,4 @@
-"""The small gradient loop FT, LoRA and GRACE share (step until a budget or an early-stop loss), and the optimizer
+"""The small gradient loop FT, LoRA, GRACE and WISE share (step until a budget or an early-stop loss), and the optimizer
 state a resumable training run (InstructEd, SERAC) saves and restores."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ import torch
 
 
 def minimize(loss_fn: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer, steps: int,
-             early_stop_loss: float, after_step: Callable[[], None] | None = None) -> list[float]:
-    """At most `steps` optimizer steps; stops once the loss is below `early_stop_loss`.
+             early_stop_loss: float, after_step: Callable[[], None] | None = None,
+             plateau: float | None = None) -> list[float]:
+    """At most `steps` optimizer steps; stops once the loss is below `early_stop_loss` (and, with `plateau`,
+    changed by at most that since the previous step: WISE's criterion).
 
     Returns the loss seen before each step (the last one is the final loss), which editors keep for
     diagnostics. `after_step` runs after every step (FT's norm constraint)."""
@@ -18,7 +20,8 @@ def minimize(loss_fn: Callable[[], torch.Tensor], optimizer: torch.optim.Optimiz
     for _ in range(steps):
         loss = loss_fn()
         losses.append(loss.item())
-        if losses[-1] < early_stop_loss:
+        flat = plateau is None or (len(losses) > 1 and abs(losses[-1] - losses[-2]) <= plateau)
+        if losses[-1] < early_stop_loss and flat:
             break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

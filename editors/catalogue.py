@@ -7,7 +7,7 @@ this one for its own editors (every attribute is optional). See docs/architectur
 
 # The order of `python -m bench list editors` (entry points come back sorted by name).
 ORDER = ("noedit", "ft-l", "ft-m", "ike", "instructed", "rome", "r-rome", "memit", "pmet", "emmet", "alphaedit", "lora",
-         "serac", "serac-icl", "grace", "mello")
+         "serac", "serac-icl", "grace", "wise", "mello")
 
 # Named variants: run beside the base editor under their own label, e.g. --editors instructed,instructed-retrieval.
 PRESETS: dict[str, tuple[str, dict[str, str]]] = {
@@ -41,6 +41,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "serac-icl": ("trained", "our SERAC variant (not the paper's): an MLP scope classifier routes in-scope queries to "
                              "the base model with the edit in its context (runs recorded as serac before 2026-12-06)"),
     "grace": ("memory", "GRACE: a codebook at one layer; a hidden state near a stored key gets its replacement value"),
+    "wise": ("memory", "WISE: edits go to a side copy of one MLP projection, routed to by activation distance"),
     "mello": ("memory", "MeLLo: multi-hop questions decomposed, each step checked against a store of edits"),
 }
 

@@ -51,6 +51,17 @@ def make_case(case_id: str = "c1", subject: str = "Spike Hughes", target: str = 
     )
 
 
+def assert_batched_equals_alone(editor, requests) -> None:
+    """Left-padded scoring of `requests` together gives each one's result alone (routing editors' key check)."""
+    import torch
+
+    together = editor.score(requests)
+    alone = [editor.score([r])[0] for r in requests]
+    for a, b in zip(together, alone):
+        assert a.pred_ids == b.pred_ids
+        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-4)
+
+
 @pytest.fixture
 def cases():
     return [make_case("c1"), make_case("c2", "Toko Yasuda", "Paris"), make_case("c3", "John Lennon", "Berlin")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_case
+from conftest import assert_batched_equals_alone, make_case
 
 from bench.data.schema import LOC, REL, Edit, EditCase, Query
 from bench.editor import Request
@@ -65,11 +65,7 @@ def test_batched_left_padded_scoring_equals_one_at_a_time(tiny_lm):
     case = make_case(target="Paris")
     editor = GRACE(tiny_lm, GRACEConfig(eps=1.0, n_iter=30))  # wide radius: several rows fire
     editor.edit([case])
-    together = editor.score(requests(case))
-    alone = [editor.score([r])[0] for r in requests(case)]
-    for a, b in zip(together, alone):
-        assert a.pred_ids == b.pred_ids
-        assert torch.allclose(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-4)
+    assert_batched_equals_alone(editor, requests(case))
     editor.reset()
 
 

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.arch import PARTS, module_path, num_layers
+from bench.arch import PARTS, check_part, num_layers
 from bench.arguments import MAX_STEPS, arg
 from bench.editor import EditorConfig
-from bench.errors import BenchError
 
 REFERENCE_LAYER, REFERENCE_DEPTH = 27, 32
 VALUE_INITS = ("cold", "warm")
@@ -30,12 +29,8 @@ class GRACEConfig(EditorConfig):
     early_stop_loss: float = arg(1e-2, lo=0, help="stop training a value once its loss falls below this")
 
     def check_model(self, editor: str, lm, editor_cls) -> None:
-        """The part must exist in this architecture (GPT-2 fuses q, k and v; it has no gate)."""
-        try:
-            module_path(lm.model, max(self.layer, 0), self.part)
-        except BenchError as exc:
-            raise BenchError(f"editor '{editor}': argument part={self.part!r} does not exist in model "
-                             f"'{lm.name}': {exc}") from exc
+        """The part must exist in this architecture."""
+        check_part(editor, lm.model, lm.name, max(self.layer, 0), self.part)
 
 
 def edit_layer(model: torch.nn.Module, config: GRACEConfig) -> int:

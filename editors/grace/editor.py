@@ -13,14 +13,13 @@ within a batch): GRACE is made for sequential editing.
 
 from __future__ import annotations
 
-import contextlib
 from typing import ClassVar
 
 import torch
 
 from bench.arch import get_module, module_path
 from bench.data.schema import Edit, EditCase
-from bench.editor import Capabilities, Editor, check_choice
+from bench.editor import BatchInFlight, Capabilities, Editor, check_choice
 from bench.errors import BenchError
 from bench.optim import minimize
 from bench.scoring import Batch, Prepared
@@ -29,7 +28,7 @@ from editors.grace.codebook import Codebook
 from editors.grace.config import VALUE_INITS, GRACEConfig, edit_layer
 
 
-class GRACE(Editor):
+class GRACE(BatchInFlight, Editor):
     name = "grace"
     capabilities = Capabilities(changes_weights=False, batch=True, sequential=True)
     config_class: ClassVar[type] = GRACEConfig
@@ -41,7 +40,6 @@ class GRACE(Editor):
         self.module = get_module(self.model, self.layer, self.config.part)
         self.codebook = Codebook(self.config.eps)
         self._handle = None
-        self._batch: Batch | None = None
         self._live: tuple | None = None  # (id of the batch's metas, entry index, active) for generation steps
         self.last_losses: list[float] = []
 
@@ -64,14 +62,6 @@ class GRACE(Editor):
 
     def describe(self) -> dict:
         return {**super().describe(), "module": module_path(self.model, self.layer, self.config.part)}
-
-    @contextlib.contextmanager
-    def forward_context(self, batch: Batch):
-        self._batch = batch
-        try:
-            yield
-        finally:
-            self._batch = None
 
     # -- editing ----------------------------------------------------------------------
     def _edit_one(self, edit: Edit) -> None:
