@@ -87,8 +87,9 @@ def _run_parser(sub) -> None:
                    "drift (default: on)")
     p.add_argument("--loc-unrelated", type=int, default=5,
                    help="unrelated prompts per case from other cases of the dataset (Loc_unrelated; 0: none)")
-    p.add_argument("--fluency-prompts", type=int, default=2,
-                   help="prompts per case whose free text is scored for n-gram entropy (Fluency; 0: none)")
+    p.add_argument("--fluency-prompts", type=int, default=0,
+                   help="prompts per case whose 100 generated tokens are scored for n-gram entropy (Fluency, as "
+                   "ROME; 2 is a good choice; default 0: it costs about as much as the rest of the evaluation)")
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument("--allow-hub", action="store_true",
                    help="download a --model or --encoder that is not offline from the Hugging Face hub "

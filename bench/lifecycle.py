@@ -89,7 +89,7 @@ class RunConfig:
     scoring: str = "both"  # tf | gen | both: teacher-forced and/or generated answers (bench/answers.py)
     side_effects: bool = True  # NKL, distracting neighbours, bleed-over, fluency, perplexity drift
     loc_unrelated: int = 5  # unrelated-prompt locality probes per case (bench/probes.py; 0: none)
-    fluency_prompts: int = 2  # fluency prompts per case, with side effects (0: none)
+    fluency_prompts: int = 0  # fluency prompts per case, with side effects (0: none; 100 generated tokens each)
 
     def probes(self) -> ProbeConfig:
         return ProbeConfig(self.loc_unrelated, self.side_effects, self.fluency_prompts if self.side_effects else 0)

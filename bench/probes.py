@@ -28,7 +28,7 @@ from bench.errors import BenchError
 class ProbeConfig:
     unrelated: int = 5  # unrelated prompts per case (0: none)
     distracting: bool = True  # the distracting-neighbourhood copies of each LOC prompt
-    fluency: int = 2  # fluency prompts per case (0: none)
+    fluency: int = 0  # fluency prompts per case (0: none)
 
     def __post_init__(self):
         if self.unrelated < 0 or self.fluency < 0:
