@@ -198,3 +198,15 @@ def test_out_of_range_optimiser_flags_are_refused():
 
     with pytest.raises(BenchError, match="--batch-size >= 1"):
         parse_and_resolve("--batch-size", "0")
+
+
+def test_a_resume_with_other_records_is_refused(tmp_path):
+    from bench.data.overlap import Exclusion
+    from bench.errors import BenchError
+    from editors.instructed.train import check_same_records
+
+    now = Exclusion(["counterfact"], 10, 90, 0)
+    check_same_records(tmp_path, {"records_kept": 90}, now)
+    check_same_records(tmp_path, {}, now)  # a checkpoint without the record: nothing to compare
+    with pytest.raises(BenchError, match="trained on 91 records, and this code's overlap filter keeps 90"):
+        check_same_records(tmp_path, {"records_kept": 91}, now)

@@ -351,6 +351,8 @@ def _main(parsed: argparse.Namespace) -> int:
                                   exclude)
     if not pairs:
         raise BenchError("no training examples (check --data and --max-examples)")
+    if state:
+        check_same_records(resume, state[1].exclusion, exclusion)
     encoder = Resources(encoder_name=cfg.encoder, device=str(lm.device), allow_hub=cfg.allow_hub).encoder()
     scorer = Scorer(lm.model, lm.tokenizer)
     sink_kept = state[1].sink_kept if state else True
@@ -378,6 +380,19 @@ def _main(parsed: argparse.Namespace) -> int:
         signal.signal(signum, trainer.request_stop)
     done = trainer.run(cfg.epochs)
     return 0 if done else 130
+
+
+def check_same_records(resume: Path, recorded: dict, now: Exclusion | None) -> None:
+    """A resumed training must see the records it started with: its seeded batch order indexes them. The overlap
+    filter changed on 2026-12-06 (prompts compared across roles), so a checkpoint started before keeps its records
+    only with the code it started with."""
+    if not recorded or now is None:
+        return
+    kept = recorded.get("records_kept")
+    if kept is not None and kept != now.records_kept:
+        raise BenchError(f"--resume: {resume} trained on {kept} records, and this code's overlap filter keeps "
+                         f"{now.records_kept}: the batches would no longer be the ones it started with. Continue it "
+                         "with the commit that started it (its README names it), or train a new checkpoint.")
 
 
 def _resume_dir(args: argparse.Namespace) -> Path | None:
