@@ -26,7 +26,7 @@ from pathlib import Path
 from bench.atomic import atomic_write_text
 from bench.errors import BenchError
 from bench.explorer_cases import KIND_METRIC, editor_of, merge_cases, model_label, run_cases
-from bench.metrics import ALL_METRICS
+from bench.metrics import SHOWN_METRICS
 from bench.plots import bar_charts, curve_figure, ordered, overview_figure, png_bytes
 from bench.report import FEW_CASES, check_loc, report, with_loc
 from bench.runlog import RunLog, read_curve, read_summary
@@ -143,7 +143,7 @@ def _runs(run_dirs: list[str], choices: list[Choice | str] | tuple = ()) -> str:
 
 def _summary_table(records: list[dict], loc: str) -> str:
     """Every summary record, grouped as the tables group editors; cells carry their value for sorting."""
-    metrics = [m for m in ALL_METRICS if any(r.get(m) is not None for r in records)]
+    metrics = [m for m in SHOWN_METRICS if any(r.get(m) is not None for r in records)]
     several = _several_models(records)  # a model column only then: a page of one model stays as it was
     head = "".join(f'<th data-type="{t}">{h}</th>' for h, t in
                    [("group", "text"), ("editor", "text"), ("dataset", "text")]

@@ -53,6 +53,10 @@ GEN_EDIT_METRICS = ("Rel_gen", "Gen_gen", "Loc_gen", "Por_gen")
 # Metrics of the generation view, the probes and the side effects (summary.csv's last columns, where a run has them).
 EFFECT_METRICS = ("Loc_unrelated", "Loc_unrelated_paper", "Loc_distract", *GEN_EDIT_METRICS, "Hop_gen", "Score_gen",
                   "H_gen", "NKL", "Leak", "Fluency", "PPL_drift", "Known", "Known_gen")
+# What summaries and the explorer show of them where a run has them (the rest stay in summary.csv / per_case.csv).
+SHOWN_EFFECT_METRICS = ("Loc_unrelated", "Loc_distract", *GEN_EDIT_METRICS, "Score_gen", "H_gen", "NKL", "Leak",
+                        "Fluency", "PPL_drift")
+SHOWN_METRICS = (*ALL_METRICS, *SHOWN_EFFECT_METRICS)
 CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper",  # the per-case metrics (percent); Score and H come from their means
                 *(m for m in EFFECT_METRICS if m not in ("Score_gen", "H_gen")))
 COMBINED = {"Score": EDIT_METRICS, "H": EDIT_METRICS, "Score_paper": PAPER_EDIT_METRICS,

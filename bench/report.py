@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.gap_table import GENERATION, generation_tables
 from bench.markdown import pipe_table
-from bench.metrics import ALL_METRICS
+from bench.metrics import SHOWN_METRICS
 from bench.plots import bar_charts
 from bench.significance import Comparison, PerCase, compare, load_per_case
 from bench.sources import Choice, collect, select
@@ -106,7 +106,7 @@ def _label(rec: dict) -> str:
 
 
 def _columns(records: list[dict]) -> list[str]:
-    return [m for m in ALL_METRICS if any(r.get(m) is not None for r in records)]
+    return [m for m in SHOWN_METRICS if any(r.get(m) is not None for r in records)]
 
 
 def _best(records: list[dict], metric: str) -> float | None:
