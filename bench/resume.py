@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 UNIT_ROWS = "unit_rows"  # on the last row of a unit: how many rows the unit has (its completion mark)
 # Options a resumed run must share with the run directory: they decide which rows one `bench run` writes.
-RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every")
+RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every",
+                  "eval_points", "eval_sample", "eval_recent", "eval_panel")
 # ... and what decides the values in them (the device as resolved: `auto` and `cpu` on a CPU machine agree).
 RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
 WRITTEN_WITH = "written_with"  # on the same row: the RESUME_OPTIONS, RESUME_SETTINGS and the editor's digest
