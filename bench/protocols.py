@@ -8,6 +8,8 @@ Locality is always measured against the unedited model's predictions on the
 same batch composition (`Baseline`); each LOC row also carries the paper's
 definition (`loc_e0`, `loc_paper`, see `_add_paper_locality`). After every
 reset() the model must match the run's unedited fingerprint (`Baseline.verify`).
+Where a sequential run is evaluated, and on which edited cases, is its plan's (bench/lifelong.py); each edit's
+cost and each evaluation's weight-norm growth are measured by bench/stream_meters.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The run directory on disk: config.json, the append-only cases.jsonl, summary.csv, per_case.csv.
+"""The run directory on disk: config.json, the append-only cases.jsonl, summary.csv, per_case.csv (and a sequential
+run's curve.csv, lifelong tables and append-only edit_costs.jsonl of per-edit timings, kept out of cases.jsonl).
 
 cases.jsonl is appended unit by unit (a case, a batch, a sequential checkpoint)
 with a flush and fsync; the last row of a unit carries its row count, so a unit
