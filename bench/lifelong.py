@@ -121,7 +121,7 @@ class EvalPlan:
     def record(self) -> dict:
         """What config.json records of the plan."""
         return {"mode": "full" if self.full else "sampled", "points": list(self.points), "sample": self.sample,
-                "recent": self.recent, "panel": self.panel, "seed": self.seed, "cohorts": self.cohorts(),
+                "recent": self.recent, "panel": len(self.panel_indices), "seed": self.seed, "cohorts": self.cohorts(),
                 "full_up_to": FULL_UP_TO, "max_cohorts": MAX_COHORTS, "planned_cases": self.planned_cases(),
                 "cases_bound": self.cases_bound()}
 
