@@ -170,9 +170,9 @@ def evaluate(editors: str | Sequence[str], data: str | Sequence[EditCase], model
     already in memory (then pass its `tokenizer`; it is put in eval mode with gradients off, as loaded models
     are). editor_args: "rome:layers=5" (the --editor-args syntax) or {"rome": {"layers": 5}}. out: the run
     directory (kept); None runs in a temporary directory, removed once read (then `Results.out` is None).
-    options: the other `bench run` options by their RunConfig name (batch_size, num_edits, eval_every, seed,
-    data_dir, device, dtype, resume, bootstrap, encoder, allow_hub, scoring, side_effects, loc_unrelated,
-    fluency_prompts)."""
+    options: the other `bench run` options by their RunConfig name (batch_size, num_edits, eval_every, eval_points,
+    eval_sample, eval_recent, eval_panel, seed, data_dir, device, dtype, resume, bootstrap, encoder, allow_hub,
+    scoring, side_effects, loc_unrelated, fluency_prompts)."""
     lm = None if isinstance(model, str) else in_memory_model(model, tokenizer)
     if lm is None:
         note_test_model(model)

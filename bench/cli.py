@@ -67,7 +67,19 @@ def _run_parser(sub) -> None:
     p.add_argument("--protocol", default="single", choices=["single", "batch", "sequential"])
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--num-edits", type=int, default=None, help="sequential: number of edits (first N cases)")
-    p.add_argument("--eval-every", type=int, default=0, help="sequential: evaluate all edited cases every K edits")
+    p.add_argument("--eval-every", type=int, default=0, help="sequential: evaluate the edited cases every K edits")
+    p.add_argument("--eval-points", type=_edit_counts, default=None,
+                   help="sequential: evaluate after these edit counts, e.g. 10,100,1000 (instead of --eval-every; "
+                        "the last edit is always evaluated)")
+    p.add_argument("--eval-sample", type=_sample_size, default=None,
+                   help="sequential: earlier edits scored per evaluation point, stratified by when they were made; "
+                        "'all' scores every edited case (full evaluation). Default: all for streams of up to 100 "
+                        "edits, else 100 (the last point is always full; see bench/lifelong.py)")
+    p.add_argument("--eval-recent", type=int, default=None,
+                   help="sequential, sampled: the newest edits scored at every point (default: 10)")
+    p.add_argument("--eval-panel", type=int, default=None,
+                   help="sequential, sampled: early edits scored at every point, whose Loc decides collapse "
+                        "(default: 20)")
     p.add_argument("--limit", type=int, default=None, help="first N cases of the dataset")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="data root (default: $BENCH_DATA_DIR, then ../shared/data)")
@@ -97,6 +109,24 @@ def _run_parser(sub) -> None:
     _executor_arguments(p)
 
 
+def _edit_counts(text: str) -> list[int]:
+    """--eval-points: comma-separated edit counts."""
+    try:
+        return [int(x) for x in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a comma-separated list of edit counts, e.g. 10,100,1000") from None
+
+
+def _sample_size(text: str) -> int:
+    """--eval-sample: 'all' (0: full evaluation) or a number of edits."""
+    if text == "all":
+        return 0
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}': give a number of edits >= 1, or 'all' for full evaluation")
+    return int(text)
+
+
 def _executor_arguments(p) -> None:
     p.add_argument("--executor", default="local", choices=("local", "ray"),
                    help="where editors run: this process, or Ray workers (pip install -e '.[ray]') (default: local)")
@@ -122,10 +152,12 @@ def _cmd_run(args) -> int:
     cfg = RunConfig(
         editors=[e for e in args.editors.split(",") if e.strip()], dataset=args.dataset, out=args.out,
         model=args.model, protocol=args.protocol, batch_size=args.batch_size, num_edits=args.num_edits,
-        eval_every=args.eval_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir, device=args.device,
-        dtype=args.dtype, editor_args=args.editor_args, resume=args.resume, bootstrap=args.bootstrap,
-        encoder=args.encoder, allow_hub=args.allow_hub, scoring=args.scoring,
-        side_effects=args.side_effects == "on", loc_unrelated=args.loc_unrelated, fluency_prompts=args.fluency_prompts,
+        eval_every=args.eval_every, eval_points=args.eval_points, eval_sample=args.eval_sample,
+        eval_recent=args.eval_recent, eval_panel=args.eval_panel, limit=args.limit, seed=args.seed,
+        data_dir=args.data_dir, device=args.device, dtype=args.dtype, editor_args=args.editor_args,
+        resume=args.resume, bootstrap=args.bootstrap, encoder=args.encoder, allow_hub=args.allow_hub,
+        scoring=args.scoring, side_effects=args.side_effects == "on", loc_unrelated=args.loc_unrelated,
+        fluency_prompts=args.fluency_prompts,
     )
     out = run(cfg, executor=_executor(args))
     from bench.lifecycle import EXPLORER

@@ -173,6 +173,11 @@ class Editor(abc.ABC):
         """Put an unedited editor into the state `sequential_state()` returned."""
         raise NotImplementedError(f"editor '{self.name}' gives no sequential state")
 
+    def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+        """name -> (unedited value, current value minus it) of every weight its edits changed so far, for the
+        weight-norm growth of a sequential run (bench/stream_meters.py); None: a weight editor that does not say."""
+        return None if self.capabilities.changes_weights else {}
+
     def describe(self) -> dict[str, Any]:
         """What goes into config.json for this editor."""
         return {"name": self.name, **{f.name: getattr(self.config, f.name) for f in fields(self.config)}}

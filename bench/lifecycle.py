@@ -23,10 +23,11 @@ from bench.data.schema import NHOP, REL, EditCase
 from bench.data.validate import check_context, context_length
 from bench.editor import Resources, check_supported
 from bench.errors import BenchError
+from bench.lifelong import make_plan, options_from
 from bench.models import check_device_name, resolve_dtype
 from bench.plots import bar_charts, curve_plots
 from bench.probes import ProbeConfig, with_probes
-from bench.protocols import ProtocolConfig
+from bench.protocols import ProtocolConfig, sequential_plan
 from bench.registry import (
     build_config,
     canonical_name,
@@ -35,6 +36,7 @@ from bench.registry import (
     parse_editor_args,
 )
 from bench.resume import check_editor_resume, stamp
+from bench.retention import EditorRows, evaluation_work, write_lifelong
 from bench.runlog import CASES_FORMAT, RunLog
 from bench.summary import per_case, sequential_curve, summarize
 
@@ -76,6 +78,10 @@ class RunConfig:
     batch_size: int = 1
     num_edits: int | None = None
     eval_every: int = 0
+    eval_points: list[int] | None = None  # sequential: evaluate after these edit counts (bench/lifelong.py)
+    eval_sample: int | None = None  # sequential: earlier edits scored per point; None auto, 0 full evaluation
+    eval_recent: int | None = None  # sequential, sampled: the newest edits scored at every point
+    eval_panel: int | None = None  # sequential, sampled: the locality panel's cases
     limit: int | None = None
     seed: int = 0
     data_dir: str | None = None
@@ -102,8 +108,10 @@ def validate(cfg: RunConfig) -> None:
         raise BenchError("--protocol batch needs --batch-size N with N >= 2 (N = 1 is the single protocol)")
     if cfg.protocol != "batch" and cfg.batch_size != 1:
         raise BenchError(f"--batch-size only applies to --protocol batch (got --protocol {cfg.protocol})")
-    if cfg.protocol != "sequential" and (cfg.num_edits or cfg.eval_every):
-        raise BenchError("--num-edits and --eval-every only apply to --protocol sequential")
+    lifelong = (cfg.eval_points, cfg.eval_sample, cfg.eval_recent, cfg.eval_panel)
+    if cfg.protocol != "sequential" and (cfg.num_edits or cfg.eval_every or any(v is not None for v in lifelong)):
+        raise BenchError("--num-edits, --eval-every, --eval-points, --eval-sample, --eval-recent and --eval-panel "
+                         "only apply to --protocol sequential")
     if cfg.eval_every < 0 or (cfg.num_edits is not None and cfg.num_edits < 1):
         raise BenchError("--num-edits must be >= 1 and --eval-every >= 0")
     if not cfg.editors:
@@ -160,6 +168,8 @@ def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
     if not cases:
         raise BenchError(f"dataset '{cfg.dataset}' gave no cases")
     cases = with_probes(cases, pool, cfg.probes())
+    if cfg.protocol == "sequential":
+        make_plan(len(cases), cfg.eval_every, options_from(cfg), cfg.seed)  # its options are refused now, if at all
     cfg.out = str(Path(cfg.out).expanduser()) if cfg.out else cfg.out  # "~/runs" given in quotes, or from Python
     log = RunLog(Path(cfg.out))
     log.prepare(cfg.resume)
@@ -224,8 +234,10 @@ def start_run(opened: OpenRun, check: ModelCheck, executor: dict, state_dir: boo
     states = log.out / "states" if state_dir else None
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed,
                           _generation_prefix(opened.cases, data_dir), state_dir=states, scoring=cfg.scoring,
-                          side_effects=cfg.side_effects)
+                          side_effects=cfg.side_effects, evaluation=options_from(cfg))
     config = _config_record(cfg, opened.cases, check.model)
+    if cfg.protocol == "sequential":
+        config["evaluation_plan"] = sequential_plan(len(opened.cases), pcfg).record()
     config["executor"] = executor
     config["editors"].update(opened.earlier)  # editors of earlier starts keep their record, also when not named
     log.write_config(config)
@@ -312,6 +324,10 @@ def end_editor(state: RunState, name: str, seconds: float) -> None:
     spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
     state.config["editors"][name]["seconds"] = round(spent + seconds, 3)
     state.config["editors"][name]["units"] = unit_count(len(state.cases), state.pcfg)
+    if state.pcfg.name == "sequential":
+        mine = EditorRows([r for r in state.log.rows() if r["editor"] == name])
+        state.config["editors"][name]["evaluation_work"] = evaluation_work(mine, sequential_plan(len(state.cases),
+                                                                                                   state.pcfg))
     state.log.write_config(state.config)
     finish(state.log, state.meta, state.config, state.cfg)
 
@@ -326,8 +342,7 @@ def unit_count(n: int, pcfg: ProtocolConfig) -> int:
     if pcfg.name == "batch":
         return -(-n // pcfg.batch_size)
     if pcfg.name == "sequential":
-        every = pcfg.eval_every or n
-        return n + n // every + (1 if n % every else 0)
+        return n + len(sequential_plan(n, pcfg).points)
     return n
 
 
@@ -344,6 +359,8 @@ def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
         curve = sequential_curve(rows, options)
         log.write_curve(curve)
         curve_plots(curve, log.out / "plots", f"{meta['dataset']} / {meta['model']}: sequential editing")
+        plan = make_plan(config["n_cases"], cfg.eval_every, options_from(cfg), cfg.seed)
+        write_lifelong(log, rows, plan, options, cfg.bootstrap, cfg.seed, f"{meta['dataset']} / {meta['model']}")
     return records
 
 

@@ -1,4 +1,5 @@
-"""Figures of a run, as PNG and SVG (for papers): an overview heat map, per-metric bars, sequential curves.
+"""Figures of a run, as PNG and SVG (for papers): an overview heat map, per-metric bars, sequential curves, and a
+sequential run's retention matrix and cost per edit.
 
 Editors are ordered and coloured by their table group (bench.tables.capability_groups: the unedited reference,
 M = modifies parameters, P = preserves them, other) so that a figure reads like the paper's tables; the
@@ -197,6 +198,92 @@ def curve_plots(curve: list[dict], out_dir: Path, title: str = "") -> list[Path]
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     return save_figure(curve_figure(curve, title), out_dir / "sequential_curve")
+
+
+RETENTION_METRICS = ("Rel", "Gen", "Loc")
+
+
+def retention_figure(matrix: list[dict], title: str = ""):
+    """The retention matrix (bench/retention.py): per editor (rows of panels) and metric (columns), a heat map of
+    cohorts of edits (y) x evaluation points (x), each cell's value written in it; empty before a cohort exists."""
+    editors = list(dict.fromkeys(r["editor"] for r in matrix))
+    points = sorted({r["n_edits"] for r in matrix})
+    cohorts = sorted({(r["cohort"], r["first_edit"], r["last_edit"]) for r in matrix})
+    fig, axes = plt.subplots(len(editors), len(RETENTION_METRICS), squeeze=False,
+                             figsize=(min(4 + 0.45 * len(points), 9) * len(RETENTION_METRICS) / 2,
+                                      (1.2 + 0.3 * len(cohorts)) * len(editors) + 0.8))
+    for i, editor in enumerate(editors):
+        cells = {(r["cohort"], r["n_edits"]): r for r in matrix if r["editor"] == editor}
+        for j, metric in enumerate(RETENTION_METRICS):
+            ax = axes[i][j]
+            grid = [[_value(cells.get((c, n)), f"{metric}_at_eval") for n in points] for c, _, _ in cohorts]
+            ax.imshow(grid, cmap="YlGnBu", vmin=0, vmax=100, aspect="auto")
+            if len(points) * len(cohorts) <= 400:  # values stay legible
+                for y, row in enumerate(grid):
+                    for x, v in enumerate(row):
+                        if v == v:  # not NaN
+                            ax.text(x, y, f"{v:.0f}", ha="center", va="center", fontsize=6,
+                                    color="white" if v > 60 else "black")
+            ax.set_xticks(range(len(points)), [str(n) for n in points], fontsize=6, rotation=90)
+            ax.set_yticks(range(len(cohorts)), [f"{a}-{b}" for _, a, b in cohorts], fontsize=6)
+            ax.set_title(f"{editor}: {metric} at each point (%)", fontsize=8)
+            ax.set_xlabel("edits made (evaluation point)", fontsize=7)
+            if j == 0:
+                ax.set_ylabel("cohort (edits)", fontsize=7)
+    fig.suptitle(title or "retention of earlier edits", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _value(row: dict | None, key: str) -> float:
+    return float("nan") if row is None or row.get(key) is None else row[key]
+
+
+def retention_plots(matrix: list[dict], out_dir: Path, title: str = "") -> list[Path]:
+    """retention.png/.svg: see `retention_figure`."""
+    if not matrix:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return save_figure(retention_figure(matrix, f"{title}: retention of earlier edits" if title else ""),
+                       out_dir / "retention")
+
+
+def edit_cost_figure(costs: list[dict], title: str = ""):
+    """Seconds and peak memory of each edit against the edits made before it, one line per editor: a cost that
+    grows with the stream shows as a rising line."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    colours = plt.get_cmap("tab10")
+    for i, editor in enumerate(dict.fromkeys(r["editor"] for r in costs)):
+        mine = [r for r in costs if r["editor"] == editor]
+        xs = [r["edit"] for r in mine]
+        left.plot(xs, [r["edit_seconds"] for r in mine], ".", markersize=3, alpha=0.5, color=colours(i % 10))
+        left.plot(xs, _running_median([r["edit_seconds"] for r in mine]), "-", color=colours(i % 10), label=editor)
+        right.plot(xs, [r["edit_peak_mb"] for r in mine], "-", color=colours(i % 10), label=editor)
+    left.set(xlabel="edit number", ylabel="seconds per edit (dots; line: running median of 9)")
+    memory = {r.get("edit_memory") for r in costs} - {None}
+    right.set(xlabel="edit number", ylabel="peak memory (MB)")
+    right.set_title(", ".join(sorted(memory)), fontsize=8)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title or "cost per edit", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _running_median(values: list[float], width: int = 9) -> list[float]:
+    import statistics
+
+    half = width // 2
+    return [statistics.median(values[max(0, i - half):i + half + 1]) for i in range(len(values))]
+
+
+def edit_cost_plots(costs: list[dict], out_dir: Path, title: str = "") -> list[Path]:
+    """edit_cost.png/.svg: see `edit_cost_figure`."""
+    if not costs:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return save_figure(edit_cost_figure(costs, f"{title}: cost per edit" if title else ""), out_dir / "edit_cost")
 
 
 def png_bytes(fig) -> bytes:

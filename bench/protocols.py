@@ -8,6 +8,8 @@ Locality is always measured against the unedited model's predictions on the
 same batch composition (`Baseline`); each LOC row also carries the paper's
 definition (`loc_e0`, `loc_paper`, see `_add_paper_locality`). After every
 reset() the model must match the run's unedited fingerprint (`Baseline.verify`).
+Where a sequential run is evaluated, and on which edited cases, is its plan's (bench/lifelong.py); each edit's
+cost and each evaluation's weight-norm growth are measured by bench/stream_meters.py.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from bench.data.schema import FLUENCY, LOC, LOCALITY_KINDS, NHOP, REL, EditCase
 from bench.editor import Editor, PreparedRequests, Request
 from bench.errors import BenchError
 from bench.generation import GEN_TOKENS, SENTENCE_STOP, cut_answer
+from bench.lifelong import EvalOptions, EvalPlan, make_plan
 from bench.metrics import exact_match, locality_agreement
 from bench.restore import Fingerprint, fingerprint
-from bench.runlog import unit_key_cases, unit_key_edit, unit_key_eval
+from bench.runlog import EDIT_COST, unit_key_cases, unit_key_edit
 from bench.scoring import Prepared, Scorer
 from bench.side_effects import NKL_TOP, PerplexityProbe, add_perplexity_drift, nkl
+from bench.stream_meters import measure_edit, weight_growth
 
 Unit = tuple[str, list[dict]]
 
@@ -40,11 +44,12 @@ Unit = tuple[str, list[dict]]
 class ProtocolConfig:
     name: str = "single"  # single | batch | sequential
     batch_size: int = 1
-    eval_every: int = 0  # sequential: evaluate all edited cases every K edits (0 = only at the end)
+    eval_every: int = 0  # sequential: evaluate the edited cases every K edits (0 = only at the end)
     seed: int = 0
     generation_prefix: str = ""  # few-shot framing for MQuAKE generation ("Q: ... A: ..." lines)
     max_new_tokens: int = 16
     state_dir: Path | None = None  # sequential: where the editor's state is saved after each evaluation
+    evaluation: EvalOptions = EvalOptions()  # sequential: evaluation points and sampling (bench/lifelong.py)
     # What a run scores besides the teacher-forced metrics (`bench run` turns both on; RunConfig's defaults):
     scoring: str = "tf"  # tf (teacher forcing), gen (generated answers) or both (bench/answers.py)
     side_effects: bool = False  # NKL, bleed-over, perplexity drift, fluency (bench/side_effects.py)
@@ -298,26 +303,35 @@ def run_units(editor, groups, baseline: Baseline, cfg, done) -> Iterator[Unit]:
         yield key, rows
 
 
+def sequential_plan(n_cases: int, cfg: ProtocolConfig) -> EvalPlan:
+    """Where and on which edited cases a sequential run of `n_cases` edits is evaluated (bench/lifelong.py)."""
+    return make_plan(n_cases, cfg.eval_every, cfg.evaluation, cfg.seed)
+
+
 def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
-    every = cfg.eval_every or len(cases)
-    _prepare_sequential(editor, cases, baseline, cfg, every, done)
-    start = sequential_state.load(cfg.state_dir, editor, cases, done, every) if cfg.state_dir else 0
+    plan = sequential_plan(len(cases), cfg)
+    _prepare_sequential(editor, cases, baseline, cfg, plan, done)
+    start = sequential_state.load(cfg.state_dir, editor, cases, done, plan) if cfg.state_dir else 0
+    points = set(plan.points)
     for i, case in enumerate(cases[start:], start):
         seed_everything(cfg.seed + i)
-        editor.edit([case])
+        with measure_edit(editor.lm.device) as cost:  # per-edit seconds and memory (bench/stream_meters.py)
+            editor.edit([case])
         key = unit_key_edit(case.case_id)
         if key not in done:
             rows = evaluate(editor, [case], baseline, cfg)
             for r in rows:
                 r.update(phase="after-edit", n_edits=i + 1)
+            rows[0][EDIT_COST] = cost  # RunLog.append keeps it out of cases.jsonl (timings differ between runs)
             yield key, rows
         n = i + 1
-        if n % every == 0 or n == len(cases):
-            key = unit_key_eval(n)
+        if n in points:
+            key = plan.key(n)
             if key not in done:
-                rows = evaluate(editor, cases[:n], baseline, cfg)
+                rows = evaluate(editor, [cases[j] for j in plan.cases_at(n)], baseline, cfg)
+                growth = weight_growth(editor)
                 for r in rows:
-                    r.update(phase=key, n_edits=n)
+                    r.update(phase=key, n_edits=n, **growth)
                 yield key, rows
             if cfg.state_dir and n < len(cases):
                 sequential_state.save(cfg.state_dir, editor, cases, n)
@@ -327,11 +341,12 @@ def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
         sequential_state.remove(cfg.state_dir, editor)
 
 
-def _prepare_sequential(editor, cases, baseline: Baseline, cfg: ProtocolConfig, every: int, done: set[str]) -> None:
+def _prepare_sequential(editor, cases, baseline: Baseline, cfg: ProtocolConfig, plan: EvalPlan,
+                        done: set[str]) -> None:
     """Every unit still to score, referenced before the first edit (or saved state) changes the model."""
-    for i, case in enumerate(cases):
+    for case in cases:
         if unit_key_edit(case.case_id) not in done:
             baseline.prepare(editor, [case], cfg)
-        n = i + 1
-        if (n % every == 0 or n == len(cases)) and unit_key_eval(n) not in done:
-            baseline.prepare(editor, cases[:n], cfg)
+    for n in plan.points:
+        if plan.key(n) not in done:
+            baseline.prepare(editor, [cases[j] for j in plan.cases_at(n)], cfg)

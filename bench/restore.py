@@ -66,6 +66,12 @@ class WeightRestorer:
         return {name: params[name].detach().clone() for name in self._saved}
 
     @torch.no_grad()
+    def deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """name -> (original, current minus original) of every parameter changed so far (`Editor.weight_deltas`)."""
+        params = dict(self.model.named_parameters())
+        return {name: (original, params[name].detach() - original) for name, original in self._saved.items()}
+
+    @torch.no_grad()
     def load_edited(self, values: dict[str, torch.Tensor]) -> None:
         """Set parameters to `values` (from `edited()`), keeping the originals so `restore()` still works."""
         self.save(values)

@@ -15,8 +15,9 @@ logger = logging.getLogger(__name__)
 
 UNIT_ROWS = "unit_rows"  # on the last row of a unit: how many rows the unit has (its completion mark)
 # Options a resumed run must share with the run directory: they decide which rows one `bench run` writes.
-RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every", "scoring",
-                  "side_effects", "loc_unrelated", "fluency_prompts")
+RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every",
+                  "eval_points", "eval_sample", "eval_recent", "eval_panel", "scoring", "side_effects", "loc_unrelated",
+                  "fluency_prompts")
 # What a run written before an option existed did, as that option's value (teacher forcing only, no probes).
 LEGACY_OPTIONS = {"scoring": "tf", "side_effects": False, "loc_unrelated": 0, "fluency_prompts": 0}
 # ... and what decides the values in them (the device as resolved: `auto` and `cpu` on a CPU machine agree).

@@ -1,4 +1,5 @@
-"""The run directory on disk: config.json, the append-only cases.jsonl, summary.csv, per_case.csv.
+"""The run directory on disk: config.json, the append-only cases.jsonl, summary.csv, per_case.csv (and a sequential
+run's curve.csv, lifelong tables and append-only edit_costs.jsonl of per-edit timings, kept out of cases.jsonl).
 
 cases.jsonl is appended unit by unit (a case, a batch, a sequential checkpoint)
 with a flush and fsync; the last row of a unit carries its row count, so a unit
@@ -55,12 +56,17 @@ SUMMARY_COLUMNS = ["editor", "dataset", "model", "protocol", "n_cases",
                    "Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "Score", "H"]
 EXTRA_METRICS = ["MH_Acc"]  # MQuAKE's official multi-hop accuracy (generation, any question, aliases)
 
+# A sequential run's lifelong tables (bench/retention.py) and the per-edit cost log the tables' costs come from.
+LIFELONG_TABLES = ("retention.csv", "lifelong.csv", "edit_costs.csv")
+EDIT_COSTS = "edit_costs.jsonl"
+EDIT_COST = "edit_cost"  # the field of a unit's row that carries its edit's cost to EDIT_COSTS (`RunLog.append`)
+
 CASES_FORMAT = 2  # config.json's "cases_format" of runs this version writes (module docstring)
 _TEMPORARY = re.compile(r"^\..+\.\d+-[0-9a-f]{8}\.tmp$")  # bench.atomic.temporary_sibling's names
 
 # The unit keys of cases.jsonl (its "unit" column), spelt here only: a case or batch of the single and batch
 # protocols, one edit of the sequential protocol, and its evaluation after n edits (also those rows' "phase").
-_CASES, _EDIT, _EVAL = "cases:", "edit:", "eval@"
+_CASES, _EDIT, _EVAL, _SAMPLED = "cases:", "edit:", "eval@", "/sample"
 
 
 def unit_key_cases(case_ids) -> str:
@@ -79,9 +85,10 @@ def unit_key_edit(case_id: str) -> str:
     return _EDIT + case_id
 
 
-def unit_key_eval(n: int) -> str:
-    """The sequential evaluation of every case edited so far after `n` edits; also the phase of its rows."""
-    return f"{_EVAL}{n}"
+def unit_key_eval(n: int, sampled: bool = False) -> str:
+    """The sequential evaluation after `n` edits (also the phase of its rows): of every case edited so far, or
+    `sampled`, of the cases bench/lifelong.py's plan picks ("eval@n/sample": never the key of a full one)."""
+    return f"{_EVAL}{n}{_SAMPLED if sampled else ''}"
 
 
 def is_eval_key(key) -> bool:
@@ -90,8 +97,8 @@ def is_eval_key(key) -> bool:
 
 
 def parse_unit_key_eval(key: str) -> int | None:
-    """The n of `unit_key_eval(n)`, else None."""
-    return int(key[len(_EVAL):]) if is_eval_key(key) else None
+    """The n of `unit_key_eval(n, sampled)`, else None."""
+    return int(key[len(_EVAL):].removesuffix(_SAMPLED)) if is_eval_key(key) else None
 
 
 def parse_unit_key_cases(key: str) -> list[str] | None:
@@ -290,36 +297,43 @@ class RunLog:
 
     def append(self, rows: list[dict], written_with: dict | None = None) -> None:
         """Append whole units in one write; the last row of each unit carries `unit_rows`, its row count, which
-        is what makes the unit count as done, and `written_with` (`stamp()`) when given. Never through a link."""
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _mark_units(rows, written_with))
-        try:
-            fd = os.open(self.cases_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            raise BenchError(f"cannot append to {self.cases_path} ({exc.strerror}); it must be a plain file of the "
-                             "run folder. Nothing of this unit was written; fix it and rerun with --resume.") from None
-        try:
-            with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except OSError as exc:  # a full disk, a file size limit: the unit is cut short, and rerun on --resume
-            raise BenchError(f"writing {self.cases_path} failed ({exc.strerror}). Every unit written before is kept; "
-                             "free space (or raise the file size limit), then rerun with --resume: the unit cut "
-                             "short is run again.") from None
+        is what makes the unit count as done, and `written_with` (`stamp()`) when given. Never through a link.
+        A row's `edit_cost` (a sequential edit's seconds and memory) goes to edit_costs.jsonl first, so that
+        cases.jsonl holds only what a rerun reproduces (`read_costs`)."""
+        costs = [{"editor": r["editor"], "unit": r["unit"], "n_edits": r.get("n_edits"), "case_id": r.get("case_id"),
+                  **r[EDIT_COST]} for r in rows if EDIT_COST in r]
+        if costs:
+            _append_lines(self.out / EDIT_COSTS, costs)
+        _append_lines(self.cases_path, _mark_units([{k: v for k, v in r.items() if k != EDIT_COST} for r in rows],
+                                                   written_with))
+
+    def read_costs(self) -> list[dict]:
+        """edit_costs.jsonl's records of the units in cases.jsonl, the last one per unit (a unit cut short ran
+        again); [] without the file. Torn lines (a kill mid-write) are skipped."""
+        path = self.out / EDIT_COSTS
+        if not path.exists():
+            return []
+        done = {(r["editor"], r["unit"]) for r in self.rows()}
+        last: dict[tuple, dict] = {}
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and (record.get("editor"), record.get("unit")) in done:
+                last[(record["editor"], record["unit"])] = record
+        return list(last.values())
+
+    def write_table(self, name: str, rows: list[dict]) -> Path | None:
+        """One of a sequential run's lifelong tables (LIFELONG_TABLES, bench/retention.py makes them), as curve.csv
+        is written; nothing without rows."""
+        if name not in LIFELONG_TABLES:
+            raise ValueError(f"{name} is not a table of the run folder ({', '.join(LIFELONG_TABLES)})")
+        return _write_rows(self.out / name, rows) if rows else None
 
     def write_curve(self, rows: list[dict]) -> Path | None:
         """curve.csv of a sequential run: the metrics at every eval@K checkpoint (`read_curve` reads it)."""
-        if not rows:
-            return None
-
-        def write(tmp: Path) -> None:
-            with tmp.open("w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
-                                  for k, v in r.items()} for r in rows)
-
-        return atomic_write(self.out / "curve.csv", write)
+        return _write_rows(self.out / "curve.csv", rows) if rows else None
 
     def write_summary(self, records: list[dict]) -> Path:
         def write(tmp: Path) -> None:
@@ -348,6 +362,37 @@ class RunLog:
                         writer.writerow([editor, label, c.case_id] + [_exact(v) for v in values])
 
         return atomic_write(self.out / "per_case.csv", write)
+
+
+def _write_rows(path: Path, rows: list[dict]) -> Path:
+    """A table of dict rows (the first row's keys as columns), floats to 4 decimals, None empty; atomically."""
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
+                              for k, v in r.items()} for r in rows)
+
+    return atomic_write(path, write)
+
+
+def _append_lines(path: Path, records: list[dict]) -> None:
+    """Append JSON lines in one write with fsync, never through a link (cases.jsonl, edit_costs.jsonl)."""
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise BenchError(f"cannot append to {path} ({exc.strerror}); it must be a plain file of the run folder. "
+                         "Nothing of this unit was written; fix it and rerun with --resume.") from None
+    try:
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:  # a full disk, a file size limit: the unit is cut short, and rerun on --resume
+        raise BenchError(f"writing {path} failed ({exc.strerror}). Every unit written before is kept; free space "
+                         "(or raise the file size limit), then rerun with --resume: the unit cut short is run "
+                         "again.") from None
 
 
 @dataclass

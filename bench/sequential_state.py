@@ -19,7 +19,8 @@ from safetensors.torch import load_file, safe_open, save_file
 from bench.atomic import atomic_write
 from bench.data.schema import EditCase
 from bench.editor import Editor
-from bench.runlog import unit_key_edit, unit_key_eval
+from bench.lifelong import EvalPlan
+from bench.runlog import unit_key_edit
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ def save(state_dir: Path, editor: Editor, cases: list[EditCase], n_edits: int) -
     atomic_write(path, lambda tmp: save_file(host, str(tmp), metadata=meta))  # a kill leaves the previous state
 
 
-def load(state_dir: Path, editor: Editor, cases: list[EditCase], done: set[str], eval_every: int) -> int:
-    """Load the saved state into `editor` if it is usable; the number of edits it holds (0: replay)."""
+def load(state_dir: Path, editor: Editor, cases: list[EditCase], done: set[str], plan: EvalPlan) -> int:
+    """Load the saved state into `editor` if it is usable; the number of edits it holds (0: replay). `plan`: the
+    run's evaluation plan (bench/lifelong.py), whose units up to that point must be done."""
     path = state_path(state_dir, editor)
     if not path.is_file():
         return 0
@@ -51,7 +53,7 @@ def load(state_dir: Path, editor: Editor, cases: list[EditCase], done: set[str],
         meta = fh.metadata() or {}
     n = int(meta.get("n_edits", 0))
     needed = {unit_key_edit(c.case_id) for c in cases[:n]}
-    needed |= {unit_key_eval(k) for k in range(eval_every, n + 1, eval_every)}
+    needed |= plan.keys_through(n)
     if meta.get("editor") != editor.name or not 0 < n < len(cases) or meta.get("cases") != _digest(cases[:n]) \
             or not needed <= done:
         logger.warning("%s: %s does not match this run's finished units; replaying the edits", editor.name, path)

@@ -58,13 +58,13 @@ def per_case(rows: list[dict], protocol: str, editor_options: dict[str, dict]) -
 
 
 def sequential_curve(rows: list[dict], editor_options: dict[str, dict]) -> list[dict]:
-    """Metrics on all cases edited so far, at every eval@K checkpoint."""
+    """Metrics at every evaluation point: on all cases edited so far, or on the plan's sample (bench/lifelong.py)."""
     out = []
     for editor in dict.fromkeys(r["editor"] for r in rows):
         checkpoints = sorted({r["n_edits"] for r in rows if r["editor"] == editor
                               and is_eval_key(r.get("phase", ""))})
         for n in checkpoints:
-            picked = [r for r in rows if r["editor"] == editor and r.get("phase") == unit_key_eval(n)]
+            picked = [r for r in rows if r["editor"] == editor and is_eval_key(r.get("phase")) and r["n_edits"] == n]
             values = aggregate(group_cases(picked, editor_options.get(editor)))
             out.append({"editor": editor, "n_edits": n, **{m: values[m] for m in ALL_METRICS}})
     return out

@@ -8,7 +8,7 @@ import pytest
 from safetensors.torch import load_file
 
 from bench import sequential_state
-from bench.protocols import Baseline, ProtocolConfig, run_protocol
+from bench.protocols import Baseline, ProtocolConfig, run_protocol, sequential_plan
 from bench.registry import build_config
 from bench.restore import parameter_hash
 from bench.scoring import Scorer
@@ -75,4 +75,5 @@ def test_a_state_that_does_not_match_the_finished_units_is_replayed(tiny_lm, cas
     resumed = dict(_units(editor, cases, cfg, done=done))
     assert editor.edited == ["c1", "c2", "c3"] and list(resumed) == ["eval@2", "edit:c3", "eval@3"]
     assert "replaying the edits" in caplog.text
-    assert sequential_state.load(tmp_path / "states", editor, cases, done, 1) == 0  # nothing left to load
+    plan = sequential_plan(len(cases), cfg)
+    assert sequential_state.load(tmp_path / "states", editor, cases, done, plan) == 0  # nothing left to load

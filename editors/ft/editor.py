@@ -51,6 +51,9 @@ class FTEditor(Editor):
     def reset(self) -> None:
         self.restorer.restore()
 
+    def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return self.restorer.deltas()
+
     def _train(self, weights: list[torch.nn.Parameter], items: list[Prepared]) -> None:
         cfg = self.config
         loss_fn = OBJECTIVES[self.objective]

@@ -71,6 +71,9 @@ class LocateEditor(Editor):
     def reset(self) -> None:
         self.restorer.restore()
 
+    def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return self.restorer.deltas()
+
     def sequential_state(self) -> dict[str, torch.Tensor]:
         return self.restorer.edited()
 

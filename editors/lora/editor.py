@@ -59,6 +59,14 @@ class LoRA(Editor):
     def describe(self) -> dict:
         return {**super().describe(), "target_modules": len(self.targets), "first_target": self.targets[0]}
 
+    @torch.no_grad()
+    def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The adapted weights' effective change (scaling x B @ A, peft's own `get_delta_weight`)."""
+        from peft.tuners.lora import LoraLayer
+
+        return {f"{name}.weight": (m.get_base_layer().weight, m.get_delta_weight(ADAPTER))
+                for name, m in self.model.named_modules() if isinstance(m, LoraLayer) and ADAPTER in m.lora_A}
+
     def adapter_parameters(self) -> list[torch.nn.Parameter]:
         return [p for n, p in self.model.named_parameters() if f".{ADAPTER}." in n and "lora_" in n]
 
