@@ -201,6 +201,18 @@ def test_weight_growth_is_the_norm_of_the_change_of_the_edited_tensors(tiny_llam
     grace.reset()
 
 
+def test_lora_reports_its_adapters_effective_change(tiny_llama):
+    from editors.lora import LoRA, LoRAConfig
+
+    editor = LoRA(tiny_llama, LoRAConfig(num_steps=2))
+    editor.edit(_cases(1))
+    deltas = editor.weight_deltas()
+    assert len(deltas) == len(editor.targets)
+    assert all(d.shape == w.shape for w, d in deltas.values()) and weight_growth(editor)["weight_delta_norm"] > 0
+    editor.reset()
+    assert weight_growth(editor) == {"weight_delta_norm": 0.0, "weight_norm": 0.0}
+
+
 def test_edit_costs_stay_out_of_cases_jsonl_and_the_last_record_of_each_done_unit_is_read(tmp_path):
     log = RunLog(tmp_path)
     cost = {"edit_seconds": 0.5, "edit_peak_mb": 10.0, "edit_memory": "m"}

@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{g['last_over_first']:>6.2f} {g['slope_s_per_100_edits']:>12.4f} {g['peak_mb_first']:>13.1f} "
               f"{g['peak_mb_last']:>8.1f}")
     if args.out:
-        for path in save_figure(edit_cost_figure(costs), Path(args.out)):
+        title = "cost per edit: " + ", ".join(Path(run).name for run in args.runs)
+        for path in save_figure(edit_cost_figure(costs, title), Path(args.out)):
             print(f"wrote {path}")
 
 
