@@ -133,10 +133,21 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
             row["ref_text"] = editor.tokenizer.decode(reference[i])  # the unedited answer `loc` is scored against
         if fired is not None:
             row["fired"] = bool(fired[i])
+        if prepared.row_fields is not None:
+            _add_editor_fields(editor, row, prepared.row_fields[i])
         rows.append(row)
     _add_generation(editor, requests, rows, cfg)
     _add_paper_locality(editor, requests, rows)
     return rows
+
+
+def _add_editor_fields(editor: Editor, row: dict, fields: dict) -> None:
+    """The editor's own per-request fields (`PreparedRequests.row_fields`), never over the harness's."""
+    clash = sorted(set(fields) & set(row))
+    if clash:
+        raise BenchError(f"editor '{editor.name}': prepare() gave row field(s) {', '.join(clash)}, which the harness "
+                         "writes itself; name the editor's fields differently")
+    row.update(fields)
 
 
 def _add_paper_locality(editor: Editor, requests: list[Request], rows: list[dict]) -> None:

@@ -152,6 +152,25 @@ def _loc_rows(case, fields):
     return requests, rows
 
 
+class FieldEditor(NoEdit):
+    """Adds its own field to every row (PreparedRequests.row_fields)."""
+
+    field = "routed_to"
+
+    def prepare(self, requests):
+        plain = super().prepare(requests)
+        return PreparedRequests(plain.items, row_fields=[{self.field: r.case.case_id} for r in requests])
+
+
+def test_an_editors_row_fields_are_written_but_never_over_the_harnesss(tiny_llama, cases):
+    editor = FieldEditor(tiny_llama)
+    rows = evaluate(editor, cases[:2], Baseline(editor.scorer), ProtocolConfig())
+    assert [r["routed_to"] for r in rows] == ["c1"] * 5 + ["c2"] * 5
+    editor.field = "acc"
+    with pytest.raises(BenchError, match="editor 'noedit': prepare\\(\\) gave row field\\(s\\) acc, which the harness"):
+        evaluate(editor, cases[:1], Baseline(editor.scorer), ProtocolConfig())
+
+
 def test_paper_locality_is_the_max_of_e0_e1_e2_by_hand(tiny_llama):
     case = make_case()  # queries: rel, gen, loc "Max Mosley originates from", loc "Lita Ford was native to", por
     requests, rows = _loc_rows(case, {2: {"pred_ids": [5, 6, 7, 8], "loc": 0.25, "acc": 0.0},

@@ -129,6 +129,19 @@ def test_resume_does_not_rerun_a_finished_editor(dataset, tmp_path, caplog):
     assert (out / "summary.csv").read_text() == summary  # still summarised
 
 
+def test_every_editor_is_given_the_runs_cases_also_on_resume(dataset, tmp_path):
+    """Editor.begin_run: the run's whole case list before the first unit, whichever units are left to run."""
+    out = tmp_path / "run"
+    command = ["run", "--editors", "tests.ray_editors:RunCases", "--dataset", dataset, "--model", "tiny-llama",
+               "--device", "cpu", "--out", str(out), "--bootstrap", "50", "--limit", "4"]
+    assert main(command) == 0
+    lines = (out / "cases.jsonl").read_text().splitlines()
+    assert len(lines) == 4 * 5 and {json.loads(x)["run_cases"] for x in lines} == {4}
+    (out / "cases.jsonl").write_text("\n".join(lines[:10]) + "\n")  # the first two units
+    assert main([*command, "--resume"]) == 0
+    assert (out / "cases.jsonl").read_text().splitlines() == lines
+
+
 def test_resume_refuses_different_options(dataset, tmp_path, capsys):
     out = tmp_path / "run"
     _run(dataset, out, "--limit", "2")

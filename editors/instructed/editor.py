@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from bench.arch import hidden_size, num_layers, scaled_layer_range
-from bench.data.schema import HOP, NHOP, EditCase, Query
+from bench.data.schema import HOP, LOC, NHOP, EditCase, Query
 from bench.data.splits import case_fingerprint
 from bench.editor import Capabilities, Editor, PreparedRequests, Request
 from bench.errors import BenchError
@@ -19,7 +19,7 @@ from editors.instructed.compat import paper_queries
 from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
 from editors.instructed.prefix import PrefixBank
-from editors.instructed.retrieval import InstructionMemory, gate
+from editors.instructed.retrieval import Hit, InstructionMemory, gate
 
 ARCHITECTURES = ("llama", "mistral", "qwen2", "gemma3", "gemma3_text", "gpt2")
 
@@ -47,6 +47,8 @@ class InstructEd(Editor):
         self.spanner = Spanner(self.tokenizer, keep_sink=self._keep_sink())
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
+        self._run_cases: set[tuple[str, str]] = set()  # memory=dataset: the cases whose edits the memory holds
+        self._run_entries = 0  # memory=dataset: the memory's entries from the run's cases (reset() keeps them)
         self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.compat == "paper")
 
     def _keep_sink(self) -> bool:
@@ -107,16 +109,31 @@ class InstructEd(Editor):
             self._memory = InstructionMemory(self.encoder)
         return self._memory
 
+    def begin_run(self, cases: list[EditCase]) -> None:
+        """Refuse a run with a case the checkpoint has seen before any unit; retrieval with memory=dataset: every
+        edit of the run's cases goes into the memory, as the authors' evaluation retrieves among all the edits of
+        the evaluated file (evals_with_ret.py, `make_mem(ann)` before the loop of get_ann_res and get_zsre_res)."""
+        self._refuse_trained(cases)
+        if self.config.mode == "retrieval" and self.config.memory == "dataset":
+            self.memory.clear()
+            self._remember(cases)
+            self._run_cases, self._run_entries = {case_key(c) for c in cases}, len(self.memory)
+
     def edit(self, cases: list[EditCase]) -> None:
         self._refuse_trained(cases)
         self._edited.update(case_key(case) for case in cases)
-        if self.config.mode == "retrieval":
-            self.memory.add([entry for case in cases for entry in memory_entries(case, self.config.alias_instruction)])
+        if self.config.mode == "retrieval":  # memory=dataset holds the run's cases already
+            self._remember([case for case in cases if case_key(case) not in self._run_cases])
 
     def reset(self) -> None:
         self._edited.clear()
         if self._memory is not None:
-            self._memory.clear()
+            self._memory.truncate(self._run_entries)
+
+    def _remember(self, cases: list[EditCase]) -> None:
+        alias = self.config.alias_instruction
+        entries = [(entry, case_key(case)) for case in cases for entry in memory_entries(case, alias)]
+        self.memory.add([text for text, _ in entries], [owner for _, owner in entries])
 
     def select_queries(self, case: EditCase) -> list[Query]:
         """compat=paper: one random paraphrase and neighbourhood prompt per case, as the authors' evaluation."""
@@ -144,16 +161,19 @@ class InstructEd(Editor):
         if self.config.mode == "gold":
             instructions = [self._gold(r) for r in requests]
             embed = self._embed(questions + instructions)
+            fields = None
         else:
             queries = [self._retrieval_query(r) for r in requests]
             embed = self._embed(questions + queries)
-            instructions = self._retrieve(requests, queries, embed)
+            hits = self._retrieve(requests, queries, embed)
+            instructions = [" ".join(hit.text for hit in found) for found in hits]
             embed.update(self._embed(instructions))
+            fields = [self._retrieval_fields(r, found) for r, found in zip(requests, hits)]
         prepared = []
         for r, q, ins in zip(requests, questions, instructions):
             meta = self.spanner.meta(ins, r.text, float(embed[ins] @ embed[q])) if ins else None
             prepared.append(Prepared(format_prompt(ins, r.text), r.query.answer, meta))
-        return PreparedRequests(prepared, [bool(ins) for ins in instructions])
+        return PreparedRequests(prepared, [bool(ins) for ins in instructions], fields)
 
     def _gold(self, request: Request) -> str:
         if case_key(request.case) not in self._edited:
@@ -177,20 +197,38 @@ class InstructEd(Editor):
             return int(request.case.extra.get("n_hops") or len(request.case.of_kind(HOP)) or self.config.multihop_k)
         return self.config.multihop_k
 
-    def _retrieve(self, requests: list[Request], queries: list[str], embed: dict) -> list[str]:
+    def _retrieve(self, requests: list[Request], queries: list[str], embed: dict) -> list[list[Hit]]:
+        """Per request the entries its instruction joins: the top one where the gate fires (none where it does
+        not), the top-k facts for multi-hop questions (evals_with_ret.py: `nfs[fact_ids[1][0]]` when
+        `torch.std(fact_ids[0]) > 0.1`; get_mqT_res joins the top hop-count facts)."""
         cfg, memory = self.config, self.memory
         if not len(memory):
-            return [""] * len(requests)
+            return [[] for _ in requests]
         scores = memory.scores(torch.stack([embed[q] for q in queries]))
         out = []
         for r, row in zip(requests, scores):
             if r.query.kind in (NHOP, HOP):
-                out.append(" ".join(hit.text for hit in memory.ranked(row, self._hop_k(r))))
+                out.append(memory.ranked(row, self._hop_k(r)))
                 continue
-            top = [hit.score for hit in memory.ranked(row, cfg.retrieval_top_k)]
-            fired = gate(top, cfg.retrieval_top_k, cfg.retrieval_std, cfg.retrieval_fill)
-            out.append(memory.ranked(row, 1)[0].text if fired else "")
+            top = memory.ranked(row, cfg.retrieval_top_k)
+            fired = gate([hit.score for hit in top], cfg.retrieval_top_k, cfg.retrieval_std, cfg.retrieval_fill)
+            out.append(top[:1] if fired else [])
         return out
+
+    def _retrieval_fields(self, request: Request, hits: list[Hit]) -> dict:
+        """Whether retrieval gave the request what it should (cases.jsonl `retrieved_ok`): nothing for a locality
+        prompt; for a multi-hop question every edit of its case among the facts; otherwise an edit of its own
+        case (its text: a case whose edit sentence another case shares is served either way). `retrieved_case`:
+        the case of the top entry used ('' when none was)."""
+        own = set(memory_entries(request.case, self.config.alias_instruction))
+        texts = [hit.text for hit in hits]
+        if request.query.kind == LOC:
+            ok = not hits
+        elif request.query.kind in (NHOP, HOP):
+            ok = own <= set(texts)
+        else:
+            ok = bool(hits) and texts[0] in own
+        return {"retrieved_case": hits[0].owner[1] if hits else "", "retrieved_ok": ok}
 
     def _refuse_trained(self, cases: list[EditCase]) -> None:
         if self.trained_cases is None:
