@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import pytest
 import torch
 
-from bench.data.schema import NHOP
+from bench.data.schema import NHOP, Edit, Query
 from bench.editor import Request
+from bench.errors import BenchError
 from bench.registry import build_config, get_editor_class
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed.testing import fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm
@@ -128,5 +132,30 @@ def test_cases_whose_neighbourhood_prompts_were_trained_on_are_refused(lm, tmp_p
     # another case (not trained on) that shares the trained case's neighbourhood prompt
     sharing = dataclasses.replace(cases[1], case_id="other", queries=cases[1].queries + cases[0].of_kind("loc"))
     assert [c for c in [sharing, cases[2]] if not ed._seen(c)] == [cases[2]]
-    with pytest.raises(BenchError, match="neighbourhood prompts"):
+    with pytest.raises(BenchError, match="other \\(its loc prompt 'The mother tongue of Paris is' was trained on\\)"):
         ed.edit([sharing])
+
+
+TRAINED = fixture_cases()[0]  # trained on: its paraphrase (edit example), its neighbourhood prompt, its rewrite
+
+
+@pytest.mark.parametrize("role, shown", [
+    ("rel", TRAINED.of_kind("loc")[0].prompt),  # CounterFact case 124: an edit prompt trained as a locality prompt
+    ("loc", TRAINED.edits[0].prompt),  # the 18 neighbourhood prompts that are training rewrite prompts
+    ("gen", TRAINED.edits[0].prompt),
+    ("rewrite", TRAINED.of_kind("gen")[0].prompt),  # an evaluated rewrite whose prompt was a training question
+])
+def test_a_case_showing_a_prompt_trained_in_another_role_is_refused_before_the_first_unit(lm, tmp_path, role, shown):
+    """Issue 37: the guard compared each role only with itself, so these cases were accepted."""
+    cases = fixture_cases()
+    make_checkpoint(lm, tmp_path, [1, 2], trained_on=cases[:1])
+    other = cases[1]
+    if role == "rewrite":
+        crossed = dataclasses.replace(other, edits=[Edit(shown, "Toko Yasuda", "piano", "guitar")])
+    else:
+        crossed = dataclasses.replace(other, queries=[q for q in other.queries if q.kind != role]
+                                      + [Query(role, shown, "x")])
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), mode="retrieval"), resources())
+    assert ed._seen(crossed) and not ed._seen(cases[2])
+    with pytest.raises(BenchError, match=re.escape(f"fixture-cf:2 (its {role} prompt {shown!r} was trained on)")):
+        ed.begin_run([cases[2], crossed])

@@ -1,5 +1,5 @@
-"""Training data never shares a locality prompt or a rewrite with an evaluation set; the editor refuses cases
-whose neighbourhood prompts the checkpoint was trained on."""
+"""Training data never shares a prompt (in any role) or a rewrite with an evaluation set; the editor refuses cases
+that show the model a prompt the checkpoint was trained on, whatever the role on either side."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ import os
 
 import pytest
 
-from bench.data.schema import LOC, Query
+from bench.data.schema import LOC, Edit, Query
 from editors.instructed.data import build_pairs
-from editors.instructed.overlap import EvalTexts, normalise, seen_locality, text_digest, trained_locality_digests
+from editors.instructed.overlap import (
+    EvalTexts,
+    evaluated_prompts,
+    normalise,
+    seen_prompts,
+    text_digest,
+    trained_prompt_digests,
+    trained_prompts,
+)
 from editors.instructed.testing import fixture_cases
 from editors.instructed.train import load_pairs
 
@@ -18,7 +26,7 @@ def test_a_record_sharing_a_locality_prompt_or_rewrite_with_an_eval_case_is_drop
     cases = fixture_cases()
     pairs = build_pairs(cases)
     evaluation = EvalTexts()
-    evaluation.locality.add(normalise("  " + pairs[0].loc.question.upper()))  # case and spacing do not hide it
+    evaluation.prompts.add(normalise("  " + pairs[0].loc.question.upper()))  # case and spacing do not hide it
     evaluation.rewrites.add(normalise(cases[1].edits[0].sentence))
     assert evaluation.overlaps(pairs[0], [e.sentence for e in cases[0].edits])
     assert evaluation.overlaps(pairs[1], [e.sentence for e in cases[1].edits])
@@ -27,11 +35,42 @@ def test_a_record_sharing_a_locality_prompt_or_rewrite_with_an_eval_case_is_drop
     assert [q.prompt for q in evaluation.clean_pool(pool)] == ["Something else entirely"]
 
 
-def test_seen_locality_matches_trained_digests():
+@pytest.mark.parametrize("trained_role", ["edit", "loc", "rewrite"])
+@pytest.mark.parametrize("evaluated_role", ["rel", "gen", "loc", "por_hop", "rewrite"])
+def test_a_record_is_dropped_whatever_the_roles_a_prompt_has_on_either_side(trained_role, evaluated_role):
+    """Issue 37: a neighbourhood prompt that is a training rewrite prompt, an edit prompt trained as a locality
+    prompt, ... The filter once compared locality prompts with locality prompts only."""
+    case = fixture_cases()[0]
+    (pair,) = build_pairs([case])
+    prompt = {"edit": pair.edit.question, "loc": pair.loc.question, "rewrite": case.edits[0].prompt}[trained_role]
+    shown = fixture_cases()[2]
+    if evaluated_role == "rewrite":
+        shown.edits.append(Edit(prompt, "Spike Hughes", "Rome", "London"))
+    else:
+        shown.queries.append(Query(evaluated_role, prompt, "x"))
+    evaluation = EvalTexts()
+    evaluation.add([shown])
+    assert evaluation.overlaps(pair, [])
+    assert not evaluation.overlaps(build_pairs([fixture_cases()[1]])[0], [])
+
+
+def test_the_prompts_of_a_record_and_of_an_evaluation():
+    case = fixture_cases()[0]
+    (pair,) = build_pairs([case])
+    assert trained_prompts(pair) == ["Danielle Darrieux spoke the language", "The mother tongue of Paris is",
+                                     "The mother tongue of Danielle Darrieux is"]
+    assert evaluated_prompts(case) == [("rel", "The mother tongue of Danielle Darrieux is"),
+                                       ("gen", "Danielle Darrieux spoke the language"),
+                                       ("loc", "The mother tongue of Paris is"),
+                                       ("rewrite", "The mother tongue of Danielle Darrieux is")]
+
+
+def test_seen_prompts_match_trained_digests_in_any_role():
     cases = fixture_cases()
-    digests = set(trained_locality_digests(build_pairs(cases[:1])))
-    assert digests == {text_digest(cases[0].of_kind(LOC)[0].prompt)}
-    assert seen_locality(cases[0], digests) and not seen_locality(cases[2], digests)
+    digests = set(trained_prompt_digests(build_pairs(cases[:1])))
+    assert text_digest(cases[0].of_kind(LOC)[0].prompt) in digests and len(digests) == 3
+    assert [role for role, _ in seen_prompts(cases[0], digests)] == ["rel", "gen", "loc", "rewrite"]
+    assert seen_prompts(cases[2], digests) == []
 
 
 @pytest.mark.skipif(not os.environ.get("BENCH_DATA_DIR"), reason="needs the real data (BENCH_DATA_DIR)")
@@ -40,5 +79,5 @@ def test_the_default_training_data_shares_nothing_with_the_evaluation_sets():
     assert {"counterfact", "zsre", "mquake-test"} <= set(evaluation.datasets)
     pairs, exclusion = load_pairs(["counterfact-train", "mquake"], None, 0.5, 0, 0, evaluation)
     assert exclusion.records_removed > 3000 and exclusion.records_kept == len(pairs)
-    assert not any(normalise(p.loc.question) in evaluation.locality for p in pairs)
+    assert not any(normalise(q) in evaluation.prompts for p in pairs for q in trained_prompts(p))
     assert not any(normalise(p.edit.instruction) in evaluation.rewrites for p in pairs if p.dataset != "mquake")

@@ -143,10 +143,16 @@ class InstructEd(Editor):
         """compat=paper in retrieval mode: Rel averages only the requests whose retrieval fired."""
         return {"rel_fired_only": self.config.compat == "paper" and self.config.mode == "retrieval"}
 
-    def _seen(self, case: EditCase) -> bool:
-        """The checkpoint was trained on `case`, or on its neighbourhood prompts as locality examples."""
+    def _seen(self, case: EditCase) -> str:
+        """How the checkpoint has seen `case` ('' when it has not): trained on the case itself, or on a prompt its
+        evaluation shows the model, in any role on either side (overlap.py)."""
         trained = self.trained_cases
-        return trained is not None and (trained.contains(case_fingerprint(case)) or trained.saw_locality_of(case))
+        if trained is None:
+            return ""
+        if trained.contains(case_fingerprint(case)):
+            return "trained on as a record"
+        prompts = trained.seen_prompts(case)
+        return "; ".join(f"its {role} prompt {prompt!r} was trained on" for role, prompt in prompts[:2])
 
     def forward_context(self, batch):
         return self._context(batch)
@@ -233,12 +239,14 @@ class InstructEd(Editor):
     def _refuse_trained(self, cases: list[EditCase]) -> None:
         if self.trained_cases is None:
             return
-        seen = [c for c in cases if self._seen(c)]
+        seen = [(c, why) for c in cases if (why := self._seen(c))]
         if seen:
-            ids = ", ".join(f"{c.dataset}:{c.case_id}" for c in seen[:10]) + (" ..." if len(seen) > 10 else "")
+            ids = "; ".join(f"{c.dataset}:{c.case_id} ({why})" for c, why in seen[:5])
+            ids += " ..." if len(seen) > 5 else ""
             raise BenchError(
                 f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases or on "
-                f"their neighbourhood prompts ({ids}); scoring them would measure memorisation, not editing. "
-                "Evaluate on held-out cases: for MQuAKE the "
-                "test side of the split (--dataset mquake-test), in general cases the checkpoint was not trained on."
+                f"prompts they show the model, in any role ({ids}); scoring them would measure memorisation, not "
+                "editing. Evaluate on held-out cases: for MQuAKE the test side of the split (--dataset mquake-test), "
+                "in general cases the checkpoint was not trained on (--limit to stop before them), or retrain with "
+                "the overlap filter, which drops the training records that share a prompt with an evaluation set."
             )

@@ -18,7 +18,6 @@ from bench.editor import Resources
 from bench.models import LoadedModel, load_model
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.data import build_pairs
-from editors.instructed.overlap import trained_locality_digests
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.trained_cases import describe as describe_trained
 
@@ -141,6 +140,5 @@ def make_checkpoint(lm, directory: Path, layers: list[int], n_prefix: int = 5, v
     )
     pairs = build_pairs(list(trained_on)) if trained_on else []
     trained = describe_trained(pairs, None)
-    trained.locality = trained_locality_digests(pairs)
     ckpt.save(Path(directory), bank.state_dict(), info, trained)
     return bank

@@ -42,7 +42,7 @@ from editors.instructed.config import (
 )
 from editors.instructed.data import Pair, build_pairs, locality_pool, select_cases
 from editors.instructed.instructions import Spanner, format_prompt
-from editors.instructed.overlap import EvalTexts, Exclusion, trained_locality_digests
+from editors.instructed.overlap import EvalTexts, Exclusion
 from editors.instructed.plot import plot_losses, read_losses, write_losses
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.trained_cases import describe as describe_trained
@@ -375,7 +375,6 @@ def _main(parsed: argparse.Namespace) -> int:
     bank = PrefixBank.for_model(lm.model, layers, cfg.n_prefix, cfg.variant, cfg.seed)
     info = state[1] if state else _info(cfg, lm, layers, reweight, specs, len(pairs), exclusion)
     trained = describe_trained(pairs, cfg.data_dir)
-    trained.locality = trained_locality_digests(pairs)
     trainer = Trainer(cfg, lm, bank, info, examples, trained, out)
     if state:
         bank.load_state_dict(state[0])
