@@ -33,7 +33,10 @@ ALL_METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "MH_Acc", 
 # The same combination with the paper's locality definition in place of the strict one.
 PAPER_EDIT_METRICS = ("Rel", "Gen", "Loc_paper", "Por_hop")
 PAPER_METRICS = ("Loc_paper", "Score_paper", "H_paper")
-CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper")  # the per-case metrics (percent); Score and H come from their means
+# Retrieval accuracy of an editor that retrieves edits (InstructEd + Retrieval): per case the mean of the rows'
+# `retrieved_ok` (the right edit retrieved), locality rows left out (theirs says only that nothing fired).
+RETRIEVAL_METRICS = ("Ret_Acc",)
+CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper", *RETRIEVAL_METRICS)  # per-case (percent); Score and H from means
 COMBINED = {"Score": EDIT_METRICS, "H": EDIT_METRICS, "Score_paper": PAPER_EDIT_METRICS,
             "H_paper": PAPER_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
 
@@ -85,6 +88,8 @@ def case_metrics(case_id: str, rows: list[dict], rel_fired_only: bool = False) -
         values[metric] = 100.0 * float(np.mean([r[field] for r in picked])) if complete else None
     nhop_gen = [r for r in rows if r["kind"] == NHOP and "em" in r]
     values["MH_Acc"] = 100.0 * float(any(r["em"] for r in nhop_gen)) if nhop_gen else None
+    retrieved = [r["retrieved_ok"] for r in rows if r["kind"] != LOC and "retrieved_ok" in r]
+    values["Ret_Acc"] = 100.0 * float(np.mean(retrieved)) if retrieved else None
     return CaseMetrics(case_id, values)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.atomic import atomic_write, atomic_write_text
 from bench.errors import BenchError
 from bench.locks import FolderLock
-from bench.metrics import ALL_METRICS, PAPER_METRICS, CaseMetrics
+from bench.metrics import ALL_METRICS, PAPER_METRICS, RETRIEVAL_METRICS, CaseMetrics
 from bench.resume import (
     UNIT_ROWS,
     UNUSABLE_CONFIG_ADVICE,
@@ -44,7 +44,7 @@ from bench.resume import (
 
 PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case values in percent; Score and H are computed from their means
 # Appended after them only when some case has it, so that runs from before it keep a byte-identical per_case.csv.
-PER_CASE_PAPER_METRICS = ["Loc_paper"]
+PER_CASE_PAPER_METRICS = ["Loc_paper", *RETRIEVAL_METRICS]
 
 logger = logging.getLogger(__name__)
 
@@ -131,11 +131,13 @@ def check_run_folder(out: Path) -> None:
 
 
 def summary_columns() -> list[str]:
-    """The columns above, then MH_Acc, the intervals, and last the paper-locality metrics with their intervals
-    (appended, so every earlier column keeps its position; empty for runs from before `loc_paper`)."""
+    """The columns above, then MH_Acc, the intervals, the paper-locality metrics with their intervals, and last the
+    retrieval accuracy with its interval (appended, so every earlier column keeps its position; empty for runs from
+    before `loc_paper`, and for editors that retrieve nothing)."""
     metrics = SUMMARY_COLUMNS[5:] + EXTRA_METRICS
-    paper = list(PAPER_METRICS) + [f"{m}_{b}" for m in PAPER_METRICS for b in ("lo", "hi")]
-    return SUMMARY_COLUMNS + EXTRA_METRICS + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")] + paper
+    later = [*PAPER_METRICS, *(f"{m}_{b}" for m in PAPER_METRICS for b in ("lo", "hi")),
+             *RETRIEVAL_METRICS, *(f"{m}_{b}" for m in RETRIEVAL_METRICS for b in ("lo", "hi"))]
+    return SUMMARY_COLUMNS + EXTRA_METRICS + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")] + later
 
 
 class RunLog:
@@ -462,7 +464,7 @@ def read_summary(path: Path) -> list[dict]:
     with Path(path).open() as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
-        metrics = list(ALL_METRICS) + list(PAPER_METRICS)
+        metrics = list(ALL_METRICS) + list(PAPER_METRICS) + list(RETRIEVAL_METRICS)
         for m in metrics + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")]:
             if m in row:
                 row[m] = float(row[m]) if row[m] not in ("", None) else None
