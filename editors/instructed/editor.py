@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
 from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
+from editors.instructed.overlap import Overlap, filtered_across_roles
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.retrieval import Hit, InstructionMemory, gate
 
+log = logging.getLogger(__name__)
 ARCHITECTURES = ("llama", "mistral", "qwen2", "gemma3", "gemma3_text", "gpt2")
 
 
@@ -49,6 +52,8 @@ class InstructEd(Editor):
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
         self._run_cases: set[tuple[str, str]] = set()  # memory=dataset: the cases whose edits the memory holds
         self._run_entries = 0  # memory=dataset: the memory's entries from the run's cases (reset() keeps them)
+        # cases showing the model a prompt an old checkpoint trained in another role (reported, not refused)
+        self._trained_overlap: dict[tuple[str, str], list[Overlap]] = {}
         self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.compat == "paper")
 
     def _keep_sink(self) -> bool:
@@ -96,7 +101,21 @@ class InstructEd(Editor):
             info = self.checkpoint_info
             out["checkpoint_trained"] = {"epochs": info.epochs_done, "steps": info.steps_done,
                                          "train_data": info.train_data, "encoder": info.encoder, "seed": info.seed}
+        if self._trained_overlap:
+            out["trained_overlap"] = {"cases": {f"{d}:{c}": [o.describe() for o in found]
+                                                for (d, c), found in self._trained_overlap.items()},
+                                      "retrain": self._retrain_command()}
         return out
+
+    def _across_roles(self) -> bool:
+        """Whether the checkpoint was trained with the overlap filter across roles (config.json's exclusion)."""
+        return self.checkpoint_info is not None and filtered_across_roles(self.checkpoint_info.exclusion)
+
+    def _retrain_command(self) -> str:
+        info = self.checkpoint_info
+        command = ckpt.train_command(info.model, info.layers, self.default_layers, info.n_prefix, info.variant,
+                                     info.reweight, info.compat)
+        return f"{command} --out {self.config.checkpoint} --overwrite"
 
     # -- the contract ------------------------------------------------------------------
     @property
@@ -144,15 +163,22 @@ class InstructEd(Editor):
         return {"rel_fired_only": self.config.compat == "paper" and self.config.mode == "retrieval"}
 
     def _seen(self, case: EditCase) -> str:
-        """How the checkpoint has seen `case` ('' when it has not): trained on the case itself, or on a prompt its
-        evaluation shows the model, in any role on either side (overlap.py)."""
+        """Why `case` is refused ('' when it is not): trained on as a record, or showing the model a prompt the
+        checkpoint trained on; in any role on either side when the checkpoint was trained with the filter across
+        roles, else only a neighbourhood prompt trained as a locality prompt, as 42a5d1a refused (overlap.py)."""
+        return self._screen(case)[0]
+
+    def _screen(self, case: EditCase) -> tuple[str, list[Overlap]]:
+        """Why `case` is refused ('' when it is not), and the overlaps across roles an old checkpoint reports."""
         trained = self.trained_cases
         if trained is None:
-            return ""
+            return "", []
         if trained.contains(case_fingerprint(case)):
-            return "trained on as a record"
-        prompts = trained.seen_prompts(case)
-        return "; ".join(f"its {role} prompt {prompt!r} was trained on" for role, prompt in prompts[:2])
+            return "trained on as a record", []
+        found = trained.seen_prompts(case)
+        strict = self._across_roles()
+        refused = [o for o in found if strict or o.same_role]
+        return "; ".join(o.describe() for o in refused[:2]), [o for o in found if o not in refused]
 
     def forward_context(self, batch):
         return self._context(batch)
@@ -179,7 +205,16 @@ class InstructEd(Editor):
         for r, q, ins in zip(requests, questions, instructions):
             meta = self.spanner.meta(ins, r.text, float(embed[ins] @ embed[q])) if ins else None
             prepared.append(Prepared(format_prompt(ins, r.text), r.query.answer, meta))
-        return PreparedRequests(prepared, [bool(ins) for ins in instructions], fields)
+        return PreparedRequests(prepared, [bool(ins) for ins in instructions], self._mark_overlap(requests, fields))
+
+    def _mark_overlap(self, requests: list[Request], fields: list[dict] | None) -> list[dict] | None:
+        """`trained_overlap: true` on the rows of cases an old checkpoint trained a prompt of in another role, so
+        that a report can leave them out; other rows unchanged."""
+        marks = [case_key(r.case) in self._trained_overlap for r in requests]
+        if not any(marks):
+            return fields
+        base = fields or [{} for _ in requests]
+        return [{**f, "trained_overlap": True} if marked else f for f, marked in zip(base, marks)]
 
     def _gold(self, request: Request) -> str:
         if case_key(request.case) not in self._edited:
@@ -239,14 +274,30 @@ class InstructEd(Editor):
     def _refuse_trained(self, cases: list[EditCase]) -> None:
         if self.trained_cases is None:
             return
-        seen = [(c, why) for c in cases if (why := self._seen(c))]
+        screened = [(c, *self._screen(c)) for c in cases]
+        seen = [(c, why) for c, why, _ in screened if why]
         if seen:
             ids = "; ".join(f"{c.dataset}:{c.case_id} ({why})" for c, why in seen[:5])
             ids += " ..." if len(seen) > 5 else ""
             raise BenchError(
                 f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases or on "
-                f"prompts they show the model, in any role ({ids}); scoring them would measure memorisation, not "
+                f"prompts they show the model ({ids}); scoring them would measure memorisation, not "
                 "editing. Evaluate on held-out cases: for MQuAKE the test side of the split (--dataset mquake-test), "
                 "in general cases the checkpoint was not trained on (--limit to stop before them), or retrain with "
                 "the overlap filter, which drops the training records that share a prompt with an evaluation set."
             )
+        self._report_overlap({case_key(c): found for c, _, found in screened if found})
+
+    def _report_overlap(self, found: dict[tuple[str, str], list[Overlap]]) -> None:
+        """One warning for the cases not reported yet; their ids go into describe() (config.json)."""
+        new = {key: overlaps for key, overlaps in found.items() if key not in self._trained_overlap}
+        if not new:
+            return
+        self._trained_overlap.update(new)
+        named = "; ".join(f"{d}:{c} ({', '.join(o.describe() for o in overlaps)})" for (d, c), overlaps in new.items())
+        log.warning(
+            "InstructEd checkpoint %s was trained before the overlap filter compared prompts across roles (issue 37; "
+            "its config.json has no exclusion roles=cross), and %d of the evaluated cases show the model a prompt it "
+            "trained in another role: %s. They are scored, their rows carry trained_overlap=true and config.json "
+            "lists them (editor config, trained_overlap), so a report can leave them out; retrain the checkpoint "
+            "with the filter across roles: %s", self.config.checkpoint, len(new), named, self._retrain_command())

@@ -9,17 +9,21 @@ example's question, its locality example's question, the prompts of the rewrites
 prompt an evaluation case shows the model (any query, any rewrite prompt), or when one of its rewrite sentences is
 an evaluation case's; MQuAKE records borrow their locality prompt from a pool, which is filtered the same way.
 Texts are compared after lower-casing and collapsing white space. The checkpoint lets the editor refuse a case
-that shows the model a prompt it was trained on, in any role (trained_cases.py).
+that shows the model a prompt it was trained on, in any role (trained_cases.py). A checkpoint trained with this
+filter says so (`Exclusion.roles`); one trained before (every checkpoint before 2026-12-06) still has records that
+share prompts across roles, so the editor refuses only what the guard of 42a5d1a refused (a neighbourhood prompt
+trained as a locality prompt) and reports the other overlaps (`Overlap.same_role`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bench.data import load_dataset
-from bench.data.schema import EditCase, Query
+from bench.data.schema import LOC, EditCase, Query
 from bench.errors import BenchError
 from editors.instructed.data import Pair
 
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 EVAL_DATASETS = ("counterfact", "counterfact-edit", "zsre", "counterfact-subject-replace",
                  "zsre-subject-replace", "zsre-inverse", "mquake-test")
 REWRITE = "rewrite"  # the role of a rewrite's prompt, beside the query kinds (bench.data.schema)
+EDIT = "edit"  # the role of a training record's edit question (its locality question's role is LOC)
+ACROSS_ROLES = "cross"  # Exclusion.roles of a checkpoint whose data was filtered across roles (issue 37)
 
 
 def normalise(text: str) -> str:
@@ -39,9 +45,9 @@ def text_digest(text: str) -> str:
     return hashlib.sha1(normalise(text).encode()).hexdigest()[:16]
 
 
-def trained_prompts(pair: Pair) -> list[str]:
-    """Every prompt one training record trains on, whatever its role."""
-    return [pair.edit.question, pair.loc.question, *pair.rewrite_prompts]
+def trained_prompts(pair: Pair) -> list[tuple[str, str]]:
+    """(role, prompt) of every prompt one training record trains on."""
+    return [(EDIT, pair.edit.question), (LOC, pair.loc.question), *((REWRITE, p) for p in pair.rewrite_prompts)]
 
 
 def evaluated_prompts(case: EditCase) -> list[tuple[str, str]]:
@@ -79,7 +85,7 @@ class EvalTexts:
     def overlaps(self, pair: Pair, rewrites: list[str]) -> bool:
         """Whether a record trains on an evaluated prompt (any role on either side) or states an evaluated rewrite
         sentence (`rewrites`: the record's)."""
-        return (any(normalise(p) in self.prompts for p in trained_prompts(pair))
+        return (any(normalise(p) in self.prompts for _, p in trained_prompts(pair))
                 or any(normalise(r) in self.rewrites for r in rewrites))
 
     def clean_pool(self, pool: list[Query]) -> list[Query]:
@@ -94,21 +100,50 @@ class Exclusion:
     records_removed: int
     records_kept: int
     pool_removed: int
+    roles: str = ACROSS_ROLES  # prompts compared whatever their roles; absent from checkpoints trained before
 
     def to_json(self) -> dict:
         return {"datasets": self.datasets, "records_removed": self.records_removed,
-                "records_kept": self.records_kept, "pool_removed": self.pool_removed}
+                "records_kept": self.records_kept, "pool_removed": self.pool_removed, "roles": self.roles}
+
+
+def filtered_across_roles(exclusion: dict) -> bool:
+    """Whether a checkpoint's recorded exclusion (config.json) compared prompts across roles."""
+    return exclusion.get("roles") == ACROSS_ROLES
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A prompt an evaluation of a case shows the model that the checkpoint trained on."""
+
+    role: str  # in the evaluation: a query kind or REWRITE
+    prompt: str
+    trained_as: tuple[str, ...]  # its roles in training: EDIT, LOC, REWRITE
+
+    @property
+    def same_role(self) -> bool:
+        """A neighbourhood prompt trained as a locality prompt: the one overlap the guard of 42a5d1a compared,
+        which checkpoints trained before the filter across roles still refuse."""
+        return self.role == LOC and LOC in self.trained_as
+
+    def describe(self) -> str:
+        return f"its {self.role} prompt {self.prompt!r} was a training {'/'.join(self.trained_as)} prompt"
 
 
 def trained_locality_digests(pairs: list[Pair]) -> list[str]:
     return sorted({text_digest(p.loc.question) for p in pairs})
 
 
-def trained_prompt_digests(pairs: list[Pair]) -> list[str]:
-    """Digests of every prompt `pairs` train on (any role)."""
-    return sorted({text_digest(prompt) for p in pairs for prompt in trained_prompts(p)})
+def trained_prompt_digests(pairs: list[Pair]) -> dict[str, list[str]]:
+    """Per role, the digests of the prompts `pairs` train on in it."""
+    by_role: dict[str, set[str]] = {}
+    for pair in pairs:
+        for role, prompt in trained_prompts(pair):
+            by_role.setdefault(role, set()).add(text_digest(prompt))
+    return {role: sorted(digests) for role, digests in sorted(by_role.items())}
 
 
-def seen_prompts(case: EditCase, digests: set[str] | frozenset[str]) -> list[tuple[str, str]]:
-    """(role, prompt) of the prompts an evaluation of `case` shows the model that are among trained `digests`."""
-    return [(role, prompt) for role, prompt in evaluated_prompts(case) if text_digest(prompt) in digests]
+def seen_prompts(case: EditCase, trained: Mapping[str, frozenset[str]]) -> list[Overlap]:
+    """The prompts an evaluation of `case` shows the model that were trained on (`trained`: digest -> roles)."""
+    found = [(role, prompt, trained.get(text_digest(prompt))) for role, prompt in evaluated_prompts(case)]
+    return [Overlap(role, prompt, tuple(sorted(roles))) for role, prompt, roles in found if roles]

@@ -6,7 +6,8 @@ checkpoint is loaded, and a digest that differs is an error (the data changed un
 Records from files given as NAME:PATH keep their fingerprints in the checkpoint, since the file may not
 be there at evaluation time. The prompts the records trained on (any role, overlap.py) are known the same way:
 the locality prompts as digests (MQuAKE's were drawn from a pool), the edit questions and rewrite prompts of
-registered records rebuilt from the data dir, those of NAME:PATH records as digests.
+registered records rebuilt from the data dir, those of NAME:PATH records as digests per role; each with the
+roles it was trained in, so the editor can tell a same-role overlap from one across roles.
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ from pathlib import Path
 
 from bench.data import load_dataset
 from bench.data.registry import DATASETS
-from bench.data.schema import EditCase
+from bench.data.schema import LOC, EditCase
 from bench.data.splits import case_fingerprint
 from bench.errors import BenchError
 from editors.instructed.data import Pair, edit_query, rewrite_prompts
-from editors.instructed.overlap import seen_prompts, text_digest, trained_locality_digests, trained_prompt_digests
+from editors.instructed.overlap import (
+    EDIT,
+    REWRITE,
+    Overlap,
+    seen_prompts,
+    text_digest,
+    trained_locality_digests,
+    trained_prompt_digests,
+)
 
 
 @dataclass
@@ -39,13 +48,14 @@ class TrainedCases:
     fingerprints: list[str]
     registered: dict[str, TrainedSet] = field(default_factory=dict)  # fingerprints recomputed by resolve()
     locality: list[str] = field(default_factory=list)  # digests of trained locality prompts (overlap.text_digest)
-    prompts: list[str] = field(default_factory=list)  # digests of the trained prompts of NAME:PATH records
+    # role -> digests of the prompts NAME:PATH records trained on in it (overlap.trained_prompt_digests)
+    prompts: dict[str, list[str]] = field(default_factory=dict)
     _lookup: set[str] | None = field(default=None, init=False, repr=False)
-    _prompt_lookup: frozenset[str] | None = field(default=None, init=False, repr=False)
+    _prompt_lookup: dict[str, frozenset[str]] | None = field(default=None, init=False, repr=False)  # digest -> roles
 
     def resolve(self, data_dir: str | Path | None, where: Path | str = "the checkpoint") -> None:
         """Recompute the registered sets' fingerprints (and trained prompts) from `data_dir`; check the digests."""
-        lookup, prompts = set(self.fingerprints), {*self.locality, *self.prompts}
+        lookup, prompts = set(self.fingerprints), self._stored_prompts()
         for name, trained in self.registered.items():
             cases = load_dataset(name, data_dir)
             if trained.ids != "all":
@@ -60,8 +70,9 @@ class TrainedCases:
                     "--data-dir / $BENCH_DATA_DIR at the data the checkpoint was trained on, or retrain it."
                 )
             lookup.update(prints)
-            prompts.update(text_digest(p) for c in cases for p in (edit_query(c).prompt, *rewrite_prompts(c)))
-        self._lookup, self._prompt_lookup = lookup, frozenset(prompts)
+            prompts.extend((EDIT, text_digest(edit_query(c).prompt)) for c in cases)
+            prompts.extend((REWRITE, text_digest(p)) for c in cases for p in rewrite_prompts(c))
+        self._lookup, self._prompt_lookup = lookup, roles_by_digest(prompts)
 
     def contains(self, fingerprint: str) -> bool:
         if self._lookup is None:
@@ -70,13 +81,17 @@ class TrainedCases:
             self._lookup = set(self.fingerprints)
         return fingerprint in self._lookup
 
-    def seen_prompts(self, case: EditCase) -> list[tuple[str, str]]:
-        """(role, prompt) of the prompts an evaluation of `case` shows the model (any query, any rewrite prompt)
-        that a training record trained on in any role (overlap.py)."""
+    def _stored_prompts(self) -> list[tuple[str, str]]:
+        """(role, digest) of the trained prompts the checkpoint stores (not rebuilt from the data dir)."""
+        return [(LOC, d) for d in self.locality] + [(role, d) for role, ds in self.prompts.items() for d in ds]
+
+    def seen_prompts(self, case: EditCase) -> list[Overlap]:
+        """The prompts an evaluation of `case` shows the model (any query, any rewrite prompt) that a training record
+        trained on, with the roles it trained them in (overlap.py)."""
         if self._prompt_lookup is None:
             if self.registered:
                 raise BenchError("TrainedCases.resolve(data_dir) must run before seen_prompts()")
-            self._prompt_lookup = frozenset({*self.locality, *self.prompts})
+            self._prompt_lookup = roles_by_digest(self._stored_prompts())
         return seen_prompts(case, self._prompt_lookup)
 
     def to_json(self) -> dict:
@@ -88,7 +103,15 @@ class TrainedCases:
     def from_json(cls, raw: dict) -> TrainedCases:
         """Also reads the first format, which stored every fingerprint (no "registered")."""
         registered = {k: TrainedSet(**v) for k, v in raw.get("registered", {}).items()}
-        return cls(raw["case_ids"], raw["fingerprints"], registered, raw.get("locality", []), raw.get("prompts", []))
+        return cls(raw["case_ids"], raw["fingerprints"], registered, raw.get("locality", []), raw.get("prompts", {}))
+
+
+def roles_by_digest(pairs: list[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    """digest -> the roles its prompt was trained in, from (role, digest) pairs."""
+    roles: dict[str, set[str]] = {}
+    for role, prompt_digest in pairs:
+        roles.setdefault(prompt_digest, set()).add(role)
+    return {d: frozenset(r) for d, r in roles.items()}
 
 
 def digest(fingerprints) -> str:
