@@ -68,8 +68,8 @@ def load_run(run_dir: str | Path) -> Results:
 
     from bench.explorer_cases import run_rows
     from bench.runlog import (
+        OPTIONAL_PER_CASE,
         PER_CASE_METRICS,
-        PER_CASE_PAPER_METRICS,
         RunLog,
         read_per_case,
         read_summary,
@@ -87,10 +87,12 @@ def load_run(run_dir: str | Path) -> Results:
     table = _table_class()
     summary = table(read_summary(summary_path), columns=summary_columns())
     summary = summary.astype({"n_cases": int, **{c: float for c in summary.columns[5:]}})  # None -> NaN
-    columns = ["editor", "protocol", "case_id", *PER_CASE_METRICS, *PER_CASE_PAPER_METRICS]
+    cases_of = read_per_case(per_case_path)
+    present = [m for m in OPTIONAL_PER_CASE if any(c.values.get(m) is not None for cs in cases_of.values() for c in cs)]
+    columns = ["editor", "protocol", "case_id", *PER_CASE_METRICS, *present]  # as per_case.csv has them
     per_case = table([[editor, label, c.case_id, *(c.values.get(m) for m in columns[3:])]
-                             for (editor, label), cases in read_per_case(per_case_path).items() for c in cases],
-                            columns=columns).astype({c: float for c in columns[3:]})
+                      for (editor, label), cases in cases_of.items() for c in cases],
+                     columns=columns).astype({c: float for c in columns[3:]})
     return Results(rows=run_rows(run_dir), summary=summary, per_case=per_case, config=config, out=run_dir)
 
 
@@ -169,7 +171,8 @@ def evaluate(editors: str | Sequence[str], data: str | Sequence[EditCase], model
     are). editor_args: "rome:layers=5" (the --editor-args syntax) or {"rome": {"layers": 5}}. out: the run
     directory (kept); None runs in a temporary directory, removed once read (then `Results.out` is None).
     options: the other `bench run` options by their RunConfig name (batch_size, num_edits, eval_every, seed,
-    data_dir, device, dtype, resume, bootstrap, encoder, allow_hub)."""
+    data_dir, device, dtype, resume, bootstrap, encoder, allow_hub, scoring, side_effects, loc_unrelated,
+    fluency_prompts)."""
     lm = None if isinstance(model, str) else in_memory_model(model, tokenizer)
     if lm is None:
         note_test_model(model)

@@ -1,4 +1,5 @@
-"""The checkpoint root: the folder that holds each trained editor's checkpoints (`instructed/`, `serac/`).
+"""The checkpoint root: the folder that holds each trained editor's checkpoints (`instructed/`, `serac/`,
+`serac-icl/`).
 
 $BENCH_CHECKPOINT_DIR when set; otherwise the committed `results/checkpoints` of the checkout the packages run
 from (found next to them, so absent from a wheel install); otherwise there is none, and an editor that needs a

@@ -46,11 +46,12 @@ EXAMPLES = {
     "merge": ("python -m bench merge runs/cf-20-part2 --into runs/cf-20",
               "python -m bench merge runs/cf-20-part2 --into runs/cf-20 --editors rome,memit"),
     "list": ("python -m bench list editors", "python -m bench list args rome"),
-    "train": ("python -m bench train instructed --help", "python -m bench train serac --help"),
+    "train": ("python -m bench train instructed --help", "python -m bench train serac --help",
+              "python -m bench train serac-icl --model smollm2-135m"),
 }
 TRAIN_HELP = ("usage: python -m bench train EDITOR [options]\n\nTrain an editor that needs a checkpoint (instructed, "
-              "serac): runs <the editor's package>.train; `python -m bench train EDITOR --help` lists its options "
-              "and defaults.\n\nexamples:\n  " + "\n  ".join(EXAMPLES["train"]))
+              "serac, serac-icl): runs <the editor's package>.train; `python -m bench train EDITOR --help` lists its "
+              "options and defaults.\n\nexamples:\n  " + "\n  ".join(EXAMPLES["train"]))
 
 
 def _examples(command: str) -> str:
@@ -78,6 +79,16 @@ def _run_parser(sub) -> None:
                    help="sentence encoder for retrieval editors: an offline alias, a sentence-transformers model "
                    "folder, or (with --allow-hub) a hub id")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    p.add_argument("--scoring", default="both", choices=("tf", "gen", "both"),
+                   help="tf: teacher-forced token accuracy (the paper's protocol); gen: greedy generated answers "
+                   "judged whole (Rel_gen, Gen_gen, Loc_gen, Por_gen); both (default: one run, both views)")
+    p.add_argument("--side-effects", default="on", choices=("on", "off"),
+                   help="NKL, distracting neighbours (Loc_distract), bleed-over (Leak), fluency and perplexity "
+                   "drift (default: on)")
+    p.add_argument("--loc-unrelated", type=int, default=5,
+                   help="unrelated prompts per case from other cases of the dataset (Loc_unrelated; 0: none)")
+    p.add_argument("--fluency-prompts", type=int, default=2,
+                   help="prompts per case whose free text is scored for n-gram entropy (Fluency; 0: none)")
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument("--allow-hub", action="store_true",
                    help="download a --model or --encoder that is not offline from the Hugging Face hub "
@@ -112,7 +123,8 @@ def _cmd_run(args) -> int:
         model=args.model, protocol=args.protocol, batch_size=args.batch_size, num_edits=args.num_edits,
         eval_every=args.eval_every, limit=args.limit, seed=args.seed, data_dir=args.data_dir, device=args.device,
         dtype=args.dtype, editor_args=args.editor_args, resume=args.resume, bootstrap=args.bootstrap,
-        encoder=args.encoder, allow_hub=args.allow_hub,
+        encoder=args.encoder, allow_hub=args.allow_hub, scoring=args.scoring,
+        side_effects=args.side_effects == "on", loc_unrelated=args.loc_unrelated, fluency_prompts=args.fluency_prompts,
     )
     out = run(cfg, executor=_executor(args))
     from bench.lifecycle import EXPLORER
@@ -180,7 +192,8 @@ def _cmd_report(args) -> int:
         path = report_html(args.run_dirs, args.output, _names(args.table), args.loc, args.plots, args.choices)
         print(f"[bench] explorer written to {path} (open it in a browser; it needs no network)", file=sys.stderr)
         return 0
-    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc, args.choices)
+    text = report(args.run_dirs, args.format, args.ci, args.plots, args.table, args.loc, args.choices,
+                  args.exclude_known)
     if args.output:
         with open(args.output, "w") as fh:
             fh.write(text)
@@ -291,8 +304,8 @@ def _cmd_train(argv: list[str]) -> int:
         print(TRAIN_HELP)
         return 0
     if not argv or argv[0].startswith("-"):
-        raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac "
-                         "(python -m bench train --help)")
+        raise BenchError("usage: python -m bench train EDITOR [options]; trainable editors: instructed, serac, "
+                         "serac-icl (python -m bench train --help)")
     from bench.registry import canonical_name, get_editor_class
 
     name = canonical_name(argv[0])
@@ -302,7 +315,7 @@ def _cmd_train(argv: list[str]) -> int:
     except ModuleNotFoundError as exc:
         if exc.name != f"{package}.train":
             raise
-        raise BenchError(f"editor '{name}' has no training (only instructed and serac are trained)") from exc
+        raise BenchError(f"editor '{name}' has no training (only instructed, serac and serac-icl are trained)") from exc
     return int(module.main(argv[1:]) or 0)
 
 
@@ -332,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write the table to this file (html: the page's file, required)")
     rp.add_argument("--table", default=None, help="a paper layout: table2, table3, table4, table9, table10, table12, "
                     "batch (html: several, comma-separated)")
+    rp.add_argument("--exclude-known", action="store_true",
+                    help="leave out the cases whose new target the unedited model already gives (teacher-forced or "
+                    "generated; runs made with --scoring both or --side-effects on mark them) and say how many")
     rp.add_argument("--loc", default="strict", choices=["strict", "paper", "asymmetric"],
                     help="locality in the Loc column (and Score/H): strict = agreement with the unedited model on "
                          "the plain prompt (default); paper = max of that, agreement with the unedited model on "

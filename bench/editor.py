@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
@@ -164,9 +165,12 @@ class Editor(abc.ABC):
         """Teacher-forced scores of `requests` through the editor (protocols also read `prepare(...).fired`)."""
         return self.scorer.score(self.prepare(requests).items, self.active_context())
 
-    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
-        """Greedy answers; only a method whose answer comes from its own loop (MeLLo) overrides this."""
-        return self.scorer.generate(self.prepare(requests).items, max_new_tokens, self.active_context())
+    def generate(self, requests: list[Request], max_new_tokens: int = 16, stop: Sequence = (),
+                 stop_at_newline: bool = True) -> list[str]:
+        """Greedy answers (stop rules: `Scorer.generate`); only a method whose answer comes from its own loop
+        (MeLLo) overrides this."""
+        return self.scorer.generate(self.prepare(requests).items, max_new_tokens, self.active_context(),
+                                    stop_at_newline=stop_at_newline, stop=stop)
 
     def active_context(self):
         """The forward context, or None when the editor has none (the scorer may then share prompt prefixes)."""

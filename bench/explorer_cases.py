@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bench.data.schema import LOCALITY_KINDS
 from bench.errors import BenchError
 from bench.metrics import TOKEN_METRICS
 from bench.runlog import RunLog
@@ -22,7 +23,10 @@ from bench.summary import evaluation_sets
 
 logger = logging.getLogger(__name__)
 
-KIND_METRIC = {kind: metric for metric, (kind, _) in TOKEN_METRICS.items() if metric != "Loc_paper"}
+KIND_METRIC: dict[str, str] = {}  # query kind -> the metric it feeds first (Rel, Gen, Loc, ..., Loc_unrelated)
+for _metric, (_kind, _) in TOKEN_METRICS.items():
+    KIND_METRIC.setdefault(_kind, _metric)
+KIND_METRIC["fluency"] = "Fluency"
 MODEL_SEP = " · "
 
 
@@ -87,7 +91,7 @@ def decode_missing(rows: list[dict], model: str) -> int:
 def _score(row: dict) -> float | None:
     """The row's score in percent as its metric counts it: agreement with the unedited model for locality, else
     accuracy."""
-    value = row.get("loc") if row["kind"] == "loc" else row.get("acc")
+    value = row.get("loc") if row["kind"] in LOCALITY_KINDS else row.get("acc")
     return None if value is None else round(100.0 * float(value), 1)
 
 
@@ -95,8 +99,11 @@ def _answer(row: dict) -> list:
     """[answer text, score in percent, the unedited model's answer it was scored against (locality rows of runs
     that record it; else None)]."""
     text = row.get("pred_text", "")
-    if row.get("generated") is not None:  # MQuAKE: the generated answer is what the official metric judges
-        text = f"{text} | generated: {row['generated'].strip()}"
+    if row.get("generated") is not None:  # the generated answer (--scoring gen/both; MQuAKE's multi-hop always)
+        verdict = row.get("gen_acc", row.get("loc_gen", row.get("em")))
+        mark = "" if verdict is None else (" ✓" if verdict else " ✗")
+        shown = f"generated: {row['generated'].strip()}{mark}"
+        text = f"{text} | {shown}" if text else shown
     return [text, _score(row), row.get("ref_text")]
 
 

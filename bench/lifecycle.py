@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from bench.answers import SCORINGS
 from bench.data import load_dataset, resolve_data_dir
 from bench.data.schema import NHOP, REL, EditCase
 from bench.data.validate import check_context, context_length
@@ -24,6 +25,7 @@ from bench.editor import Editor, Resources, check_supported
 from bench.errors import BenchError
 from bench.models import check_device_name, resolve_dtype
 from bench.plots import bar_charts, curve_plots
+from bench.probes import ProbeConfig, with_probes
 from bench.protocols import ProtocolConfig
 from bench.registry import (
     build_config,
@@ -84,6 +86,13 @@ class RunConfig:
     bootstrap: int = 1000
     encoder: str = "all-MiniLM-L6-v2"
     allow_hub: bool = False  # a --model or --encoder that is not offline may be downloaded from the hub
+    scoring: str = "both"  # tf | gen | both: teacher-forced and/or generated answers (bench/answers.py)
+    side_effects: bool = True  # NKL, distracting neighbours, bleed-over, fluency, perplexity drift
+    loc_unrelated: int = 5  # unrelated-prompt locality probes per case (bench/probes.py; 0: none)
+    fluency_prompts: int = 2  # fluency prompts per case, with side effects (0: none)
+
+    def probes(self) -> ProbeConfig:
+        return ProbeConfig(self.loc_unrelated, self.side_effects, self.fluency_prompts if self.side_effects else 0)
 
 
 def validate(cfg: RunConfig) -> None:
@@ -106,6 +115,10 @@ def validate(cfg: RunConfig) -> None:
     if cfg.bootstrap < 0:
         raise BenchError(f"--bootstrap {cfg.bootstrap}: the number of bootstrap resamples must be >= 0 (0: no "
                          "intervals; the default 1000)")
+    if cfg.scoring not in SCORINGS:
+        raise BenchError(f"--scoring {cfg.scoring!r}: use tf (teacher forcing, the paper's protocol), gen (generated "
+                         "answers) or both")
+    cfg.probes()  # refuses negative counts
     if cfg.limit is not None and cfg.limit < 1:
         raise BenchError(f"--limit {cfg.limit}: the number of cases to evaluate must be >= 1; leave --limit out to "
                          "evaluate the whole dataset")
@@ -141,10 +154,12 @@ def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
     limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
     if cases is None:
         cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
+        pool = load_dataset(cfg.dataset, cfg.data_dir) if cfg.loc_unrelated else []
     else:
-        cases = _given_cases(cases, limit)
+        cases = pool = _given_cases(cases, limit)
     if not cases:
         raise BenchError(f"dataset '{cfg.dataset}' gave no cases")
+    cases = with_probes(cases, pool, cfg.probes())
     cfg.out = str(Path(cfg.out).expanduser()) if cfg.out else cfg.out  # "~/runs" given in quotes, or from Python
     log = RunLog(Path(cfg.out))
     log.prepare(cfg.resume)
@@ -209,7 +224,8 @@ def start_run(opened: OpenRun, check: ModelCheck, executor: dict, state_dir: boo
     data_dir = resolve_data_dir(cfg.data_dir)
     states = log.out / "states" if state_dir else None
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed,
-                          _generation_prefix(opened.cases, data_dir), state_dir=states)
+                          _generation_prefix(opened.cases, data_dir), state_dir=states, scoring=cfg.scoring,
+                          side_effects=cfg.side_effects)
     config = _config_record(cfg, opened.cases, check.model)
     config["executor"] = executor
     config["editors"].update(opened.earlier)  # editors of earlier starts keep their record, also when not named

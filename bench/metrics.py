@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from bench.data.schema import GEN, HOP, LOC, NHOP, POR_HOP, REL
+from bench.data.schema import FLUENCY, GEN, HOP, LOC, LOC_DISTRACT, LOC_UNRELATED, LOCALITY_KINDS, NHOP, POR_HOP, REL
 
 # Metric name -> (query kind, row field averaged within a case).
 TOKEN_METRICS = {
@@ -27,18 +27,42 @@ TOKEN_METRICS = {
     "Por_Nhop": (NHOP, "acc"),
     "Hop_Acc": (HOP, "acc"),
     "Loc_paper": (LOC, "loc_paper"),  # the paper's locality: max(e0, e1, e2) per query (bench/protocols.py)
+    # Probes (bench/probes.py): locality on unrelated prompts of other cases, and on distracted neighbours.
+    "Loc_unrelated": (LOC_UNRELATED, "loc"),
+    "Loc_unrelated_paper": (LOC_UNRELATED, "loc_paper"),
+    "Loc_distract": (LOC_DISTRACT, "loc"),
+    # Generated answers (bench/answers.py): the target (or an alias) begins the answer; Loc: the unedited answer.
+    "Rel_gen": (REL, "gen_acc"),
+    "Gen_gen": (GEN, "gen_acc"),
+    "Loc_gen": (LOC, "loc_gen"),
+    "Por_gen": (POR_HOP, "gen_acc"),
+    "Hop_gen": (HOP, "gen_acc"),
+    "Leak": (LOC, "leak"),  # a neighbour's generated answer starts with the edit's new object
+    "Known": (REL, "known"),  # the unedited model already gives the new target, teacher-forced ...
+    "Known_gen": (REL, "known_gen"),  # ... and generated
 }
+# Side effects in their own units, averaged as they are (not fractions made percent): NKL in nats, fluency in bits,
+# perplexity drift in percent change (bench/side_effects.py).
+RAW_METRICS = {"NKL": (LOC, "nkl"), "Fluency": (FLUENCY, "entropy"), "PPL_drift": (REL, "ppl_drift")}
 EDIT_METRICS = ("Rel", "Gen", "Loc", "Por_hop")  # Score and H combine these four
 ALL_METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "MH_Acc", "Score", "H")
 # The same combination with the paper's locality definition in place of the strict one.
 PAPER_EDIT_METRICS = ("Rel", "Gen", "Loc_paper", "Por_hop")
 PAPER_METRICS = ("Loc_paper", "Score_paper", "H_paper")
+GEN_EDIT_METRICS = ("Rel_gen", "Gen_gen", "Loc_gen", "Por_gen")
+# Metrics of the generation view, the probes and the side effects (summary.csv's last columns, where a run has them).
+EFFECT_METRICS = ("Loc_unrelated", "Loc_unrelated_paper", "Loc_distract", *GEN_EDIT_METRICS, "Hop_gen", "Score_gen",
+                  "H_gen", "NKL", "Leak", "Fluency", "PPL_drift", "Known", "Known_gen")
 # Retrieval accuracy of an editor that retrieves edits (InstructEd + Retrieval): per case the mean of the rows'
-# `retrieved_ok` (the right edit retrieved), locality rows left out (theirs says only that nothing fired).
+# `retrieved_ok` (the right edit retrieved), locality rows (probes too) left out (theirs says only that nothing fired).
 RETRIEVAL_METRICS = ("Ret_Acc",)
-CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper", *RETRIEVAL_METRICS)  # per-case (percent); Score and H from means
+CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper",  # the per-case metrics (percent); Score and H come from their means
+                *(m for m in EFFECT_METRICS if m not in ("Score_gen", "H_gen")), *RETRIEVAL_METRICS)
 COMBINED = {"Score": EDIT_METRICS, "H": EDIT_METRICS, "Score_paper": PAPER_EDIT_METRICS,
-            "H_paper": PAPER_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
+            "H_paper": PAPER_EDIT_METRICS, "Score_gen": GEN_EDIT_METRICS,
+            "H_gen": GEN_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
+_COMBINATIONS = (("Score", "H", EDIT_METRICS), ("Score_paper", "H_paper", PAPER_EDIT_METRICS),
+                 ("Score_gen", "H_gen", GEN_EDIT_METRICS))
 
 
 def locality_agreement(post_pred: list[int], pre_pred: list[int]) -> float:
@@ -80,15 +104,16 @@ class CaseMetrics:
 def case_metrics(case_id: str, rows: list[dict], rel_fired_only: bool = False) -> CaseMetrics:
     """None where the case has no such query, or its rows predate the field (Loc_paper of older runs)."""
     values: dict[str, float | None] = {}
-    for metric, (kind, field) in TOKEN_METRICS.items():
+    for metric, (kind, field) in (*TOKEN_METRICS.items(), *RAW_METRICS.items()):
         picked = [r for r in rows if r["kind"] == kind]
         if metric == "Rel" and rel_fired_only:
             picked = [r for r in picked if r.get("fired", True)]
         complete = picked and all(field in r for r in picked)
-        values[metric] = 100.0 * float(np.mean([r[field] for r in picked])) if complete else None
+        scale = 1.0 if metric in RAW_METRICS else 100.0
+        values[metric] = scale * float(np.mean([float(r[field]) for r in picked])) if complete else None
     nhop_gen = [r for r in rows if r["kind"] == NHOP and "em" in r]
     values["MH_Acc"] = 100.0 * float(any(r["em"] for r in nhop_gen)) if nhop_gen else None
-    retrieved = [r["retrieved_ok"] for r in rows if r["kind"] != LOC and "retrieved_ok" in r]
+    retrieved = [r["retrieved_ok"] for r in rows if r["kind"] not in LOCALITY_KINDS and "retrieved_ok" in r]
     values["Ret_Acc"] = 100.0 * float(np.mean(retrieved)) if retrieved else None
     return CaseMetrics(case_id, values)
 
@@ -100,7 +125,7 @@ def aggregate(cases: list[CaseMetrics]) -> dict[str, float | None]:
     for metric in CASE_METRICS:
         vals = [c.values[metric] for c in cases if c.values.get(metric) is not None]
         out[metric] = float(np.mean(vals)) if vals else None
-    for score, h, parts in (("Score", "H", EDIT_METRICS), ("Score_paper", "H_paper", PAPER_EDIT_METRICS)):
+    for score, h, parts in _COMBINATIONS:
         four = [out[m] for m in parts]
         out[score] = float(np.mean(four)) if all(v is not None for v in four) else None
         out[h] = harmonic_mean(four) if all(v is not None for v in four) else None
@@ -125,12 +150,12 @@ def _resampled(matrix: np.ndarray, idx: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore"), _quiet_nanmean():
         means = 100.0 * np.nanmean(matrix[idx], axis=1)  # (resamples, len(CASE_METRICS))
     samples = {m: means[:, i] for i, m in enumerate(CASE_METRICS)}
-    for score, h, parts in (("Score", "H", EDIT_METRICS), ("Score_paper", "H_paper", PAPER_EDIT_METRICS)):
+    for score, h, parts in _COMBINATIONS:
         four = np.stack([samples[m] for m in parts], axis=1)
         samples[score] = four.mean(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             samples[h] = np.where((four > 0).all(axis=1), 4.0 / (1.0 / four).sum(axis=1), 0.0)
-        if score == "Score_paper":  # no interval where Loc_paper is missing (older runs); H keeps its 0.0
+        if score != "Score":  # no interval where a metric is missing (older runs, tf-only runs); H kept its 0.0
             samples[h][np.isnan(four).any(axis=1)] = np.nan
     return samples
 
@@ -139,7 +164,7 @@ def bootstrap(cases: list[CaseMetrics], n_resamples: int = 1000, seed: int = 0,
               level: float = 0.95) -> dict[str, tuple[float, float] | None]:
     """Percentile interval of every aggregate metric, resampling cases with replacement."""
     if not cases:
-        return {m: None for m in (*ALL_METRICS, *PAPER_METRICS)}
+        return {m: None for m in (*ALL_METRICS, *PAPER_METRICS, *EFFECT_METRICS, *RETRIEVAL_METRICS)}
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(cases), size=(n_resamples, len(cases)))
     samples = _resampled(_matrix(cases), idx)
@@ -181,5 +206,23 @@ def paired_bootstrap(a: list[CaseMetrics], b: list[CaseMetrics], metric: str, n_
         return None
     idx = np.random.default_rng(seed).integers(0, len(shared), size=(n_resamples, len(shared)))
     boots = _resampled(ma, idx)[metric] - _resampled(mb, idx)[metric]
+    boots = boots[np.isfinite(boots)]
+    return float(va - vb), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def metric_gap(cases: list[CaseMetrics], a: str, b: str, n_resamples: int = 1000,
+               seed: int = 0) -> tuple[float, float, float] | None:
+    """Metric a - metric b of one editor on its own cases (teacher-forced vs generated Rel, say), with the 95%
+    interval of the case bootstrap: each resample scores both metrics on the same cases."""
+    if not cases:
+        return None
+    matrix = _matrix(cases)
+    full = _resampled(matrix, np.arange(len(cases))[None, :])
+    va, vb = full[a][0], full[b][0]
+    if not (np.isfinite(va) and np.isfinite(vb)):
+        return None
+    idx = np.random.default_rng(seed).integers(0, len(cases), size=(n_resamples, len(cases)))
+    samples = _resampled(matrix, idx)
+    boots = samples[a] - samples[b]
     boots = boots[np.isfinite(boots)]
     return float(va - vb), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))

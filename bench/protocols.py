@@ -15,23 +15,25 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench import sequential_state
-from bench.data.schema import LOC, NHOP, EditCase
+from bench.answers import SCORINGS, add_generated_answers, drop_teacher_forced, fluency_rows, generated_requests
+from bench.data.schema import FLUENCY, LOC, LOCALITY_KINDS, NHOP, REL, EditCase
 from bench.editor import Editor, PreparedRequests, Request
 from bench.errors import BenchError
+from bench.generation import GEN_TOKENS, SENTENCE_STOP, cut_answer
 from bench.metrics import exact_match, locality_agreement
 from bench.restore import Fingerprint, fingerprint
 from bench.runlog import unit_key_cases, unit_key_edit, unit_key_eval
 from bench.scoring import Prepared, Scorer
+from bench.side_effects import NKL_TOP, PerplexityProbe, add_perplexity_drift, nkl
 
 Unit = tuple[str, list[dict]]
-Reference = list[list[int] | None]  # per request: the unedited argmaxes (LOC requests only)
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,37 @@ class ProtocolConfig:
     generation_prefix: str = ""  # few-shot framing for MQuAKE generation ("Q: ... A: ..." lines)
     max_new_tokens: int = 16
     state_dir: Path | None = None  # sequential: where the editor's state is saved after each evaluation
+    # What a run scores besides the teacher-forced metrics (`bench run` turns both on; RunConfig's defaults):
+    scoring: str = "tf"  # tf (teacher forcing), gen (generated answers) or both (bench/answers.py)
+    side_effects: bool = False  # NKL, bleed-over, perplexity drift, fluency (bench/side_effects.py)
+
+    def __post_init__(self):
+        if self.scoring not in SCORINGS:
+            raise BenchError(f"--scoring {self.scoring!r}: use one of {', '.join(SCORINGS)}")
+
+    @property
+    def generates(self) -> bool:
+        return self.scoring != "tf"
 
 
 class RestoreError(BenchError):
     """The model is not the run's unedited one after reset(): results after this point would be wrong."""
+
+
+@dataclass
+class QueryReference:
+    """The unedited model on one request of a unit: its argmax answer (locality kinds), its likeliest tokens at
+    each answer position (LOC, for NKL), whether it already gives the new target (REL: `known`, teacher-forced),
+    and its generated answer (the kinds `answers.GENERATED` scores)."""
+
+    pred_ids: list[int] | None = None
+    top_ids: list[list[int]] = field(default_factory=list)
+    top_logprobs: list[list[float]] = field(default_factory=list)
+    known: bool | None = None
+    generated: str | None = None
+
+
+Reference = list[QueryReference]  # one per request of a unit, in `unit_requests` order
 
 
 class Baseline:
@@ -54,16 +83,17 @@ class Baseline:
 
     `reference` is the restore check's fingerprint, taken before any editor exists: a leak of one editor is
     caught at its own check or when the next one starts, never absorbed into a new reference. The locality
-    reference is the unedited model's argmax on each LOC request, scored per unit in the unit's own batch
-    composition (all its requests in one `score` call, as `evaluate` scores them), because batched results
-    depend on the batch's shape in low precision (bfloat16 argmaxes flip): only the same composition makes an
-    editor that changes nothing agree exactly. Cached by composition, so editors share it.
+    reference is the unedited model's answer to each request, scored per unit in the unit's own batch
+    composition (all its requests in one `score` call, as `evaluate` scores them, and one `generate` call),
+    because batched results depend on the batch's shape in low precision (bfloat16 argmaxes flip): only the same
+    composition makes an editor that changes nothing agree exactly. Cached by composition, so editors share it.
     """
 
     def __init__(self, scorer: Scorer):
         self.scorer = scorer
         self.reference: Fingerprint = fingerprint(scorer.model)
         self._loc: dict[tuple, Reference] = {}
+        self._perplexity: PerplexityProbe | None = None
 
     def verify(self, editor: Editor, where: str) -> None:
         """Raise RestoreError unless the model matches the unedited fingerprint exactly."""
@@ -72,25 +102,49 @@ class Baseline:
             raise RestoreError(f"editor '{editor.name}': {where}, the model is not the run's unedited model "
                                f"({'; '.join(diffs)}). Stopping: later cases would be scored on a corrupted model.")
 
-    def prepare(self, editor: Editor, cases: list[EditCase]) -> None:
+    def prepare(self, editor: Editor, cases: list[EditCase], cfg: ProtocolConfig) -> None:
         """Score the unit of `cases` on the unedited model; call it while the model is unedited."""
         requests = unit_requests(editor, cases)
-        self._reference(self._key(editor, requests), requests)
+        self._reference(self._key(editor, requests), requests, cfg)
+        if cfg.side_effects:
+            self.perplexity()
 
-    def locality(self, editor: Editor, requests: list[Request]) -> Reference:
+    def locality(self, editor: Editor, requests: list[Request], cfg: ProtocolConfig) -> Reference:
         """The unit's reference. A weight editor's must be prepared before its edit; an editor that leaves the
         weights alone (the restore check holds it to that) may have it scored now."""
         key = self._key(editor, requests)
         if key not in self._loc and editor.capabilities.changes_weights:
             raise BenchError(f"editor '{editor.name}': no unedited locality reference was prepared for this unit")
-        return self._reference(key, requests)
+        return self._reference(key, requests, cfg)
 
-    def _reference(self, key: tuple, requests: list[Request]) -> Reference:
+    def perplexity(self) -> PerplexityProbe:
+        """The perplexity-drift texts and the unedited model's likelihood of them, built on first use (while the
+        model is unedited: `prepare` builds it before any edit)."""
+        if self._perplexity is None:
+            self._perplexity = PerplexityProbe.build(self.scorer)
+        return self._perplexity
+
+    def _reference(self, key: tuple, requests: list[Request], cfg: ProtocolConfig) -> Reference:
         """The reference of composition `key` (from `_key`, computed once per call: it may encode every request)."""
         if key not in self._loc:
+            context = _plain_context if key[1] == "context" else None
             items = [Prepared(r.text, r.query.answer) for r in requests]
-            scores = self.scorer.score(items, _plain_context if key[1] == "context" else None)
-            self._loc[key] = [s.pred_ids if r.query.kind == LOC else None for r, s in zip(requests, scores)]
+            scores = self.scorer.score(items, context, top_k=NKL_TOP if cfg.side_effects else 0)
+            refs = [QueryReference() for _ in requests]
+            for ref, r, s in zip(refs, requests, scores):
+                if r.query.kind in LOCALITY_KINDS:
+                    ref.pred_ids = s.pred_ids
+                if r.query.kind == LOC and cfg.side_effects:
+                    ref.top_ids, ref.top_logprobs = s.top_ids, s.top_logprobs
+                if r.query.kind == REL:
+                    ref.known = s.accuracy == 1.0
+            if cfg.generates:
+                picked = generated_requests(requests)
+                texts = self.scorer.generate([Prepared(requests[i].text) for i in picked], GEN_TOKENS, context,
+                                             stop=SENTENCE_STOP)
+                for i, text in zip(picked, texts):
+                    refs[i].generated = cut_answer(text)
+            self._loc[key] = refs
         return self._loc[key]
 
     def _key(self, editor: Editor, requests: list[Request]) -> tuple:
@@ -111,26 +165,32 @@ def _plain_context(_batch) -> contextlib.AbstractContextManager:
 
 
 def unit_requests(editor: Editor, cases: list[EditCase]) -> list[Request]:
-    """The requests of one unit, in the order `evaluate` scores them."""
-    return [Request(case, q) for case in cases for q in editor.select_queries(case)]
+    """The teacher-forced requests of one unit, in the order `evaluate` scores them (fluency prompts are only
+    generated from: `answers.add_fluency`)."""
+    return [Request(case, q) for case in cases for q in editor.select_queries(case) if q.kind != FLUENCY]
 
 
 def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: ProtocolConfig) -> list[dict]:
-    """Score every selected query of `cases` through the editor; one row per query."""
+    """Score every selected query of `cases` through the editor; one row per query (and per fluency prompt)."""
     requests = unit_requests(editor, cases)
     prepared = editor.prepare(requests) if requests else PreparedRequests([])
-    scores = editor.scorer.score(prepared.items, editor.active_context())
+    reference = baseline.locality(editor, requests, cfg)
+    gather = [ref.top_ids or None for ref in reference] if cfg.side_effects else None
+    scores = editor.scorer.score(prepared.items, editor.active_context(), gather=gather)
     fired = prepared.fired
-    reference = baseline.locality(editor, requests)
     rows = []
     for i, (req, s) in enumerate(zip(requests, scores)):
         row = {"case_id": req.case.case_id, "kind": req.query.kind, "qi": req.case.queries.index(req.query),
                "prompt": req.query.prompt, "answer": req.query.answer, "acc": s.accuracy,
                "n_tokens": len(s.target_ids), "logprob": round(s.logprob, 6), "pred_ids": s.pred_ids,
                "pred_text": editor.tokenizer.decode(s.pred_ids)}  # what the explorer shows (bench report --format html)
-        if req.query.kind == LOC:
-            row["loc"] = locality_agreement(s.pred_ids, reference[i])
-            row["ref_text"] = editor.tokenizer.decode(reference[i])  # the unedited answer `loc` is scored against
+        if req.query.kind in LOCALITY_KINDS:
+            row["loc"] = locality_agreement(s.pred_ids, reference[i].pred_ids)
+            row["ref_text"] = editor.tokenizer.decode(reference[i].pred_ids)  # the unedited answer `loc` counts
+        if req.query.kind == REL and (cfg.generates or cfg.side_effects):  # tf alone writes what it always wrote
+            row["known"] = reference[i].known
+        if reference[i].top_ids:
+            row["nkl"] = round(nkl(reference[i].top_ids, reference[i].top_logprobs, s.gathered), 8)
         if fired is not None:
             row["fired"] = bool(fired[i])
         if prepared.row_fields is not None:
@@ -138,6 +198,13 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
         rows.append(row)
     _add_generation(editor, requests, rows, cfg)
     _add_paper_locality(editor, requests, rows)
+    if cfg.generates:
+        add_generated_answers(editor, requests, rows, reference, cfg)
+    if cfg.side_effects:
+        add_perplexity_drift(editor, requests, rows, baseline.perplexity())
+        rows += fluency_rows(editor, cases)
+    if cfg.scoring == "gen":
+        drop_teacher_forced(rows)
     return rows
 
 
@@ -151,14 +218,14 @@ def _add_editor_fields(editor: Editor, row: dict, fields: dict) -> None:
 
 
 def _add_paper_locality(editor: Editor, requests: list[Request], rows: list[dict]) -> None:
-    """The paper's locality on every LOC row, next to the strict `loc` (e1) and the gold agreement `acc` (e2).
+    """The paper's locality on every locality row, next to the strict `loc` (e1) and the gold agreement `acc` (e2).
 
     `loc_e0`: agreement of the post-edit prediction with the unedited model's prediction on the prompt the editor
     saw (its instruction, demonstrations or retrieved fact included); `loc_paper` = max(e0, e1, e2). For weight
     editors, and wherever an editor added no text, that prompt is the plain one and e0 = e1 (nothing is scored).
     Otherwise the unedited model is the editor's own scorer without its forward context: editors that do not
     change weights leave the model untouched."""
-    picked = [i for i, r in enumerate(requests) if r.query.kind == LOC]
+    picked = [i for i, r in enumerate(requests) if r.query.kind in LOCALITY_KINDS]
     if not picked:
         return
     e0 = {i: rows[i]["loc"] for i in picked}
@@ -231,7 +298,7 @@ def run_units(editor, groups, baseline: Baseline, cfg, done) -> Iterator[Unit]:
         key = unit_key(group)
         if key in done:
             continue
-        baseline.prepare(editor, group)
+        baseline.prepare(editor, group, cfg)
         seed_everything(cfg.seed)
         editor.edit(group)
         rows = evaluate(editor, group, baseline, cfg)
@@ -244,7 +311,7 @@ def run_units(editor, groups, baseline: Baseline, cfg, done) -> Iterator[Unit]:
 
 def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
     every = cfg.eval_every or len(cases)
-    _prepare_sequential(editor, cases, baseline, every, done)
+    _prepare_sequential(editor, cases, baseline, cfg, every, done)
     start = sequential_state.load(cfg.state_dir, editor, cases, done, every) if cfg.state_dir else 0
     for i, case in enumerate(cases[start:], start):
         seed_everything(cfg.seed + i)
@@ -271,11 +338,11 @@ def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
         sequential_state.remove(cfg.state_dir, editor)
 
 
-def _prepare_sequential(editor, cases, baseline: Baseline, every: int, done: set[str]) -> None:
+def _prepare_sequential(editor, cases, baseline: Baseline, cfg: ProtocolConfig, every: int, done: set[str]) -> None:
     """Every unit still to score, referenced before the first edit (or saved state) changes the model."""
     for i, case in enumerate(cases):
         if unit_key_edit(case.case_id) not in done:
-            baseline.prepare(editor, [case])
+            baseline.prepare(editor, [case], cfg)
         n = i + 1
         if (n % every == 0 or n == len(cases)) and unit_key_eval(n) not in done:
-            baseline.prepare(editor, cases[:n])
+            baseline.prepare(editor, cases[:n], cfg)

@@ -23,11 +23,13 @@ import logging
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.gap_table import GENERATION, generation_tables
 from bench.markdown import pipe_table
 from bench.metrics import ALL_METRICS
 from bench.plots import bar_charts
 from bench.significance import Comparison, PerCase, compare, load_per_case
 from bench.sources import Choice, collect, select
+from bench.summary import is_known, without_known
 from bench.tables import OURS, SIX, Grid, belongs_to, fill, is_reference, layout
 
 logger = logging.getLogger(__name__)
@@ -220,16 +222,31 @@ def _bound_name(col: str, names: dict) -> str:
 
 
 def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: str | None = None,
-           table: str | None = None, loc: str = "strict", choices: list[Choice | str] | tuple = ()) -> str:
+           table: str | None = None, loc: str = "strict", choices: list[Choice | str] | tuple = (),
+           exclude_known: bool = False) -> str:
     """The generic report or the paper layout `table` of `run_dirs`; `choices` (`--from`) name the run that
     supplies an editor held by several runs (bench/sources.py): without one, two such runs are an error."""
     check_loc(loc)
     if fmt == "html":
         raise BenchError("--format html writes a file: use bench.explorer.report_html (python -m bench report ... "
                          "--format html --out FILE.html)")
-    if table is not None:
+    if table is not None and table != GENERATION:
         layout(table)  # an unknown --table fails before anything is read
     records = select(collect(run_dirs), choices, table)
+    per_case = load_per_case(run_dirs, records)
+    known_note = ""
+    if exclude_known:
+        records = without_known(records, per_case)
+        per_case = {key: [c for c in cases if not is_known(c)] for key, cases in per_case.items()}
+        left = "; ".join(f"{r['editor']} on {r['dataset']}: {r['n_known']}" for r in records)
+        known_note = f"\n*Left out, as the unedited model already gives the new target (--exclude-known): {left}.*\n"
+    return _report_body(records, per_case, fmt, ci, plots, table, loc) + (known_note if fmt == "markdown" else "")
+
+
+def _report_body(records: list[dict], per_case: PerCase, fmt: str, ci: bool, plots: str | None, table: str | None,
+                 loc: str) -> str:
+    if table == GENERATION:
+        return generation_tables(records, per_case, fmt)
     if plots:
         bar_charts(records, Path(plots))  # the strict definitions, as the charts label them
     if table is None:
@@ -243,7 +260,7 @@ def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: 
     if note:
         grid = dataclasses.replace(grid, layout=dataclasses.replace(grid.layout,
                                                                     caption=f"{grid.layout.caption} {note}"))
-    comparisons = compare(grid, per_case_with_loc(load_per_case(run_dirs, records), loc, chosen.ours))
+    comparisons = compare(grid, per_case_with_loc(per_case, loc, chosen.ours))
     return render_layout(grid, fmt, ci, loc) + "\n\n" + render_significance(comparisons, fmt, loc) + "\n"
 
 

@@ -15,7 +15,10 @@ logger = logging.getLogger(__name__)
 
 UNIT_ROWS = "unit_rows"  # on the last row of a unit: how many rows the unit has (its completion mark)
 # Options a resumed run must share with the run directory: they decide which rows one `bench run` writes.
-RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every")
+RESUME_OPTIONS = ("dataset", "model", "protocol", "seed", "limit", "batch_size", "num_edits", "eval_every", "scoring",
+                  "side_effects", "loc_unrelated", "fluency_prompts")
+# What a run written before an option existed did, as that option's value (teacher forcing only, no probes).
+LEGACY_OPTIONS = {"scoring": "tf", "side_effects": False, "loc_unrelated": 0, "fluency_prompts": 0}
 # ... and what decides the values in them (the device as resolved: `auto` and `cpu` on a CPU machine agree).
 RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
 WRITTEN_WITH = "written_with"  # on the same row: the RESUME_OPTIONS, RESUME_SETTINGS and the editor's digest
@@ -52,9 +55,10 @@ def check_rows_for_resume(out: Path, rows: list[dict], args: dict, unusable: str
     for row in marks:
         record = row[WRITTEN_WITH]
         for key, value in now.items():
-            if key not in ("device", "editor_config") and record.get(key) != value:
+            before = record.get(key, LEGACY_OPTIONS.get(key))
+            if key not in ("device", "editor_config") and before != value:
                 raise BenchError(f"--resume: {what}, and the rows of {out} were written with "
-                                 f"{key}={record.get(key)!r}; this command has {key}={value!r}. Resume with the same "
+                                 f"{key}={before!r}; this command has {key}={value!r}. Resume with the same "
                                  "options or use a new --out.")
         if stamps.setdefault(row["editor"], record)["editor_config"] != record["editor_config"]:
             raise BenchError(f"--resume: {what}, and the rows of editor {row['editor']} in {out} were written with two "
@@ -83,10 +87,13 @@ def check_resume(path: Path, previous: dict, config: dict, loaded: bool = True) 
     """Refuse to resume with any option or setting that changes the rows, naming it; `loaded=False`: before the
     model is loaded, the settings known then (not the device)."""
     for key in RESUME_OPTIONS:
-        if (previous.get("args") or {}).get(key) != config["args"].get(key):
+        before = (previous.get("args") or {}).get(key, LEGACY_OPTIONS.get(key))
+        if before != config["args"].get(key):
+            flag = "--" + key.replace("_", "-")
             raise BenchError(
-                f"--resume: {path} was written with {key}={previous['args'].get(key)!r}, this command "
-                f"has {key}={config['args'].get(key)!r}. Resume with the same options or use a new --out."
+                f"--resume: {path} was written with {key}={before!r}, this command "
+                f"has {key}={config['args'].get(key)!r}. Resume with the same options (here {flag} {before}) or use "
+                "a new --out."
             )
     for name, (section, key) in RESUME_SETTINGS.items():
         if not loaded and section != "args":

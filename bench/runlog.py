@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.atomic import atomic_write, atomic_write_text
 from bench.errors import BenchError
 from bench.locks import FolderLock
-from bench.metrics import ALL_METRICS, PAPER_METRICS, RETRIEVAL_METRICS, CaseMetrics
+from bench.metrics import ALL_METRICS, CASE_METRICS, EFFECT_METRICS, PAPER_METRICS, RETRIEVAL_METRICS, CaseMetrics
 from bench.resume import (
     UNIT_ROWS,
     UNUSABLE_CONFIG_ADVICE,
@@ -44,7 +44,11 @@ from bench.resume import (
 
 PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case values in percent; Score and H are computed from their means
 # Appended after them only when some case has it, so that runs from before it keep a byte-identical per_case.csv.
-PER_CASE_PAPER_METRICS = ["Loc_paper", *RETRIEVAL_METRICS]
+PER_CASE_PAPER_METRICS = ["Loc_paper"]
+# ... and so are these (probes, generated answers, side effects: bench/metrics.py EFFECT_METRICS; retrieval accuracy).
+PER_CASE_EFFECT_METRICS = [m for m in CASE_METRICS if m in EFFECT_METRICS]
+OPTIONAL_PER_CASE = PER_CASE_PAPER_METRICS + PER_CASE_EFFECT_METRICS + list(RETRIEVAL_METRICS)
+LATER_METRICS = (PAPER_METRICS, EFFECT_METRICS, RETRIEVAL_METRICS)  # summary.csv's groups after the intervals
 
 logger = logging.getLogger(__name__)
 
@@ -131,12 +135,11 @@ def check_run_folder(out: Path) -> None:
 
 
 def summary_columns() -> list[str]:
-    """The columns above, then MH_Acc, the intervals, the paper-locality metrics with their intervals, and last the
-    retrieval accuracy with its interval (appended, so every earlier column keeps its position; empty for runs from
-    before `loc_paper`, and for editors that retrieve nothing)."""
+    """The columns above, then MH_Acc, the intervals, then the paper-locality metrics with their intervals, the
+    probes', generated answers' and side effects', and last the retrieval accuracy's (appended, so every earlier
+    column keeps its position; empty for runs from before them, and for editors that retrieve nothing)."""
     metrics = SUMMARY_COLUMNS[5:] + EXTRA_METRICS
-    later = [*PAPER_METRICS, *(f"{m}_{b}" for m in PAPER_METRICS for b in ("lo", "hi")),
-             *RETRIEVAL_METRICS, *(f"{m}_{b}" for m in RETRIEVAL_METRICS for b in ("lo", "hi"))]
+    later = [m for group in LATER_METRICS for m in (*group, *(f"{m}_{b}" for m in group for b in ("lo", "hi")))]
     return SUMMARY_COLUMNS + EXTRA_METRICS + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")] + later
 
 
@@ -331,9 +334,9 @@ class RunLog:
     def write_per_case(self, per_case: dict[tuple[str, str], list[CaseMetrics]]) -> Path:
         """(editor, protocol label) -> per-case metrics in percent, written exactly (the shortest text that reads
         back as the same float): small enough to commit, enough for paired tests."""
-        paper = [m for m in PER_CASE_PAPER_METRICS
-                 if any(c.values.get(m) is not None for cases in per_case.values() for c in cases)]
-        metrics = PER_CASE_METRICS + paper
+        present = [m for m in OPTIONAL_PER_CASE
+                   if any(c.values.get(m) is not None for cases in per_case.values() for c in cases)]
+        metrics = PER_CASE_METRICS + present
 
         def write(tmp: Path) -> None:
             with tmp.open("w", newline="") as fh:
@@ -447,7 +450,7 @@ def read_per_case(path: Path) -> dict[tuple[str, str], list[CaseMetrics]]:
     with Path(path).open() as fh:
         for row in csv.DictReader(fh):
             values = {m: float(row[m]) if row.get(m) not in ("", None) else None
-                      for m in PER_CASE_METRICS + PER_CASE_PAPER_METRICS}
+                      for m in PER_CASE_METRICS + OPTIONAL_PER_CASE}
             out.setdefault((row["editor"], row["protocol"]), []).append(CaseMetrics(row["case_id"], values))
     return out
 
@@ -464,7 +467,7 @@ def read_summary(path: Path) -> list[dict]:
     with Path(path).open() as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
-        metrics = list(ALL_METRICS) + list(PAPER_METRICS) + list(RETRIEVAL_METRICS)
+        metrics = [m for group in (ALL_METRICS, *LATER_METRICS) for m in group]
         for m in metrics + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")]:
             if m in row:
                 row[m] = float(row[m]) if row[m] not in ("", None) else None

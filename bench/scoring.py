@@ -71,6 +71,9 @@ class TokenScore:
     target_ids: list[int]
     pred_ids: list[int]  # teacher-forced argmax at each target position
     logprobs: list[float] = field(default_factory=list)
+    top_ids: list[list[int]] = field(default_factory=list)  # per target position: the `top_k` likeliest tokens
+    top_logprobs: list[list[float]] = field(default_factory=list)  # ... and their log-probabilities
+    gathered: list[list[float]] = field(default_factory=list)  # per target position: log-probs of asked-for ids
 
     @property
     def correct(self) -> list[bool]:
@@ -86,6 +89,24 @@ class TokenScore:
 
 
 ForwardContext = Callable[[Batch], contextlib.AbstractContextManager]
+
+
+@dataclass
+class _Extras:
+    """What `Scorer.score` keeps besides argmaxes and target log-probs, for the rows of one call."""
+
+    top_k: int
+    gather: list
+
+    def fill(self, score: TokenScore, logp: torch.Tensor, row: int) -> None:
+        """`logp`: (target positions, vocabulary) log-probabilities of one row."""
+        if self.top_k:
+            top = logp.topk(min(self.top_k, logp.shape[-1]), dim=-1)
+            score.top_ids, score.top_logprobs = top.indices.tolist(), top.values.tolist()
+        ids = self.gather[row]
+        if ids is not None:
+            n = min(len(ids), logp.shape[0])
+            score.gathered = [logp[j, torch.tensor(ids[j], device=logp.device)].tolist() for j in range(n)]
 
 
 def _no_context(_batch: Batch):
@@ -148,19 +169,25 @@ class Scorer:
     # -- teacher-forced scoring -----------------------------------------------------
     @torch.no_grad()
     def score(self, items: list[Prepared], context: ForwardContext | None = None,
-              progress: str | None = None) -> list[TokenScore]:
-        """Teacher-forced scores in input order; `progress` names a progress bar (None = silent)."""
+              progress: str | None = None, top_k: int = 0,
+              gather: list[list[list[int]] | None] | None = None) -> list[TokenScore]:
+        """Teacher-forced scores in input order; `progress` names a progress bar (None = silent). `top_k`: also
+        keep each target position's `top_k` likeliest tokens; `gather[i]`: per target position of item i, token
+        ids whose log-probabilities to return (what a divergence from another model's distribution needs)."""
         encoded = [self.encode(it) for it in items]
+        extras = _Extras(top_k, gather or [None] * len(items))
         out: list[TokenScore | None] = [None] * len(items)
         chunks = self.chunks(encoded)
         if progress:
             chunks = tqdm(chunks, desc=progress, file=sys.stderr)
         for rows in chunks:
-            for i, result in zip(rows, self._score_rows([encoded[i] for i in rows], context)):
+            asked = _Extras(top_k, [extras.gather[i] for i in rows])
+            for i, result in zip(rows, self._score_rows([encoded[i] for i in rows], context, asked)):
                 out[i] = result
         return out  # type: ignore[return-value]
 
-    def _score_rows(self, rows: list[Encoded], context: ForwardContext | None) -> list[TokenScore]:
+    def _score_rows(self, rows: list[Encoded], context: ForwardContext | None,
+                    extras: _Extras | None = None) -> list[TokenScore]:
         """One forward call; a token prefix shared by all rows (IKE's demonstrations) is run only once."""
         shared = self.shared_prefix(rows) if context is None else 0
         past = None
@@ -178,8 +205,11 @@ class Scorer:
             # logp[:, j] predicts the token after position (width - n_keep + j)
             lp = logp[r, n_keep - 1 - n_t:n_keep - 1]
             target = torch.tensor(e.ids[e.target_start:], device=lp.device)
-            scores.append(TokenScore(target_ids=e.ids[e.target_start:], pred_ids=lp.argmax(-1).tolist(),
-                                     logprobs=lp.gather(-1, target[:, None])[:, 0].tolist()))
+            score = TokenScore(target_ids=e.ids[e.target_start:], pred_ids=lp.argmax(-1).tolist(),
+                               logprobs=lp.gather(-1, target[:, None])[:, 0].tolist())
+            if extras is not None:
+                extras.fill(score, lp, r)
+            scores.append(score)
         return scores
 
     def prefix_fits(self, rows: list[Encoded], extra: int = 0) -> bool:

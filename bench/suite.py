@@ -95,16 +95,17 @@ def get_suite(name: str) -> Suite:
 # Seconds per evaluated case on this project's shared 2-core development machine (one torch thread, CounterFact
 # cases), per model; used only when OUT has no timing of its own yet. smollm2-135m: from the runs under results/
 # (config.json "seconds"; MeLLo: MQuAKE cases; ROME/MEMIT/PMET: the 100-case runs in results/baselines-smollm2-100/,
-# with the value optimisation's prefix cache). ZsRE cases have fewer queries and run 1.5-3x faster.
+# with the value optimisation's prefix cache; serac: 1.68x serac-icl's time, both on 10 CounterFact cases in one run on
+# 2026-12-06). ZsRE cases have fewer queries and run 1.5-3x faster.
 SMOLLM2_SECONDS = {
     "noedit": 2.4, "ft-l": 10.0, "ft-m": 10.0, "lora": 8.0, "rome": 24.0, "memit": 14.0, "pmet": 14.0,
-    "serac": 2.0, "ike": 3.0, "grace": 12.0, "mello": 25.0, "instructed": 3.6,
+    "serac-icl": 2.0, "serac": 3.4, "ike": 3.0, "grace": 12.0, "mello": 25.0, "instructed": 3.6,
 }
 # gemma3-270m / smollm2-135m seconds per case, measured in one process (`python -m bench.perf.model_speed --cases 3`,
 # results/perf/README.md); MeLLo was not measured (MQuAKE only) and is estimated at SmolLM2's speed. IKE: 3.94
 # before prefix sharing on sliding windows, / 3.06 since (`python -m bench.perf.prefix_sharing`).
 GEMMA_RATIO = {"noedit": 1.30, "ft-l": 1.45, "ft-m": 0.53, "lora": 1.01, "rome": 1.75, "memit": 2.13, "pmet": 1.73,
-               "serac": 1.08, "ike": 1.29, "grace": 1.18, "instructed": 1.15}
+               "serac-icl": 1.08, "serac": 1.08, "ike": 1.29, "grace": 1.18, "instructed": 1.15}
 MEASURED_CPU_SECONDS = {
     "smollm2-135m": SMOLLM2_SECONDS,
     "gemma3-270m": {e: round(s * GEMMA_RATIO.get(e, 1.0), 1) for e, s in SMOLLM2_SECONDS.items()},

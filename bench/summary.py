@@ -68,3 +68,29 @@ def sequential_curve(rows: list[dict], editor_options: dict[str, dict]) -> list[
             values = aggregate(group_cases(picked, editor_options.get(editor)))
             out.append({"editor": editor, "n_edits": n, **{m: values[m] for m in ALL_METRICS}})
     return out
+
+
+def is_known(case: CaseMetrics) -> bool:
+    """The unedited model already gives the case's new target, teacher-forced or generated (`Known`, `Known_gen`)."""
+    return bool(case.values.get("Known") or case.values.get("Known_gen"))
+
+
+def without_known(records: list[dict], per_case: dict, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Summary records recomputed without their already-known cases (`report --exclude-known`), each saying how
+    many it left out (`n_known`); `per_case`: (dataset, editor, protocol, model) -> per-case metrics. A record
+    without per-case metrics that mark known cases (a run before them) is refused: it could not be filtered."""
+    from bench.errors import BenchError
+
+    out = []
+    for rec in records:
+        cases = per_case.get((rec["dataset"], rec["editor"], rec["protocol"], rec["model"]))
+        if not cases or all(c.values.get("Known") is None and c.values.get("Known_gen") is None for c in cases):
+            raise BenchError(f"--exclude-known: {rec['editor']} on {rec['dataset']} ({rec.get('run', 'a run')}) has "
+                             "no per-case Known marks (runs from before them, or --scoring tf with --side-effects "
+                             "off); rerun it, or report without --exclude-known")
+        kept = [c for c in cases if not is_known(c)]
+        new = {**rec, "n_cases": len(kept), "n_known": len(cases) - len(kept), **aggregate(kept)}
+        for metric, interval in bootstrap(kept, n_resamples, seed).items():
+            new[f"{metric}_lo"], new[f"{metric}_hi"] = interval if interval else (None, None)
+        out.append(new)
+    return out

@@ -6,7 +6,8 @@ this one for its own editors (every attribute is optional). See docs/architectur
 """
 
 # The order of `python -m bench list editors` (entry points come back sorted by name).
-ORDER = ("noedit", "ft-l", "ft-m", "ike", "instructed", "rome", "memit", "pmet", "lora", "serac", "grace", "mello")
+ORDER = ("noedit", "ft-l", "ft-m", "ike", "instructed", "rome", "r-rome", "memit", "pmet", "emmet", "alphaedit", "lora",
+         "serac", "serac-icl", "grace", "mello")
 
 # Named variants: run beside the base editor under their own label, e.g. --editors instructed,instructed-retrieval.
 PRESETS: dict[str, tuple[str, dict[str, str]]] = {
@@ -32,8 +33,14 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "rome": ("weights", "ROME: a rank-one update of one MLP layer from a key-value view of the fact"),
     "memit": ("weights", "MEMIT: ROME's update spread over several MLP layers, many edits at once"),
     "pmet": ("weights", "PMET: MEMIT-style; optimises attention and MLP states together, writes MLP weights"),
+    "r-rome": ("weights", "r-ROME: ROME with the same (prefix-averaged) key where the update is computed and applied"),
+    "emmet": ("weights", "EMMET: batched ROME on MEMIT's layers; each edited key's new value an equality constraint"),
+    "alphaedit": ("weights", "AlphaEdit: MEMIT's update projected onto the null space of the preserved keys"),
     "lora": ("weights", "LoRA: low-rank adapters trained on the edit prompt"),
-    "serac": ("trained", "SERAC: a trained scope classifier routes in-scope queries to a counterfactual model"),
+    "serac": ("trained", "SERAC as published: a trained scope classifier routes in-scope queries to a trained "
+                         "counterfactual model (a LoRA adapter reading the edit and the query)"),
+    "serac-icl": ("trained", "our SERAC variant (not the paper's): an MLP scope classifier routes in-scope queries to "
+                             "the base model with the edit in its context (runs recorded as serac before 2026-12-06)"),
     "grace": ("memory", "GRACE: a codebook at one layer; a hidden state near a stored key gets its replacement value"),
     "mello": ("memory", "MeLLo: multi-hop questions decomposed, each step checked against a store of edits"),
 }

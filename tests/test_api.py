@@ -90,7 +90,9 @@ def test_evaluate_gives_the_command_line_numbers(dataset, tmp_path):
     _same_as_file(res.per_case, tmp_path / "cli" / "per_case.csv")
     for name in ("summary.csv", "per_case.csv", "cases.jsonl"):
         assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
-    assert res.config["args"]["limit"] == 3 and res.out == tmp_path / "api" and len(res.rows) == 2 * 3 * 4
+    noedit_rows = [r for r in res.rows if r["editor"] == "noedit"]
+    assert res.config["args"]["limit"] == 3 and res.out == tmp_path / "api"
+    assert len(res.rows) == 2 * len(noedit_rows) > 2 * 3 * 4  # the dataset's 4 queries a case, and the probes
 
     assert bench.load_run(tmp_path / "api") == res  # the round trip
     assert bench.load_run(tmp_path / "cli").summary.equals(res.summary)
@@ -131,9 +133,9 @@ def test_edit_hands_back_the_edited_model_and_restores_it(tiny, monkeypatch):
         summary = edited.summary.iloc[0]
         assert summary["editor"] == "ft-m" and summary["n_cases"] == 2 and summary["dataset"] == "edit"
         assert summary["Rel"] == 100.0 and 0 <= summary["Loc"] <= 100 and math.isnan(summary["Por_hop"])
-        kinds = [(r["case_id"], r["kind"]) for r in edited.rows]
+        kinds = [(r["case_id"], r["kind"]) for r in edited.rows if r["kind"] in ("rel", "gen", "loc")]
         assert kinds == [("edit-0", "rel"), ("edit-0", "gen"), ("edit-0", "loc"), ("edit-0", "loc"),
-                         ("edit-1", "rel")]
+                         ("edit-1", "rel")]  # the cases' own queries (the probes follow each case's)
         assert edited.model is tiny.model and parameter_hash(tiny.model) != before  # edited in place
         answers = edited.ask(["Spike Hughes originates from", "Toko Yasuda plays the"])
         assert answers[0].startswith("Philadelphia") and answers[1].startswith("piano"), answers
@@ -195,7 +197,7 @@ def test_import_bench_stays_light():
 
 def test_load_run_reads_the_gzipped_rows_results_commit(dataset, tmp_path):
     res = bench.evaluate("noedit", dataset, model="tiny-llama", device="cpu", bootstrap=20, limit=2,
-                         out=tmp_path / "run")
+                         out=tmp_path / "run", scoring="tf", side_effects=False, loc_unrelated=0)
     plain = tmp_path / "run" / "cases.jsonl"
     with plain.open("rb") as src, gzip.open(plain.with_suffix(".jsonl.gz"), "wb") as dst:
         shutil.copyfileobj(src, dst)

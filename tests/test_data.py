@@ -176,7 +176,7 @@ def test_rome_format_queries_edit_and_extra(tmp_path):
         query(LOC, "William Hogarth originated from", "London"),
         query(POR_HOP, PORTABILITY["New Question"], "Cheesesteaks"),
     ]
-    assert first.extra == {"relation_id": "P19"}
+    assert first.extra == {"relation_id": "P19", "generation_prompts": ("Spike Hughes currently lives in",)}
     assert not second.of_kind(POR_HOP)  # empty portability: just fewer queries
 
 
@@ -187,7 +187,8 @@ def test_rome_subject_replace_probes_template_with_alternative_subject(tmp_path)
     (case,) = load_file("counterfact-subject-replace", path)
     assert case.of_kind(POR_HOP) == [query(POR_HOP, "Patrick Hughes originates from", "Philadelphia")]
     assert case.of_kind(LOC) == []
-    assert case.extra == {"relation_id": "P19", "alternative_subject": "Patrick Hughes"}
+    assert case.extra == {"relation_id": "P19", "alternative_subject": "Patrick Hughes",
+                          "generation_prompts": ("Spike Hughes currently lives in",)}
 
 
 def test_registered_name_reads_from_data_dir(tmp_path):

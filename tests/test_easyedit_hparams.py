@@ -225,3 +225,9 @@ def test_run_with_an_easyedit_file(tiny_llama, tmp_path, monkeypatch, module_sta
     record = json.loads((out / "config.json").read_text())["editors"]["rome"]
     text = json.dumps(record)
     assert "EasyEdit ROME file" in text and "[5] -> [1]" in text
+
+
+@pytest.mark.parametrize("name", ["r-rome", "emmet", "alphaedit"])
+def test_methods_without_an_easyedit_mapping_refuse_yaml_files(tiny_llama, name):
+    with pytest.raises(BenchError, match=r"EasyEdit hyper-parameter files are read for rome, memit, pmet only"):
+        resolve(name, tiny_llama, fixture("memit"))

@@ -36,8 +36,8 @@ def run_dir(tmp_path_factory) -> Path:
     data.write_text(json.dumps([_record(i) for i in range(4)]))
     out = root / "run"
     assert main(["run", "--editors", ",".join(EDITORS), "--dataset", f"counterfact:{data}", "--model", "tiny-llama",
-                 "--device", "cpu", "--out", str(out), "--bootstrap", "20",
-                 "--editor-args", "ft-m:num_steps=8,lr=0.05"]) == 0
+                 "--device", "cpu", "--out", str(out), "--bootstrap", "20", "--scoring", "tf", "--side-effects", "off",
+                 "--loc-unrelated", "0", "--editor-args", "ft-m:num_steps=8,lr=0.05"]) == 0
     return out
 
 
@@ -415,3 +415,14 @@ def test_the_suite_writes_its_explorer_next_to_its_tables(run_dir, tmp_path):
     page = tmp_path / "explorer.html"
     assert page in written and "Table 2" in page.read_text() and 'id="browser"' in page.read_text()
     assert f"--format html --table table2 --out {page}" in (tmp_path / "tables" / "COMMANDS.md").read_text()
+
+
+def test_a_generated_answer_is_shown_with_its_verdict():
+    from bench.explorer_cases import _answer
+
+    rel = {"kind": "rel", "pred_text": " Paris", "acc": 1.0, "generated": "Paris, France", "gen_acc": 1.0}
+    loc = {"kind": "loc_distract", "pred_text": " the", "loc": 0.5, "ref_text": " a"}
+    fluency = {"kind": "fluency", "generated": "a b c", "entropy": 1.2}
+    assert _answer(rel) == [" Paris | generated: Paris, France ✓", 100.0, None]
+    assert _answer(loc) == [" the", 50.0, " a"]  # every locality kind is scored against the unedited answer
+    assert _answer(fluency) == ["generated: a b c", None, None]

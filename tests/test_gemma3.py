@@ -14,6 +14,8 @@ from bench.editor import Request, Resources
 from bench.registry import build_config
 from bench.restore import fingerprint, parameter_hash
 from bench.scoring import Encoded, Prepared, Scorer
+from editors.alphaedit import AlphaEdit
+from editors.emmet import EMMET
 from editors.ft import FTL, FTM, FTLConfig, FTMConfig, edit_layers
 from editors.grace import GRACE, GRACEConfig
 from editors.ike import IKE, IKEConfig
@@ -33,13 +35,14 @@ from editors.mello import MeLLo, MeLLoConfig
 from editors.mello.loop import STOP_PATTERNS, start_transcript
 from editors.memit import MEMIT
 from editors.pmet import PMET
+from editors.r_rome import RROME
 from editors.rome import ROME
-from editors.serac import SERAC, SERACConfig
+from editors.serac_icl import SERACICL, SERACICLConfig
 from tests.fakes import BagOfWords
 from tests.test_ike import TRAIN
 from tests.test_mello import PROMPT as MELLO_PROMPT
 from tests.test_mello import mquake_case
-from tests.test_serac import trained_checkpoint
+from tests.test_serac_icl import trained_checkpoint
 
 # the tiny-llama files: few steps, contexts and samples (no tiny-gemma3 file: tests must not depend on one)
 FAST = {"v_num_grad_steps": "4", "contexts_per_length": "1", "stats_samples": "256"}
@@ -175,7 +178,7 @@ def test_memit_puts_a_reachable_residual_stream_target_exactly(tiny_gemma3, monk
 
 
 @pytest.mark.parametrize("cls,extra", [(ROME, {"mom2_adjustment": "true"}), (MEMIT, {}), (PMET, {}),
-                                       (FTM, None)])
+                                       (RROME, {}), (EMMET, {}), (AlphaEdit, {}), (FTM, None)])
 def test_weight_editors_edit_and_reset_bitwise(tiny_gemma3, cls, extra):
     model, case = tiny_gemma3.model, make_case()
     editor = FTM(tiny_gemma3, FTMConfig(lr=2e-2, num_steps=20)) if extra is None else locate(cls, tiny_gemma3, **extra)
@@ -290,7 +293,7 @@ def serac_checkpoint(tmp_path_factory):
 
 def test_serac_routes_in_scope_queries_to_the_fact_and_the_rest_is_the_base_model(tiny_gemma3, serac_checkpoint):
     encoder = BagOfWords()
-    serac = SERAC(tiny_gemma3, SERACConfig(checkpoint=str(serac_checkpoint)),
+    serac = SERACICL(tiny_gemma3, SERACICLConfig(checkpoint=str(serac_checkpoint)),
                   Resources(_encoders={encoder.name: encoder}))
     case = make_case("c1", "Spike Hughes", "Paris")
     case.queries = [q for q in case.queries if q.kind in (REL, LOC)] + [

@@ -159,3 +159,36 @@ def test_the_resolved_config_names_the_checkpoint_the_editor_loads(lm, root):
     untrained = InstructEdConfig(prefix=False).resolved(lm, 0, InstructEd)
     assert untrained.layers == default and untrained.checkpoint == ""
     assert InstructEdConfig().layers == []  # resolving copies: the given config is left as it was
+
+
+def _with_exclusion(directory, exclusion):
+    import json
+
+    info = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**info, "exclusion": exclusion}))
+
+
+def test_a_subfolder_trained_on_the_same_records_shares_the_trained_cases(lm, tmp_path):
+    make_checkpoint(lm, tmp_path, [1, 2], trained_on=fixture_cases()[:1])
+    sub = tmp_path / "control"
+    make_checkpoint(lm, sub, [1, 2], trained_on=fixture_cases()[:1], seed=1)
+    (sub / "trained_cases.json").unlink()
+    _with_exclusion(tmp_path, {"records_kept": 3})
+    _with_exclusion(sub, {"records_kept": 3})
+    assert ckpt.load(sub)[2].case_ids == ckpt.load(tmp_path)[2].case_ids == {"fixture-cf": ["1"]}
+    _with_exclusion(sub, {"records_kept": 2})  # other records: it must have its own
+    with pytest.raises(BenchError, match="trained_cases.json is missing"):
+        ckpt.load(sub)
+
+
+def test_losses_are_read_from_a_gzipped_curve(tmp_path):
+    import gzip
+
+    from editors.instructed.plot import read_losses, write_losses
+
+    write_losses(tmp_path, [{"step": 1, "epoch": 1, "lr": 0.1, "loss": 2.5, "edit_loss": 2.0, "loc_loss": 3.0}])
+    plain = read_losses(tmp_path)
+    with (tmp_path / "loss.csv").open("rb") as src, gzip.open(tmp_path / "loss.csv.gz", "wb") as dst:
+        dst.write(src.read())
+    (tmp_path / "loss.csv").unlink()
+    assert read_losses(tmp_path) == plain and plain[0]["loss"] == 2.5

@@ -7,23 +7,22 @@ import os
 
 import pytest
 
-from bench.data.schema import LOC, Edit, EditCase, Query
-from editors.instructed.data import build_pairs
-from editors.instructed.overlap import (
+from bench.data.overlap import (
     EvalTexts,
     Exclusion,
     Overlap,
     evaluated_prompts,
     filtered_across_roles,
     normalise,
+    roles_by_digest,
     seen_prompts,
     text_digest,
-    trained_prompt_digests,
-    trained_prompts,
 )
+from bench.data.schema import LOC, Edit, EditCase, Query
+from editors.instructed.data import build_pairs
+from editors.instructed.overlap import record_overlaps, trained_prompt_digests, trained_prompts
 from editors.instructed.testing import fixture_cases
 from editors.instructed.train import load_pairs
-from editors.instructed.trained_cases import roles_by_digest
 
 
 def test_a_record_sharing_a_locality_prompt_or_rewrite_with_an_eval_case_is_dropped():
@@ -32,9 +31,9 @@ def test_a_record_sharing_a_locality_prompt_or_rewrite_with_an_eval_case_is_drop
     evaluation = EvalTexts()
     evaluation.prompts.add(normalise("  " + pairs[0].loc.question.upper()))  # case and spacing do not hide it
     evaluation.rewrites.add(normalise(cases[1].edits[0].sentence))
-    assert evaluation.overlaps(pairs[0], [e.sentence for e in cases[0].edits])
-    assert evaluation.overlaps(pairs[1], [e.sentence for e in cases[1].edits])
-    assert not evaluation.overlaps(pairs[2], [e.sentence for e in cases[2].edits])
+    assert evaluation.overlaps([pairs[0].loc.question], [e.sentence for e in cases[0].edits])
+    assert evaluation.overlaps([pairs[1].loc.question], [e.sentence for e in cases[1].edits])
+    assert not evaluation.overlaps([pairs[2].loc.question], [e.sentence for e in cases[2].edits])
     pool = [Query(LOC, pairs[0].loc.question, "x"), Query(LOC, "Something else entirely", "y")]
     assert [q.prompt for q in evaluation.clean_pool(pool)] == ["Something else entirely"]
 
@@ -54,8 +53,8 @@ def test_a_record_is_dropped_whatever_the_roles_a_prompt_has_on_either_side(trai
         shown.queries.append(Query(evaluated_role, prompt, "x"))
     evaluation = EvalTexts()
     evaluation.add([shown])
-    assert evaluation.overlaps(pair, [])
-    assert not evaluation.overlaps(build_pairs([fixture_cases()[1]])[0], [])
+    assert record_overlaps(evaluation, pair, [])
+    assert not record_overlaps(evaluation, build_pairs([fixture_cases()[1]])[0], [])
 
 
 def test_the_prompts_of_a_record_and_of_an_evaluation():

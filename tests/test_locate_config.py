@@ -40,7 +40,7 @@ def test_bad_files_and_layers_are_refused(tiny_llama, tmp_path):
         resolve_config(ROME.config_class(layers=[9], seed=0), ROME.method_dir, tiny_llama)
 
 
-@pytest.mark.parametrize("name", ["rome", "memit", "pmet"])
+@pytest.mark.parametrize("name", ["rome", "memit", "pmet", "r-rome", "emmet", "alphaedit"])
 def test_every_published_file_resolves(name, tiny_llama):
     cls = get_editor_class(name)
     for path in sorted((cls.method_dir / "hparams").glob("*.json")):

@@ -84,7 +84,8 @@ def test_scoring_is_the_harness_s_and_editors_only_prepare():
 def test_table_groups_come_from_capabilities():
     groups = {name: editor_group(name) for name in registry.EDITORS}
     assert groups == {"noedit": "reference", "ft-l": "M", "ft-m": "M", "rome": "M", "memit": "M", "pmet": "M",
-                      "lora": "M", "ike": "P", "instructed": "P", "serac": "P", "grace": "P", "mello": "P"}
+                      "r-rome": "M", "emmet": "M", "alphaedit": "M", "lora": "M", "ike": "P", "instructed": "P",
+                      "serac": "P", "serac-icl": "P", "grace": "P", "mello": "P"}
     assert editor_group("instructed-retrieval") == "P" and editor_group("ftm") == "M"  # presets, aliases
     assert editor_group("a-retired-method") == "other"  # a label of an old run that no installed editor has
 

@@ -31,7 +31,8 @@ def parse_rome(rec: Record, origin: Origin) -> EditCase:
     ]
     if alt_subject:
         queries += make_queries(POR_HOP, [fill_template(rw, "prompt", template, alt_subject)], target_new)
-    extra = {"relation_id": relation_id, "alternative_subject": alt_subject}
+    extra = {"relation_id": relation_id, "alternative_subject": alt_subject,
+             "generation_prompts": tuple(rec.texts("generation_prompts", required=False))}
     extra = {key: value for key, value in extra.items() if value}
     return EditCase(case_id, origin.dataset, [edit], queries, extra)
 

@@ -15,7 +15,12 @@ LOC = "loc"  # unrelated prompts -> their original answer (compared pre vs post)
 POR_HOP = "por_hop"  # one-hop portability question (also Rep / Rev sets)
 NHOP = "nhop"  # MQuAKE multi-hop questions -> new answer
 HOP = "hop"  # MQuAKE single-hop sub-questions of the new chain
-KINDS = (REL, GEN, LOC, POR_HOP, NHOP, HOP)
+# Probes a run adds to the dataset's own queries (bench/probes.py):
+LOC_UNRELATED = "loc_unrelated"  # other cases' prompts, other relation and subject -> their answer (compared pre/post)
+LOC_DISTRACT = "loc_distract"  # a LOC prompt after the edit's own prompt and new target (CounterFact+)
+FLUENCY = "fluency"  # a prompt about the subject; the free text generated from it is scored for n-gram entropy
+KINDS = (REL, GEN, LOC, POR_HOP, NHOP, HOP, LOC_UNRELATED, LOC_DISTRACT, FLUENCY)
+LOCALITY_KINDS = (LOC, LOC_UNRELATED, LOC_DISTRACT)  # scored against the unedited model's own answer
 
 
 @dataclass(frozen=True)

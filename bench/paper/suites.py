@@ -11,8 +11,9 @@ from dataclasses import replace
 from bench import checkpoints
 from bench.suite import Suite, SuiteRun, checkpoint_args
 
-PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "ike", "grace")
-LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "grace")
+# serac: SERAC as published; serac-icl: our variant, which the suites' runs before 2026-12-06 ran as `serac`
+PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "serac-icl", "ike", "grace")
+LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "serac-icl", "grace")
 INSTRUCTED = ("instructed", "instructed-retrieval")
 
 # Table 4's ablations, each its own checkpoint trained at its control's budget. Their set is the 1-epoch one

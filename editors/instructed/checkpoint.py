@@ -110,10 +110,23 @@ def read_info(directory: Path) -> CheckpointInfo:
 
 def load(directory: Path) -> tuple[dict[str, torch.Tensor], CheckpointInfo, TrainedCases]:
     directory = Path(directory)
-    _require(directory, (WEIGHTS, INFO, TRAINED))
     info = read_info(directory)
-    trained = TrainedCases.from_json(json.loads((directory / TRAINED).read_text()))
+    trained = TrainedCases.from_json(json.loads(trained_cases_path(directory).read_text()))
     return load_file(str(directory / WEIGHTS)), info, trained
+
+
+def trained_cases_path(directory: Path) -> Path:
+    """The checkpoint's trained_cases.json; a checkpoint in a subfolder that trained on the very records of the
+    checkpoint above it (the same `exclusion` in both config.json files: Table 4's set) may share that one's."""
+    own, shared = directory / TRAINED, directory.parent / TRAINED
+    if own.is_file():
+        return own
+    if shared.is_file() and (directory.parent / INFO).is_file():
+        mine = json.loads((directory / INFO).read_text()).get("exclusion")
+        if mine is not None and mine == json.loads((directory.parent / INFO).read_text()).get("exclusion"):
+            return shared
+    _require(directory, (TRAINED,))
+    return own
 
 
 def load_optimizer(directory: Path) -> dict[str, torch.Tensor] | None:

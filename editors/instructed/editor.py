@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from bench.arch import hidden_size, num_layers, scaled_layer_range
-from bench.data.schema import HOP, LOC, NHOP, EditCase, Query
+from bench.data.overlap import Overlap, filtered_across_roles
+from bench.data.schema import HOP, LOCALITY_KINDS, NHOP, EditCase, Query
 from bench.data.splits import case_fingerprint
 from bench.editor import Capabilities, Editor, PreparedRequests, Request
 from bench.errors import BenchError
@@ -19,7 +20,6 @@ from editors.instructed.attention import forward_context
 from editors.instructed.compat import paper_queries
 from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
-from editors.instructed.overlap import Overlap, filtered_across_roles
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.retrieval import Hit, InstructionMemory, gate
 
@@ -258,12 +258,12 @@ class InstructEd(Editor):
 
     def _retrieval_fields(self, request: Request, hits: list[Hit]) -> dict:
         """Whether retrieval gave the request what it should (cases.jsonl `retrieved_ok`): nothing for a locality
-        prompt; for a multi-hop question every edit of its case among the facts; otherwise an edit of its own
-        case (its text: a case whose edit sentence another case shares is served either way). `retrieved_case`:
-        the case of the top entry used ('' when none was)."""
+        prompt (the probes' too); for a multi-hop question every edit of its case among the facts; otherwise an edit
+        of its own case (its text: a case whose edit sentence another case shares is served either way).
+        `retrieved_case`: the case of the top entry used ('' when none was)."""
         own = set(memory_entries(request.case, self.config.alias_instruction))
         texts = [hit.text for hit in hits]
-        if request.query.kind == LOC:
+        if request.query.kind in LOCALITY_KINDS:
             ok = not hits
         elif request.query.kind in (NHOP, HOP):
             ok = own <= set(texts)

@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import csv
+import gzip
 from pathlib import Path
 
 COLUMNS = ("step", "epoch", "lr", "loss", "edit_loss", "loc_loss")
 
 
-def write_losses(directory: Path, history: list[dict]) -> None:
+def write_losses(directory: Path, history: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
+    """loss.csv, one row per step (`columns`: InstructEd's by default; SERAC's training writes its own)."""
     with (directory / "loss.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        writer.writerows({k: row[k] for k in COLUMNS} for row in history)
+        writer.writerows({k: row[k] for k in columns} for row in history)
 
 
 def read_losses(directory: Path) -> list[dict]:
-    path = directory / "loss.csv"
-    if not path.is_file():
+    """loss.csv, or loss.csv.gz (how results/ commits the curves of finished checkpoints); [] without either."""
+    path, packed = directory / "loss.csv", directory / "loss.csv.gz"
+    if path.is_file():
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+    elif packed.is_file():
+        with gzip.open(packed, "rt") as f:
+            rows = list(csv.DictReader(f))
+    else:
         return []
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
     return [{k: (int(v) if k in ("step", "epoch") else float(v)) for k, v in row.items()} for row in rows]
 
 

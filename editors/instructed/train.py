@@ -29,6 +29,7 @@ from bench.data import load_dataset
 from bench.data.splits import mquake_split
 from bench.editor import Resources
 from bench.errors import BenchError
+from bench.optim import optimizer_tensors, restore_optimizer
 from bench.scoring import Batch, Encoded, Prepared, Scorer
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.attention import forward_context
@@ -42,7 +43,7 @@ from editors.instructed.config import (
 )
 from editors.instructed.data import Pair, build_pairs, locality_pool, select_cases
 from editors.instructed.instructions import Spanner, format_prompt
-from editors.instructed.overlap import EvalTexts, Exclusion
+from editors.instructed.overlap import EvalTexts, Exclusion, record_overlaps
 from editors.instructed.plot import plot_losses, read_losses, write_losses
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.trained_cases import describe as describe_trained
@@ -79,7 +80,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--save-every", type=int, default=100, help="save the checkpoint every N steps (and at each "
                                                                "epoch end, and on SIGINT/SIGTERM)")
     p.add_argument("--no-overlap-filter", action="store_true",
-                   help="keep training records that share a locality prompt or rewrite with an evaluation set")
+                   help="keep training records that share a prompt (any role) or rewrite with an evaluation set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layers", default="", help="e.g. 10:20, 3,4,5, or late (Table 4's 20-30 of 32, scaled); "
                                                  "default: 10-20 of 32, scaled")
@@ -131,7 +132,7 @@ def load_pairs(specs: list[str], data_dir, fraction: float, seed: int, max_examp
         if spec.split(":")[0] == "mquake":
             cases = select_cases(cases, mquake_split([c.case_id for c in cases], fraction)[0])
         for case, pair in zip(cases, build_pairs(cases, pool, seed)):
-            if exclude is not None and exclude.overlaps(pair, [e.sentence for e in case.edits]):
+            if exclude is not None and record_overlaps(exclude, pair, [e.sentence for e in case.edits]):
                 removed += 1
                 continue
             pairs.append(pair)
@@ -317,22 +318,6 @@ class Trainer:
         """SIGINT/SIGTERM: finish the step under way, save, and exit (then `--resume` continues)."""
         log.warning("signal %d: saving after this step", signum)
         self.stop_requested = True
-
-
-def optimizer_tensors(optimizer: torch.optim.Optimizer, bank: PrefixBank) -> dict[str, torch.Tensor]:
-    out = {}
-    for name, param in bank.named_parameters():
-        for key, value in optimizer.state.get(param, {}).items():
-            out[f"{name}/{key}"] = value.reshape(-1) if value.ndim == 0 else value
-    return out
-
-
-def restore_optimizer(optimizer: torch.optim.Optimizer, bank: PrefixBank, tensors: dict[str, torch.Tensor]) -> None:
-    for name, param in bank.named_parameters():
-        state = {key.split("/", 1)[1]: value for key, value in tensors.items() if key.split("/", 1)[0] == name}
-        if state:
-            state["step"] = state["step"].reshape(())
-            optimizer.state[param] = {k: v.to(param.device) if k != "step" else v for k, v in state.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

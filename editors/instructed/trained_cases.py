@@ -17,20 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.data import load_dataset
+from bench.data.overlap import REWRITE, Overlap, roles_by_digest, seen_prompts, text_digest
 from bench.data.registry import DATASETS
 from bench.data.schema import LOC, EditCase
 from bench.data.splits import case_fingerprint
 from bench.errors import BenchError
 from editors.instructed.data import Pair, edit_query, rewrite_prompts
-from editors.instructed.overlap import (
-    EDIT,
-    REWRITE,
-    Overlap,
-    seen_prompts,
-    text_digest,
-    trained_locality_digests,
-    trained_prompt_digests,
-)
+from editors.instructed.overlap import EDIT, trained_locality_digests, trained_prompt_digests
 
 
 @dataclass
@@ -104,14 +97,6 @@ class TrainedCases:
         """Also reads the first format, which stored every fingerprint (no "registered")."""
         registered = {k: TrainedSet(**v) for k, v in raw.get("registered", {}).items()}
         return cls(raw["case_ids"], raw["fingerprints"], registered, raw.get("locality", []), raw.get("prompts", {}))
-
-
-def roles_by_digest(pairs: list[tuple[str, str]]) -> dict[str, frozenset[str]]:
-    """digest -> the roles its prompt was trained in, from (role, digest) pairs."""
-    roles: dict[str, set[str]] = {}
-    for role, prompt_digest in pairs:
-        roles.setdefault(prompt_digest, set()).add(role)
-    return {d: frozenset(r) for d, r in roles.items()}
 
 
 def digest(fingerprints) -> str:

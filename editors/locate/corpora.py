@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.sampling import sample_ids
 from bench.scoring import Prepared, Scorer, join_prompt_target
-from editors.locate.sampling import sample_ids
 
 CORPORA = ("model", "prompts", "wikipedia")
 MODEL_STARTS = ("The", "In", "A", "It", "He", "She", "This", "When", "After", "Many", "Some", "Our",

@@ -151,6 +151,9 @@ class EasyEditFile:
 def easyedit_values(editor: str, path: Path, config: EditorConfig, lm: LoadedModel,
                     quiet: bool = False) -> tuple[dict, str]:
     """Our hyper-parameter values from EasyEdit file `path`, checked, layers placed; and the source note."""
+    if editor not in ALG_NAMES:
+        raise BenchError(f"{path}: EasyEdit hyper-parameter files are read for {', '.join(ALG_NAMES)} only; give "
+                         f"'{editor}' a JSON file like those in editors/{editor}/hparams/.")
     data = read_yaml_object(editor, "hparams", str(path))
     given = {f.name for f in fields(config) if getattr(config, f.name) is not None}
     file = translate(editor, path, data, given, {f.name for f in fields(config)})

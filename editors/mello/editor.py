@@ -12,6 +12,7 @@ scorer's `generate`; weights never change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -78,14 +79,16 @@ class MeLLo(Editor):
         prompt = fact_block(" ".join(facts), request.text) if facts else request.text
         return Prepared(prompt, request.query.answer)
 
-    def generate(self, requests: list[Request], max_new_tokens: int = 16) -> list[str]:
+    def generate(self, requests: list[Request], max_new_tokens: int = 16, stop: Sequence = (),
+                 stop_at_newline: bool = True) -> list[str]:
         out = [""] * len(requests)
         hops = [i for i, r in enumerate(requests) if r.query.kind == NHOP]
         for i, answer in zip(hops, self.answer_questions([requests[i].query.prompt for i in hops])):
             out[i] = answer
         rest = [i for i, r in enumerate(requests) if r.query.kind != NHOP]
         prepared = self.prepare([requests[i] for i in rest]).items
-        texts = self.scorer.generate(prepared, max_new_tokens) if rest else []
+        texts = self.scorer.generate(prepared, max_new_tokens, stop_at_newline=stop_at_newline,
+                                     stop=stop) if rest else []
         for i, text in zip(rest, texts):
             out[i] = text
         return out

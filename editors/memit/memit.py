@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from bench.arguments import arg
 from editors.locate import LocateConfig, LocateEditor
 from editors.locate.hooks import BLOCK, overlay
@@ -46,6 +48,10 @@ class MEMIT(LocateEditor):
                 keys, outputs = read_at_lookup(self.scorer, requests, self.contexts, [site, z_site])
             residuals = (values.targets[z_site] - outputs[z_site][:, 0]) / (len(layers) - i)
             residuals = site_residual(self.model, site, outputs[site][:, 0], residuals)
-            deltas[site] = spread_delta(keys[site].mean(1), residuals, covs[site],
-                                        self.config.mom2_update_weight).float()
+            deltas[site] = self.layer_delta(site, keys[site].mean(1), residuals, covs[site]).float()
         return deltas
+
+    def layer_delta(self, site, keys: torch.Tensor, residuals: torch.Tensor, cov: torch.Tensor | None) -> torch.Tensor:
+        """One layer's update from its keys (n, d_in) and residuals (n, d_out); the closed form is what
+        MEMIT's successors (EMMET, AlphaEdit) change."""
+        return spread_delta(keys, residuals, cov, self.config.mom2_update_weight)

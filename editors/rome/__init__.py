@@ -1,3 +1,3 @@
-from editors.rome.rome import ROME
+from editors.rome.rome import ROME, ROMEConfig
 
-__all__ = ["ROME"]
+__all__ = ["ROME", "ROMEConfig"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from bench.arguments import arg
 from bench.errors import BenchError
 from editors.locate import LocateConfig, LocateEditor
@@ -42,10 +44,17 @@ class ROME(LocateEditor):
         contexts, settings, deltas = self.contexts, self.value_settings(), {}
         for request in requests:
             with overlay(self.model, deltas):
-                keys, _ = read_at_lookup(self.scorer, [request], contexts, [site])
+                keys, outputs = read_at_lookup(self.scorer, [request], contexts, [site])
                 values = self.record(optimise_values(self.scorer, [request], contexts, [site], settings))
                 anchor, current = read_at_lookup(self.scorer, [request], [""], [site])
-            residual = values.targets[site][0] - current[site][0, 0]
-            delta = rank_one_delta(keys[site][0].mean(0), anchor[site][0, 0], residual, cov).float()
+            delta = self.request_delta(keys[site][0], outputs[site][0], anchor[site][0, 0], current[site][0, 0],
+                                       values.targets[site][0], cov).float()
             deltas[site] = deltas[site] + delta if site in deltas else delta
         return deltas
+
+    def request_delta(self, keys: torch.Tensor, outputs: torch.Tensor, key: torch.Tensor, output: torch.Tensor,
+                      target: torch.Tensor, cov: torch.Tensor | None) -> torch.Tensor:
+        """One request's update from its keys and outputs over the contexts (n_contexts, d), the bare prompt's
+        key and output, and the optimised value. ROME: u = C^-1 k* with k* the keys' mean, and the bare
+        prompt's key is mapped to `target` (the inconsistency r-ROME removes)."""
+        return rank_one_delta(keys.mean(0), key, target - output, cov)

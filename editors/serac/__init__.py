@@ -1,8 +1,11 @@
-"""SERAC: edit memory + trained scope classifier + the base model conditioned on the routed edit."""
+"""SERAC as published: edit memory + trained scope classifier + trained counterfactual model (a LoRA adapter).
 
-from editors.serac.checkpoint import CHECKPOINT_FILE, default_checkpoint_dir, resolve_checkpoint
-from editors.serac.classifier import ScopeClassifier
+The memory and routing (memory.py), the checkpoint location (checkpoint.py) and the classifier's training pairs
+(pairs.py) are shared with our variant `serac-icl` (editors/serac_icl).
+"""
+
 from editors.serac.editor import SERAC, SERACConfig
+from editors.serac.memory import RoutingEditor
+from editors.serac.scope import EmbeddingScope
 
-__all__ = ["CHECKPOINT_FILE", "SERAC", "SERACConfig", "ScopeClassifier", "default_checkpoint_dir",
-           "resolve_checkpoint"]
+__all__ = ["SERAC", "EmbeddingScope", "RoutingEditor", "SERACConfig"]

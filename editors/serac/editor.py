@@ -1,81 +1,102 @@
-"""SERAC: an edit memory, a scope classifier and a counterfactual model; the base model's weights never change.
+"""SERAC as published (Mitchell et al., ICML 2022): an edit memory, a trained scope classifier and a trained
+counterfactual model; the base model's weights never change.
 
-A query is compared with every edit in memory by the scope classifier (a
-trained head on frozen sentence embeddings, see classifier.py). If the best
-edit's in-scope probability exceeds the threshold, the *counterfactual model*
-answers: here the base model itself conditioned on that edit, in IKE's
-`New Fact: <edit sentence>\\nPrompt: <query>` block (no second model is
-trained). Otherwise the untouched base model answers the plain query. Memory
-accumulates over `edit()` calls (batch and sequential); `reset()` empties it.
+A query is compared with every edit in memory by the scope classifier (scope.py: exp(-||W u - W v||^2) on frozen
+sentence embeddings). If the best edit's in-scope probability exceeds the threshold, the counterfactual model
+answers "edit: <edit sentence> query: <query>" (counterfactual.py: the base model with a trained LoRA adapter,
+switched on for that row only); otherwise the untouched base model answers the plain query, with exactly its
+own logits. Both parts come from `python -m bench train serac` (train.py). Our earlier variant, which conditions
+the base model itself on the routed edit, is `serac-icl` (editors/serac_icl).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
 from bench.arguments import arg
-from bench.data.schema import Edit, EditCase
-from bench.editor import Capabilities, Editor, EditorConfig, PreparedRequests, Request
+from bench.editor import EditorConfig, PreparedRequests, Request
 from bench.errors import BenchError
-from bench.scoring import Prepared
-from editors.ike.demos import fact_block
-from editors.serac.checkpoint import resolve_checkpoint
-from editors.serac.classifier import ScopeClassifier
+from bench.scoring import Batch, Prepared
+from editors.lora.hooked import HookedLoRA
+from editors.lora.targets import target_modules
+from editors.serac import checkpoint as ckpt
+from editors.serac.counterfactual import counterfactual_prompt
+from editors.serac.memory import RoutingEditor
+from editors.serac.scope import EmbeddingScope
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class SERACConfig(EditorConfig):
-    checkpoint: str = arg("", help="scope classifier file or folder; empty: results/checkpoints/serac/<model>/")
-    threshold: float = arg(-1.0, hi=1, note="a probability; < 0: the checkpoint's own",
-                           help="in-scope probability above which a query is routed to the counterfactual model")
+    checkpoint: str = arg("", help="checkpoint folder (or a file in it); empty: results/checkpoints/serac/<model>/")
+    # The authors' 0.5. Also what keeps a run directory holding `serac` rows of our earlier variant (recorded
+    # threshold -1: "the checkpoint's own") from being resumed with this editor: --resume compares the settings.
+    threshold: float = arg(0.5, lo=0, hi=1, help="in-scope probability above which a query goes to the "
+                                                  "counterfactual model")
 
 
-class SERAC(Editor):
+class SERAC(RoutingEditor):
     name = "serac"
-    capabilities = Capabilities(changes_weights=False, batch=True, sequential=True)
     config_class: ClassVar[type] = SERACConfig
 
     def __init__(self, lm, config=None, resources=None):
         super().__init__(lm, config, resources)
-        self.checkpoint = resolve_checkpoint(self.config.checkpoint, lm.name)
-        self.classifier, self.meta = ScopeClassifier.load(self.checkpoint)
-        self.threshold = self.config.threshold if self.config.threshold >= 0 else float(self.meta["threshold"])
-        self.encoder_name = self.meta.get("encoder") or self.resources.encoder_name
-        self.memory: list[Edit] = []
-        self._keys = torch.zeros((0, self.classifier.dim))
+        self.checkpoint = ckpt.resolve(self.config.checkpoint, lm.name, "serac", ckpt.INFO).parent
+        self.info = ckpt.read_info(self.checkpoint)
+        if self.info.steps_done < self.info.total_steps:
+            log.warning("serac: the checkpoint in %s is trained %d of %d steps", self.checkpoint,
+                        self.info.steps_done, self.info.total_steps)
+        self.threshold = self.config.threshold
+        self.encoder_name = self.info.encoder
+        self.scope = self._load_scope()
+        self.adapter = self._load_adapter()
 
-    def edit(self, cases: list[EditCase]) -> None:
-        edits = [e for case in cases for e in case.edits]
-        if not edits:
-            raise BenchError("serac: the cases to edit contain no edits")
-        self.memory += edits
-        self._keys = torch.cat([self._keys, self._embed([e.prompt for e in edits])])
-
-    def reset(self) -> None:
-        self.memory = []
-        self._keys = torch.zeros((0, self.classifier.dim))
-
-    def route(self, queries: list[str]) -> list[Edit | None]:
-        """The in-scope edit for each query, or None (the base model answers)."""
-        if not self.memory or not queries:
-            return [None] * len(queries)
-        probs = self.classifier.matrix(self._embed(queries), self._keys)
-        best, idx = probs.max(dim=1)
-        return [self.memory[i] if p > self.threshold else None for p, i in zip(best.tolist(), idx.tolist())]
+    def in_scope(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        return self.scope.matrix(queries, keys)
 
     def prepare(self, requests: list[Request]) -> PreparedRequests:
-        """The routed edit's fact before each in-scope query; one routing call for the batch."""
+        """Routed requests become the counterfactual model's input (meta True: its adapter is on for that row)."""
         routed = self.route([r.query.prompt for r in requests])  # classify the raw query, not a framing
-        items = [Prepared(r.text if e is None else fact_block(e.sentence, r.text), r.query.answer)
-                 for r, e in zip(requests, routed)]
+        items = [Prepared(r.text, r.query.answer, False) if e is None else
+                 Prepared(counterfactual_prompt(e, r.text), r.query.answer, True) for r, e in zip(requests, routed)]
         return PreparedRequests(items, [e is not None for e in routed])
 
-    def describe(self) -> dict:
-        return {**super().describe(), "checkpoint_file": str(self.checkpoint), "threshold_used": self.threshold,
-                "encoder": self.encoder_name}
+    def forward_context(self, batch: Batch):
+        rows = torch.tensor([bool(m) for m in batch.metas], device=batch.input_ids.device)
+        return self.adapter.active(self.model, rows)
 
-    def _embed(self, texts: list[str]) -> torch.Tensor:
-        return self.resources.encoder(self.encoder_name).encode(texts).float().cpu()
+    def describe(self) -> dict:
+        return {**super().describe(), "checkpoint_dir": str(self.checkpoint), "encoder": self.encoder_name,
+                "counterfactual": f"LoRA rank {self.info.rank} on {self.info.parts}",
+                "steps_trained": self.info.steps_done}
+
+    def _load_scope(self) -> EmbeddingScope:
+        tensors = ckpt.load_tensors(self.checkpoint, ckpt.SCOPE)
+        if tensors is None or not self.info.scope_done:
+            raise BenchError(f"serac: {self.checkpoint} has no trained scope classifier ({ckpt.SCOPE}); finish "
+                             f"its training with `python -m bench train serac --out {self.checkpoint} --resume`")
+        scope = EmbeddingScope(tensors["proj.weight"].shape[1])
+        scope.load_state_dict(tensors)
+        return scope.eval()
+
+    def _load_adapter(self) -> HookedLoRA:
+        tensors = ckpt.load_tensors(self.checkpoint, ckpt.COUNTERFACTUAL)
+        if tensors is None:
+            raise BenchError(f"serac: {self.checkpoint} has no counterfactual adapter ({ckpt.COUNTERFACTUAL}); "
+                             f"finish its training with `python -m bench train serac --out {self.checkpoint} "
+                             "--resume`")
+        try:
+            if target_modules(self.model, self.info.parts, []) != self.info.targets:
+                raise BenchError("other modules")
+            adapter = HookedLoRA(self.model, self.info.targets, self.info.rank, self.info.alpha)
+            adapter.load_tensors(tensors)
+        except (BenchError, RuntimeError) as exc:
+            raise BenchError(f"serac: the checkpoint in {self.checkpoint} was trained for model "
+                             f"'{self.info.model}' and does not fit '{self.lm.name}' ({exc}); train one with "
+                             f"`python -m bench train serac --model {self.lm.name}`") from exc
+        return adapter.to(self.lm.device).requires_grad_(False)

@@ -1,4 +1,4 @@
-"""Training pairs for the scope classifier, from edit cases of the training splits.
+"""Training pairs for a scope classifier (both SERAC editors'), from edit cases of the training splits.
 
 Per edit (key = its edit prompt): positives are the edit prompt itself and its
 paraphrases (GEN); negatives are its locality prompts, prompts of random other
@@ -58,3 +58,30 @@ def build_pairs(cases: list[EditCase], embed, n_random: int = 2, n_hard: int = 2
             pairs.label.append(label)
             pairs.group.append(i)
     return pairs, emb
+
+
+def split_by_group(pairs: Pairs, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Pair indices for training and validation, whole edits held out."""
+    groups = sorted(set(pairs.group))
+    held = set(random.Random(seed).sample(groups, int(len(groups) * fraction)))
+    train = [i for i, g in enumerate(pairs.group) if g not in held]
+    return train, [i for i, g in enumerate(pairs.group) if g in held]
+
+
+def pair_tensors(pairs: Pairs, emb: torch.Tensor, idx: list[int]):
+    """(edit embeddings, query embeddings, labels) of the pairs `idx`."""
+    sel = torch.tensor(idx, dtype=torch.long)
+    return emb[torch.tensor(pairs.key)[sel]], emb[torch.tensor(pairs.query)[sel]], torch.tensor(pairs.label)[sel]
+
+
+@torch.no_grad()
+def validate(prob, pairs: Pairs, emb: torch.Tensor, idx: list[int], threshold: float) -> dict:
+    """Accuracy and per-class recall on the pairs `idx` of a classifier `prob(u, v)` -> in-scope probabilities."""
+    if not idx:
+        return {}
+    u, v, y = pair_tensors(pairs, emb, idx)
+    pred = (prob(u, v) > threshold).float()
+    pos, neg = y == 1, y == 0
+    return {"n": len(y), "accuracy": round(float((pred == y).float().mean()), 4),
+            "in_scope_recall": round(float(pred[pos].mean()), 4) if pos.any() else None,
+            "out_of_scope_recall": round(float(1 - pred[neg].mean()), 4) if neg.any() else None}

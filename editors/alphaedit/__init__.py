@@ -1,0 +1,3 @@
+from editors.alphaedit.alphaedit import AlphaEdit, AlphaEditConfig
+
+__all__ = ["AlphaEdit", "AlphaEditConfig"]

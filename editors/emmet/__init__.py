@@ -1,0 +1,3 @@
+from editors.emmet.emmet import EMMET, EMMETConfig
+
+__all__ = ["EMMET", "EMMETConfig"]

@@ -1,0 +1,3 @@
+from editors.r_rome.r_rome import RROME, RROMEConfig
+
+__all__ = ["RROME", "RROMEConfig"]
