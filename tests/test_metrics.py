@@ -64,7 +64,9 @@ def test_rel_fired_only():
 def test_retrieval_accuracy_by_hand_leaves_locality_rows_out():
     a = [{"kind": "rel", "acc": 1.0, "retrieved_ok": True}, {"kind": "gen", "acc": 0.0, "retrieved_ok": False},
          {"kind": "gen", "acc": 1.0, "retrieved_ok": True}, {"kind": "por_hop", "acc": 0.0, "retrieved_ok": True},
-         {"kind": "loc", "acc": 0.0, "loc": 1.0, "retrieved_ok": False}]  # a locality prompt that fired
+         {"kind": "loc", "acc": 0.0, "loc": 1.0, "retrieved_ok": False},  # a locality prompt that fired
+         {"kind": "loc_unrelated", "acc": 0.0, "loc": 1.0, "retrieved_ok": False},  # the probes are locality too
+         {"kind": "loc_distract", "acc": 0.0, "loc": 0.0, "retrieved_ok": False}]
     b = [{"kind": "rel", "acc": 0.0, "retrieved_ok": False}, {"kind": "loc", "acc": 0.0, "loc": 1.0,
                                                               "retrieved_ok": True}]
     ca, cb = case_metrics("A", a), case_metrics("B", b)
