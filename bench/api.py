@@ -299,7 +299,7 @@ class EditedModel:
     def apply(cls, results: Results, lm: LoadedModel, cases: list) -> EditedModel:
         """Build the run's editor on `lm` and apply every case's edits, seeded as the protocols seed."""
         from bench.editor import check_supported
-        from bench.lifecycle import RunConfig, resources_for
+        from bench.lifecycle import RunConfig, build_editor, resources_for
         from bench.protocols import seed_everything
         from bench.registry import build_config, canonical_name, check_config_for_model, get_editor_class
         from bench.restore import fingerprint
@@ -312,8 +312,7 @@ class EditedModel:
         check_supported(editor_cls, lm, "single")
         check_config_for_model(name, config, lm)
         original = fingerprint(lm.model)
-        editor = editor_cls(lm, config, resources_for(cfg, lm))
-        editor.name = name
+        editor = build_editor(editor_cls, lm, config, resources_for(cfg, lm), name, cases)
         seed_everything(cfg.seed)
         caps = editor_cls.capabilities
         if len(cases) > 1 and not caps.batch and not caps.sequential:

@@ -4,6 +4,9 @@
   (sequential editing).
 - `reset()` returns to the exact pre-edit state (bitwise for weight editors;
   the single protocol checks a parameter hash after every case).
+- `begin_run(cases)` (optional) gives the editor the run's evaluated cases once,
+  before its first unit: a method that draws on the whole evaluated dataset
+  (InstructEd's retrieval memory of every edit) keeps what it needs.
 - Scoring goes through the editor: `prepare(requests)` turns a batch's requests
   into what the scorer runs (an instruction, demonstrations, a routed fact may be
   added) and says, per request, whether the editor intervened (`fired`);
@@ -59,6 +62,9 @@ class PreparedRequests:
 
     items: list[Prepared]
     fired: list[bool] | None = None  # None: the editor has no notion of firing (it applies to every request)
+    # per request, fields the editor adds to its row of cases.jsonl (e.g. which edit a retrieval picked); never
+    # one of the harness's own fields
+    row_fields: list[dict[str, Any]] | None = None
 
     @property
     def prompts(self) -> list[str]:
@@ -93,6 +99,12 @@ class EditorConfig:
         """The configuration the editor will run with on `lm` under the run's `seed`, as config.json records
         it; a config whose editor fills fields from the model (ROME's hyper-parameter files) overrides this."""
         return self
+
+    def unrecorded(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The fields `record` (config.json's configuration of an earlier start) lacks because it was written before
+        they existed, with the values that start ran with, so that --resume compares them like recorded ones; a
+        field added later that changed nothing need not be named (the default names none)."""
+        return {}
 
 
 class Editor(abc.ABC):
@@ -131,6 +143,14 @@ class Editor(abc.ABC):
     @abc.abstractmethod
     def reset(self) -> None:
         """Return to the exact pre-edit state."""
+
+    def begin_run(self, cases: list[EditCase]) -> None:
+        """The run's evaluated cases (all of them, also on --resume), given once after construction and before the
+        first unit by both executors (bench/lifecycle.py `build_editor`). Only a method defined over the whole
+        evaluated dataset needs them (InstructEd's `memory=dataset`: retrieval among every edit of the dataset, as
+        the authors' evaluation does); the rows of a unit may then depend on the run's case list, which --resume
+        keeps fixed. Must not change the model (the restore check follows). The default ignores them."""
+        return None
 
     def prepare(self, requests: list[Request]) -> PreparedRequests:
         """The requests as the model sees them (plain here); editors that rewrite queries override this, and

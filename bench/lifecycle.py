@@ -21,7 +21,7 @@ from bench.answers import SCORINGS
 from bench.data import load_dataset, resolve_data_dir
 from bench.data.schema import NHOP, REL, EditCase
 from bench.data.validate import check_context, context_length
-from bench.editor import Resources, check_supported
+from bench.editor import Editor, Resources, check_supported
 from bench.errors import BenchError
 from bench.lifelong import make_plan, options_from
 from bench.models import check_device_name, resolve_dtype
@@ -206,8 +206,9 @@ def check_with_model(opened: OpenRun, lm) -> ModelCheck:
         check_config_for_model(n, opened.configs[n], lm)
         resolved = opened.configs[n].resolved(lm, cfg.seed, opened.classes[n])  # what config.json records
         configs[n] = json.loads(json.dumps(resolved_config(n, resolved), default=str))
-        check_editor_resume(opened.log.out / "config.json", n, opened.earlier.get(n), configs[n],
-                            resolved_config(n, opened.configs[n]))
+        earlier = opened.earlier.get(n) or {}
+        check_editor_resume(opened.log.out / "config.json", n, earlier, configs[n],
+                            resolved_config(n, opened.configs[n]), resolved.unrecorded(earlier.get("config", {})))
         _check_row_stamp(opened, n, stamp(asdict(cfg), str(lm.device), configs[n]))
     check_context(opened.cases, lm.tokenizer, context_length(lm.model.config), cfg.dataset)
     model = {"name": cfg.model, "model_type": lm.model_type, "device": str(lm.device), "dtype": str(lm.dtype),
@@ -249,6 +250,16 @@ def start_run(opened: OpenRun, check: ModelCheck, executor: dict, state_dir: boo
 def resources_for(cfg: RunConfig, lm) -> Resources:
     return Resources(data_dir=resolve_data_dir(cfg.data_dir), seed=cfg.seed, encoder_name=cfg.encoder,
                      device=str(lm.device), allow_hub=cfg.allow_hub)
+
+
+def build_editor(editor_cls: type[Editor], lm, config, resources: Resources, name: str,
+                 cases: list[EditCase]) -> Editor:
+    """An editor of the run as both executors (and the API's edited model) build it: under its run label (a
+    preset runs under its own), given the run's evaluated cases before its first unit (`Editor.begin_run`)."""
+    editor = editor_cls(lm, config, resources)
+    editor.name = name
+    editor.begin_run(list(cases))
+    return editor
 
 
 def resolved_config(name: str, config) -> dict:

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from bench.data.schema import FLUENCY, GEN, HOP, LOC, LOC_DISTRACT, LOC_UNRELATED, NHOP, POR_HOP, REL
+from bench.data.schema import FLUENCY, GEN, HOP, LOC, LOC_DISTRACT, LOC_UNRELATED, LOCALITY_KINDS, NHOP, POR_HOP, REL
 
 # Metric name -> (query kind, row field averaged within a case).
 TOKEN_METRICS = {
@@ -53,12 +53,15 @@ GEN_EDIT_METRICS = ("Rel_gen", "Gen_gen", "Loc_gen", "Por_gen")
 # Metrics of the generation view, the probes and the side effects (summary.csv's last columns, where a run has them).
 EFFECT_METRICS = ("Loc_unrelated", "Loc_unrelated_paper", "Loc_distract", *GEN_EDIT_METRICS, "Hop_gen", "Score_gen",
                   "H_gen", "NKL", "Leak", "Fluency", "PPL_drift", "Known", "Known_gen")
+# Retrieval accuracy of an editor that retrieves edits (InstructEd + Retrieval): per case the mean of the rows'
+# `retrieved_ok` (the right edit retrieved), locality rows (probes too) left out (theirs says only that nothing fired).
+RETRIEVAL_METRICS = ("Ret_Acc",)
 # What summaries and the explorer show of them where a run has them (the rest stay in summary.csv / per_case.csv).
 SHOWN_EFFECT_METRICS = ("Loc_unrelated", "Loc_distract", *GEN_EDIT_METRICS, "Score_gen", "H_gen", "NKL", "Leak",
                         "Fluency", "PPL_drift")
-SHOWN_METRICS = (*ALL_METRICS, *SHOWN_EFFECT_METRICS)
+SHOWN_METRICS = (*ALL_METRICS, *SHOWN_EFFECT_METRICS, *RETRIEVAL_METRICS)
 CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper",  # the per-case metrics (percent); Score and H come from their means
-                *(m for m in EFFECT_METRICS if m not in ("Score_gen", "H_gen")))
+                *(m for m in EFFECT_METRICS if m not in ("Score_gen", "H_gen")), *RETRIEVAL_METRICS)
 COMBINED = {"Score": EDIT_METRICS, "H": EDIT_METRICS, "Score_paper": PAPER_EDIT_METRICS,
             "H_paper": PAPER_EDIT_METRICS, "Score_gen": GEN_EDIT_METRICS,
             "H_gen": GEN_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
@@ -114,6 +117,8 @@ def case_metrics(case_id: str, rows: list[dict], rel_fired_only: bool = False) -
         values[metric] = scale * float(np.mean([float(r[field]) for r in picked])) if complete else None
     nhop_gen = [r for r in rows if r["kind"] == NHOP and "em" in r]
     values["MH_Acc"] = 100.0 * float(any(r["em"] for r in nhop_gen)) if nhop_gen else None
+    retrieved = [r["retrieved_ok"] for r in rows if r["kind"] not in LOCALITY_KINDS and "retrieved_ok" in r]
+    values["Ret_Acc"] = 100.0 * float(np.mean(retrieved)) if retrieved else None
     return CaseMetrics(case_id, values)
 
 
@@ -163,7 +168,7 @@ def bootstrap(cases: list[CaseMetrics], n_resamples: int = 1000, seed: int = 0,
               level: float = 0.95) -> dict[str, tuple[float, float] | None]:
     """Percentile interval of every aggregate metric, resampling cases with replacement."""
     if not cases:
-        return {m: None for m in (*ALL_METRICS, *PAPER_METRICS, *EFFECT_METRICS)}
+        return {m: None for m in (*ALL_METRICS, *PAPER_METRICS, *EFFECT_METRICS, *RETRIEVAL_METRICS)}
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(cases), size=(n_resamples, len(cases)))
     samples = _resampled(_matrix(cases), idx)

@@ -198,6 +198,8 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
             row["nkl"] = round(nkl(reference[i].top_ids, reference[i].top_logprobs, s.gathered), 8)
         if fired is not None:
             row["fired"] = bool(fired[i])
+        if prepared.row_fields is not None:
+            _add_editor_fields(editor, row, prepared.row_fields[i])
         rows.append(row)
     _add_generation(editor, requests, rows, cfg)
     _add_paper_locality(editor, requests, rows)
@@ -209,6 +211,15 @@ def evaluate(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: Pro
     if cfg.scoring == "gen":
         drop_teacher_forced(rows)
     return rows
+
+
+def _add_editor_fields(editor: Editor, row: dict, fields: dict) -> None:
+    """The editor's own per-request fields (`PreparedRequests.row_fields`), never over the harness's."""
+    clash = sorted(set(fields) & set(row))
+    if clash:
+        raise BenchError(f"editor '{editor.name}': prepare() gave row field(s) {', '.join(clash)}, which the harness "
+                         "writes itself; name the editor's fields differently")
+    row.update(fields)
 
 
 def _add_paper_locality(editor: Editor, requests: list[Request], rows: list[dict]) -> None:

@@ -93,8 +93,9 @@ class Worker:
         opened = OpenRun(cfg, RunLog(Path(cfg.out)), cases, names, classes, configs, earlier, row_stamps)
         return check_with_model(opened, self._model(cfg)[0])
 
-    def _editor(self, cfg: RunConfig, name: str):
-        from bench.lifecycle import editor_setup, resources_for
+    def _editor(self, cfg: RunConfig, name: str, cases: list):
+        """`cases`: the run's evaluated cases (every task is given them: a restarted worker builds anew)."""
+        from bench.lifecycle import build_editor, editor_setup, resources_for
         from bench.protocols import verify_unedited
 
         key = (cfg.out, name)
@@ -103,24 +104,24 @@ class Worker:
             lm, baseline = self._model(cfg)
             while len(self._editors) >= EDITORS_KEPT:
                 self._editors.popitem(last=False)
-            editor = classes[name](lm, configs[name], resources_for(cfg, lm))
-            editor.name = name  # a preset runs under its own label
+            editor = build_editor(classes[name], lm, configs[name], resources_for(cfg, lm), name, cases)
             verify_unedited(editor, baseline)
             self._editors[key] = editor
         self._editors.move_to_end(key)
         return self._editors[key]
 
-    def describe(self, cfg: RunConfig, name: str) -> tuple[dict, float]:
+    def describe(self, cfg: RunConfig, name: str, cases: list) -> tuple[dict, float]:
         """config.json's record of the editor, and the seconds building it took."""
         from bench.lifecycle import editor_record
 
         started = time.time()
-        return editor_record(self._editor(cfg, name)), time.time() - started
+        return editor_record(self._editor(cfg, name, cases)), time.time() - started
 
-    def run_units(self, cfg: RunConfig, pcfg, name: str, groups: list) -> list[tuple[str, list[dict], float]]:
+    def run_units(self, cfg: RunConfig, pcfg, name: str, cases: list,
+                  groups: list) -> list[tuple[str, list[dict], float]]:
         from bench.protocols import run_units
 
-        editor, baseline = self._editor(cfg, name), self._model(cfg)[1]
+        editor, baseline = self._editor(cfg, name, cases), self._model(cfg)[1]
         out, started = [], time.time()
         for key, rows in run_units(editor, groups, baseline, pcfg, set()):
             out.append((key, rows, time.time() - started))
@@ -131,7 +132,7 @@ class Worker:
         """A streaming task: (key, rows, seconds) per unit as the sequential protocol yields it."""
         from bench.protocols import run_protocol
 
-        editor, baseline = self._editor(cfg, name), self._model(cfg)[1]
+        editor, baseline = self._editor(cfg, name, cases), self._model(cfg)[1]
         self._editors.pop((cfg.out, name))  # its edits accumulate: never reused
         started = time.time()
         for key, rows in run_protocol(editor, cases, baseline, pcfg, done):
@@ -159,6 +160,7 @@ class _Job:
 
     opened: OpenRun
     state: RunState | None = None
+    cases: object = None  # the run's cases put in Ray's object store once (every task of the run is given them)
     slots: list[_Slot] = field(default_factory=list)
     next_slot: int = 0
     records: dict[str, dict] = field(default_factory=dict)  # editor -> config.json record, from its worker
@@ -270,9 +272,10 @@ def _start(ray, jobs: list[_Job], workers: list, executor_record: dict) -> None:
             job.failure = exc
     described, n = {}, 0
     for job in (j for j in jobs if j.failure is None):
+        job.cases = ray.put(job.state.cases)
         _lay_out(job)
         for name in dict.fromkeys(s.editor for s in job.slots):
-            described[(job.name, name)] = workers[n % len(workers)].describe.remote(job.opened.cfg, name)
+            described[(job.name, name)] = workers[n % len(workers)].describe.remote(job.opened.cfg, name, job.cases)
             n += 1
     for job in (j for j in jobs if j.failure is None):
         try:
@@ -337,9 +340,9 @@ def _submit(worker, slot: _Slot):
     cfg, pcfg = job.opened.cfg, job.state.pcfg
     if pcfg.name == "sequential":
         name, done = slot.payload
-        return worker.run_sequential.options(num_returns="streaming").remote(cfg, pcfg, name, job.state.cases, done)
+        return worker.run_sequential.options(num_returns="streaming").remote(cfg, pcfg, name, job.cases, done)
     name, group = slot.payload
-    return worker.run_units.remote(cfg, pcfg, name, [group])
+    return worker.run_units.remote(cfg, pcfg, name, job.cases, [group])
 
 
 def _receive(ray, ready, slot: _Slot) -> bool:

@@ -108,13 +108,14 @@ def check_resume(path: Path, previous: dict, config: dict, loaded: bool = True) 
 
 
 def check_editor_resume(path: Path, name: str, previous: dict | None, resolved: dict,
-                        given: dict | None = None) -> None:
+                        given: dict | None = None, unrecorded: dict | None = None) -> None:
     """An editor resumed into a run must have the resolved configuration (every config field) it ran with.
     `given`: the configuration before it was resolved on the model; a field recorded as given, from a version
-    that did not yet record its resolved value (FT's `layers: []`), is the same setting."""
+    that did not yet record its resolved value (FT's `layers: []`), is the same setting. `unrecorded`: fields the
+    record lacks, with the values its start ran with (`EditorConfig.unrecorded`)."""
     if not previous or "config" not in previous:
         return
-    before = previous["config"]
+    before = {**(unrecorded or {}), **previous["config"]}
     now = json.loads(json.dumps(resolved, default=str))
     given = json.loads(json.dumps(given, default=str)) if given is not None else {}
     differ = sorted(k for k in now if k in before and before[k] != now[k]

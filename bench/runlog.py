@@ -33,7 +33,7 @@ from pathlib import Path
 from bench.atomic import atomic_write, atomic_write_text
 from bench.errors import BenchError
 from bench.locks import FolderLock
-from bench.metrics import ALL_METRICS, CASE_METRICS, EFFECT_METRICS, PAPER_METRICS, CaseMetrics
+from bench.metrics import ALL_METRICS, CASE_METRICS, EFFECT_METRICS, PAPER_METRICS, RETRIEVAL_METRICS, CaseMetrics
 from bench.resume import (
     UNIT_ROWS,
     UNUSABLE_CONFIG_ADVICE,
@@ -46,9 +46,10 @@ from bench.resume import (
 PER_CASE_METRICS = list(ALL_METRICS[:7])  # per-case values in percent; Score and H are computed from their means
 # Appended after them only when some case has it, so that runs from before it keep a byte-identical per_case.csv.
 PER_CASE_PAPER_METRICS = ["Loc_paper"]
-# ... and so are these (probes, generated answers, side effects: bench/metrics.py EFFECT_METRICS).
+# ... and so are these (probes, generated answers, side effects: bench/metrics.py EFFECT_METRICS; retrieval accuracy).
 PER_CASE_EFFECT_METRICS = [m for m in CASE_METRICS if m in EFFECT_METRICS]
-OPTIONAL_PER_CASE = PER_CASE_PAPER_METRICS + PER_CASE_EFFECT_METRICS
+OPTIONAL_PER_CASE = PER_CASE_PAPER_METRICS + PER_CASE_EFFECT_METRICS + list(RETRIEVAL_METRICS)
+LATER_METRICS = (PAPER_METRICS, EFFECT_METRICS, RETRIEVAL_METRICS)  # summary.csv's groups after the intervals
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +142,11 @@ def check_run_folder(out: Path) -> None:
 
 
 def summary_columns() -> list[str]:
-    """The columns above, then MH_Acc, the intervals, then the paper-locality metrics with their intervals, and last
-    the probes', generated answers' and side effects' (appended, so every earlier column keeps its position; empty
-    for runs from before them)."""
+    """The columns above, then MH_Acc, the intervals, then the paper-locality metrics with their intervals, the
+    probes', generated answers' and side effects', and last the retrieval accuracy's (appended, so every earlier
+    column keeps its position; empty for runs from before them, and for editors that retrieve nothing)."""
     metrics = SUMMARY_COLUMNS[5:] + EXTRA_METRICS
-    later = [m for group in (PAPER_METRICS, EFFECT_METRICS) for m in (*group, *(f"{m}_{b}" for m in group
-                                                                               for b in ("lo", "hi")))]
+    later = [m for group in LATER_METRICS for m in (*group, *(f"{m}_{b}" for m in group for b in ("lo", "hi")))]
     return SUMMARY_COLUMNS + EXTRA_METRICS + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")] + later
 
 
@@ -512,7 +512,7 @@ def read_summary(path: Path) -> list[dict]:
     with Path(path).open() as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
-        metrics = list(ALL_METRICS) + list(PAPER_METRICS) + list(EFFECT_METRICS)
+        metrics = [m for group in (ALL_METRICS, *LATER_METRICS) for m in group]
         for m in metrics + [f"{m}_{b}" for m in metrics for b in ("lo", "hi")]:
             if m in row:
                 row[m] = float(row[m]) if row[m] not in ("", None) else None

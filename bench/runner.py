@@ -19,6 +19,7 @@ from bench.lifecycle import (
     RunState,
     all_done,
     begin_editor,
+    build_editor,
     check_with_model,
     close_run,
     editor_record,
@@ -83,7 +84,7 @@ def _run_editors(opened: OpenRun, executor: ExecutorConfig, lm=None) -> None:
         ran = not all_done(state, name, done)
         if ran:
             logger.info("editor %d of %d: %s%s", i, len(opened.names), name, progress.eta())
-            editor = opened.classes[name](lm, opened.configs[name], resources)
+            editor = build_editor(opened.classes[name], lm, opened.configs[name], resources, name, state.cases)
             _run_named_editor(state, name, editor, baseline, done)
             progress.ran(unit_count(len(state.cases), state.pcfg) - len(done))
             del editor  # free it before the next editor is built
@@ -123,7 +124,6 @@ def hms(seconds: float) -> str:
 def _run_named_editor(state: RunState, name: str, editor, baseline: Baseline, done: set[str]) -> None:
     """Run `editor` under `name` on the units not `done`, record it in config.json, re-summarise. An interrupted
     editor's time is recorded too (the suite's estimates read it)."""
-    editor.name = name  # a preset runs under its own label
     begin_editor(state, name, editor_record(editor))
     started = time.time()
     try:

@@ -11,7 +11,8 @@ ORDER = ("noedit", "ft-l", "ft-m", "ike", "instructed", "rome", "r-rome", "memit
 
 # Named variants: run beside the base editor under their own label, e.g. --editors instructed,instructed-retrieval.
 PRESETS: dict[str, tuple[str, dict[str, str]]] = {
-    "instructed-retrieval": ("instructed", {"mode": "retrieval"}),
+    "instructed-retrieval": ("instructed", {"mode": "retrieval"}),  # memory of every edit of the dataset
+    "instructed-retrieval-one": ("instructed", {"mode": "retrieval", "memory": "unit"}),  # of the unit's edits
     "instructed-paper": ("instructed", {"compat": "paper"}),
     "instructed-noreweight": ("instructed", {"reweight": "off"}),
     "instructed-noprefix": ("instructed", {"prefix": "off", "reweight": "off"}),  # the paper's "w/o prefix"

@@ -4,7 +4,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from bench.editor import Capabilities, Editor, EditorConfig
+from bench.editor import Capabilities, Editor, EditorConfig, PreparedRequests
 
 
 @dataclass
@@ -50,3 +50,30 @@ class Slow(Editor):
 
     def reset(self):
         pass
+
+
+@dataclass
+class RunCasesConfig(EditorConfig):
+    field: str = "run_cases"  # the row field it writes
+
+
+class RunCases(Editor):
+    """A no-op editor that writes on every row how many cases the run gave it (`Editor.begin_run`); without the
+    hook it has no list and fails."""
+
+    name = "runcases"
+    capabilities = Capabilities(changes_weights=False)
+    config_class = RunCasesConfig
+
+    def begin_run(self, cases):
+        self.run_cases = [c.case_id for c in cases]
+
+    def edit(self, cases):
+        pass
+
+    def reset(self):
+        pass
+
+    def prepare(self, requests):
+        plain = super().prepare(requests)
+        return PreparedRequests(plain.items, row_fields=[{self.config.field: len(self.run_cases)} for _ in requests])

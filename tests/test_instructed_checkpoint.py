@@ -120,7 +120,7 @@ def test_cases_the_checkpoint_was_trained_on_are_refused(lm, tmp_path):
     cases = fixture_cases()
     make_checkpoint(lm, tmp_path, [1], trained_on=cases[:2])
     ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
-    refused = r"trained on 1 of these cases or on their neighbourhood prompts \(fixture-cf:2\)"
+    refused = r"trained on 1 of these cases or on prompts they show the model \(fixture-cf:2 \(trained"
     with pytest.raises(BenchError, match=refused):
         ed.edit([cases[2], cases[1]])
     assert [c for c in cases if not ed._seen(c)] == [cases[2]]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import pytest
 import torch
 
-from bench.data.schema import NHOP
+from bench.data.schema import NHOP, Edit, Query
 from bench.editor import Request
+from bench.errors import BenchError
 from bench.registry import build_config, get_editor_class
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed.testing import fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm
@@ -117,16 +121,82 @@ def test_a_checkpoint_records_whether_the_sink_is_kept_out(lm, tmp_path):
     assert InstructEd(lm, InstructEdConfig(prefix=False), resources()).spanner.keep_sink
 
 
-def test_cases_whose_neighbourhood_prompts_were_trained_on_are_refused(lm, tmp_path):
-    import dataclasses
-
-    from bench.errors import BenchError
-
+@pytest.mark.parametrize("across_roles", [True, False])
+def test_cases_whose_neighbourhood_prompts_were_trained_on_are_refused(lm, tmp_path, across_roles):
+    """A neighbourhood prompt trained as a locality prompt is refused by every checkpoint, also one trained before
+    the filter across roles (as 42a5d1a refused it)."""
     cases = fixture_cases()
-    make_checkpoint(lm, tmp_path, [1, 2], trained_on=cases[:1])
+    make_checkpoint(lm, tmp_path, [1, 2], trained_on=cases[:1], across_roles=across_roles)
     ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
     # another case (not trained on) that shares the trained case's neighbourhood prompt
     sharing = dataclasses.replace(cases[1], case_id="other", queries=cases[1].queries + cases[0].of_kind("loc"))
     assert [c for c in [sharing, cases[2]] if not ed._seen(c)] == [cases[2]]
-    with pytest.raises(BenchError, match="neighbourhood prompts"):
+    refused = "other (its loc prompt 'The mother tongue of Paris is' was a training loc prompt)"
+    with pytest.raises(BenchError, match=re.escape(refused)):
         ed.edit([sharing])
+
+
+TRAINED = fixture_cases()[0]  # trained on: its paraphrase (edit example), its neighbourhood prompt, its rewrite
+CROSSED = [  # (evaluated role, the prompt shown in it, its role in training)
+    ("rel", TRAINED.of_kind("loc")[0].prompt, "loc"),  # CounterFact case 124: an edit prompt trained as locality
+    ("loc", TRAINED.edits[0].prompt, "rewrite"),  # the 18 neighbourhood prompts that are training rewrite prompts
+    ("gen", TRAINED.edits[0].prompt, "rewrite"),
+    ("rewrite", TRAINED.of_kind("gen")[0].prompt, "edit"),  # an evaluated rewrite whose prompt was a training question
+]
+
+
+def crossed_case(role: str, shown: str):
+    """Fixture case 2 showing `shown` in `role`."""
+    other = fixture_cases()[1]
+    if role == "rewrite":
+        return dataclasses.replace(other, edits=[Edit(shown, "Toko Yasuda", "piano", "guitar")])
+    return dataclasses.replace(other, queries=[q for q in other.queries if q.kind != role] + [Query(role, shown, "x")])
+
+
+@pytest.mark.parametrize("role, shown, trained_as", CROSSED)
+def test_a_case_showing_a_prompt_trained_in_another_role_is_refused_before_the_first_unit(lm, tmp_path, role, shown,
+                                                                                          trained_as):
+    """Issue 37: the guard compared each role only with itself, so these cases were accepted. A checkpoint trained
+    with the filter across roles (config.json: exclusion roles=cross) refuses them."""
+    cases = fixture_cases()
+    make_checkpoint(lm, tmp_path, [1, 2], trained_on=cases[:1])
+    crossed = crossed_case(role, shown)
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), mode="retrieval"), resources())
+    assert ed._seen(crossed) and not ed._seen(cases[2])
+    why = f"fixture-cf:2 (its {role} prompt {shown!r} was a training {trained_as} prompt)"
+    with pytest.raises(BenchError, match=re.escape(why)):
+        ed.begin_run([cases[2], crossed])
+
+
+@pytest.mark.parametrize("role, shown, trained_as", CROSSED)
+def test_a_checkpoint_trained_before_the_filter_across_roles_scores_such_a_case_and_reports_it(
+        lm, tmp_path, caplog, role, shown, trained_as):
+    """No record of the filter across roles (every checkpoint before 2026-12-06): one warning naming the case, the
+    prompt, both roles and the retraining command; the case ids in config.json (describe); its rows marked."""
+    cases = fixture_cases()
+    make_checkpoint(lm, tmp_path, [1, 2], trained_on=cases[:1], across_roles=False)
+    crossed = crossed_case(role, shown)
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
+    assert not ed._seen(crossed)
+    with caplog.at_level("WARNING", logger="editors.instructed.editor"):
+        ed.begin_run([cases[2], crossed])
+        ed.edit([crossed])  # reported once per run, not per unit
+    (warning,) = [r.getMessage() for r in caplog.records]
+    why = f"its {role} prompt {shown!r} was a training {trained_as} prompt"
+    assert f"1 of the evaluated cases show the model a prompt it trained in another role: fixture-cf:2 ({why})" \
+        in warning
+    assert warning.endswith(f"python -m bench train instructed --model {lm.name} --out {tmp_path} --overwrite")
+    assert ed.describe()["trained_overlap"]["cases"] == {"fixture-cf:2": [why]}
+    ed.edit([cases[2]])
+    fields = ed.prepare(requests([crossed, cases[2]])).row_fields
+    n = len(crossed.queries)
+    assert fields[:n] == [{"trained_overlap": True}] * n and fields[n:] == [{}] * len(cases[2].queries)
+
+
+def test_a_clean_run_records_no_overlap(lm, tmp_path):
+    cases = fixture_cases()
+    make_checkpoint(lm, tmp_path, [1, 2], trained_on=cases[:1], across_roles=False)
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
+    ed.begin_run(cases[1:])
+    ed.edit(cases[1:2])
+    assert "trained_overlap" not in ed.describe() and ed.prepare(requests(cases[1:])).row_fields is None

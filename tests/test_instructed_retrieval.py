@@ -1,14 +1,21 @@
-"""The retrieval gate, the instruction memory, and the editor in retrieval mode (sequential memory growth)."""
+"""The retrieval gate, the instruction memory, and the editor in retrieval mode: the memory of every edit of the
+run's cases (memory=dataset) and of the edits made so far (memory=unit, sequential growth)."""
 
 from __future__ import annotations
 
+import json
 import statistics
+from pathlib import Path
 
 import pytest
 import torch
 
-from bench.data.schema import NHOP, Query
+from bench.data.schema import LOC, NHOP, Query
 from bench.editor import Request
+from bench.errors import BenchError
+from bench.protocols import Baseline, ProtocolConfig, run_units
+from bench.resume import check_editor_resume
+from bench.scoring import Scorer
 from editors.instructed import InstructEd, InstructEdConfig
 from editors.instructed.retrieval import InstructionMemory, gate
 from editors.instructed.testing import HashEncoder, fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm
@@ -48,15 +55,22 @@ def test_a_full_memory_is_the_papers_rule_untouched():
     assert gate([0.9, 0.3, 0.3, 0.3, 0.3], fill=0.0) is True and gate([0.1, 0.0, 0.0, 0.0, 0.0], fill=0.9) is False
 
 
-def test_memory_ranks_and_clears():
+def test_memory_ranks_truncates_and_clears():
     memory = InstructionMemory(HashEncoder())
-    memory.add(["Toko Yasuda plays the piano.", "Rome is the capital of Italy.", "Cats eat fish."])
+    memory.add(["Toko Yasuda plays the piano.", "Rome is the capital of Italy."], [("d", "a"), ("d", "b")])
+    memory.add(["Cats eat fish."], [("d", "c")])
     query = HashEncoder().encode(["Which instrument does Toko Yasuda play?"])
     hits = memory.ranked(memory.scores(query)[0], 2)
     assert [h.text for h in hits][0] == "Toko Yasuda plays the piano." and hits[0].score > hits[1].score
-    assert len(memory.ranked(memory.scores(query)[0], 10)) == 3
+    assert hits[0].owner == ("d", "a") and len(memory.ranked(memory.scores(query)[0], 10)) == 3
+    whole = memory.scores(query)
+    memory.truncate(2)
+    assert memory.entries == ["Toko Yasuda plays the piano.", "Rome is the capital of Italy."]
+    assert memory.owners == [("d", "a"), ("d", "b")] and torch.equal(memory.scores(query), whole[:, :2])
     memory.clear()
     assert len(memory) == 0 and memory.scores(query).shape == (1, 0)
+    with pytest.raises(ValueError, match="2 memory entries with 1 owners"):
+        memory.add(["a", "b"], [("d", "a")])
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +90,7 @@ def editor(lm, checkpoint, **kw) -> InstructEd:
 
 
 def test_retrieval_fires_for_related_queries_and_grows_sequentially(lm, checkpoint):
-    ed = editor(lm, checkpoint, retrieval_fill=0.0)
+    ed = editor(lm, checkpoint, retrieval_fill=0.0, memory="unit")
     first, second, _ = fixture_cases()
     unrelated = Request(first, Query("loc", "Berlin is in", "Germany"))
     reqs = [Request(first, first.queries[0]), Request(second, second.queries[0]), unrelated]
@@ -95,14 +109,92 @@ def test_retrieval_fires_for_related_queries_and_grows_sequentially(lm, checkpoi
 def test_multihop_questions_take_the_top_k_facts(lm, checkpoint):
     case = mquake_case()
     question = Request(case, case.of_kind(NHOP)[0])
-    strict = editor(lm, checkpoint, multihop_k=1)
+    strict = editor(lm, checkpoint, multihop_k=1, memory="unit")
     strict.edit([case])
     prepared = strict.prepare([question])
     (one,), fired = prepared.items, prepared.fired
     assert fired == [True] and sum(e.sentence in one.prompt for e in case.edits) == 1  # k=1: one fact
     with pytest.warns(UserWarning, match="compat=strict"):
-        paper = editor(lm, checkpoint, compat="paper", multihop_k=1)
+        paper = editor(lm, checkpoint, compat="paper", multihop_k=1, memory="unit")
     paper.edit([case])
     assert paper._retrieval_query(question).startswith(question.text + " What is the country")
     (both,) = paper.prepare([question]).items
     assert all(e.sentence in both.prompt for e in case.edits)  # gold hop count (2) in compat=paper
+
+
+def test_the_dataset_memory_retrieves_the_edit_of_the_querys_own_case(lm, checkpoint):
+    """Both cases' edits are in memory while only the first is edited (the single protocol): the question of the
+    second retrieves the second's edit, as the authors' evaluation does with every edit of the file in memory."""
+    first, second, third = fixture_cases()
+    ed = editor(lm, checkpoint, retrieval_fill=0.0)
+    ed.begin_run([first, second])
+    assert ed.memory.entries == [first.edits[0].sentence, second.edits[0].sentence]
+    ed.edit([first])
+    reqs = [Request(second, second.queries[0]), Request(first, first.queries[1]), Request(third, third.queries[0])]
+    prepared = ed.prepare(reqs)
+    assert prepared.prompts[0] == f"Instruction:\n{second.edits[0].sentence}\nInput:\n{second.queries[0].prompt}"
+    assert prepared.prompts[1].startswith(f"Instruction:\n{first.edits[0].sentence}\nInput:\n")
+    assert prepared.row_fields[:2] == [{"retrieved_case": "2", "retrieved_ok": True},
+                                       {"retrieved_case": "1", "retrieved_ok": True}]
+    assert prepared.fired[2] is False and prepared.row_fields[2] == {"retrieved_case": "", "retrieved_ok": False}
+    ed.edit([third])  # a case outside the run's list joins the memory until reset()
+    assert ed.prepare(reqs[2:]).row_fields == [{"retrieved_case": "3", "retrieved_ok": True}]
+    ed.reset()
+    assert ed.memory.entries == [first.edits[0].sentence, second.edits[0].sentence]
+
+
+def test_a_wrong_retrieval_is_recorded_as_such(lm, checkpoint):
+    first, second, _ = fixture_cases()
+    ed = editor(lm, checkpoint, retrieval_fill=0.0)
+    ed.begin_run([first, second])
+    asked = Request(second, Query("gen", "Which language did Danielle Darrieux speak as a child?", "piano"))
+    ((fields), loc) = ed.prepare([asked, Request(first, first.of_kind(LOC)[0])]).row_fields
+    assert fields == {"retrieved_case": "1", "retrieved_ok": False}  # the first case's edit answered it
+    assert loc == {"retrieved_case": "1", "retrieved_ok": False}  # a locality prompt that fired
+
+
+@pytest.mark.parametrize("memory", ["dataset", "unit"])
+def test_the_gate_never_fires_on_a_dissimilar_query(lm, checkpoint, memory):
+    """No word in common with any stored edit (cosine 0 under the hashing encoder): the plain model answers."""
+    cases = fixture_cases()
+    ed = editor(lm, checkpoint, memory=memory)
+    ed.begin_run(cases)
+    ed.edit(cases[:1])
+    far = Request(cases[0], Query(LOC, "Glaciers carve deep valleys", "slowly"))
+    assert float(ed.memory.scores(HashEncoder().encode([far.query.prompt])).max()) == 0.0
+    prepared = ed.prepare([far])
+    assert prepared.fired == [False] and prepared.prompts == [far.query.prompt]
+    assert prepared.row_fields == [{"retrieved_case": "", "retrieved_ok": True}]
+
+
+GOLDEN = Path(__file__).parent / "data" / "instructed" / "retrieval_unit_rows.json"
+
+
+def test_the_unit_memory_writes_the_rows_of_the_code_before_the_dataset_memory(lm, tmp_path):
+    """GOLDEN holds the rows the code of commit 42a5d1a (one-edit memory, before `memory` existed) wrote for
+    these four cases under the single protocol (tiny-llama, make_checkpoint(lm, dir, [1, 2]), HashEncoder,
+    retrieval_fill=0.0). memory=unit writes every one of those fields unchanged, and adds only the retrieval's."""
+    make_checkpoint(lm, tmp_path, [1, 2])
+    ed = editor(lm, tmp_path, retrieval_fill=0.0, memory="unit")
+    cases = [*fixture_cases(), mquake_case()]
+    ed.begin_run(cases)
+    rows = [r for _, unit in run_units(ed, [[c] for c in cases], Baseline(Scorer(lm.model, lm.tokenizer)),
+                                       ProtocolConfig(), set()) for r in unit]
+    golden = json.loads(GOLDEN.read_text())
+    assert len(rows) == len(golden) == 14 and [r["fired"] for r in golden].count(False) == 2
+    for row, old in zip(rows, golden):
+        assert {k: row[k] for k in old} == old
+        assert set(row) - set(old) == {"retrieved_case", "retrieved_ok"}
+        assert row["retrieved_ok"] == (not row["fired"] if row["kind"] == LOC else row["fired"])
+
+
+def test_a_retrieval_run_recorded_before_memory_existed_resumes_only_with_the_unit_memory(tmp_path):
+    old = {"config": {"name": "instructed-retrieval", "mode": "retrieval", "compat": "strict"}}
+    now = {"name": "instructed-retrieval", "mode": "retrieval", "compat": "strict", "memory": "dataset"}
+    unrecorded = InstructEdConfig().unrecorded(old["config"])
+    assert unrecorded == {"memory": "unit"}
+    with pytest.raises(BenchError, match="memory='unit' \\(now 'dataset'\\)"):
+        check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, now, None, unrecorded)
+    check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, {**now, "memory": "unit"}, None,
+                        unrecorded)
+    assert InstructEdConfig().unrecorded({"mode": "gold"}) == {}  # gold mode never used a memory

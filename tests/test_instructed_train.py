@@ -111,6 +111,7 @@ def test_cli_trains_and_resumes_on_real_data(tmp_path):
     _, info, trained = ckpt.load(tmp_path / "ck")
     assert info.epochs_done == 2 and info.train_data == ["counterfact-train", "mquake"]
     assert info.sink_kept and info.hyper["recipe"] == "authors" and info.exclusion["records_removed"] > 3000
+    assert info.exclusion["roles"] == "cross"  # trained with the filter across roles: the editor refuses any overlap
     assert len(trained.locality) == 6
     assert sum(s.count for s in trained.registered.values()) == 6 and trained.case_ids == {}
 

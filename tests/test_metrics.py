@@ -61,6 +61,23 @@ def test_rel_fired_only():
     assert case_metrics("x", rows, rel_fired_only=True).values["Rel"] == 100.0
 
 
+def test_retrieval_accuracy_by_hand_leaves_locality_rows_out():
+    a = [{"kind": "rel", "acc": 1.0, "retrieved_ok": True}, {"kind": "gen", "acc": 0.0, "retrieved_ok": False},
+         {"kind": "gen", "acc": 1.0, "retrieved_ok": True}, {"kind": "por_hop", "acc": 0.0, "retrieved_ok": True},
+         {"kind": "loc", "acc": 0.0, "loc": 1.0, "retrieved_ok": False},  # a locality prompt that fired
+         {"kind": "loc_unrelated", "acc": 0.0, "loc": 1.0, "retrieved_ok": False},  # the probes are locality too
+         {"kind": "loc_distract", "acc": 0.0, "loc": 0.0, "retrieved_ok": False}]
+    b = [{"kind": "rel", "acc": 0.0, "retrieved_ok": False}, {"kind": "loc", "acc": 0.0, "loc": 1.0,
+                                                              "retrieved_ok": True}]
+    ca, cb = case_metrics("A", a), case_metrics("B", b)
+    assert ca.values["Ret_Acc"] == 75.0 and cb.values["Ret_Acc"] == 0.0
+    assert aggregate([ca, cb])["Ret_Acc"] == 37.5
+    low, high = bootstrap([ca, cb], 200, 0)["Ret_Acc"]
+    assert 0.0 <= low <= 37.5 <= high <= 75.0
+    plain = case_metrics("C", _rows()[0])  # an editor that retrieves nothing
+    assert plain.values["Ret_Acc"] is None and aggregate([plain])["Ret_Acc"] is None
+
+
 def test_locality_agreement_and_exact_match():
     assert locality_agreement([1, 2, 3, 4], [1, 2, 0, 4]) == 0.75
     assert locality_agreement([1, 2], [1, 2, 3]) == pytest.approx(2 / 3)

@@ -1,5 +1,6 @@
 import random
 import re
+from dataclasses import replace
 from functools import partial
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from conftest import make_case
 
 from bench import protocols
-from bench.data.schema import LOC, Query
+from bench.data.schema import FLUENCY, LOC, Query
 from bench.editor import Capabilities, Editor, PreparedRequests, Request
 from bench.errors import BenchError
 from bench.metrics import locality_agreement
@@ -150,6 +151,32 @@ def _loc_rows(case, fields):
     for i, values in fields.items():
         rows[i].update(values)
     return requests, rows
+
+
+class FieldEditor(NoEdit):
+    """Adds its own field to every row (PreparedRequests.row_fields)."""
+
+    field = "routed_to"
+
+    def prepare(self, requests):
+        plain = super().prepare(requests)
+        return PreparedRequests(plain.items, row_fields=[{self.field: r.case.case_id} for r in requests])
+
+
+def test_an_editors_row_fields_are_written_but_never_over_the_harnesss(tiny_llama, cases):
+    editor = FieldEditor(tiny_llama)
+    rows = evaluate(editor, cases[:2], Baseline(editor.scorer), ProtocolConfig())
+    assert [r["routed_to"] for r in rows] == ["c1"] * 5 + ["c2"] * 5
+    # with generated answers and side effects: on every scored query's row (generated-only rows keep it), not on
+    # the fluency rows, which the harness generates apart from prepare()
+    probed = replace(cases[0], queries=[*cases[0].queries, Query(FLUENCY, "Spike Hughes is", "")])
+    rows = evaluate(editor, [probed], Baseline(editor.scorer), ProtocolConfig(scoring="gen", side_effects=True))
+    scored, (fluency,) = [r for r in rows if r["kind"] != FLUENCY], [r for r in rows if r["kind"] == FLUENCY]
+    assert [r["routed_to"] for r in scored] == ["c1"] * 5 and "generated" in scored[0] and "acc" not in scored[0]
+    assert "routed_to" not in fluency and "entropy" in fluency
+    editor.field = "acc"
+    with pytest.raises(BenchError, match="editor 'noedit': prepare\\(\\) gave row field\\(s\\) acc, which the harness"):
+        evaluate(editor, cases[:1], Baseline(editor.scorer), ProtocolConfig())
 
 
 def test_paper_locality_is_the_max_of_e0_e1_e2_by_hand(tiny_llama):

@@ -86,6 +86,16 @@ def test_a_worker_killed_mid_unit_is_restarted_and_no_unit_is_written_twice(clus
     _same_files(tmp_path / "local", tmp_path / "ray")
 
 
+def test_ray_workers_give_every_editor_the_runs_cases(cluster, one_thread, dataset, tmp_path):
+    args = ("--limit", "5", "--editor-args", "runcases:field=cases_of_run")
+    assert _run("tests.ray_editors:RunCases", dataset, tmp_path / "ray", *args, "--executor", "ray",
+                "--workers", "2") == 0
+    rows = [json.loads(x) for x in (tmp_path / "ray" / "cases.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 * 5 and {r["cases_of_run"] for r in rows} == {5}
+    assert _run("tests.ray_editors:RunCases", dataset, tmp_path / "local", *args) == 0
+    _same_files(tmp_path / "local", tmp_path / "ray")
+
+
 def test_a_killed_driver_is_continued_with_resume(cluster, one_thread, dataset, tmp_path):
     out = tmp_path / "ray"
     command = [sys.executable, "-m", "bench", "run", "--editors", "noedit,tests.ray_editors:Slow", "--dataset",

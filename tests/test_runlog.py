@@ -16,7 +16,9 @@ import bench.runner
 from bench.atomic import atomic_write, atomic_write_text
 from bench.cli import main
 from bench.locks import FolderLock, LockHeld
-from bench.runlog import UNIT_ROWS, RunLog
+from bench.metrics import CaseMetrics
+from bench.runlog import UNIT_ROWS, RunLog, read_per_case, summary_columns
+from tests.test_runner import TF_ONLY
 from tests.test_runner import _record as runner_record
 
 
@@ -36,7 +38,7 @@ def dataset(tmp_path):
 
 def _run(dataset, out, *extra, editors="noedit"):
     return main(["run", "--editors", editors, "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
-                 "--out", str(out), "--bootstrap", "20", *extra])
+                 "--out", str(out), "--bootstrap", "20", *TF_ONLY, *extra])
 
 
 def _lines(out):
@@ -438,10 +440,28 @@ def test_a_short_write_on_a_full_disk_is_a_clear_error_and_resumes_exactly(datas
 
     out, whole = tmp_path / "cut", tmp_path / "whole"
     command = [sys.executable, "-m", "bench", "run", "--editors", "ft-m", "--dataset", dataset, "--model",
-               "tiny-llama", "--device", "cpu", "--bootstrap", "20"]
+               "tiny-llama", "--device", "cpu", "--bootstrap", "20", *TF_ONLY]
     cut = subprocess.run(command + ["--out", str(out)], preexec_fn=limit, capture_output=True, text=True,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert cut.returncode == 2 and "failed (File too large)" in cut.stderr and "This is a bug" not in cut.stderr
     assert (out / "cases.jsonl").stat().st_size == 4096
     assert _run(dataset, out, "--resume", editors="ft-m") == 0 and _run(dataset, whole, editors="ft-m") == 0
     assert (out / "per_case.csv").read_bytes() == (whole / "per_case.csv").read_bytes()
+
+
+def test_retrieval_accuracy_is_the_last_summary_group_and_a_per_case_column_only_where_present(tmp_path):
+    columns = summary_columns()
+    assert columns[-3:] == ["Ret_Acc", "Ret_Acc_lo", "Ret_Acc_hi"]
+    assert columns.index("Known_gen_hi") == len(columns) - 4  # the effect metrics keep their positions
+    log = RunLog(tmp_path)
+    plain = CaseMetrics("1", {"Rel": 100.0, "Loc_unrelated": 80.0})
+    log.write_per_case({("noedit", "single"): [plain]})
+    assert (tmp_path / "per_case.csv").read_text().splitlines()[0].split(",")[-1] == "Loc_unrelated"
+    retrieving = CaseMetrics("2", {"Rel": 50.0, "Loc_unrelated": 60.0, "Ret_Acc": 75.0})
+    log.write_per_case({("noedit", "single"): [plain], ("instructed", "single"): [retrieving]})
+    header, first, second = (tmp_path / "per_case.csv").read_text().splitlines()
+    assert header.split(",")[-2:] == ["Loc_unrelated", "Ret_Acc"]
+    assert first.endswith(",80,") and second.endswith(",60,75")
+    read = read_per_case(tmp_path / "per_case.csv")
+    assert read[("instructed", "single")][0].values["Ret_Acc"] == 75.0
+    assert read[("noedit", "single")][0].values["Ret_Acc"] is None

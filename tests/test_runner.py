@@ -29,9 +29,14 @@ def dataset(tmp_path):
     return f"counterfact:{path}"
 
 
+# A run that scores only the dataset's own queries, teacher-forced (no probes, generation or side effects): the
+# tests that count rows per case (5 queries in the fixture's CounterFact records).
+TF_ONLY = ("--scoring", "tf", "--side-effects", "off", "--loc-unrelated", "0")
+
+
 def _run(dataset, out, *extra):
     return main(["run", "--editors", "noedit", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
-                 "--out", str(out), "--bootstrap", "50", *extra])
+                 "--out", str(out), "--bootstrap", "50", *TF_ONLY, *extra])
 
 
 def _cases(out):
@@ -111,7 +116,7 @@ def test_resume_with_another_editor_keeps_the_first_editors_record(dataset, tmp_
     assert main(["run", "--editors", "ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
                  "--out", str(out), "--bootstrap", "50", "--limit", "5", "--resume"]) == 2  # limit differs
     assert main(["run", "--editors", "ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
-                 "--out", str(out), "--bootstrap", "50", "--resume"]) == 0
+                 "--out", str(out), "--bootstrap", "50", *TF_ONLY, "--resume"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert set(config["editors"]) == {"noedit", "ft-m"} and config["editors"]["noedit"]["units"] == 5
     with (out / "summary.csv").open() as fh:
@@ -127,6 +132,19 @@ def test_resume_does_not_rerun_a_finished_editor(dataset, tmp_path, caplog):
     assert _run(dataset, out, *seq, "--resume") == 0
     assert "noedit: every unit is in" in caplog.text  # no replay of its five edits (logged by bench.runner)
     assert (out / "summary.csv").read_text() == summary  # still summarised
+
+
+def test_every_editor_is_given_the_runs_cases_also_on_resume(dataset, tmp_path):
+    """Editor.begin_run: the run's whole case list before the first unit, whichever units are left to run."""
+    out = tmp_path / "run"
+    command = ["run", "--editors", "tests.ray_editors:RunCases", "--dataset", dataset, "--model", "tiny-llama",
+               "--device", "cpu", "--out", str(out), "--bootstrap", "50", "--limit", "4", *TF_ONLY]
+    assert main(command) == 0
+    lines = (out / "cases.jsonl").read_text().splitlines()
+    assert len(lines) == 4 * 5 and {json.loads(x)["run_cases"] for x in lines} == {4}
+    (out / "cases.jsonl").write_text("\n".join(lines[:10]) + "\n")  # the first two units
+    assert main([*command, "--resume"]) == 0
+    assert (out / "cases.jsonl").read_text().splitlines() == lines
 
 
 def test_resume_refuses_different_options(dataset, tmp_path, capsys):

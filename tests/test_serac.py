@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from bench import checkpoints
 from bench.data.overlap import EvalTexts
-from bench.data.schema import GEN, LOC, REL, Query
+from bench.data.schema import GEN, LOC, REL, EditCase, Query
 from bench.editor import Request, Resources
 from bench.errors import BenchError
 from bench.restore import fingerprint
@@ -124,9 +124,16 @@ def test_training_cases_drop_overlaps_and_examples_read_edit_then_query(tmp_path
     data = tmp_path / "train.json"
     data.write_text(json.dumps(zsre_records()[:3]))
     evaluation = EvalTexts()
-    evaluation.locality.add("nq question: who wrote book number 0")  # every record of subject 0 has it
+    evaluation.prompts.add("nq question: who wrote book number 0")  # every record of subject 0 has it
     kept = training_cases([f"mend:{data}"], None, 0, 0, evaluation)
     assert kept.cases == [] and kept.exclusion.records_removed == 3
+    assert kept.exclusion.to_json()["roles"] == "cross"  # recorded in config.json: the filter compared any roles
+    # across roles (issue 37): a record's paraphrase shown by an evaluation as a neighbourhood prompt drops it
+    shown = EvalTexts()
+    shown.add([EditCase("e", "counterfact", [], [Query(LOC, zsre_records()[1]["rephrase"], "x")], {})])
+    kept = training_cases([f"mend:{data}"], None, 0, 0, shown)
+    assert kept.exclusion.records_removed == 1
+    assert zsre_records()[1]["src"] not in [c.edits[0].prompt for c in kept.cases]
     cases = training_cases([f"mend:{data}"], None, 2, 0, None).cases
     assert len(cases) == 2
     examples = counterfactual_examples(cases)

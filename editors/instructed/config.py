@@ -11,6 +11,7 @@ from bench.editor import EditorConfig
 from editors.instructed import checkpoint as ckpt
 
 MODES = ("gold", "retrieval")
+MEMORIES = ("dataset", "unit")
 COMPATS = ("strict", "paper")
 VARIANTS = ("attn", "ffn")
 SINKS = ("auto", "kept", "scaled")
@@ -74,6 +75,11 @@ class InstructEdConfig(EditorConfig):
 
     mode: str = arg("gold", choices=MODES,
                     help="gold: the case's own instruction; retrieval: from the memory of edits made so far")
+    # dataset: every edit of the run's cases, as the authors' evals_with_ret.py (make_mem(ann) over the whole file);
+    # unit: only the edits made so far (one edit under the single protocol; the setting of Table 2 before 2026-12-06)
+    memory: str = arg("dataset", choices=MEMORIES,
+                      help="retrieval memory: dataset (every edit of the run's cases, the authors') or unit (edits "
+                           "made so far)")
     compat: str = arg("strict", choices=COMPATS,
                       help="strict: the paper's text; paper: the authors' code (docs/architecture.md section 5)")
     checkpoint: str = arg("", help="trained prefixes; empty: results/checkpoints/instructed/<model>[/<ablation tag>]/")
@@ -103,6 +109,10 @@ class InstructEdConfig(EditorConfig):
                                 help="cosine assumed for missing scores while the memory holds fewer than top_k")
     multihop_k: int = arg(3, lo=1, hi=MAX_COUNT,
                           help="facts retrieved for multi-hop (MQuAKE) questions; compat=paper uses the gold hop count")
+
+    def unrecorded(self, record: dict) -> dict:
+        """`memory` is recorded since 2026-12-06; a retrieval run recorded before held only the edits made so far."""
+        return {"memory": "unit"} if "memory" not in record and record.get("mode") == "retrieval" else {}
 
     def validate(self) -> None:
         """The declared ranges (bench/arguments.py); also for a config built without build_config."""

@@ -34,6 +34,7 @@ class Pair:
     dataset: str
     case_id: str
     fingerprint: str
+    rewrite_prompts: tuple[str, ...] = ()  # the prompts of the rewrites its instruction states
 
 
 def edit_query(case: EditCase) -> Query:
@@ -66,7 +67,12 @@ def build_pair(case: EditCase, pool: list[Query], seed: int = 0) -> Pair:
         edit=Example(instruction, q.prompt, q.answer, "edit"),
         loc=Example(instruction, loc.prompt, loc.answer, "loc"),
         dataset=case.dataset, case_id=case.case_id, fingerprint=case_fingerprint(case),
+        rewrite_prompts=rewrite_prompts(case),
     )
+
+
+def rewrite_prompts(case: EditCase) -> tuple[str, ...]:
+    return tuple(e.prompt for e in case.edits if e.prompt)
 
 
 def build_pairs(cases: list[EditCase], pool: list[Query] | None = None, seed: int = 0) -> list[Pair]:

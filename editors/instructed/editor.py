@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
 import torch
 
 from bench.arch import hidden_size, num_layers, scaled_layer_range
-from bench.data.schema import HOP, NHOP, EditCase, Query
+from bench.data.overlap import Overlap, filtered_across_roles
+from bench.data.schema import HOP, LOCALITY_KINDS, NHOP, EditCase, Query
 from bench.data.splits import case_fingerprint
 from bench.editor import Capabilities, Editor, PreparedRequests, Request
 from bench.errors import BenchError
@@ -19,8 +21,9 @@ from editors.instructed.compat import paper_queries
 from editors.instructed.config import PAPER_LAYERS, InstructEdConfig
 from editors.instructed.instructions import Spanner, case_instruction, format_prompt, memory_entries
 from editors.instructed.prefix import PrefixBank
-from editors.instructed.retrieval import InstructionMemory, gate
+from editors.instructed.retrieval import Hit, InstructionMemory, gate
 
+log = logging.getLogger(__name__)
 ARCHITECTURES = ("llama", "mistral", "qwen2", "gemma3", "gemma3_text", "gpt2")
 
 
@@ -47,6 +50,10 @@ class InstructEd(Editor):
         self.spanner = Spanner(self.tokenizer, keep_sink=self._keep_sink())
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
+        self._run_cases: set[tuple[str, str]] = set()  # memory=dataset: the cases whose edits the memory holds
+        self._run_entries = 0  # memory=dataset: the memory's entries from the run's cases (reset() keeps them)
+        # cases showing the model a prompt an old checkpoint trained in another role (reported, not refused)
+        self._trained_overlap: dict[tuple[str, str], list[Overlap]] = {}
         self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.compat == "paper")
 
     def _keep_sink(self) -> bool:
@@ -94,7 +101,21 @@ class InstructEd(Editor):
             info = self.checkpoint_info
             out["checkpoint_trained"] = {"epochs": info.epochs_done, "steps": info.steps_done,
                                          "train_data": info.train_data, "encoder": info.encoder, "seed": info.seed}
+        if self._trained_overlap:
+            out["trained_overlap"] = {"cases": {f"{d}:{c}": [o.describe() for o in found]
+                                                for (d, c), found in self._trained_overlap.items()},
+                                      "retrain": self._retrain_command()}
         return out
+
+    def _across_roles(self) -> bool:
+        """Whether the checkpoint was trained with the overlap filter across roles (config.json's exclusion)."""
+        return self.checkpoint_info is not None and filtered_across_roles(self.checkpoint_info.exclusion)
+
+    def _retrain_command(self) -> str:
+        info = self.checkpoint_info
+        command = ckpt.train_command(info.model, info.layers, self.default_layers, info.n_prefix, info.variant,
+                                     info.reweight, info.compat)
+        return f"{command} --out {self.config.checkpoint} --overwrite"
 
     # -- the contract ------------------------------------------------------------------
     @property
@@ -107,16 +128,31 @@ class InstructEd(Editor):
             self._memory = InstructionMemory(self.encoder)
         return self._memory
 
+    def begin_run(self, cases: list[EditCase]) -> None:
+        """Refuse a run with a case the checkpoint has seen before any unit; retrieval with memory=dataset: every
+        edit of the run's cases goes into the memory, as the authors' evaluation retrieves among all the edits of
+        the evaluated file (evals_with_ret.py, `make_mem(ann)` before the loop of get_ann_res and get_zsre_res)."""
+        self._refuse_trained(cases)
+        if self.config.mode == "retrieval" and self.config.memory == "dataset":
+            self.memory.clear()
+            self._remember(cases)
+            self._run_cases, self._run_entries = {case_key(c) for c in cases}, len(self.memory)
+
     def edit(self, cases: list[EditCase]) -> None:
         self._refuse_trained(cases)
         self._edited.update(case_key(case) for case in cases)
-        if self.config.mode == "retrieval":
-            self.memory.add([entry for case in cases for entry in memory_entries(case, self.config.alias_instruction)])
+        if self.config.mode == "retrieval":  # memory=dataset holds the run's cases already
+            self._remember([case for case in cases if case_key(case) not in self._run_cases])
 
     def reset(self) -> None:
         self._edited.clear()
         if self._memory is not None:
-            self._memory.clear()
+            self._memory.truncate(self._run_entries)
+
+    def _remember(self, cases: list[EditCase]) -> None:
+        alias = self.config.alias_instruction
+        entries = [(entry, case_key(case)) for case in cases for entry in memory_entries(case, alias)]
+        self.memory.add([text for text, _ in entries], [owner for _, owner in entries])
 
     def select_queries(self, case: EditCase) -> list[Query]:
         """compat=paper: one random paraphrase and neighbourhood prompt per case, as the authors' evaluation."""
@@ -126,10 +162,23 @@ class InstructEd(Editor):
         """compat=paper in retrieval mode: Rel averages only the requests whose retrieval fired."""
         return {"rel_fired_only": self.config.compat == "paper" and self.config.mode == "retrieval"}
 
-    def _seen(self, case: EditCase) -> bool:
-        """The checkpoint was trained on `case`, or on its neighbourhood prompts as locality examples."""
+    def _seen(self, case: EditCase) -> str:
+        """Why `case` is refused ('' when it is not): trained on as a record, or showing the model a prompt the
+        checkpoint trained on; in any role on either side when the checkpoint was trained with the filter across
+        roles, else only a neighbourhood prompt trained as a locality prompt, as 42a5d1a refused (overlap.py)."""
+        return self._screen(case)[0]
+
+    def _screen(self, case: EditCase) -> tuple[str, list[Overlap]]:
+        """Why `case` is refused ('' when it is not), and the overlaps across roles an old checkpoint reports."""
         trained = self.trained_cases
-        return trained is not None and (trained.contains(case_fingerprint(case)) or trained.saw_locality_of(case))
+        if trained is None:
+            return "", []
+        if trained.contains(case_fingerprint(case)):
+            return "trained on as a record", []
+        found = trained.seen_prompts(case)
+        strict = self._across_roles()
+        refused = [o for o in found if strict or o.same_role]
+        return "; ".join(o.describe() for o in refused[:2]), [o for o in found if o not in refused]
 
     def forward_context(self, batch):
         return self._context(batch)
@@ -144,16 +193,28 @@ class InstructEd(Editor):
         if self.config.mode == "gold":
             instructions = [self._gold(r) for r in requests]
             embed = self._embed(questions + instructions)
+            fields = None
         else:
             queries = [self._retrieval_query(r) for r in requests]
             embed = self._embed(questions + queries)
-            instructions = self._retrieve(requests, queries, embed)
+            hits = self._retrieve(requests, queries, embed)
+            instructions = [" ".join(hit.text for hit in found) for found in hits]
             embed.update(self._embed(instructions))
+            fields = [self._retrieval_fields(r, found) for r, found in zip(requests, hits)]
         prepared = []
         for r, q, ins in zip(requests, questions, instructions):
             meta = self.spanner.meta(ins, r.text, float(embed[ins] @ embed[q])) if ins else None
             prepared.append(Prepared(format_prompt(ins, r.text), r.query.answer, meta))
-        return PreparedRequests(prepared, [bool(ins) for ins in instructions])
+        return PreparedRequests(prepared, [bool(ins) for ins in instructions], self._mark_overlap(requests, fields))
+
+    def _mark_overlap(self, requests: list[Request], fields: list[dict] | None) -> list[dict] | None:
+        """`trained_overlap: true` on the rows of cases an old checkpoint trained a prompt of in another role, so
+        that a report can leave them out; other rows unchanged."""
+        marks = [case_key(r.case) in self._trained_overlap for r in requests]
+        if not any(marks):
+            return fields
+        base = fields or [{} for _ in requests]
+        return [{**f, "trained_overlap": True} if marked else f for f, marked in zip(base, marks)]
 
     def _gold(self, request: Request) -> str:
         if case_key(request.case) not in self._edited:
@@ -177,30 +238,66 @@ class InstructEd(Editor):
             return int(request.case.extra.get("n_hops") or len(request.case.of_kind(HOP)) or self.config.multihop_k)
         return self.config.multihop_k
 
-    def _retrieve(self, requests: list[Request], queries: list[str], embed: dict) -> list[str]:
+    def _retrieve(self, requests: list[Request], queries: list[str], embed: dict) -> list[list[Hit]]:
+        """Per request the entries its instruction joins: the top one where the gate fires (none where it does
+        not), the top-k facts for multi-hop questions (evals_with_ret.py: `nfs[fact_ids[1][0]]` when
+        `torch.std(fact_ids[0]) > 0.1`; get_mqT_res joins the top hop-count facts)."""
         cfg, memory = self.config, self.memory
         if not len(memory):
-            return [""] * len(requests)
+            return [[] for _ in requests]
         scores = memory.scores(torch.stack([embed[q] for q in queries]))
         out = []
         for r, row in zip(requests, scores):
             if r.query.kind in (NHOP, HOP):
-                out.append(" ".join(hit.text for hit in memory.ranked(row, self._hop_k(r))))
+                out.append(memory.ranked(row, self._hop_k(r)))
                 continue
-            top = [hit.score for hit in memory.ranked(row, cfg.retrieval_top_k)]
-            fired = gate(top, cfg.retrieval_top_k, cfg.retrieval_std, cfg.retrieval_fill)
-            out.append(memory.ranked(row, 1)[0].text if fired else "")
+            top = memory.ranked(row, cfg.retrieval_top_k)
+            fired = gate([hit.score for hit in top], cfg.retrieval_top_k, cfg.retrieval_std, cfg.retrieval_fill)
+            out.append(top[:1] if fired else [])
         return out
+
+    def _retrieval_fields(self, request: Request, hits: list[Hit]) -> dict:
+        """Whether retrieval gave the request what it should (cases.jsonl `retrieved_ok`): nothing for a locality
+        prompt (the probes' too); for a multi-hop question every edit of its case among the facts; otherwise an edit
+        of its own case (its text: a case whose edit sentence another case shares is served either way).
+        `retrieved_case`: the case of the top entry used ('' when none was)."""
+        own = set(memory_entries(request.case, self.config.alias_instruction))
+        texts = [hit.text for hit in hits]
+        if request.query.kind in LOCALITY_KINDS:
+            ok = not hits
+        elif request.query.kind in (NHOP, HOP):
+            ok = own <= set(texts)
+        else:
+            ok = bool(hits) and texts[0] in own
+        return {"retrieved_case": hits[0].owner[1] if hits else "", "retrieved_ok": ok}
 
     def _refuse_trained(self, cases: list[EditCase]) -> None:
         if self.trained_cases is None:
             return
-        seen = [c for c in cases if self._seen(c)]
+        screened = [(c, *self._screen(c)) for c in cases]
+        seen = [(c, why) for c, why, _ in screened if why]
         if seen:
-            ids = ", ".join(f"{c.dataset}:{c.case_id}" for c in seen[:10]) + (" ..." if len(seen) > 10 else "")
+            ids = "; ".join(f"{c.dataset}:{c.case_id} ({why})" for c, why in seen[:5])
+            ids += " ..." if len(seen) > 5 else ""
             raise BenchError(
                 f"InstructEd checkpoint {self.config.checkpoint} was trained on {len(seen)} of these cases or on "
-                f"their neighbourhood prompts ({ids}); scoring them would measure memorisation, not editing. "
-                "Evaluate on held-out cases: for MQuAKE the "
-                "test side of the split (--dataset mquake-test), in general cases the checkpoint was not trained on."
+                f"prompts they show the model ({ids}); scoring them would measure memorisation, not "
+                "editing. Evaluate on held-out cases: for MQuAKE the test side of the split (--dataset mquake-test), "
+                "in general cases the checkpoint was not trained on (--limit to stop before them), or retrain with "
+                "the overlap filter, which drops the training records that share a prompt with an evaluation set."
             )
+        self._report_overlap({case_key(c): found for c, _, found in screened if found})
+
+    def _report_overlap(self, found: dict[tuple[str, str], list[Overlap]]) -> None:
+        """One warning for the cases not reported yet; their ids go into describe() (config.json)."""
+        new = {key: overlaps for key, overlaps in found.items() if key not in self._trained_overlap}
+        if not new:
+            return
+        self._trained_overlap.update(new)
+        named = "; ".join(f"{d}:{c} ({', '.join(o.describe() for o in overlaps)})" for (d, c), overlaps in new.items())
+        log.warning(
+            "InstructEd checkpoint %s was trained before the overlap filter compared prompts across roles (issue 37; "
+            "its config.json has no exclusion roles=cross), and %d of the evaluated cases show the model a prompt it "
+            "trained in another role: %s. They are scored, their rows carry trained_overlap=true and config.json "
+            "lists them (editor config, trained_overlap), so a report can leave them out; retrain the checkpoint "
+            "with the filter across roles: %s", self.config.checkpoint, len(new), named, self._retrain_command())

@@ -1,6 +1,9 @@
 """Instruction memory for the retrieval setting (paper App. B, "Evaluate with Retrieval").
 
-The memory holds the edit sentences of every edit made so far (`edit()` appends, `reset()` clears).
+The memory holds edit sentences, each with the case it came from: with `memory=dataset` every edit of the run's
+cases from the start (the authors' evals_with_ret.py embeds the `ins` of every record of the evaluated file,
+`make_mem(ann)`, before its loop over the records), with `memory=unit` the edits made so far (`edit()` appends,
+`reset()` takes them out again).
 A query fires when the standard deviation of its top-k scores exceeds a threshold (paper: top 5, 0.1):
 then the top entry is the instruction, otherwise the plain model answers. While the memory holds fewer
 than k entries the missing scores count as `fill` (the typical score of an unrelated entry), so a
@@ -27,40 +30,53 @@ def gate(scores: list[float], top_k: int = 5, threshold: float = 0.1, fill: floa
     return statistics.stdev(top) > threshold
 
 
+Owner = tuple[str, str]  # (dataset, case id) of the case an entry is an edit of
+
+
 @dataclass(frozen=True)
 class Hit:
     index: int
     text: str
     score: float
+    owner: Owner
 
 
 class InstructionMemory:
-    """Edit sentences and their (normalised) encoder embeddings."""
+    """Edit sentences, the case each came from, and their (normalised) encoder embeddings."""
 
     def __init__(self, encoder):
         self.encoder = encoder
         self.entries: list[str] = []
-        self._embeddings: list[torch.Tensor] = []
+        self.owners: list[Owner] = []
+        self._embeddings: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def add(self, texts: list[str]) -> None:
+    def add(self, texts: list[str], owners: list[Owner]) -> None:
+        if len(texts) != len(owners):
+            raise ValueError(f"{len(texts)} memory entries with {len(owners)} owners")
         if texts:
             self.entries.extend(texts)
-            self._embeddings.append(self.encoder.encode(texts))
+            self.owners.extend(owners)
+            new = self.encoder.encode(texts)
+            self._embeddings = new if self._embeddings is None else torch.cat([self._embeddings, new])
+
+    def truncate(self, n: int) -> None:
+        """Keep the first `n` entries (0: empty)."""
+        del self.entries[n:], self.owners[n:]
+        self._embeddings = self._embeddings[:n] if n and self._embeddings is not None else None
 
     def clear(self) -> None:
-        self.entries.clear()
-        self._embeddings.clear()
+        self.truncate(0)
 
     def scores(self, query_embeddings: torch.Tensor) -> torch.Tensor:
         """(n_queries, len(self)) cosine similarities."""
-        if not self.entries:
+        if self._embeddings is None:
             return torch.zeros((query_embeddings.shape[0], 0))
-        return query_embeddings @ torch.cat(self._embeddings).T
+        return query_embeddings @ self._embeddings.T
 
     def ranked(self, row: torch.Tensor, k: int) -> list[Hit]:
         """The top-k entries of one score row, best first."""
         values, indices = row.topk(min(k, row.numel()))
-        return [Hit(int(i), self.entries[int(i)], float(v)) for v, i in zip(values, indices)]
+        return [Hit(int(i), self.entries[int(i)], float(v), self.owners[int(i)]) for v, i in zip(values, indices)]

@@ -18,7 +18,7 @@ from bench.editor import Resources
 from bench.models import LoadedModel, load_model
 from editors.instructed import checkpoint as ckpt
 from editors.instructed.data import build_pairs
-from editors.instructed.overlap import trained_locality_digests
+from editors.instructed.overlap import Exclusion
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.trained_cases import describe as describe_trained
 
@@ -128,8 +128,10 @@ def mquake_case(case_id: str = "7") -> EditCase:
 
 
 def make_checkpoint(lm, directory: Path, layers: list[int], n_prefix: int = 5, variant: str = "attn",
-                    trained_on: list[EditCase] = (), seed: int = 0, sink_kept: bool = True) -> PrefixBank:
-    """An untrained (randomly initialised) checkpoint, written exactly as `bench train instructed` writes one."""
+                    trained_on: list[EditCase] = (), seed: int = 0, sink_kept: bool = True,
+                    across_roles: bool = True) -> PrefixBank:
+    """An untrained (randomly initialised) checkpoint, written exactly as `bench train instructed` writes one.
+    `across_roles=False`: as one trained before the overlap filter compared prompts across roles (no record)."""
     bank = PrefixBank.for_model(lm.model, layers, n_prefix, variant, seed)
     if variant == "ffn":  # make the adapters do something without training
         for p in bank.up.values():
@@ -138,9 +140,9 @@ def make_checkpoint(lm, directory: Path, layers: list[int], n_prefix: int = 5, v
         model=lm.name, model_type=lm.model_type, hidden_size=hidden_size(lm.model), num_layers=num_layers(lm.model),
         layers=list(layers), n_prefix=n_prefix, variant=variant, reweight=True, compat="strict",
         encoder=HashEncoder.name, train_data=["fixture"], seed=seed, sink_kept=sink_kept,
+        exclusion=Exclusion([], 0, len(trained_on), 0).to_json() if across_roles else {},
     )
     pairs = build_pairs(list(trained_on)) if trained_on else []
     trained = describe_trained(pairs, None)
-    trained.locality = trained_locality_digests(pairs)
     ckpt.save(Path(directory), bank.state_dict(), info, trained)
     return bank

@@ -43,7 +43,7 @@ from editors.instructed.config import (
 )
 from editors.instructed.data import Pair, build_pairs, locality_pool, select_cases
 from editors.instructed.instructions import Spanner, format_prompt
-from editors.instructed.overlap import EvalTexts, Exclusion, trained_locality_digests
+from editors.instructed.overlap import EvalTexts, Exclusion, record_overlaps
 from editors.instructed.plot import plot_losses, read_losses, write_losses
 from editors.instructed.prefix import PrefixBank
 from editors.instructed.trained_cases import describe as describe_trained
@@ -80,7 +80,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--save-every", type=int, default=100, help="save the checkpoint every N steps (and at each "
                                                                "epoch end, and on SIGINT/SIGTERM)")
     p.add_argument("--no-overlap-filter", action="store_true",
-                   help="keep training records that share a locality prompt or rewrite with an evaluation set")
+                   help="keep training records that share a prompt (any role) or rewrite with an evaluation set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layers", default="", help="e.g. 10:20, 3,4,5, or late (Table 4's 20-30 of 32, scaled); "
                                                  "default: 10-20 of 32, scaled")
@@ -132,7 +132,7 @@ def load_pairs(specs: list[str], data_dir, fraction: float, seed: int, max_examp
         if spec.split(":")[0] == "mquake":
             cases = select_cases(cases, mquake_split([c.case_id for c in cases], fraction)[0])
         for case, pair in zip(cases, build_pairs(cases, pool, seed)):
-            if exclude is not None and exclude.overlaps([pair.loc.question], [e.sentence for e in case.edits]):
+            if exclude is not None and record_overlaps(exclude, pair, [e.sentence for e in case.edits]):
                 removed += 1
                 continue
             pairs.append(pair)
@@ -362,7 +362,6 @@ def _main(parsed: argparse.Namespace) -> int:
     bank = PrefixBank.for_model(lm.model, layers, cfg.n_prefix, cfg.variant, cfg.seed)
     info = state[1] if state else _info(cfg, lm, layers, reweight, specs, len(pairs), exclusion)
     trained = describe_trained(pairs, cfg.data_dir)
-    trained.locality = trained_locality_digests(pairs)
     trainer = Trainer(cfg, lm, bank, info, examples, trained, out)
     if state:
         bank.load_state_dict(state[0])

@@ -2,9 +2,10 @@
 
 The scope classifier learns from (edit, query) pairs of these cases (pairs.py); the counterfactual model from
 each case's in-scope queries (the edit prompt and its paraphrases) written as "edit: <edit> query: <query>"
--> the new answer (paper Eq. 3). A case is dropped when one of its locality prompts or rewrites is in an
-evaluation dataset (bench/data/overlap.py, the filter InstructEd's training uses), so neither part is trained
-on a prompt the harness scores.
+-> the new answer (paper Eq. 3). A case is dropped when any of its prompts (queries and rewrite prompts, whatever
+their roles on either side) is a prompt of an evaluation dataset, or one of its rewrites is one of that dataset's
+(bench/data/overlap.py, the filter InstructEd's training uses), so neither part is trained on a prompt the harness
+scores.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--data-dir", default=d.data_dir)
     p.add_argument("--limit", type=int, default=d.limit, help="cases per dataset after the overlap filter; 0: all")
     p.add_argument("--no-overlap-filter", action="store_true",
-                   help="keep training cases that share a locality prompt or rewrite with an evaluation set")
+                   help="keep training cases that share a prompt (any role) or rewrite with an evaluation set")
     p.add_argument("--encoder", default=d.encoder, help="the frozen sentence encoder under the scope classifier")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threshold", type=float, default=d.threshold, help="in-scope probability that routes a query")
