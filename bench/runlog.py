@@ -495,7 +495,8 @@ def read_per_case(path: Path) -> dict[tuple[str, str], list[CaseMetrics]]:
     with Path(path).open() as fh:
         for row in csv.DictReader(fh):
             values = {m: float(row[m]) if row.get(m) not in ("", None) else None
-                      for m in PER_CASE_METRICS + OPTIONAL_PER_CASE}
+                      for m in PER_CASE_METRICS + PER_CASE_PAPER_METRICS
+                      + [m for m in OPTIONAL_PER_CASE if m in row and m not in PER_CASE_PAPER_METRICS]}
             out.setdefault((row["editor"], row["protocol"]), []).append(CaseMetrics(row["case_id"], values))
     return out
 
