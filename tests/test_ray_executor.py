@@ -19,7 +19,7 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.lifecycle import ExecutorConfig
 from bench.suite import Suite, SuiteRun, run_suite
-from tests.test_runner import _record
+from tests.test_runner import TF_ONLY, _record
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("cases.jsonl", "per_case.csv", "summary.csv")
@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_unit_is_restarted_and_no_unit_is_written_twice(clus
 
 
 def test_ray_workers_give_every_editor_the_runs_cases(cluster, one_thread, dataset, tmp_path):
-    args = ("--limit", "5", "--editor-args", "runcases:field=cases_of_run")
+    args = ("--limit", "5", "--editor-args", "runcases:field=cases_of_run", *TF_ONLY)
     assert _run("tests.ray_editors:RunCases", dataset, tmp_path / "ray", *args, "--executor", "ray",
                 "--workers", "2") == 0
     rows = [json.loads(x) for x in (tmp_path / "ray" / "cases.jsonl").read_text().splitlines()]
