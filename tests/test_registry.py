@@ -85,7 +85,7 @@ def test_table_groups_come_from_capabilities():
     groups = {name: editor_group(name) for name in registry.EDITORS}
     assert groups == {"noedit": "reference", "ft-l": "M", "ft-m": "M", "rome": "M", "memit": "M", "pmet": "M",
                       "r-rome": "M", "emmet": "M", "alphaedit": "M", "lora": "M", "ike": "P", "instructed": "P",
-                      "serac": "P", "serac-icl": "P", "grace": "P", "mello": "P"}
+                      "serac": "P", "serac-icl": "P", "grace": "P", "wise": "P", "mello": "P"}
     assert editor_group("instructed-retrieval") == "P" and editor_group("ftm") == "M"  # presets, aliases
     assert editor_group("a-retired-method") == "other"  # a label of an old run that no installed editor has
 

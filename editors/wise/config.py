@@ -46,11 +46,9 @@ class WISEConfig(EditorConfig):
     density: float = arg(0.53, above=0, hi=1, help="Ties: share of each shard's largest changes kept")
     merge_weight: float = arg(1.0, above=0, help="Ties: total weight of the shards merged")
     mode: str = arg("retrieve", choices=MODES,
-                    help="retrieve: merged groups stay separate, the most activated one answers; "
-                         "merge: all shards merge into one side memory")
+                    help="retrieve: shards stay apart, the most activated answers; merge: all merge into one memory")
     distance: str = arg("paper", choices=DISTANCES,
-                        help="paper: ||A(x)(W_side - W_main)||; code: the model's activation function "
-                             "applied to both outputs first (the authors' euc, WISE.py lines 33-34)")
+                        help="paper: ||A(x)(W_side - W_main)||; code: activation on both outputs first (WISE.py:33-34)")
     irrelevant: str = arg("zsre-train", help="dataset spec whose locality prompts are the irrelevant x_i")
     early_stop_loss: float = arg(0.02, lo=0, help="stop once the loss is at most this ...")
     early_stop_change: float = arg(1e-4, lo=0, help="... and changed by at most this since the last step")
