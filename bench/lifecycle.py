@@ -161,8 +161,11 @@ def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
     names, classes, configs = editor_setup(cfg)
     limit = cfg.num_edits if cfg.protocol == "sequential" and cfg.num_edits else cfg.limit
     if cases is None:
-        cases = load_dataset(cfg.dataset, cfg.data_dir, limit)
-        pool = load_dataset(cfg.dataset, cfg.data_dir) if cfg.loc_unrelated else []
+        if cfg.loc_unrelated:  # the unrelated prompts come from the whole file: read it once
+            pool = load_dataset(cfg.dataset, cfg.data_dir)
+            cases = pool[:limit]
+        else:
+            cases, pool = load_dataset(cfg.dataset, cfg.data_dir, limit), []
     else:
         cases = pool = _given_cases(cases, limit)
     if not cases:

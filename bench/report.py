@@ -233,7 +233,8 @@ def report(run_dirs: list[str], fmt: str = "markdown", ci: bool = False, plots: 
     if table is not None and table != GENERATION:
         layout(table)  # an unknown --table fails before anything is read
     records = select(collect(run_dirs), choices, table)
-    per_case = load_per_case(run_dirs, records)
+    # per-case metrics only where they are used: paired tests (layouts), the generation table, --exclude-known
+    per_case = load_per_case(run_dirs, records) if table is not None or exclude_known else {}
     known_note = ""
     if exclude_known:
         records = without_known(records, per_case)
