@@ -32,3 +32,19 @@ def run_every_protocol(editor, cases, state_dir: Path) -> dict[str, list]:
     assert all(rows for unit in units.values() for _, rows in unit)
     assert not state_dir.exists()  # the sequential state is removed once the run finished
     return units
+
+
+def assert_batch_is_sequential(editor, lm, cases) -> None:
+    """Editing cases[:2] as one batch gives the weights of editing them one after the other; reset is bitwise."""
+    import torch
+
+    digest = parameter_hash(lm.model)
+    editor.edit(cases[:2])
+    batched = {n: p.detach().clone() for n, p in lm.model.named_parameters()}
+    editor.reset()
+    editor.edit(cases[:1])
+    editor.edit(cases[1:2])
+    for name, p in lm.model.named_parameters():
+        torch.testing.assert_close(p, batched[name], atol=1e-5, rtol=1e-4)
+    editor.reset()
+    assert parameter_hash(lm.model) == digest

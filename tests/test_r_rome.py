@@ -9,13 +9,12 @@ from conftest import make_case
 
 from bench.arch import arch_of, module_path
 from bench.registry import build_config
-from bench.restore import parameter_hash
 from editors.locate.hooks import site_module
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
 from editors.r_rome import RROME
 from editors.rome import ROME
-from tests.protocol_runs import run_every_protocol
+from tests.protocol_runs import assert_batch_is_sequential, run_every_protocol
 
 FAST = {"v_num_grad_steps": "3", "contexts_per_length": "2", "stats_samples": "256"}
 
@@ -64,16 +63,7 @@ def test_prompt_keys_use_the_bare_prompt_key_in_both_places(tiny_lm):
 
 def test_a_batch_is_edited_one_after_another(tiny_lm, cases):
     editor = RROME(tiny_lm, build_config(RROME, FAST))
-    digest = parameter_hash(tiny_lm.model)
-    editor.edit(cases[:2])
-    batched = {n: p.detach().clone() for n, p in tiny_lm.model.named_parameters()}
-    editor.reset()
-    editor.edit(cases[:1])
-    editor.edit(cases[1:2])
-    for name, p in tiny_lm.model.named_parameters():
-        torch.testing.assert_close(p, batched[name], atol=1e-5, rtol=1e-4)
-    editor.reset()
-    assert parameter_hash(tiny_lm.model) == digest
+    assert_batch_is_sequential(editor, tiny_lm, cases)
 
 
 def test_every_protocol_resets_bitwise(tiny_lm, cases, tmp_path):

@@ -17,6 +17,7 @@ from bench.restore import parameter_hash
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
 from editors.rome import ROME
+from tests.protocol_runs import assert_batch_is_sequential
 
 FAST = {"v_num_grad_steps": "3", "contexts_per_length": "1", "stats_samples": "256"}
 USER_CACHE = os.environ.get("BENCH_CACHE_DIR")  # where the converted SmolLM2 lives
@@ -48,16 +49,7 @@ def test_edit_writes_v_star_only_at_the_layer_and_resets_bitwise(tiny_lm):
 
 def test_a_batch_is_edited_one_after_another(tiny_lm, cases):
     editor = get_editor_class("rome")(tiny_lm, build_config(ROME, {**FAST, "mom2_adjustment": "false"}))
-    digest = parameter_hash(tiny_lm.model)
-    editor.edit(cases[:2])
-    batched = {n: p.detach().clone() for n, p in tiny_lm.model.named_parameters()}
-    editor.reset()
-    editor.edit(cases[:1])
-    editor.edit(cases[1:2])
-    for name, p in tiny_lm.model.named_parameters():
-        torch.testing.assert_close(p, batched[name], atol=1e-5, rtol=1e-4)
-    editor.reset()
-    assert parameter_hash(tiny_lm.model) == digest
+    assert_batch_is_sequential(editor, tiny_lm, cases)
     assert editor.describe()["statistics"].startswith("none: C = I")
 
 
