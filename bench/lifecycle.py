@@ -175,7 +175,7 @@ def open_run(cfg: RunConfig, cases: list[EditCase] | None = None) -> OpenRun:
         make_plan(len(cases), cfg.eval_every, options_from(cfg), cfg.seed)  # its options are refused now, if at all
     cfg.out = str(Path(cfg.out).expanduser()) if cfg.out else cfg.out  # "~/runs" given in quotes, or from Python
     log = RunLog(Path(cfg.out))
-    log.prepare(cfg.resume)
+    log.prepare(cfg.resume, tuple(names))
     try:
         previous, stamps = log.config_for_resume({**asdict(cfg), "editors": names}) if cfg.resume else (None, {})
     except BenchError:

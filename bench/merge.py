@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.lifecycle import RunConfig, finish, load_config
-from bench.resume import RESUME_OPTIONS
+from bench.resume import LEGACY_OPTIONS, RESUME_OPTIONS
 from bench.runlog import RunLog
 
 # A resume's options, but --limit may differ: the case lists are compared instead (_check_options).
@@ -35,6 +35,7 @@ def merge(source: str | Path, target: str | Path, editors: list[str] | None = No
 
 def _merge(source: Path, target: Path, src: dict, dst: dict, editors: list[str] | None, log: RunLog) -> dict:
     _check_options(source, target, src, dst)
+    log.check_rows_kept(dst, "bench merge")  # strictly: merged rows must not stand in for rows that are gone
     names = _editors(source, src, editors)
     rows = [r for r in RunLog(source).rows() if r["editor"] in names]
     _check_rows(source, target, dst, rows, log)
@@ -44,19 +45,26 @@ def _merge(source: Path, target: Path, src: dict, dst: dict, editors: list[str] 
             "command": src.get("command"), "started": src.get("started"), "git": src.get("git"),
             "device": src.get("model", {}).get("device"), "n_cases": src.get("n_cases")}
     dst["merged"] = _as_list(dst.get("merged")) + [note]
+    # older configs too: options they predate ran as LEGACY_OPTIONS say; built before anything is written
+    args = {k: v for k, v in {**LEGACY_OPTIONS, **dst["args"]}.items() if k in RunConfig.__dataclass_fields__}
+    cfg = RunConfig(**args)
     log.append(rows)
     log.write_config(dst)
     if rows:
         meta = {key: rows[0][key] for key in ("dataset", "model", "protocol")}
-        args = {k: v for k, v in dst["args"].items() if k in RunConfig.__dataclass_fields__}  # older configs too
-        finish(log, meta, dst, RunConfig(**args))
+        finish(log, meta, dst, cfg)
     return note
 
 
+def _option(run: dict, key: str):
+    """A run's option; one made before the option existed ran with its LEGACY_OPTIONS value."""
+    return run["args"].get(key, LEGACY_OPTIONS.get(key))
+
+
 def _check_options(source: Path, target: Path, src: dict, dst: dict) -> None:
-    differ = [k for k in SAME_OPTIONS if src["args"].get(k) != dst["args"].get(k)]
+    differ = [k for k in SAME_OPTIONS if _option(src, k) != _option(dst, k)]
     if differ:
-        detail = ", ".join(f"{k}={src['args'].get(k)!r} vs {dst['args'].get(k)!r}" for k in differ)
+        detail = ", ".join(f"{k}={_option(src, k)!r} vs {_option(dst, k)!r}" for k in differ)
         raise BenchError(f"bench merge: {source} and {target} differ in {detail}; only runs that one `bench run` "
                          "could have written together can be merged. Rerun the editors into the target with --resume.")
     src_ids, dst_ids = src.get("case_ids", []), dst.get("case_ids", [])

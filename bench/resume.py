@@ -89,11 +89,12 @@ def check_resume(path: Path, previous: dict, config: dict, loaded: bool = True) 
     model is loaded, the settings known then (not the device)."""
     for key in RESUME_OPTIONS:
         before = (previous.get("args") or {}).get(key, LEGACY_OPTIONS.get(key))
-        if before != config["args"].get(key):
+        after = config["args"].get(key, LEGACY_OPTIONS.get(key))  # a config of that age rewritten (bench merge)
+        if before != after:
             flag = "--" + key.replace("_", "-")
             raise BenchError(
                 f"--resume: {path} was written with {key}={before!r}, this command "
-                f"has {key}={config['args'].get(key)!r}. Resume with the same options (here {flag} {before}) or use "
+                f"has {key}={after!r}. Resume with the same options (here {flag} {before}) or use "
                 "a new --out."
             )
     for name, (section, key) in RESUME_SETTINGS.items():

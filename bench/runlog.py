@@ -158,7 +158,8 @@ class RunLog:
         self.cases_path = self.out / "cases.jsonl"
         self.lock = FolderLock(self.out, "run directory")
 
-    def prepare(self, resume: bool) -> None:
+    def prepare(self, resume: bool, editors: tuple[str, ...] = ()) -> None:
+        """Lock the run folder and make it ready to append to; `editors`: the ones this command (re)runs."""
         check_run_folder(self.out)
         self.created = not self.out.exists()
         self.lock.acquire()
@@ -176,6 +177,13 @@ class RunLog:
         if resume:
             self.drop_incomplete_units()
         if self._no_rows() and (self.out / "config.json").exists():
+            config, _ = self._load_config()
+            if config is not None:  # finished units recorded, their rows gone: never start over them
+                try:
+                    self.check_rows_kept(config, "--resume" if resume else "bench run", editors)
+                except BenchError:
+                    self.close()
+                    raise
             logger.warning("%s: an earlier run here stopped before writing any row; its config.json is replaced "
                            "(there is nothing to resume)", self.out)
             (self.out / "config.json").unlink()
@@ -256,6 +264,7 @@ class RunLog:
         config, unusable = self._load_config()
         if config is not None:
             check_resume(path, config, {"args": args}, loaded=False)
+            self.check_rows_kept(config, "--resume", args.get("editors") or ())
             return config, {}
         rows = self.rows(with_record=True)
         stamps = check_rows_for_resume(self.out, rows, args, unusable) if rows else {}
@@ -282,6 +291,21 @@ class RunLog:
             for key, value in previous.items():  # notes the runner does not write (a merge's) survive a resume
                 config.setdefault(key, value)
         atomic_write_text(self.out / "config.json", json.dumps(config, indent=2, default=str) + "\n")
+
+    def check_rows_kept(self, config: dict, action: str, rerun: tuple[str, ...] = ()) -> None:
+        """Refuse to go on where config.json records an editor's units but cases.jsonl holds none of its rows (the
+        file deleted or gzipped to save space): summary.csv and per_case.csv are rewritten from cases.jsonl, so
+        going on would drop that editor from both. Editors in `rerun` (this command runs them) get their rows again."""
+        have = {r["editor"] for r in self.rows()}
+        gone = [name for name, rec in (config.get("editors") or {}).items()
+                if isinstance(rec, dict) and rec.get("units") and name not in have and name not in rerun]
+        if gone:
+            gz = self.cases_path.with_name(self.cases_path.name + ".gz")
+            fix = f"gunzip {gz} first" if gz.exists() else "restore cases.jsonl (git keeps committed ones)"
+            raise BenchError(f"{action}: {self.out}/config.json records {len(gone)} editor(s) ({', '.join(gone[:5])}"
+                             f"{', ...' if len(gone) > 5 else ''}) whose rows are not in {self.cases_path}; this "
+                             f"would rewrite summary.csv and per_case.csv without them. {fix.capitalize()}, or write "
+                             "into a new --out and combine the runs with `bench report --from`.")
 
     def rows(self, with_record: bool = False) -> list[dict]:
         """Every row of every unit written to the end (rows of a unit in flight or torn are left out); the units'

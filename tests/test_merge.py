@@ -89,3 +89,39 @@ def test_merge_refuses_cases_the_target_does_not_hold(dataset, tmp_path, capsys)
 def test_merge_of_a_missing_directory_says_so(tmp_path, capsys):
     assert main(["merge", str(tmp_path / "nope"), "--into", str(tmp_path)]) == 2
     assert "is not a run directory (no config.json)" in capsys.readouterr().err
+
+
+LEGACY = ("--scoring", "tf", "--side-effects", "off", "--loc-unrelated", "0")
+
+
+def _as_written_before_the_options(out):
+    """config.json as runs made before --scoring, --side-effects and --loc-unrelated existed wrote it."""
+    config = json.loads((out / "config.json").read_text())
+    for key in ("scoring", "side_effects", "loc_unrelated", "fluency_prompts"):
+        config["args"].pop(key)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def test_a_run_made_before_the_scoring_options_takes_rows_made_with_their_old_values(dataset, tmp_path):
+    one, target, side = tmp_path / "one", tmp_path / "target", tmp_path / "side"
+    assert _run(dataset, one, "noedit,ft-m", *LEGACY) == 0
+    assert _run(dataset, target, "noedit", *LEGACY) == 0
+    _as_written_before_the_options(target)
+    assert _run(dataset, side, "ft-m", *LEGACY) == 0
+    assert main(["merge", str(side), "--into", str(target)]) == 0
+    assert (target / "per_case.csv").read_text() == (one / "per_case.csv").read_text()
+
+
+def test_rows_gone_from_cases_jsonl_are_never_summarised_away(dataset, tmp_path, capsys):
+    """A committed run whose cases.jsonl was deleted for space keeps its summary: merge, run and resume refuse."""
+    target, side = tmp_path / "target", tmp_path / "side"
+    assert _run(dataset, target, "noedit", *LEGACY) == 0
+    assert _run(dataset, side, "ft-m", *LEGACY) == 0
+    (target / "cases.jsonl").unlink()
+    before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file() and p.name != ".lock"}
+    assert main(["merge", str(side), "--into", str(target)]) == 2
+    assert "records 1 editor(s) (noedit) whose rows are not in" in capsys.readouterr().err
+    for extra in ((), ("--resume",)):
+        assert _run(dataset, target, "ft-m", *LEGACY, *extra) == 2
+        assert "would rewrite summary.csv and per_case.csv without them" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in target.iterdir() if p.is_file() and p.name != ".lock"} == before
