@@ -40,7 +40,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "serac": ("trained", "SERAC as published: a trained scope classifier routes in-scope queries to a trained "
                          "counterfactual model (a LoRA adapter reading the edit and the query)"),
     "serac-icl": ("trained", "our SERAC variant (not the paper's): an MLP scope classifier routes in-scope queries to "
-                             "the base model with the edit in its context (runs recorded as serac before 2026-12-06)"),
+                             "the base model with the edit in its context"),
     "grace": ("memory", "GRACE: a codebook at one layer; a hidden state near a stored key gets its replacement value"),
     "wise": ("memory", "WISE: edits go to a side copy of one MLP projection, routed to by activation distance"),
     "mello": ("memory", "MeLLo: multi-hop questions decomposed, each step checked against a store of edits"),

@@ -13,7 +13,7 @@ from bench.paper.analysis import sequential_two_models as two_models
 from bench.runlog import RunLog
 
 EDITORS = ("instructed", "instructed-retrieval", "instructed-noreweight", "instructed-late", "instructed-ffn",
-           "instructed-noprefix", "instructed-ins", "ike", "noedit", "memit", "serac", "rome")
+           "instructed-noprefix", "instructed-ins", "ike", "noedit", "memit", "serac-icl", "rome")
 LOW = {"Rel": 100.0, "Gen": 0.0, "Loc": 50.0, "Por_hop": 0.0}  # percent, as per_case.csv; all but HIGH_GEN
 HIGH_GEN = ("instructed-noreweight", "instructed-retrieval")  # Gen 100: +100 over the others, on every case
 
@@ -57,7 +57,7 @@ def test_paper_budget_compare_writes_its_four_sections_into_the_paper_budget_fol
     assert "counterfact | instructed | single | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]" in out.read_text()
     assert "zsre-200 vs zsre | instructed | 3 cases | 3 of 24 cells differ" in lines  # Loc 0.25 vs 0.5
     assert "counterfact-200 vs counterfact | instructed | 3 cases | 0 of 24 cells differ" in lines
-    assert lines[-1].startswith("zsre-sequential | instructed-retrieval - serac (suite-smollm2) | sequential/final | "
+    assert lines[-1].startswith("zsre-sequential | instructed-retrieval - serac-icl (suite-smollm2) | sequential/final | "
                                 "Rel +0.0 [+0.0, +0.0]; Gen +100.0")
 
 

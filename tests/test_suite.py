@@ -59,7 +59,8 @@ def test_baselines_suite_batches_are_capped_by_the_limit():
     assert runs["counterfact-batch"].protocol == "batch" and runs["counterfact-batch"].batch_size == 30
     assert {r.name: cfg.batch_size for r, cfg in plan(BASELINES, 300, skip=set())}["zsre-batch"] == 100
     assert runs["counterfact"].batch_size == 1 and runs["counterfact"].editors == [
-        "rome", "memit", "pmet", "lora", "serac", "serac-icl", "grace"]
+        "rome", "r-rome", "memit", "pmet", "emmet", "alphaedit", "lora", "serac", "serac-icl", "grace", "wise"]
+    assert runs["zsre-batch"].editors == ["memit", "pmet", "emmet", "alphaedit"]
 
 
 def test_dry_run_prints_the_estimate_and_runs_nothing(tiny_suite, tmp_path, capsys):

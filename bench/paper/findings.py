@@ -29,16 +29,15 @@ class Finding:
     protocol: str = "single"  # or "sequential/final": the model after every edit of the run
 
 
-# The SmolLM2 tables' findings (results/README.md); one edit at a time unless a protocol is named. Their runs predate
-# 2026-12-06: their `serac` rows are our variant, now `serac-icl` (SERAC as published is `serac` since).
+# The SmolLM2 tables' findings (results/README.md); one edit at a time unless a protocol is named.
 FINDINGS = (
     Finding("InstructEd (gold) generalises better than MEMIT", "instructed", "memit", "Gen"),
     Finding("InstructEd (gold) generalises better than ROME", "instructed", "rome", "Gen"),
     Finding("the prefixes carry InstructEd's generalisation (Table 12)", "instructed", "instructed-noprefix", "Gen"),
     Finding("gold InstructEd pays in locality; retrieval gives it back", "instructed-retrieval", "instructed", "Loc"),
     Finding("IKE's demonstrations cost locality", "ike", "noedit", "Loc"),
-    Finding("serac-icl (recorded as serac) keeps locality", "serac", "noedit", "Loc"),
-    Finding("serac-icl (recorded as serac) generalises less than IKE", "serac", "ike", "Gen"),
+    Finding("serac-icl keeps locality", "serac-icl", "noedit", "Loc"),
+    Finding("serac-icl generalises less than IKE", "serac-icl", "ike", "Gen"),
     Finding("GRACE does not generalise beyond the edit prompt", "grace", "noedit", "Gen"),
     Finding("MEMIT and ROME are on a par one edit at a time", "memit", "rome", "Score"),
     Finding("FT-M costs locality", "ft-m", "noedit", "Loc"),
@@ -47,9 +46,9 @@ FINDINGS = (
             "sequential/final"),
     Finding("MEMIT degrades less than ROME in sequential editing", "memit", "rome", "H", "counterfact",
             "sequential/final"),
-    Finding("serac-icl (as serac) carries ZsRE edits into one-hop questions", "serac", "noedit", "Por_hop", "zsre"),
-    Finding("serac-icl (as serac) ports ZsRE edits better than MEMIT", "serac", "memit", "Por_hop", "zsre"),
-    Finding("serac-icl (as serac) balances ZsRE edits better than MEMIT (H)", "serac", "memit", "H", "zsre"),
+    Finding("serac-icl carries ZsRE edits into one-hop questions", "serac-icl", "noedit", "Por_hop", "zsre"),
+    Finding("serac-icl ports ZsRE edits better than MEMIT", "serac-icl", "memit", "Por_hop", "zsre"),
+    Finding("serac-icl balances ZsRE edits better than MEMIT (H)", "serac-icl", "memit", "H", "zsre"),
     Finding("InstructEd (gold) generalises on ZsRE like MEMIT", "instructed", "memit", "Gen", "zsre"),
     Finding("GRACE does not generalise to ZsRE paraphrases", "grace", "noedit", "Gen", "zsre"),
     Finding("FT-M's locality cost is small on ZsRE", "ft-m", "noedit", "Loc", "zsre"),

@@ -11,9 +11,13 @@ from dataclasses import replace
 from bench import checkpoints
 from bench.suite import Suite, SuiteRun, checkpoint_args
 
-# serac: SERAC as published; serac-icl: our variant, which the suites' runs before 2026-12-06 ran as `serac`
-PAPER_BASELINES = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet", "serac", "serac-icl", "ike", "grace")
-LOCATE, MEMORY = ("rome", "memit", "pmet"), ("lora", "serac", "serac-icl", "grace")
+# serac: SERAC as published; serac-icl: our variant. The editors published after the paper (r-ROME, EMMET,
+# AlphaEdit, WISE) sit beside the ones they revise.
+LOCATE = ("rome", "r-rome", "memit", "pmet", "emmet", "alphaedit")
+MEMORY = ("lora", "serac", "serac-icl", "grace", "wise")
+PAPER_BASELINES = ("noedit", "ft-l", "ft-m") + LOCATE + MEMORY + ("ike",)
+# MQuAKE's editors: the paper's Table 3 and the newer ones
+MULTI_HOP = ("noedit", "ft-m", "rome", "r-rome", "memit", "emmet", "alphaedit", "serac", "wise", "ike", "mello")
 INSTRUCTED = ("instructed", "instructed-retrieval")
 
 # Table 4's ablations, each its own checkpoint trained at its control's budget. Their set is the 1-epoch one
@@ -30,7 +34,7 @@ PAPER = Suite("paper", (
     SuiteRun("counterfact", "counterfact", PAPER_BASELINES + INSTRUCTED + ("instructed-noprefix",),
              ("table2", "table12")),
     SuiteRun("zsre", "zsre", PAPER_BASELINES + INSTRUCTED, ("table2",)),
-    SuiteRun("mquake-test", "mquake-test", ("noedit", "ft-m", "rome", "memit", "ike", "mello") + INSTRUCTED,
+    SuiteRun("mquake-test", "mquake-test", MULTI_HOP + INSTRUCTED,
              ("table3",), full=True),
     SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",), editor_args=PAPER_BUDGET_CONTROL),
     SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",), editor_args=PAPER_BUDGET_CONTROL),
@@ -47,12 +51,13 @@ PAPER = Suite("paper", (
 
 # The baselines one edit at a time and in one batch, at a size of their own (the locate-and-edit and
 # memory-baseline runs: 100 cases); their sequential runs are the paper suite's *-sequential entries.
+BATCH = ("memit", "pmet", "emmet", "alphaedit")
 BASELINES = Suite("baselines", (
     SuiteRun("counterfact", "counterfact", LOCATE + MEMORY, ("table2",)),
     SuiteRun("zsre", "zsre", LOCATE + MEMORY, ("table2",)),
-    SuiteRun("counterfact-batch", "counterfact", ("memit", "pmet"), ("batch",), protocol="batch", batch_size=100),
-    SuiteRun("zsre-batch", "zsre", ("memit", "pmet"), ("batch",), protocol="batch", batch_size=100),
-), note="ROME, MEMIT, PMET, LoRA, SERAC, GRACE one edit at a time; MEMIT and PMET in batches of 100")
+    SuiteRun("counterfact-batch", "counterfact", BATCH, ("batch",), protocol="batch", batch_size=100),
+    SuiteRun("zsre-batch", "zsre", BATCH, ("batch",), protocol="batch", batch_size=100),
+), note="the locate-and-edit and memory editors one edit at a time; MEMIT, PMET, EMMET and AlphaEdit in batches of 100")
 
 # InstructEd's rows of the paper suite, again: with the sink kept out of re-weighting and checkpoints trained
 # with the authors' recipe (issue 18). Their tables put these rows over the paper suite's (`tables_with`).

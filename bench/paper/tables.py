@@ -2,8 +2,8 @@
 
 Declared in pyproject.toml's entry-point group `knowledge_edit_bench.tables`, so `bench report --table table2` and
 `bench suite` find them without the harness importing this package. ROW_ORDER is the paper's row order (data
-only: the M / P group of a row comes from its editor's capabilities). `serac` is SERAC as published; the `serac`
-rows of runs made before 2026-12-06 are our variant, now `serac-icl` (docs/departures.md). InstructEd's ablation
+only: the M / P group of a row comes from its editor's capabilities). `serac` is SERAC as published, `serac-icl` our
+variant (docs/departures.md). InstructEd's ablation
 variants are named only in the rows of Tables 4, 9 and 12, so they stay out of the other tables
 (bench.tables.TableCatalogue).
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from bench.tables import OURS, SIX, UNEDITED, Columns, Layout
 
-ROW_ORDER = ("noedit", "ft-l", "ft-m", "lora", "rome", "memit", "pmet",
-             "serac", "serac-icl", "ike", "grace", "mello", "instructed", "instructed-retrieval", "instructed-paper")
+ROW_ORDER = ("noedit", "ft-l", "ft-m", "lora", "rome", "r-rome", "memit", "pmet", "emmet", "alphaedit",
+             "serac", "serac-icl", "ike", "grace", "wise", "mello", "instructed", "instructed-retrieval",
+             "instructed-paper")
 
 _CF, _ZS = ("counterfact", "counterfact-edit"), ("zsre",)
 

@@ -36,7 +36,7 @@ WITHIN = (  # (entry of a, editor a, folder of b, editor b, protocol)
     ("counterfact-sequential", "instructed-retrieval", NEW, "instructed", "sequential/final"),
     ("zsre-sequential", "instructed-retrieval", NEW, "instructed", "sequential/final"),
     ("counterfact-sequential", "instructed-retrieval", BASE, "memit", "sequential/final"),
-    ("zsre-sequential", "instructed-retrieval", BASE, "serac", "sequential/final"),
+    ("zsre-sequential", "instructed-retrieval", BASE, "serac-icl", "sequential/final"),
 )
 OUT = f"{NEW}/compare.txt"
 
