@@ -381,11 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--exclude-known", action="store_true",
                     help="leave out the cases whose new target the unedited model already gives (teacher-forced or "
                     "generated; runs made with --scoring both or --side-effects on mark them) and say how many")
-    rp.add_argument("--loc", default="strict", choices=["strict", "paper", "asymmetric"],
+    rp.add_argument("--loc", default="strict", choices=["strict", "paper", "asymmetric", "unrelated"],
                     help="locality in the Loc column (and Score/H): strict = agreement with the unedited model on "
                          "the plain prompt (default); paper = max of that, agreement with the unedited model on "
                          "the prompt the editor saw, and the gold answer, for every editor; asymmetric = the "
-                         "paper's asymmetric protocol: paper definition for InstructEd rows only, strict for the rest")
+                         "paper's asymmetric protocol: paper definition for InstructEd rows only, strict for the "
+                         "rest; unrelated = strict, on unrelated prompts of other cases (Loc_unrelated)")
     rp.add_argument("--from", dest="choices", action="append", default=[], metavar="[TABLE:]EDITOR[,EDITOR]=RUN",
                     help="where two runs hold an editor on the same dataset, protocol and model (an error without "
                          "this): take it from RUN; with TABLE: in that paper table only (repeatable)")

@@ -44,15 +44,20 @@ TOKEN_METRICS = {
 # Side effects in their own units, averaged as they are (not fractions made percent): NKL in nats, fluency in bits,
 # perplexity drift in percent change (bench/side_effects.py).
 RAW_METRICS = {"NKL": (LOC, "nkl"), "Fluency": (FLUENCY, "entropy"), "PPL_drift": (REL, "ppl_drift")}
+# A case without neighbourhood prompts (MQuAKE) has these measured on its unrelated prompts (bench.side_effects).
+ON_UNRELATED_WITHOUT_LOC = ("Loc_gen", "Leak", "NKL")
 EDIT_METRICS = ("Rel", "Gen", "Loc", "Por_hop")  # Score and H combine these four
 ALL_METRICS = ("Rel", "Gen", "Loc", "Por_hop", "Por_Nhop", "Hop_Acc", "MH_Acc", "Score", "H")
 # The same combination with the paper's locality definition in place of the strict one.
 PAPER_EDIT_METRICS = ("Rel", "Gen", "Loc_paper", "Por_hop")
 PAPER_METRICS = ("Loc_paper", "Score_paper", "H_paper")
 GEN_EDIT_METRICS = ("Rel_gen", "Gen_gen", "Loc_gen", "Por_gen")
+# ... and with locality on unrelated prompts (the paper's "randomly selected and unrelated data point")
+UNRELATED_EDIT_METRICS = ("Rel", "Gen", "Loc_unrelated", "Por_hop")
 # Metrics of the generation view, the probes and the side effects (summary.csv's last columns, where a run has them).
 EFFECT_METRICS = ("Loc_unrelated", "Loc_unrelated_paper", "Loc_distract", *GEN_EDIT_METRICS, "Hop_gen", "Score_gen",
-                  "H_gen", "NKL", "Leak", "Fluency", "PPL_drift", "Known", "Known_gen")
+                  "H_gen", "NKL", "Leak", "Fluency", "PPL_drift", "Known", "Known_gen",
+                  "Score_unrelated", "H_unrelated")
 # Retrieval accuracy of an editor that retrieves edits (InstructEd + Retrieval): per case the mean of the rows'
 # `retrieved_ok` (the right edit retrieved), locality rows (probes too) left out (theirs says only that nothing fired).
 RETRIEVAL_METRICS = ("Ret_Acc",)
@@ -61,12 +66,15 @@ SHOWN_EFFECT_METRICS = ("Loc_unrelated", "Loc_distract", *GEN_EDIT_METRICS, "Sco
                         "Fluency", "PPL_drift")
 SHOWN_METRICS = (*ALL_METRICS, *SHOWN_EFFECT_METRICS, *RETRIEVAL_METRICS)
 CASE_METRICS = (*ALL_METRICS[:7], "Loc_paper",  # the per-case metrics (percent); Score and H come from their means
-                *(m for m in EFFECT_METRICS if m not in ("Score_gen", "H_gen")), *RETRIEVAL_METRICS)
+                *(m for m in EFFECT_METRICS if m not in ("Score_gen", "H_gen", "Score_unrelated", "H_unrelated")),
+                *RETRIEVAL_METRICS)
 COMBINED = {"Score": EDIT_METRICS, "H": EDIT_METRICS, "Score_paper": PAPER_EDIT_METRICS,
             "H_paper": PAPER_EDIT_METRICS, "Score_gen": GEN_EDIT_METRICS,
-            "H_gen": GEN_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
+            "H_gen": GEN_EDIT_METRICS, "Score_unrelated": UNRELATED_EDIT_METRICS,
+            "H_unrelated": UNRELATED_EDIT_METRICS}  # combined metric -> the four it combines (mean or harmonic mean)
 _COMBINATIONS = (("Score", "H", EDIT_METRICS), ("Score_paper", "H_paper", PAPER_EDIT_METRICS),
-                 ("Score_gen", "H_gen", GEN_EDIT_METRICS))
+                 ("Score_gen", "H_gen", GEN_EDIT_METRICS),
+                 ("Score_unrelated", "H_unrelated", UNRELATED_EDIT_METRICS))
 
 
 def locality_agreement(post_pred: list[int], pre_pred: list[int]) -> float:
@@ -110,6 +118,8 @@ def case_metrics(case_id: str, rows: list[dict], rel_fired_only: bool = False) -
     values: dict[str, float | None] = {}
     for metric, (kind, field) in (*TOKEN_METRICS.items(), *RAW_METRICS.items()):
         picked = [r for r in rows if r["kind"] == kind]
+        if not picked and metric in ON_UNRELATED_WITHOUT_LOC:
+            picked = [r for r in rows if r["kind"] == LOC_UNRELATED]
         if metric == "Rel" and rel_fired_only:
             picked = [r for r in picked if r.get("fired", True)]
         complete = picked and all(field in r for r in picked)

@@ -25,7 +25,7 @@ import torch
 
 from bench import sequential_state
 from bench.answers import SCORINGS, add_generated_answers, drop_teacher_forced, fluency_rows, generated_requests
-from bench.data.schema import FLUENCY, LOC, LOCALITY_KINDS, NHOP, REL, EditCase
+from bench.data.schema import FLUENCY, LOCALITY_KINDS, NHOP, REL, EditCase
 from bench.editor import Editor, PreparedRequests, Request
 from bench.errors import BenchError
 from bench.generation import GEN_TOKENS, SENTENCE_STOP, cut_answer
@@ -34,7 +34,7 @@ from bench.metrics import exact_match, locality_agreement
 from bench.restore import Fingerprint, fingerprint
 from bench.runlog import EDIT_COST, unit_key_cases, unit_key_edit
 from bench.scoring import Prepared, Scorer
-from bench.side_effects import NKL_TOP, PerplexityProbe, add_perplexity_drift, nkl
+from bench.side_effects import NKL_TOP, PerplexityProbe, add_perplexity_drift, locality_kind, nkl
 from bench.stream_meters import measure_edit, weight_growth
 
 Unit = tuple[str, list[dict]]
@@ -70,8 +70,8 @@ class RestoreError(BenchError):
 @dataclass
 class QueryReference:
     """The unedited model on one request of a unit: its argmax answer (locality kinds), its likeliest tokens at
-    each answer position (LOC, for NKL), whether it already gives the new target (REL: `known`, teacher-forced),
-    and its generated answer (the kinds `answers.GENERATED` scores)."""
+    each answer position (the case's `locality_kind`, for NKL), whether it already gives the new target (REL:
+    `known`, teacher-forced), and its generated answer (the kinds `answers.generated_requests` picks)."""
 
     pred_ids: list[int] | None = None
     top_ids: list[list[int]] = field(default_factory=list)
@@ -139,7 +139,7 @@ class Baseline:
             for ref, r, s in zip(refs, requests, scores):
                 if r.query.kind in LOCALITY_KINDS:
                     ref.pred_ids = s.pred_ids
-                if r.query.kind == LOC and cfg.side_effects:
+                if r.query.kind == locality_kind(r.case) and cfg.side_effects:
                     ref.top_ids, ref.top_logprobs = s.top_ids, s.top_logprobs
                 if r.query.kind == REL:
                     ref.known = s.accuracy == 1.0

@@ -10,8 +10,9 @@ and H): `strict` (default; agreement with the unedited model on the plain
 prompt), `paper` (max of that, agreement with the unedited model on the prompt
 the editor saw, and agreement with the gold answer; every editor), or
 `asymmetric` (the paper's protocol: the paper definition for InstructEd rows
-only, strict for the baselines). Non-strict modes relabel the columns and say so
-in the caption.
+only, strict for the baselines), or `unrelated` (strict, on unrelated prompts of
+other cases: Loc_unrelated, every editor). Non-strict modes relabel the columns
+and say so in the caption.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ from bench.tables import OURS, SIX, Grid, belongs_to, fill, is_reference, layout
 
 logger = logging.getLogger(__name__)
 
-LOC_MODES = ("strict", "paper", "asymmetric")
+LOC_MODES = ("strict", "paper", "asymmetric", "unrelated")
 _PAPER = {"Loc": "Loc_paper", "Score": "Score_paper", "H": "H_paper"}  # shown metric -> the paper-definition one
+_UNRELATED = {"Loc": "Loc_unrelated", "Score": "Score_unrelated", "H": "H_unrelated"}
 _HEADERS = {  # mode -> column label of Loc / Score / H in markdown and LaTeX
     "paper": {m: f"{m} (paper)" for m in _PAPER},
     "asymmetric": {m: f"{m} (asym.)" for m in _PAPER},
+    "unrelated": {m: f"{m} (unrel.)" for m in _PAPER},
 }
-_CSV_HEADERS = {"paper": _PAPER, "asymmetric": {m: f"{m}_asymmetric" for m in _PAPER}}
+_CSV_HEADERS = {"paper": _PAPER, "asymmetric": {m: f"{m}_asymmetric" for m in _PAPER}, "unrelated": _UNRELATED}
 _DEFINITION = ("max of f0 on the instructed prompt, f0 on the plain prompt, and the true label: per locality "
                "answer, the largest of its token agreements with the unedited model's prediction on the prompt the "
                "editor saw (instruction, demonstrations or retrieved fact included), with the unedited model's "
@@ -53,8 +56,13 @@ LOC_NOTES = {
                   "for InstructEd rows only and the strict Loc (agreement with the unedited model on the plain "
                   "prompt) for every other editor; Score (asym.) and H (asym.) follow. The rows are not scored "
                   "alike.",
+    "unrelated": "Loc (unrel.) = agreement with the unedited model on unrelated prompts: for each case, prompts of "
+                 "other cases of the dataset with another relation and subject (the paper's \"randomly selected and "
+                 "unrelated data point\"), for every editor; Score (unrel.) and H (unrel.) combine Rel, Gen, Loc "
+                 "(unrel.) and Por_hop.",
 }
-_MISSING = "– in Loc/Score/H: the run predates the paper-locality fields (rerun it)."
+_MISSING = {"paper": "– in Loc/Score/H: the run predates the paper-locality fields (rerun it).",
+            "unrelated": "– in Loc/Score/H: the run scored no unrelated prompts (rerun it with --loc-unrelated N)."}
 FORMATS = ("markdown", "latex", "csv", "html")
 FEW_CASES = 20  # a bootstrap interval over fewer cases is flagged as unreliable
 _FEW_MARK = {"markdown": " ⚠", "latex": r"$^\dagger$"}
@@ -67,34 +75,45 @@ def check_loc(loc: str) -> None:
         raise BenchError(f"unknown --loc '{loc}'; use {', '.join(LOC_MODES)}")
 
 
-def _paper_applies(editor: str, loc: str, ours: str = OURS) -> bool:
-    return loc == "paper" or (loc == "asymmetric" and belongs_to(editor, ours))
+def _shown_for(editor: str, loc: str, ours: str = OURS) -> dict[str, str] | None:
+    """Shown metric -> the metric `loc` puts in its place for `editor`; None: the strict ones stay."""
+    if loc == "unrelated":
+        return _UNRELATED
+    return _PAPER if loc == "paper" or (loc == "asymmetric" and belongs_to(editor, ours)) else None
 
 
 def with_loc(records: list[dict], loc: str, ours: str = OURS) -> list[dict]:
     """Records whose Loc, Score and H (and their intervals) hold the definition `loc` picks for their editor."""
     out = []
     for rec in records:
-        if _paper_applies(rec["editor"], loc, ours):
+        shown = _shown_for(rec["editor"], loc, ours)
+        if shown:
             rec = dict(rec)
-            for shown, paper in _PAPER.items():
+            for metric, replacement in shown.items():
                 for suffix in ("", "_lo", "_hi"):
-                    rec[shown + suffix] = rec.get(paper + suffix)
+                    rec[metric + suffix] = rec.get(replacement + suffix)
+                    if loc == "unrelated" and metric == "Loc":  # shown as Loc: not a second time
+                        rec.pop(replacement + suffix, None)
         out.append(rec)
     return out
 
 
 def per_case_with_loc(per_case: PerCase, loc: str, ours: str = OURS) -> PerCase:
     """Per-case metrics whose Loc is the definition `loc` picks (Score and H follow from it in the bootstrap)."""
-    return {key: [dataclasses.replace(c, values={**c.values, "Loc": c.values.get("Loc_paper")}) for c in cases]
-            if _paper_applies(key[1], loc, ours) else cases for key, cases in per_case.items()}
+    out = {}
+    for key, cases in per_case.items():
+        shown = _shown_for(key[1], loc, ours)
+        out[key] = [dataclasses.replace(c, values={**c.values, "Loc": c.values.get(shown["Loc"])})
+                    for c in cases] if shown else cases
+    return out
 
 
 def _loc_note(records: list[dict], loc: str, ours: str = OURS) -> str:
-    """The caption's explanation of a non-strict Loc, and a warning where a run lacks the paper fields."""
-    missing = any(_paper_applies(r["editor"], loc, ours) and r.get("Loc") is not None and r.get("Loc_paper") is None
-                  for r in records)
-    return " ".join(x for x in (LOC_NOTES[loc], _MISSING if missing else "") if x)
+    """The caption's explanation of a non-strict Loc, and a warning where a run lacks its fields."""
+    missing = any((shown := _shown_for(r["editor"], loc, ours)) and r.get("Loc") is not None
+                  and r.get(shown["Loc"]) is None for r in records)
+    return " ".join(x for x in (LOC_NOTES[loc], _MISSING["unrelated" if loc == "unrelated" else "paper"]
+                                if missing else "") if x)
 
 
 def _header(metric: str, loc: str) -> str:
@@ -315,7 +334,8 @@ def _tex(text: str) -> str:
 def render_significance(comparisons: list[Comparison], fmt: str, loc: str = "strict") -> str:
     title = "Significance: each InstructEd row minus the best other editor per column (paired bootstrap, same cases)"
     if loc != "strict":
-        which = "the paper's definition" if loc == "paper" else "the paper's asymmetric protocol"
+        which = {"paper": "the paper's definition", "asymmetric": "the paper's asymmetric protocol",
+                 "unrelated": "on unrelated prompts"}[loc]
         title += f"; Loc, Score and H as in the table above ({which})"
     if not comparisons:
         return f"*{title}: not applicable (no InstructEd row, or no other editor in the table).*"

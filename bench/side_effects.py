@@ -6,6 +6,8 @@
   for all others: exactly 0 when nothing changed, and a lower bound of the full KL (the log-sum inequality);
   results/README.md gives the measured gap.
 - `leaked`: a locality prompt's first generated token is the first token of the edit's new object.
+- `locality_kind`: which prompts these are measured on: the dataset's neighbourhood prompts, or, for a case that
+  has none (MQuAKE ships none), its unrelated prompts (bench/probes.py), the only locality it has.
 - perplexity drift: the edited model's perplexity on `PPL_TEXTS` sequences the unedited model sampled
   (seeded, `bench.sampling`), as a percent change from the unedited model's. No editor ever sees these texts.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from bench.data.schema import REL, Query
+from bench.data.schema import LOC, LOC_UNRELATED, REL, EditCase, Query
 from bench.editor import Editor, Request
 from bench.sampling import sample_ids
 from bench.scoring import Prepared, Scorer
@@ -27,6 +29,11 @@ PPL_SEED = 1234  # fixed: the same texts for every run of a model
 PPL_STARTS = ("The", "In", "A", "It", "He", "She", "This", "When", "After", "Many", "Some", "Our",
               "I", "You", "We", "According to")
 
+
+
+def locality_kind(case: EditCase) -> str:
+    """The query kind NKL, Leak and Loc_gen are measured on for `case` (module docstring)."""
+    return LOC if case.of_kind(LOC) else LOC_UNRELATED
 
 def nkl(top_ids: list[list[int]], top_logprobs: list[list[float]], edited: list[list[float]]) -> float:
     """Mean over answer positions of KL(P || Q) over P's top tokens and one bin for the rest; `edited[j]`: Q's

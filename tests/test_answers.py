@@ -77,3 +77,27 @@ def test_generated_answers_equal_unbatched_ones(tiny_llama, probed):
         c = case[r["case_id"]]
         alone = editor.generate([Request(c, c.queries[r["qi"]])], GEN_TOKENS, stop=SENTENCE_STOP)[0]
         assert cut_answer(alone) == r["generated"]
+
+
+def _without_neighbours(cases):
+    """MQuAKE-like: the cases ship no neighbourhood prompts, so their unrelated prompts are their locality set."""
+    return [replace(c, queries=[q for q in c.queries if q.kind != LOC]) for c in cases]
+
+
+def test_without_neighbourhood_prompts_nkl_and_loc_gen_use_the_unrelated_prompts(tiny_llama):
+    other = make_case("c2", "Toko Yasuda", "Paris")
+    cases = _without_neighbours([make_case("c1"), replace(other, edits=[replace(other.edits[0], relation_id="P27")])])
+    probed = with_probes(cases, cases, ProbeConfig(unrelated=1, distracting=True, fluency=0))
+    unchanged = case_metrics("c1", [r for r in _rows(NoEdit(tiny_llama), probed) if r["case_id"] == "c1"]).values
+    assert unchanged["Loc"] is None and unchanged["Loc_distract"] is None  # no neighbours, nothing distracted
+    assert unchanged["Loc_gen"] == 100.0 and unchanged["NKL"] == 0.0 and unchanged["Leak"] in (0.0, 100.0)
+    edited = case_metrics("c1", _rows(FTM(tiny_llama, FTMConfig(lr=2e-2, num_steps=40)), probed[:1])).values
+    assert edited["NKL"] > 0
+
+
+def test_cases_with_neighbourhood_prompts_keep_their_unrelated_rows_teacher_forced(tiny_llama, probed):
+    from bench.data.schema import LOC_UNRELATED
+
+    rows = _rows(NoEdit(tiny_llama), probed)
+    unrelated = [r for r in rows if r["kind"] == LOC_UNRELATED]
+    assert unrelated and not any("generated" in r or "nkl" in r for r in unrelated)

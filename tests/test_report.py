@@ -72,3 +72,21 @@ def test_two_models_get_a_table_each_and_distinct_csv_rows():
     rows = list(csv.DictReader(io.StringIO(render(RECORDS + other, "csv"))))
     assert [(r["editor"], r["model"], r["Rel"]) for r in rows if r["editor"] == "rome"] == [
         ("rome", "m", "80.00"), ("rome", "g", "50.00"), ("rome", "m", "10.00")]
+
+
+def test_loc_unrelated_puts_the_unrelated_prompts_locality_in_every_editors_loc_column():
+    records = [{**r, "Loc_unrelated": 42.0, "Score_unrelated": 41.0, "H_unrelated": 40.0} for r in RECORDS]
+    md = render(records, loc="unrelated")
+    assert "Loc (unrel.)" in md and "randomly selected and unrelated data point" in md
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert rows["rome"].endswith("| **42.00** | **80.00** | **41.00** | **40.00** |")  # and no second Loc column
+    assert "rerun it with --loc-unrelated" in render(RECORDS, loc="unrelated")  # a run without the probes says so
+
+
+def test_unrelated_score_and_h_combine_rel_gen_unrelated_loc_and_portability():
+    from bench.metrics import CaseMetrics, aggregate
+
+    values = {"Rel": 100.0, "Gen": 50.0, "Loc": 100.0, "Por_hop": 50.0, "Loc_unrelated": 25.0}
+    out = aggregate([CaseMetrics("c1", values)])
+    assert out["Score_unrelated"] == (100 + 50 + 25 + 50) / 4
+    assert out["H_unrelated"] == 4 / (1 / 100 + 1 / 50 + 1 / 25 + 1 / 50)

@@ -452,7 +452,8 @@ def test_a_short_write_on_a_full_disk_is_a_clear_error_and_resumes_exactly(datas
 def test_retrieval_accuracy_is_the_last_summary_group_and_a_per_case_column_only_where_present(tmp_path):
     columns = summary_columns()
     assert columns[-3:] == ["Ret_Acc", "Ret_Acc_lo", "Ret_Acc_hi"]
-    assert columns.index("Known_gen_hi") == len(columns) - 4  # the effect metrics keep their positions
+    assert columns.index("H_unrelated_hi") == len(columns) - 4  # the effect metrics keep their positions ...
+    assert columns.index("Score_unrelated_lo") == columns.index("Known_gen_hi") + 1  # ... newer ones come after
     log = RunLog(tmp_path)
     plain = CaseMetrics("1", {"Rel": 100.0, "Loc_unrelated": 80.0})
     log.write_per_case({("noedit", "single"): [plain]})
