@@ -33,7 +33,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "rome": ("weights", "ROME: a rank-one update of one MLP layer from a key-value view of the fact"),
     "memit": ("weights", "MEMIT: ROME's update spread over several MLP layers, many edits at once"),
     "pmet": ("weights", "PMET: MEMIT-style; optimises attention and MLP states together, writes MLP weights"),
-    "r-rome": ("weights", "r-ROME: ROME with the same (prefix-averaged) key where the update is computed and applied"),
+    "r-rome": ("weights", "r-ROME: ROME with the same key where the update is computed and applied"),
     "emmet": ("weights", "EMMET: batched ROME on MEMIT's layers; each edited key's new value an equality constraint"),
     "alphaedit": ("weights", "AlphaEdit: MEMIT's update projected onto the null space of the preserved keys"),
     "lora": ("weights", "LoRA: low-rank adapters trained on the edit prompt"),

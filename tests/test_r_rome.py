@@ -13,6 +13,7 @@ from editors.locate.hooks import site_module
 from editors.locate.keys import read_at_lookup
 from editors.locate.requests import requests_from_cases
 from editors.r_rome import RROME
+from editors.r_rome.r_rome import type_mean
 from editors.rome import ROME
 from tests.protocol_runs import assert_batch_is_sequential, run_every_protocol
 
@@ -59,6 +60,28 @@ def test_prompt_keys_use_the_bare_prompt_key_in_both_places(tiny_lm):
     assert abs(torch.nn.functional.cosine_similarity(direction, keys[0].double(), dim=0)) > 1 - 1e-6
     assert abs(torch.nn.functional.cosine_similarity(direction, keys.mean(0).double(), dim=0)) < 1 - 1e-4
     editor.reset()
+
+
+def test_type_mean_weighs_each_context_type_alike():
+    keys = torch.arange(10.0).reshape(5, 2)  # the bare prompt, then two lengths of two prefixes each
+    expected = (keys[0] + keys[1:3].mean(0) + keys[3:5].mean(0)) / 3
+    torch.testing.assert_close(type_mean(keys, 2), expected)
+    torch.testing.assert_close(type_mean(keys[:1], 0), keys[0])
+
+
+def test_type_keys_map_the_type_mean_key_to_the_bare_prompts_residual(tiny_lm):
+    """The authors' MEMIT-form r-ROME: u from the mean over context types (bare prompt 1/2 with one prefix
+    length), residual v* minus the bare prompt's own output."""
+    editor, site, target, keys, delta = _edit_one(RROME, tiny_lm, key_source="types", mom2_adjustment="false")
+    assert len(editor.config.context_lengths) == 1
+    key_e = (keys[0] + keys[1:].mean(0)).double() / 2
+    editor.reset()  # the bare prompt's output before the edit
+    _, outputs = read_at_lookup(editor.scorer, requests_from_cases([make_case()]), [""], [site])
+    with torch.no_grad():
+        torch.testing.assert_close(delta @ key_e, (target - outputs[site][0, 0]).double(), atol=1e-4, rtol=1e-4)
+    direction = torch.linalg.svd(delta).Vh[0]
+    assert abs(torch.nn.functional.cosine_similarity(direction, key_e, dim=0)) > 1 - 1e-6
+    assert abs(torch.nn.functional.cosine_similarity(direction, keys.mean(0).double(), dim=0)) < 1 - 1e-4
 
 
 def test_a_batch_is_edited_one_after_another(tiny_lm, cases):
