@@ -16,7 +16,7 @@ from bench.errors import BenchError
 from bench.protocols import Baseline, ProtocolConfig, run_units
 from bench.resume import check_editor_resume
 from bench.scoring import Scorer
-from editors.instructed import InstructEd, InstructEdConfig
+from editors.instructed import InstructEd, InstructEdConfig, calibrate_gate
 from editors.instructed.retrieval import InstructionMemory, gate
 from editors.instructed.testing import HashEncoder, fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm
 from editors.noedit import NoEdit
@@ -218,3 +218,21 @@ def test_a_retrieval_run_recorded_before_memory_existed_resumes_only_with_the_un
     check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, {**now, "memory": "unit"}, None,
                         unrecorded)
     assert InstructEdConfig().unrecorded({"mode": "gold"}) == {}  # gold mode never used a memory
+
+
+def test_calibration_refuses_the_evaluated_cases():
+    with pytest.raises(BenchError, match="evaluate the first 200 cases"):
+        calibrate_gate.parse_args(["--cases", "100:300"])
+    assert calibrate_gate.parse_args(["--cases", "200:400"]).start == 200
+
+
+def test_calibration_rates_and_choice_on_hand_made_scores():
+    scored = [calibrate_gate.Scored("d", "20", "loc", [0.5, 0.2, 0.1, 0.1, 0.1], False),  # std 0.178 unfloored
+              calibrate_gate.Scored("d", "20", "rel", [0.9, 0.3, 0.2, 0.2, 0.1], True),
+              calibrate_gate.Scored("d", "20", "gen", [0.9, 0.3, 0.2, 0.2, 0.1], False)]  # fires on another edit
+    assert calibrate_gate.rates(scored, fill=0.0, threshold=0.1, top_k=5) == (100.0, 50.0)
+    assert calibrate_gate.rates(scored, fill=0.36, threshold=0.1, top_k=5) == (0.0, 50.0)
+    table = {0.30: {("a", "20"): (8.0, 80.0), ("b", "20"): (1.0, 90.0)},
+             0.35: {("a", "20"): (5.0, 70.0), ("b", "20"): (0.0, 88.0)},
+             0.40: {("a", "20"): (3.0, 60.0), ("b", "20"): (0.0, 85.0)}}
+    assert calibrate_gate.choose(table, 5.0) == 0.35 and calibrate_gate.choose(table, 0.5) is None
