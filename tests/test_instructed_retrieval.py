@@ -16,26 +16,27 @@ from bench.errors import BenchError
 from bench.protocols import Baseline, ProtocolConfig, run_units
 from bench.resume import check_editor_resume
 from bench.scoring import Scorer
-from editors.instructed import InstructEd, InstructEdConfig
+from editors.instructed import InstructEd, InstructEdConfig, calibrate_gate
 from editors.instructed.retrieval import InstructionMemory, gate
 from editors.instructed.testing import HashEncoder, fixture_cases, make_checkpoint, mquake_case, resources, tiny_lm
 from editors.noedit import NoEdit
 
 
 def test_gate_on_hand_made_scores():
-    assert gate([0.9, 0.3, 0.25, 0.2, 0.1]) is True  # std 0.316
+    assert gate([0.9, 0.3, 0.25, 0.2, 0.1]) is True  # floored at 0.36: std 0.241
     assert gate([0.5, 0.48, 0.47, 0.45, 0.44]) is False  # std 0.024
     assert gate([0.2, 0.9, 0.1, 0.15, 0.12, 0.11, 0.1]) is True  # only the top 5 count, in any order
-    assert gate([0.5, 0.45, 0.3, 0.2, 0.1], threshold=0.2) is False  # std 0.16: threshold is configurable
-    assert gate([0.5, 0.45, 0.3, 0.2, 0.1], threshold=0.1) is True
+    assert gate([0.5, 0.45, 0.3, 0.2, 0.1], threshold=0.2, fill=0.0) is False  # std 0.16: threshold is configurable
+    assert gate([0.5, 0.45, 0.3, 0.2, 0.1], threshold=0.1, fill=0.0) is True
 
 
-def test_gate_is_torch_std_of_the_top_k():
+def test_gate_below_every_score_is_torch_std_of_the_top_k():
+    """The paper's rule untouched (evals_with_ret.py: torch.std(top-5 scores) > 0.1) when no score is below fill."""
     gen = torch.Generator().manual_seed(0)
     for _ in range(50):
         scores = torch.rand(8, generator=gen)
         top = scores.topk(5).values
-        assert gate(scores.tolist()) == bool(top.std() > 0.1)
+        assert gate(scores.tolist(), fill=0.0) == bool(top.std() > 0.1)
 
 
 def test_gate_fills_a_small_memory_with_the_background_score():
@@ -51,8 +52,27 @@ def test_a_query_dissimilar_to_every_stored_edit_never_fires(scores):
     assert gate(scores, fill=0.3) is False
 
 
-def test_a_full_memory_is_the_papers_rule_untouched():
+def test_a_sparse_memory_below_the_background_does_not_fire():
+    """ZsRE case 12's neighbourhood prompt "who won the marathon in new york city" against the first 20 ZsRE edits
+    (all-MiniLM-L6-v2): its top 5 have std 0.149, so the unfloored gate fired on the IAAF Combined Events edit; the
+    2nd-5th scores lie below the background a whole-file memory would show, and floored at it the top score no longer
+    stands out. A true paraphrase (ZsRE case 6, "Who's the architect at Toodyay Fire Station?") still fires."""
+    marathon = [0.473, 0.192, 0.154, 0.122, 0.117]
+    assert statistics.stdev(marathon) > 0.1  # what the old gate saw
+    assert gate(marathon, fill=0.3) is False and gate(marathon) is False
+    assert gate([0.831, 0.826, 0.27, 0.236, 0.225]) is True
+
+
+def test_one_sparse_and_dense_memories_decide_alike():
+    """Scores below the background count as it, so a query's decision depends on the memory's size no longer."""
+    for top in (0.5, 0.55, 0.6, 0.65, 0.9):
+        one, sparse, dense = [top], [top, 0.2, 0.1, 0.05, 0.0], [top, 0.36, 0.36, 0.36, 0.36]
+        assert gate(one) == gate(sparse) == gate(dense) == (top > 0.36 + 0.1 / statistics.stdev([1, 0, 0, 0, 0]))
+
+
+def test_a_full_memory_above_the_background_is_the_papers_rule_untouched():
     assert gate([0.9, 0.3, 0.3, 0.3, 0.3], fill=0.0) is True and gate([0.1, 0.0, 0.0, 0.0, 0.0], fill=0.9) is False
+    assert gate([0.9, 0.45, 0.44, 0.42, 0.4]) is True and gate([0.6, 0.45, 0.44, 0.42, 0.4]) is False
 
 
 def test_memory_ranks_truncates_and_clears():
@@ -198,3 +218,21 @@ def test_a_retrieval_run_recorded_before_memory_existed_resumes_only_with_the_un
     check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, {**now, "memory": "unit"}, None,
                         unrecorded)
     assert InstructEdConfig().unrecorded({"mode": "gold"}) == {}  # gold mode never used a memory
+
+
+def test_calibration_refuses_the_evaluated_cases():
+    with pytest.raises(BenchError, match="evaluate the first 200 cases"):
+        calibrate_gate.parse_args(["--cases", "100:300"])
+    assert calibrate_gate.parse_args(["--cases", "200:400"]).start == 200
+
+
+def test_calibration_rates_and_choice_on_hand_made_scores():
+    scored = [calibrate_gate.Scored("d", "20", "loc", [0.5, 0.2, 0.1, 0.1, 0.1], False),  # std 0.178 unfloored
+              calibrate_gate.Scored("d", "20", "rel", [0.9, 0.3, 0.2, 0.2, 0.1], True),
+              calibrate_gate.Scored("d", "20", "gen", [0.9, 0.3, 0.2, 0.2, 0.1], False)]  # fires on another edit
+    assert calibrate_gate.rates(scored, fill=0.0, threshold=0.1, top_k=5) == (100.0, 50.0)
+    assert calibrate_gate.rates(scored, fill=0.36, threshold=0.1, top_k=5) == (0.0, 50.0)
+    table = {0.30: {("a", "20"): (8.0, 80.0), ("b", "20"): (1.0, 90.0)},
+             0.35: {("a", "20"): (5.0, 70.0), ("b", "20"): (0.0, 88.0)},
+             0.40: {("a", "20"): (3.0, 60.0), ("b", "20"): (0.0, 85.0)}}
+    assert calibrate_gate.choose(table, 5.0) == 0.35 and calibrate_gate.choose(table, 0.5) is None

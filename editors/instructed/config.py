@@ -9,6 +9,7 @@ from bench.arch import scaled_layer_range
 from bench.arguments import MAX_COUNT, arg, check_config
 from bench.editor import EditorConfig
 from editors.instructed import checkpoint as ckpt
+from editors.instructed.retrieval import BACKGROUND
 
 MODES = ("gold", "retrieval")
 MEMORIES = ("dataset", "unit")
@@ -100,13 +101,16 @@ class InstructEdConfig(EditorConfig):
     encoder: str = arg("", help="sentence encoder for similarity and retrieval; empty: the run's --encoder")
     # scores whose standard deviation gates retrieval (a standard deviation needs two)
     retrieval_top_k: int = arg(5, lo=2, hi=MAX_COUNT, help="scores whose standard deviation gates retrieval")
-    retrieval_std: float = arg(0.1, lo=0, help="retrieval fires when std(top-k scores) > this")
-    # Score assumed for the missing entries while the memory holds fewer than top_k edits: the typical score
-    # of an unrelated entry (all-MiniLM-L6-v2 on CounterFact: median of the 2nd-5th scores in a 150-edit
-    # memory is 0.31 for paraphrases, 0.35 for neighbourhood prompts). With one edit in memory the gate
-    # then fires when the cosine exceeds fill + 0.224; calibrate it for another encoder.
-    retrieval_fill: float = arg(0.3, lo=-1, hi=1,
-                                help="cosine assumed for missing scores while the memory holds fewer than top_k")
+    retrieval_std: float = arg(0.1, lo=0,
+                               help="retrieval fires when std(top-k scores, floored at retrieval_fill) > this (paper)")
+    # The background score: every top-k score below it (and every missing one, while the memory holds fewer than
+    # top_k edits) counts as it, so that a sparse memory (a 20-case run) spreads its scores as a dense one (the
+    # authors' whole-file memory) does. Calibrated for all-MiniLM-L6-v2 on cases no table evaluates
+    # (retrieval.py's docstring; python -m editors.instructed.calibrate_gate); calibrate it for another encoder.
+    # With one edit in memory the gate fires when the cosine exceeds fill + 0.224.
+    retrieval_fill: float = arg(BACKGROUND, lo=-1, hi=1,
+                                help="background cosine: top-k scores below it and missing ones count as it "
+                                     "(calibrate_gate)")
     multihop_k: int = arg(3, lo=1, hi=MAX_COUNT,
                           help="facts retrieved for multi-hop (MQuAKE) questions; compat=paper uses the gold hop count")
 

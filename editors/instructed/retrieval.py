@@ -5,12 +5,21 @@ cases from the start (the authors' evals_with_ret.py embeds the `ins` of every r
 `make_mem(ann)`, before its loop over the records), with `memory=unit` the edits made so far (`edit()` appends,
 `reset()` takes them out again).
 A query fires when the standard deviation of its top-k scores exceeds a threshold (paper: top 5, 0.1):
-then the top entry is the instruction, otherwise the plain model answers. While the memory holds fewer
-than k entries the missing scores count as `fill` (the typical score of an unrelated entry), so a
-single-edit memory still has a defined spread; a missing entry never scores above the entries that are there,
-so the spread comes only from stored edits standing out above the background, never from a query that is
-less similar to every stored edit than the background is (which once made the gate fire on unrelated
-questions). Multi-hop questions take the top-k facts without a gate, as the paper does.
+then the top entry is the instruction, otherwise the plain model answers. Every score below `fill` (the
+background: the typical score of the entries a query does not match) counts as `fill`, and so do the missing
+scores of a memory holding fewer than k entries. The spread then comes only from stored edits standing out above
+the background, never from how sparse the memory is: the authors' memory is the whole evaluated file (about
+1,000 edits), whose 2nd-5th scores sit at the background, while a 20-case run's memory has 2nd-5th scores far
+below it, which once made the gate fire on questions merely on the topic of one edit (ZsRE's New York marathon
+questions against the IAAF Combined Events edit: top 5 [0.47, 0.21, 0.13, 0.12, 0.11], std 0.15). A one-edit
+memory, a sparse one and a dense one decide alike: fire when the top score stands out from the background by
+more than the threshold allows. Multi-hop questions take the top-k facts without a gate, as the paper does.
+
+`BACKGROUND` (all-MiniLM-L6-v2) is calibrated on cases no table evaluates, by
+`python -m editors.instructed.calibrate_gate` (docs/departures.md, InstructEd): the smallest value, on a 0.01 grid,
+at which at most 5% of the neighbourhood prompts of ZsRE's and CounterFact's cases 200-400 fire, in memories of
+20 and of 200 of those cases' edits. The threshold stays the paper's 0.1: in a memory of the whole file from
+case 200 on (the authors' memory size) it lets 0.5% (ZsRE) and 2.9% (CounterFact) of neighbourhood prompts fire.
 """
 
 from __future__ import annotations
@@ -20,11 +29,15 @@ from dataclasses import dataclass
 
 import torch
 
+BACKGROUND = 0.36  # all-MiniLM-L6-v2 cosine; see the module docstring and editors/instructed/calibrate_gate.py
 
-def gate(scores: list[float], top_k: int = 5, threshold: float = 0.1, fill: float = 0.3) -> bool:
-    """The paper's rule: sample standard deviation (torch.std's default) of the top-k scores > threshold."""
-    top = sorted(scores, reverse=True)[:top_k]
-    top += [min([fill, *top])] * (top_k - len(top))  # padding below the stored scores, never above
+
+def gate(scores: list[float], top_k: int = 5, threshold: float = 0.1, fill: float = BACKGROUND) -> bool:
+    """The paper's rule, sample standard deviation (torch.std's default) of the top-k scores > threshold, on the
+    scores floored at the background `fill` (missing ones included); with `fill` at or below every score it is the
+    paper's rule untouched (evals_with_ret.py: `torch.std(fact_ids[0]) > 0.1`, k=5)."""
+    top = [max(score, fill) for score in sorted(scores, reverse=True)[:top_k]]
+    top += [fill] * (top_k - len(top))
     if len(top) < 2:
         return False
     return statistics.stdev(top) > threshold
