@@ -200,3 +200,38 @@ def test_a_clean_run_records_no_overlap(lm, tmp_path):
     ed.begin_run(cases[1:])
     ed.edit(cases[1:2])
     assert "trained_overlap" not in ed.describe() and ed.prepare(requests(cases[1:])).row_fields is None
+
+
+def test_a_question_about_one_of_several_facts_is_weighed_by_that_fact(lm, checkpoint):
+    """Issue 37 item 6: Eq. 14 against the whole multi-fact instruction damps the fact asked about; with similarity
+    fact (the default under compat=strict) sim is the question's best cosine with each stated fact, and a one-fact
+    instruction keeps the whole-instruction cosine."""
+    case, single = mquake_case(), fixture_cases()[0]
+    enc = resources().encoder()
+
+    def cos(a: str, b: str) -> float:
+        ea, eb = enc.encode([a, b])
+        return float(ea @ eb)
+
+    sims = {}
+    for similarity in ("auto", "instruction"):
+        ed = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), similarity=similarity), resources())
+        ed.edit([case, single])
+        reqs = [Request(case, case.queries[1]), Request(single, single.queries[0])]
+        sims[similarity] = [item.meta.sim for item in ed.prepare(reqs).items]
+        assert ed.describe()["similarity"] == ("fact" if similarity == "auto" else "instruction")
+    question = case.queries[1].prompt
+    per_fact = max(cos(e.sentence, question) for e in case.edits)
+    whole = cos(case.instruction, question)
+    assert per_fact > whole + 0.05  # the fixture separates the two rules
+    assert sims["auto"][0] == pytest.approx(per_fact, abs=1e-6)
+    assert sims["instruction"][0] == pytest.approx(whole, abs=1e-6)
+    assert sims["auto"][1] == sims["instruction"][1] == pytest.approx(cos(single.instruction, single.queries[0].prompt),
+                                                                      abs=1e-6)
+
+
+def test_similarity_follows_compat_and_old_records_used_the_whole_instruction():
+    assert InstructEdConfig().per_fact and not InstructEdConfig(compat="paper").per_fact
+    assert InstructEdConfig(compat="paper", similarity="fact").per_fact
+    assert InstructEdConfig().unrecorded({"mode": "gold"}) == {"similarity": "instruction"}
+    assert InstructEdConfig().unrecorded({"mode": "gold", "similarity": "fact"}) == {}

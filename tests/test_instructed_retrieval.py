@@ -193,9 +193,10 @@ GOLDEN = Path(__file__).parent / "data" / "instructed" / "retrieval_unit_rows.js
 def test_the_unit_memory_writes_the_rows_of_the_code_before_the_dataset_memory(lm, tmp_path):
     """GOLDEN holds the rows the code of commit 42a5d1a (one-edit memory, before `memory` existed) wrote for
     these four cases under the single protocol (tiny-llama, make_checkpoint(lm, dir, [1, 2]), HashEncoder,
-    retrieval_fill=0.0). memory=unit writes every one of those fields unchanged, and adds only the retrieval's."""
+    retrieval_fill=0.0). memory=unit with that code's Eq. 14 (similarity=instruction) writes every one of those fields
+    unchanged, and adds only the retrieval's."""
     make_checkpoint(lm, tmp_path, [1, 2])
-    ed = editor(lm, tmp_path, retrieval_fill=0.0, memory="unit")
+    ed = editor(lm, tmp_path, retrieval_fill=0.0, memory="unit", similarity="instruction")
     cases = [*fixture_cases(), mquake_case()]
     ed.begin_run(cases)
     rows = [r for _, unit in run_units(ed, [[c] for c in cases], Baseline(Scorer(lm.model, lm.tokenizer)),
@@ -210,14 +211,15 @@ def test_the_unit_memory_writes_the_rows_of_the_code_before_the_dataset_memory(l
 
 def test_a_retrieval_run_recorded_before_memory_existed_resumes_only_with_the_unit_memory(tmp_path):
     old = {"config": {"name": "instructed-retrieval", "mode": "retrieval", "compat": "strict"}}
-    now = {"name": "instructed-retrieval", "mode": "retrieval", "compat": "strict", "memory": "dataset"}
+    now = {"name": "instructed-retrieval", "mode": "retrieval", "compat": "strict", "memory": "dataset",
+           "similarity": "instruction"}
     unrecorded = InstructEdConfig().unrecorded(old["config"])
-    assert unrecorded == {"memory": "unit"}
+    assert unrecorded == {"memory": "unit", "similarity": "instruction"}
     with pytest.raises(BenchError, match="memory='unit' \\(now 'dataset'\\)"):
         check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, now, None, unrecorded)
     check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, {**now, "memory": "unit"}, None,
                         unrecorded)
-    assert InstructEdConfig().unrecorded({"mode": "gold"}) == {}  # gold mode never used a memory
+    assert "memory" not in InstructEdConfig().unrecorded({"mode": "gold"})  # gold mode never used a memory
 
 
 def test_calibration_refuses_the_evaluated_cases():
