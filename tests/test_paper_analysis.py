@@ -130,3 +130,30 @@ def test_grace_keys_writes_one_line_per_model(tmp_path):
     assert [ln.split(":")[0] for ln in lines] == ["tiny-llama", "tiny-gpt2"]
     assert all(re.fullmatch(r"[\w-]+: layer \d+, key norm \d+\.\d\d, distance to paraphrase \d+\.\d\d, to locality "
                             r"prompt \d+\.\d\d, paraphrases within eps: \d of 3", ln) for ln in lines)
+
+
+def test_heldout_multi_is_seeded_and_its_check_finds_a_planted_overlap(tmp_path):
+    from bench.paper.analysis import heldout_multi
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = heldout_multi.build(empty)
+    assert cases == heldout_multi.build(empty)  # the same draw every time
+    assert {len(c["requested_rewrite"]) for c in cases} == {3, 4}
+    assert heldout_multi.check(cases, empty) == []
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    asked = heldout_multi.case_prompts(cases[0])[0]
+    (planted / "data.json").write_text(json.dumps([{"prompt": asked.upper()}]))
+    problems = heldout_multi.check(cases[:1], planted)
+    assert f"{cases[0]['case_id']}: text in the shared data: {asked!r}" in problems
+    assert any("first subject in the shared data" in p for p in problems)  # the planted text names it
+
+
+def test_multi_edit_orders_move_only_the_asked_rewrite():
+    from bench.paper.analysis.multi_edit import ORDERS
+
+    s = ["a", "b", "c", "d"]
+    assert ORDERS["own-only"](s, 2) == ["c"] and ORDERS["own-first"](s, 2) == ["c", "a", "b", "d"]
+    assert ORDERS["own-last"](s, 1) == ["a", "c", "d", "b"] and ORDERS["reversed"](s, 0) == ["d", "c", "b", "a"]
+    assert all(ORDERS[v](s, -1) == s for v in ("own-only", "own-first", "own-last"))  # multi-hop questions

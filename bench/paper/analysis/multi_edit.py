@@ -13,7 +13,7 @@ under instruction variants, one factor at a time:
 
 and prints Rel by the asked rewrite's position in the gold instruction, the mean similarity and instruction length.
 
-    python -m editors.instructed.multi_edit --dataset mquake:results/instructed-heldout/mquake-heldout-multi.json
+    python -m bench.paper.analysis.multi_edit --dataset mquake:results/instructed-heldout/mquake-heldout-multi.json
 """
 
 from __future__ import annotations

@@ -14,19 +14,20 @@ model (rewrite prompts, their questions, the multi-hop questions, the single-hop
 against every text of the shared data files, and each case's first subject against every subject they name and
 every prompt they hold (`--check`, which also runs after writing).
 
-    BENCH_DATA_DIR=/work/shared/data python results/instructed-heldout/make_multi.py [--check]
+    python -m bench.paper.analysis.heldout_multi [--check]   (data: $BENCH_DATA_DIR, else ../shared/data)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 from pathlib import Path
 
-OUT = Path(__file__).with_name("mquake-heldout-multi.json")
+from bench.data.registry import resolve_data_dir
+
+OUT = Path("results/instructed-heldout/mquake-heldout-multi.json")  # from the checkout, as the other analyses
 FIRST_ID = 9101
 SEED = 20261206
 FOUR_PER_CHAIN, THREE_PER_CHAIN = 9, 3
@@ -384,7 +385,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check the written file against the shared data")
     args = parser.parse_args()
-    data_dir = Path(os.environ.get("BENCH_DATA_DIR", "/work/shared/data"))
+    data_dir = resolve_data_dir()
     if not args.check:
         OUT.write_text(json.dumps(build(data_dir), indent=1, ensure_ascii=False) + "\n")
     cases = json.loads(OUT.read_text())
