@@ -157,3 +157,19 @@ def test_multi_edit_orders_move_only_the_asked_rewrite():
     assert ORDERS["own-only"](s, 2) == ["c"] and ORDERS["own-first"](s, 2) == ["c", "a", "b", "d"]
     assert ORDERS["own-last"](s, 1) == ["a", "c", "d", "b"] and ORDERS["reversed"](s, 0) == ["d", "c", "b", "a"]
     assert all(ORDERS[v](s, -1) == s for v in ("own-only", "own-first", "own-last"))  # multi-hop questions
+
+
+def test_newer_editors_pairs_each_claim_by_case_and_names_the_runs_still_missing(tmp_path, capsys):
+    from bench.paper.analysis import newer_editors
+
+    results = tmp_path / "results"
+    high = {"Rel": 100.0, "Gen": 100.0, "Loc": 100.0, "Por_hop": 100.0}
+    _run(results / "suite-smollm2/counterfact-newer", ("serac",), ("single",), values=high)
+    _run(results / "suite-smollm2/counterfact", ("serac-icl",), ("single",))
+    out = newer_editors.main(["--results", str(results)])
+    lines = out.read_text().splitlines()
+    assert out == results / newer_editors.OUT and len(lines) == 1 + len(newer_editors.CLAIMS)
+    serac = next(x for x in lines if x.startswith("SERAC as published against our in-context variant, CounterFact"))
+    assert serac.endswith("| n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; Loc +50.0 [+50.0, +50.0]; "
+                          "Por_hop +100.0 [+100.0, +100.0]; H +0.0 [+0.0, +0.0]")  # _run sets Gen 0 for both
+    assert "missing: no alphaedit rows in suite-smollm2/counterfact-sequential-alphaedit" in lines[1]
