@@ -25,6 +25,7 @@ from editors.serac import SERAC, EmbeddingScope, SERACConfig
 from editors.serac import checkpoint as ckpt
 from editors.serac.counterfactual import counterfactual_prompt
 from editors.serac.data import counterfactual_examples, training_cases
+from editors.serac.pairs import Pairs, validate
 from editors.serac.scope import scope_loss
 from editors.serac.train import batch_rows, main
 from tests.fakes import BagOfWords
@@ -118,6 +119,19 @@ def test_embedding_scope_starts_as_exp_of_minus_the_squared_distance():
     loss = scope_loss(torch.tensor([math.log(0.5), math.log(0.25), math.log(0.75)]), torch.tensor([1.0, 0.0, 0.0]))
     assert loss.item() == pytest.approx(-math.log(0.5) - (math.log(0.75) + math.log(0.25)) / 2, rel=1e-5)
 
+
+
+def test_validation_reports_the_recall_of_paraphrases_apart_from_the_edit_prompt_itself():
+    # texts 0, 1: edit prompts; 2: a paraphrase of edit 0; 3: another edit's locality prompt
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6], [0.0, 1.0]])
+    pairs = Pairs(["e0", "e1", "p0", "l1"], key=[0, 0, 1, 1, 0], query=[0, 2, 1, 3, 3],
+                  label=[1.0, 1.0, 1.0, 0.0, 0.0], group=[0, 0, 1, 1, 0])
+    scope = EmbeddingScope(2)  # identity: g(e0, p0) = exp(-0.4) = 0.67, g(e1, l1) = 1, g(e0, l1) = exp(-2)
+    got = validate(lambda u, v: scope.log_sim(u, v).exp(), pairs, emb, [0, 1, 2, 3, 4], threshold=0.7)
+    # self pairs (0, 2) are in scope by construction; the one paraphrase (1) is missed at threshold 0.7
+    assert got == {"n": 5, "accuracy": 0.6, "in_scope_recall": round(2 / 3, 4), "paraphrase_recall": 0.0,
+                   "out_of_scope_recall": 0.5}
+    assert validate(lambda u, v: scope.log_sim(u, v).exp(), pairs, emb, [0, 3], 0.7)["paraphrase_recall"] is None
 
 # -- training data -----------------------------------------------------------------------------------------------
 def test_training_cases_drop_overlaps_and_examples_read_edit_then_query(tmp_path):

@@ -76,12 +76,21 @@ def pair_tensors(pairs: Pairs, emb: torch.Tensor, idx: list[int]):
 
 @torch.no_grad()
 def validate(prob, pairs: Pairs, emb: torch.Tensor, idx: list[int], threshold: float) -> dict:
-    """Accuracy and per-class recall on the pairs `idx` of a classifier `prob(u, v)` -> in-scope probabilities."""
+    """Accuracy and per-class recall on the pairs `idx` of a classifier `prob(u, v)` -> in-scope probabilities.
+
+    Half the in-scope pairs query an edit with its own prompt, which a distance classifier rates 1 whatever it
+    learned; `paraphrase_recall` is the in-scope recall on the other half, the one that measures generalisation
+    (the committed SERAC checkpoint: in-scope recall 0.960, paraphrases alone about 0.92)."""
     if not idx:
         return {}
     u, v, y = pair_tensors(pairs, emb, idx)
     pred = (prob(u, v) > threshold).float()
     pos, neg = y == 1, y == 0
-    return {"n": len(y), "accuracy": round(float((pred == y).float().mean()), 4),
-            "in_scope_recall": round(float(pred[pos].mean()), 4) if pos.any() else None,
-            "out_of_scope_recall": round(float(1 - pred[neg].mean()), 4) if neg.any() else None}
+    para = pos & (torch.tensor(pairs.key)[idx] != torch.tensor(pairs.query)[idx])
+    return {"n": len(y), "accuracy": _rate(pred == y, torch.ones_like(pos)),
+            "in_scope_recall": _rate(pred, pos), "paraphrase_recall": _rate(pred, para),
+            "out_of_scope_recall": _rate(1 - pred, neg)}
+
+
+def _rate(hit: torch.Tensor, mask: torch.Tensor) -> float | None:
+    return round(float(hit[mask].float().mean()), 4) if mask.any() else None
