@@ -11,6 +11,7 @@ import torch
 from conftest import assert_batched_equals_alone, make_case
 from safetensors.torch import load_file, save_file
 
+from bench.arch import arch_of
 from bench.data.schema import LOC, REL, Edit, EditCase, Query
 from bench.editor import Request
 from bench.errors import BenchError
@@ -247,3 +248,35 @@ def test_sequential_state_round_trip_gives_the_same_scores(tiny_llama, short_cas
     assert logprobs(resumed.score(reqs)) == logprobs(expected)
     assert resumed.memories.total_edits() == 3 and resumed.memories.calls == 3
     resumed.reset()
+
+
+@pytest.mark.parametrize("name", ["tiny-llama", "tiny-gemma3", "tiny-gpt2"])
+def test_reusing_the_layers_below_gives_the_full_forwards_losses_and_memory(name, tiny_llama, tiny_gemma3,
+                                                                             tiny_gpt2, irrelevant):
+    """Each step rerunning only the edit layer's MLP and the layers above (editors/locate/upper.py) trains the
+    same side memory as a full forward per step, bitwise; Gemma-3 brings post-norms and sliding-window layers."""
+    lm = {"tiny-llama": tiny_llama, "tiny-gemma3": tiny_gemma3, "tiny-gpt2": tiny_gpt2}[name]
+    reference = fingerprint(lm.model)
+    cases = [make_case(target="Paris"), fact("c2", "The mother tongue of Danielle Darrieux is", "guitar")]
+    runs = []
+    for reuse in (False, True):
+        editor = WISE(lm, WISEConfig(irrelevant=irrelevant, **{**TINY, "n_iter": 8, "early_stop_loss": 0.0}))
+        editor.reuse_lower = reuse
+        assert editor.prefixes  # generated before counting forward passes
+        calls = []
+        handle = editor.model.get_submodule(arch_of(editor.model).layers)[0].register_forward_hook(
+            lambda *_, seen=calls: seen.append(1))
+        try:
+            editor.edit(cases)
+        finally:
+            handle.remove()
+        assert len(calls) == (2 if reuse else 2 * 8 + 1)  # once per row set, or per step and the distances
+        runs.append((editor.last_losses, editor.memories.current.weight.clone(), editor.memories.current.min_act,
+                     logprobs(editor.score(requests(cases[0])))))
+        editor.reset()
+        assert not fingerprint(lm.model).differences(reference)
+    (full_losses, full_weight, full_min, full_scores), (losses, weight, min_act, scores) = runs
+    assert len(losses) == 8 and losses[-1] < losses[0]
+    assert (full_weight != editor.main).any()  # the memory learnt; the same computation gives the same bits:
+    assert losses == full_losses and torch.equal(weight, full_weight) and min_act == full_min
+    assert scores == full_scores

@@ -7,6 +7,8 @@ editor that fine-tunes towards answers (FT, LoRA) can reuse them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from bench.scoring import Encoded, Prepared, Scorer
@@ -17,18 +19,25 @@ def encode_rows(scorer: Scorer, items: list[Prepared]) -> list[Encoded]:
     return [scorer.encode(it) for it in items]
 
 
-def target_new_nll(scorer: Scorer, rows: list[Encoded]) -> torch.Tensor:
-    """FT-M / EasyEdit 'target_new': teacher-forced prompt + target, cross-entropy on target tokens only."""
+def target_new_nll(scorer: Scorer, rows: list[Encoded],
+                   logits: Callable[[int], torch.Tensor] | None = None) -> torch.Tensor:
+    """FT-M / EasyEdit 'target_new': teacher-forced prompt + target, cross-entropy on target tokens only.
+
+    `logits(n_keep)`, when given, stands for the model's forward on the collated rows (WISE reruns only the
+    layers above its side memory, editors/locate/upper.py)."""
     batch = scorer.collate(rows)
     n_keep = max(len(e.ids) - e.target_start for e in rows) + 1
-    logp = torch.log_softmax(scorer.logits(batch, None, n_keep).float(), dim=-1)
-    losses = []
+    out = scorer.logits(batch, None, n_keep) if logits is None else logits(n_keep)
+    logp = torch.log_softmax(out.float(), dim=-1)
+    # logp[:, j] predicts the token after position (width - n_keep + j), as in Scorer.score; each row's target
+    # sits right-aligned in columns 0 .. n_keep - 2 (one gather for all rows: a per-row slice of the
+    # vocabulary-wide log-probs would cost a full-size zero tensor per row in the backward)
+    targets = torch.zeros(len(rows), n_keep - 1, dtype=torch.long)
     for r, e in enumerate(rows):
         n_t = len(e.ids) - e.target_start
-        # logp[:, j] predicts the token after position (width - n_keep + j), as in Scorer.score
-        lp = logp[r, n_keep - 1 - n_t:n_keep - 1]
-        target = torch.tensor(e.ids[e.target_start:], device=lp.device)
-        losses.append(-lp.gather(-1, target[:, None]).mean())
+        targets[r, n_keep - 1 - n_t:] = torch.tensor(e.ids[e.target_start:])
+    picked = logp[:, :-1].gather(-1, targets.to(logp.device)[..., None])[..., 0]
+    losses = [-picked[r, n_keep - 1 - (len(e.ids) - e.target_start):].mean() for r, e in enumerate(rows)]
     return torch.stack(losses).mean()
 
 

@@ -8,12 +8,17 @@ over the row's prompt tokens (left padding and the answer excluded, via the scor
 all of the row's positions; cached generation steps reuse the prefill's decision. An edit() call trains the
 current shard on the edits (each under every context template) with the answer's cross-entropy plus the
 margin loss against one irrelevant prompt per edit, then records the edits' distances, whose minimum sets
-the threshold. `reset()` drops the hook and the memories. Hyper-parameters: editors/wise/config.py.
+the threshold. Nothing below the side memory changes while an edit() call trains it, so the inputs of the
+edit layer's MLP, the residual stream and the side memory's inputs on the irrelevant prompts are computed
+once per call, and each step reruns only that MLP and the layers above it (editors/locate/upper.py; same
+losses and memories as a full forward per step, tests/test_wise.py). `reset()` drops the hook and the
+memories. Hyper-parameters: editors/wise/config.py.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -27,6 +32,7 @@ from bench.optim import minimize
 from bench.scoring import Batch, Encoded, Prepared
 from editors.ft.objectives import target_new_nll
 from editors.locate.hooks import forward, hooked
+from editors.locate.upper import FromMLP, from_mlp, sequential
 from editors.wise.config import WISEConfig, edit_layer
 from editors.wise.memory import SideMemories
 from editors.wise.prompts import context_prefixes, irrelevant_texts
@@ -37,6 +43,7 @@ class WISE(BatchInFlight, Editor):
     name = "wise"
     capabilities = Capabilities(changes_weights=False, batch=True, sequential=True)
     config_class: ClassVar[type] = WISEConfig
+    reuse_lower = True  # False: every optimisation step runs the whole model (the reference the tests compare)
 
     def __init__(self, lm, config=None, resources=None):
         super().__init__(lm, config, resources)
@@ -88,43 +95,63 @@ class WISE(BatchInFlight, Editor):
             mem.mask = self._shard_mask(mem.calls // cfg.save_freq)
         rows = [self.scorer.encode(Prepared(pre + e.prompt, e.target_new)) for e in edits for pre in self.prefixes]
         irrelevant = [self.scorer.encode(Prepared(self._irrelevant_for(e))) for e in edits]
+        lower = self._lower(rows, irrelevant)
         weight, mask = mem.current.weight.requires_grad_(True), mem.mask
         handle = weight.register_hook(lambda grad: grad * mask)
         opt = torch.optim.SGD([weight], lr=cfg.edit_lr, weight_decay=cfg.weight_decay)
         try:
-            self.last_losses = minimize(lambda: self._loss(rows, irrelevant, len(edits)), opt, cfg.n_iter,
+            self.last_losses = minimize(lambda: self._loss(rows, irrelevant, len(edits), lower), opt, cfg.n_iter,
                                         cfg.early_stop_loss, self._clamp, plateau=cfg.early_stop_change)
         finally:
             handle.remove()
             weight.requires_grad_(False)
             weight.grad = None
         with torch.no_grad():
-            for distances in self._prompt_distances(rows).view(len(edits), -1):
+            for distances in self._prompt_distances(rows, lower).view(len(edits), -1):
                 mem.record(float(distances.mean()))
         mem.finish_call(cfg.save_freq, cfg.merge_freq, cfg.density, cfg.merge_weight)
 
-    def _loss(self, rows: list[Encoded], irrelevant: list[Encoded], n_edits: int) -> torch.Tensor:
+    def _lower(self, rows: list[Encoded], irrelevant: list[Encoded]) -> tuple[FromMLP, torch.Tensor] | None:
+        """What the steps reuse: reruns from the edit layer's MLP on the edit rows, and the side memory's
+        inputs on the irrelevant rows; None where every step runs the whole model."""
+        if not (self.reuse_lower and sequential(self.model)):
+            return None
+        edit_rows = from_mlp(self.model, self.scorer.collate(rows), self.layer)
+        with torch.no_grad(), hooked(self.model, [self.site], read_inputs=True, stop_after=self.site) as rec:
+            forward(self.model, self.scorer.collate(irrelevant))
+        return edit_rows, rec.inputs[self.site]
+
+    def _loss(self, rows: list[Encoded], irrelevant: list[Encoded], n_edits: int,
+              lower: tuple[FromMLP, torch.Tensor] | None) -> torch.Tensor:
         """The answers' cross-entropy through the current shard plus the margin loss (Eq. 5)."""
         self._writing = []
         try:
-            nll = target_new_nll(self.scorer, rows)
+            nll = target_new_nll(self.scorer, rows, None if lower is None else lower[0].logits)
             inside = row_distance(self._writing.pop(), _prompt_span(rows, self.main.device))
         finally:
             self._writing = None
         batch = self.scorer.collate(irrelevant)
-        outside = row_distance(self._distances_of(batch), batch.attention_mask.bool())
+        run = (lambda: self.module(lower[1])) if lower else self._forward_to_site(batch)
+        outside = row_distance(self._distances_of(run), batch.attention_mask.bool())
         cfg = self.config
         return nll + margin_loss(inside.view(n_edits, -1), outside, cfg.alpha, cfg.beta, cfg.gamma)
 
-    def _prompt_distances(self, rows: list[Encoded]) -> torch.Tensor:
-        return row_distance(self._distances_of(self.scorer.collate(rows)), _prompt_span(rows, self.main.device))
+    def _prompt_distances(self, rows: list[Encoded], lower: tuple[FromMLP, torch.Tensor] | None) -> torch.Tensor:
+        run = (lambda: lower[0].mlp(lower[0].mlp_input)) if lower else self._forward_to_site(self.scorer.collate(rows))
+        return row_distance(self._distances_of(run), _prompt_span(rows, self.main.device))
 
-    def _distances_of(self, batch: Batch) -> torch.Tensor:
-        """Token distances of the current shard on `batch`; the forward stops after the projection."""
-        self._writing = []
-        try:
+    def _forward_to_site(self, batch: Batch) -> Callable[[], None]:
+        """A forward pass on `batch` that stops after the side memory's projection."""
+        def run() -> None:
             with hooked(self.model, [self.site], stop_after=self.site):
                 forward(self.model, batch)
+        return run
+
+    def _distances_of(self, run: Callable[[], object]) -> torch.Tensor:
+        """Token distances of the current shard on the rows `run` sends through the projection."""
+        self._writing = []
+        try:
+            run()
             return self._writing.pop()
         finally:
             self._writing = None
