@@ -37,9 +37,8 @@ KEY_SOURCES = ("prefixes", "prompt", "types")
 
 @dataclass
 class RROMEConfig(ROMEConfig):
-    key_source: str | None = arg(None, choices=KEY_SOURCES, help="the one key of the update: the mean over the "
-                                                                 "contexts, the bare prompt's, or the mean over "
-                                                                 "context types; None: hparams")
+    key_source: str | None = arg(None, choices=KEY_SOURCES, help="the update's one key: mean over contexts, the bare "
+                                                                 "prompt's, or mean over context types; None: hparams")
 
 
 def type_mean(keys: torch.Tensor, n_lengths: int) -> torch.Tensor:
