@@ -304,8 +304,7 @@ class EditedModel:
         from bench.registry import build_config, canonical_name, check_config_for_model, get_editor_class
         from bench.restore import fingerprint
 
-        args = results.config["args"]
-        cfg = RunConfig(**{f.name: args[f.name] for f in dataclasses.fields(RunConfig) if f.name in args})
+        cfg = RunConfig.recorded(results.config["args"])
         name = canonical_name(cfg.editors[0])
         editor_cls = get_editor_class(name)
         config = build_config(editor_cls, _parsed_args(cfg.editor_args).get(name, {}), preset=name)

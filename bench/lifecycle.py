@@ -35,7 +35,7 @@ from bench.registry import (
     get_editor_class,
     parse_editor_args,
 )
-from bench.resume import check_editor_resume, stamp
+from bench.resume import LEGACY_OPTIONS, check_editor_resume, recorded_option, stamp
 from bench.retention import EditorRows, evaluation_work, write_lifelong
 from bench.runlog import CASES_FORMAT, RunLog
 from bench.summary import per_case, sequential_curve, summarize
@@ -99,6 +99,13 @@ class RunConfig:
 
     def probes(self) -> ProbeConfig:
         return ProbeConfig(self.loc_unrelated, self.side_effects, self.fluency_prompts if self.side_effects else 0)
+
+    @classmethod
+    def recorded(cls, args: dict) -> RunConfig:
+        """The configuration config.json's `args` record; options a run predates as it ran them (LEGACY_OPTIONS),
+        fields a config has that this version does not know left out."""
+        return cls(**{f.name: recorded_option(args, f.name) for f in fields(cls)
+                      if f.name in args or f.name in LEGACY_OPTIONS})
 
 
 def validate(cfg: RunConfig) -> None:

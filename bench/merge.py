@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.lifecycle import RunConfig, finish, load_config
-from bench.resume import LEGACY_OPTIONS, RESUME_OPTIONS
+from bench.resume import RESUME_OPTIONS, recorded_option
 from bench.runlog import RunLog
 
 # A resume's options, but --limit may differ: the case lists are compared instead (_check_options).
@@ -45,9 +45,7 @@ def _merge(source: Path, target: Path, src: dict, dst: dict, editors: list[str] 
             "command": src.get("command"), "started": src.get("started"), "git": src.get("git"),
             "device": src.get("model", {}).get("device"), "n_cases": src.get("n_cases")}
     dst["merged"] = _as_list(dst.get("merged")) + [note]
-    # older configs too: options they predate ran as LEGACY_OPTIONS say; built before anything is written
-    args = {k: v for k, v in {**LEGACY_OPTIONS, **dst["args"]}.items() if k in RunConfig.__dataclass_fields__}
-    cfg = RunConfig(**args)
+    cfg = RunConfig.recorded(dst["args"])  # built before anything is written: a config it refuses changes nothing
     log.append(rows)
     log.write_config(dst)
     if rows:
@@ -56,15 +54,11 @@ def _merge(source: Path, target: Path, src: dict, dst: dict, editors: list[str] 
     return note
 
 
-def _option(run: dict, key: str):
-    """A run's option; one made before the option existed ran with its LEGACY_OPTIONS value."""
-    return run["args"].get(key, LEGACY_OPTIONS.get(key))
-
-
 def _check_options(source: Path, target: Path, src: dict, dst: dict) -> None:
-    differ = [k for k in SAME_OPTIONS if _option(src, k) != _option(dst, k)]
+    differ = [k for k in SAME_OPTIONS if recorded_option(src["args"], k) != recorded_option(dst["args"], k)]
     if differ:
-        detail = ", ".join(f"{k}={_option(src, k)!r} vs {_option(dst, k)!r}" for k in differ)
+        detail = ", ".join(f"{k}={recorded_option(src['args'], k)!r} vs {recorded_option(dst['args'], k)!r}"
+                           for k in differ)
         raise BenchError(f"bench merge: {source} and {target} differ in {detail}; only runs that one `bench run` "
                          "could have written together can be merged. Rerun the editors into the target with --resume.")
     src_ids, dst_ids = src.get("case_ids", []), dst.get("case_ids", [])

@@ -24,6 +24,12 @@ LEGACY_OPTIONS = {"scoring": "tf", "side_effects": False, "loc_unrelated": 0, "f
 RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
 WRITTEN_WITH = "written_with"  # on the same row: the RESUME_OPTIONS, RESUME_SETTINGS and the editor's digest
 
+
+
+def recorded_option(record: dict, key: str):
+    """An option as a run's args or a row's record hold it; one they predate ran with its LEGACY_OPTIONS value."""
+    return record.get(key, LEGACY_OPTIONS.get(key))
+
 UNUSABLE_CONFIG_ADVICE = (
     "Restore it from a copy (for a committed run: git checkout -- that file), or rerun the command that made the "
     "run with --resume: the run is then resumed only if every row's own record (written_with) matches the command, "
@@ -56,7 +62,7 @@ def check_rows_for_resume(out: Path, rows: list[dict], args: dict, unusable: str
     for row in marks:
         record = row[WRITTEN_WITH]
         for key, value in now.items():
-            before = record.get(key, LEGACY_OPTIONS.get(key))
+            before = recorded_option(record, key)
             if key not in ("device", "editor_config") and before != value:
                 raise BenchError(f"--resume: {what}, and the rows of {out} were written with "
                                  f"{key}={before!r}; this command has {key}={value!r}. Resume with the same "
@@ -88,8 +94,8 @@ def check_resume(path: Path, previous: dict, config: dict, loaded: bool = True) 
     """Refuse to resume with any option or setting that changes the rows, naming it; `loaded=False`: before the
     model is loaded, the settings known then (not the device)."""
     for key in RESUME_OPTIONS:
-        before = (previous.get("args") or {}).get(key, LEGACY_OPTIONS.get(key))
-        after = config["args"].get(key, LEGACY_OPTIONS.get(key))  # a config of that age rewritten (bench merge)
+        before = recorded_option(previous.get("args") or {}, key)
+        after = recorded_option(config["args"], key)  # a config of that age rewritten (bench merge)
         if before != after:
             flag = "--" + key.replace("_", "-")
             raise BenchError(
