@@ -296,9 +296,12 @@ class RunLog:
         """Refuse to go on where config.json records an editor's units but cases.jsonl holds none of its rows (the
         file deleted or gzipped to save space): summary.csv and per_case.csv are rewritten from cases.jsonl, so
         going on would drop that editor from both. Editors in `rerun` (this command runs them) get their rows again."""
+        recorded = [name for name, rec in (config.get("editors") or {}).items()
+                    if isinstance(rec, dict) and rec.get("units") and name not in rerun]
+        if not recorded:  # the usual resume: every recorded editor is rerun, and cases.jsonl is not read for this
+            return
         have = {r["editor"] for r in self.rows()}
-        gone = [name for name, rec in (config.get("editors") or {}).items()
-                if isinstance(rec, dict) and rec.get("units") and name not in have and name not in rerun]
+        gone = [name for name in recorded if name not in have]
         if gone:
             gz = self.cases_path.with_name(self.cases_path.name + ".gz")
             fix = f"gunzip {gz} first" if gz.exists() else "restore cases.jsonl (git keeps committed ones)"

@@ -30,10 +30,10 @@ PPL_STARTS = ("The", "In", "A", "It", "He", "She", "This", "When", "After", "Man
               "I", "You", "We", "According to")
 
 
-
 def locality_kind(case: EditCase) -> str:
     """The query kind NKL, Leak and Loc_gen are measured on for `case` (module docstring)."""
     return LOC if case.of_kind(LOC) else LOC_UNRELATED
+
 
 def nkl(top_ids: list[list[int]], top_logprobs: list[list[float]], edited: list[list[float]]) -> float:
     """Mean over answer positions of KL(P || Q) over P's top tokens and one bin for the rest; `edited[j]`: Q's
