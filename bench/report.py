@@ -61,7 +61,8 @@ LOC_NOTES = {
                  "unrelated data point\"), for every editor; Score (unrel.) and H (unrel.) combine Rel, Gen, Loc "
                  "(unrel.) and Por_hop.",
 }
-_MISSING = {"paper": "– in Loc/Score/H: the run predates the paper-locality fields (rerun it).",
+_PREDATES = "– in Loc/Score/H: the run predates the paper-locality fields (rerun it)."
+_MISSING = {"paper": _PREDATES, "asymmetric": _PREDATES,  # mode -> the note where a run lacks its fields
             "unrelated": "– in Loc/Score/H: the run scored no unrelated prompts (rerun it with --loc-unrelated N)."}
 FORMATS = ("markdown", "latex", "csv", "html")
 FEW_CASES = 20  # a bootstrap interval over fewer cases is flagged as unreliable
@@ -112,8 +113,7 @@ def _loc_note(records: list[dict], loc: str, ours: str = OURS) -> str:
     """The caption's explanation of a non-strict Loc, and a warning where a run lacks its fields."""
     missing = any((shown := _shown_for(r["editor"], loc, ours)) and r.get("Loc") is not None
                   and r.get(shown["Loc"]) is None for r in records)
-    return " ".join(x for x in (LOC_NOTES[loc], _MISSING["unrelated" if loc == "unrelated" else "paper"]
-                                if missing else "") if x)
+    return " ".join(x for x in (LOC_NOTES[loc], _MISSING[loc] if missing else "") if x)
 
 
 def _header(metric: str, loc: str) -> str:

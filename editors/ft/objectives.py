@@ -32,12 +32,12 @@ def target_new_nll(scorer: Scorer, rows: list[Encoded],
     # logp[:, j] predicts the token after position (width - n_keep + j), as in Scorer.score; each row's target
     # sits right-aligned in columns 0 .. n_keep - 2 (one gather for all rows: a per-row slice of the
     # vocabulary-wide log-probs would cost a full-size zero tensor per row in the backward)
+    starts = [n_keep - 1 - (len(e.ids) - e.target_start) for e in rows]  # each row's first target column
     targets = torch.zeros(len(rows), n_keep - 1, dtype=torch.long)
-    for r, e in enumerate(rows):
-        n_t = len(e.ids) - e.target_start
-        targets[r, n_keep - 1 - n_t:] = torch.tensor(e.ids[e.target_start:])
+    for r, (e, start) in enumerate(zip(rows, starts)):
+        targets[r, start:] = torch.tensor(e.ids[e.target_start:])
     picked = logp[:, :-1].gather(-1, targets.to(logp.device)[..., None])[..., 0]
-    losses = [-picked[r, n_keep - 1 - (len(e.ids) - e.target_start):].mean() for r, e in enumerate(rows)]
+    losses = [-picked[r, start:].mean() for r, start in enumerate(starts)]
     return torch.stack(losses).mean()
 
 
