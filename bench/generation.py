@@ -28,9 +28,21 @@ _SENTENCE_END = re.compile(r"(\S*?)([.!?])(?=\s)")
 _ABBREVIATION = re.compile(r"(?:[A-Z][a-z]{0,2}|(?:[A-Za-z]\.)+[A-Za-z])")  # St. Dr. Mr. Jr. U.S. D.C.
 
 
+def _plain(text: str) -> str:
+    """Lower case, punctuation as spaces, single spaces."""
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
 def normalize(text: str) -> str:
     """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    return " ".join(_ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower())).split())
+    return " ".join(_ARTICLES.sub(" ", _plain(text)).split())
+
+
+def exact_match(generated: str, answers: Iterable[str]) -> bool:
+    """MQuAKE's multi-hop answer rule (MH_Acc): alias-aware exact match after lower-casing and dropping
+    punctuation (articles kept, no prefix match: stricter than `answer_matches`)."""
+    gen = _plain(generated)
+    return bool(gen) and any(gen == _plain(a) for a in answers if a)
 
 
 def answer_matches(generated: str, answers: Iterable[str]) -> bool:

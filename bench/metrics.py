@@ -8,9 +8,6 @@ per_case.csv, summary.csv, the tables and the explorer share that one unit (benc
 
 from __future__ import annotations
 
-import re
-import string
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -83,19 +80,6 @@ def locality_agreement(post_pred: list[int], pre_pred: list[int]) -> float:
     if n == 0:
         return 0.0
     return sum(a == b for a, b in zip(post_pred[:n], pre_pred[:n])) / max(len(post_pred), len(pre_pred))
-
-
-_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
-
-
-def normalize_answer(text: str) -> str:
-    return " ".join(_PUNCT.sub(" ", text.lower()).split())
-
-
-def exact_match(generated: str, answers: Iterable[str]) -> bool:
-    """Alias-aware exact match after lower-casing and dropping punctuation."""
-    gen = normalize_answer(generated)
-    return bool(gen) and any(gen == normalize_answer(a) for a in answers if a)
 
 
 def harmonic_mean(values: list[float]) -> float:

@@ -28,9 +28,9 @@ from bench.answers import SCORINGS, add_generated_answers, drop_teacher_forced, 
 from bench.data.schema import FLUENCY, LOCALITY_KINDS, NHOP, REL, EditCase
 from bench.editor import Editor, PreparedRequests, Request
 from bench.errors import BenchError
-from bench.generation import GEN_TOKENS, SENTENCE_STOP, cut_answer
+from bench.generation import GEN_TOKENS, SENTENCE_STOP, cut_answer, exact_match
 from bench.lifelong import EvalOptions, EvalPlan, make_plan
-from bench.metrics import exact_match, locality_agreement
+from bench.metrics import locality_agreement
 from bench.restore import Fingerprint, fingerprint
 from bench.runlog import EDIT_COST, unit_key_cases, unit_key_edit
 from bench.scoring import Prepared, Scorer

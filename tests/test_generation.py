@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from bench.generation import answer_matches, cut_answer, ngram_entropy, normalize, sentence_end
+from bench.generation import answer_matches, cut_answer, exact_match, ngram_entropy, normalize, sentence_end
 
 
 def test_normalize_drops_case_punctuation_articles_and_spaces():
@@ -45,3 +45,9 @@ def test_ngram_entropy_by_hand():
     assert ngram_entropy("a b a b") == pytest.approx(expected)
     assert ngram_entropy("") == 0.0
     assert ngram_entropy("the gods the gods the gods the gods") < ngram_entropy("one two three four five six seven")
+
+
+def test_exact_match_is_mquakes_whole_answer_rule():
+    assert exact_match("Kolinda Grabar-Kitarović.", ["Someone", "kolinda grabar kitarović"])
+    assert not exact_match("", ["x"]) and not exact_match("Paris, France", ["Paris"])
+    assert not exact_match("The Hague", ["Hague"])  # articles stay, unlike normalize
