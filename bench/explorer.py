@@ -1,9 +1,11 @@
 """`bench report RUN_DIR... --format html --out FILE.html`: one self-contained results explorer.
 
 The page needs no network when viewed: its CSS and JavaScript (bench/explorer_assets/) and its figures (PNG, base64)
-are inlined. It holds the summary table with 95% intervals (sortable, the reference row marked), the paper's
-layouts named with --table, the overview and sequential figures of each run, and a case browser (bench/
-explorer_cases.py) showing each query's prompt, expected answer and every editor's answer as text with its score.
+are inlined, and the case browser's data is gzipped and base64-encoded in the page (`page_data` reads it back; the
+browser unpacks it with DecompressionStream), which keeps a page of many runs' answers a few MB. It holds the summary
+table with 95% intervals (sortable, the reference row marked), the paper's layouts named with --table, the overview
+and sequential figures of each run, and a case browser (bench/explorer_cases.py) showing each query's prompt,
+expected answer and every editor's answer as text with its score.
 Runs of several models are kept apart: the summary gains a model column and the browser names each editor with
 its model ("rome · gemma3-270m"); a page of one model has neither.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import html
 import json
 import logging
@@ -83,9 +86,25 @@ def build_page(run_dirs: list[str], tables: list[str] | tuple = (), loc: str = "
     replace = {"{{TITLE}}": html.escape(title or "Knowledge-editing results explorer"),
                "{{RUNS}}": _runs(run_dirs, choices), "{{BODY}}": "\n".join(s for s in sections if s),
                "{{CSS}}": (ASSETS / "explorer.css").read_text(), "{{JS}}": (ASSETS / "explorer.js").read_text(),
-               "{{DATA}}": json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")}
+               "{{DATA}}": pack_data(data)}
     return re.sub("|".join(re.escape(k) for k in replace), lambda m: replace[m.group(0)],
                   (ASSETS / "page.html").read_text())
+
+
+def pack_data(data: dict) -> str:
+    """The browser's data as the page holds it: compact JSON, gzipped (no timestamp, so the same runs give the same
+    page) and base64-encoded."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
+
+
+def page_data(page: str) -> dict:
+    """The browser's data of an explorer page's HTML (the inverse of `pack_data`)."""
+    found = re.search(r'<script type="application/gzip\+base64" id="data">([^<]*)</script>', page)
+    if not found:
+        raise BenchError("this page holds no explorer data: not made by `bench report --format html`, or made "
+                         "before 2026-12-06, when the data was plain JSON; remake it with its command")
+    return json.loads(gzip.decompress(base64.b64decode(found.group(1))))
 
 
 def _chosen_only(entries: list[dict], run: str, left_out: set[tuple[str, str, str]]) -> list[dict]:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.explorer import build_page, markdown_tables_to_html
+from bench.errors import BenchError
+from bench.explorer import build_page, markdown_tables_to_html, pack_data, page_data
 from bench.explorer_cases import merge_cases, run_cases, run_rows
 from bench.tables import is_reference
 from tests.test_runner import _record
@@ -124,7 +125,20 @@ def twin_dir(run_dir, tmp_path_factory) -> Path:
 
 
 def _page_data(page: str) -> dict:
-    return json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S).group(1))
+    return page_data(page)
+
+
+def test_packed_data_round_trips_and_keeps_markup_out_of_the_page():
+    data = {"cases": [{"id": "1", "answers": {"rome": [["</script><b>x", 100.0, None]]}}], "editors": ["rome"]}
+    packed = pack_data(data)
+    assert packed == pack_data(data)  # no timestamp in the gzip header: the same runs give the same page
+    assert set(packed) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+    assert page_data(f'<script type="application/gzip+base64" id="data">{packed}</script>') == data
+
+
+def test_page_data_of_a_page_without_data_says_what_to_do():
+    with pytest.raises(BenchError, match="remake it with its command"):
+        page_data('<script type="application/json" id="data">{}</script>')
 
 
 def _summary_rows(page: str) -> list[tuple[str, str | None]]:
@@ -228,6 +242,10 @@ class Browser:
         self.call("Page.navigate", url=url)
         deadline = time.time() + 60
         while not self.eval("document.readyState === 'complete'") and time.time() < deadline:
+            time.sleep(0.1)
+        # an explorer unpacks its data after loading; it marks the body ready when done
+        while (self.eval("!!document.getElementById('data') && document.body.dataset.ready !== '1'")
+               and time.time() < deadline):
             time.sleep(0.1)
         self.eval("0")  # drain the events of loading (errors) before the caller checks
 

@@ -1,7 +1,7 @@
 // The explorer's behaviour: sortable tables and the case browser. No network, no libraries.
 (function () {
   "use strict";
-  var DATA = JSON.parse(document.getElementById("data").textContent);
+  var DATA = null;  // the case browser's data, unpacked by loadData (bench/explorer.py pack_data)
   var MAX_LISTED = 500;
 
   function el(tag, attrs, children) {
@@ -42,7 +42,14 @@
 
   // --- case browser ---
   var root = document.getElementById("browser");
-  if (root) buildBrowser(root);
+
+  function loadData() {
+    var text = atob(document.getElementById("data").textContent.trim());
+    var bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(JSON.parse);
+  }
 
   function options(select, values, allLabel) {
     select.appendChild(el("option", {value: "", text: allLabel}));
@@ -191,5 +198,13 @@
     refresh();
   }
 
-  document.body.setAttribute("data-ready", "1");
+  loadData().then(function (data) {
+    DATA = data;
+    if (root) buildBrowser(root);
+    document.body.setAttribute("data-ready", "1");
+  }, function (err) {
+    if (root) root.appendChild(el("p", {"class": "note", text: "The case browser's data could not be unpacked "
+      + "(this browser has no DecompressionStream: Chrome 80, Firefox 113, Safari 16.4 or later): " + err}));
+    console.error("explorer data: " + err);
+  });
 })();
