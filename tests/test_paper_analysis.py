@@ -173,3 +173,31 @@ def test_newer_editors_pairs_each_claim_by_case_and_names_the_runs_still_missing
     assert serac.endswith("| n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; Loc +50.0 [+50.0, +50.0]; "
                           "Por_hop +100.0 [+100.0, +100.0]; H +0.0 [+0.0, +0.0]")  # _run sets Gen 0 for both
     assert "missing: no alphaedit rows in suite-smollm2/counterfact-sequential-alphaedit" in lines[1]
+
+
+def test_wise_routing_scores_every_edit_prompt_three_ways_and_forcing_off_is_the_unedited_model(tmp_path, tiny_llama):
+    from bench.data.schema import LOC, REL, Edit, EditCase, Query
+    from bench.editor import Request
+    from bench.paper.analysis import wise_routing
+    from editors.wise import WISE, WISEConfig
+
+    records = [{"src": f"q{i}", "alt": "x", "rephrase": "r", "loc": p, "loc_ans": a, "subject": ""}
+               for i, (p, a) in enumerate([("Rome is the capital of", "Italy"), ("Berlin is in", "Germany")])]
+    (tmp_path / "irrelevant.json").write_text(json.dumps(records))
+    cases = [EditCase(f"c{i}", "fixture", [Edit(p, "", t)], [Query(REL, p, t), Query(LOC, "Max Mosley is from", "UK")])
+             for i, (p, t) in enumerate([("Toko Yasuda plays the", "Italy"), ("Danielle Darrieux speaks", "guitar"),
+                                         ("Spike Hughes originates from", "Paris")])]
+    editor = WISE(tiny_llama, WISEConfig(irrelevant=f"mend:{tmp_path / 'irrelevant.json'}", alpha=0.05, beta=0.5,
+                                         gamma=0.25, edit_lr=10.0, n_iter=10))
+    unedited = [editor.score([Request(c, c.queries[0])])[0].accuracy for c in cases]
+    immediate, final, loc = wise_routing.run(cases, editor)
+    assert [len(x) for x in immediate] == [1, 1, 1] and [len(x) for x in loc] == [1, 1, 1]
+    assert all(p.routed for case in final["side"] for p in case)
+    assert not any(p.routed for case in final["main"] for p in case)
+    assert [case[0].accuracy for case in final["main"]] == unedited
+    assert all(p.routed == (p.ratio >= 1) for case in final["routed"] for p in case)
+    assert editor.config.act_ratio == WISEConfig().act_ratio  # forcing is undone
+    lines = wise_routing.cohort_table(immediate, final, loc, size=2)
+    assert len(lines) == 3 and lines[1].split()[0] == "1-2" and lines[2].split()[0] == "3-3"
+    editor.reset()
+    assert editor.last_routing is None

@@ -36,7 +36,16 @@ from editors.locate.upper import FromMLP, from_mlp, sequential
 from editors.wise.config import WISEConfig, edit_layer
 from editors.wise.memory import SideMemories
 from editors.wise.prompts import context_prefixes, irrelevant_texts
-from editors.wise.routing import MAIN, margin_loss, route, row_distance, side_difference, span_mask, token_distance
+from editors.wise.routing import (
+    MAIN,
+    Routing,
+    margin_loss,
+    route,
+    row_distance,
+    side_difference,
+    span_mask,
+    token_distance,
+)
 
 
 class WISE(BatchInFlight, Editor):
@@ -61,6 +70,7 @@ class WISE(BatchInFlight, Editor):
         self._prefixes: list[str] | None = None
         self._irrelevant: list[str] | None = None
         self.last_losses: list[float] = []
+        self.last_routing: Routing | None = None  # the last full pass's routing (diagnosis only)
 
     # -- the contract -----------------------------------------------------------------
     def edit(self, cases: list[EditCase]) -> None:
@@ -75,7 +85,7 @@ class WISE(BatchInFlight, Editor):
             self._handle.remove()
             self._handle = None
         self.memories = self._fresh()
-        self._batch = self._live = None
+        self._batch = self._live = self.last_routing = None
 
     def describe(self) -> dict:
         return {**super().describe(), "module": module_path(self.model, *self.site),
@@ -221,6 +231,7 @@ class WISE(BatchInFlight, Editor):
         if not candidates:
             choice = torch.full((n_rows,), MAIN, device=x.device)
             self._live = (id(batch.metas), choice, candidates)
+            self.last_routing = Routing(x.new_zeros((n_rows, 0)), x.new_zeros(0), choice)
             return choice, candidates, {}
         lengths = batch.prompt_lengths or [width - pad for pad in batch.pad]
         span = span_mask(batch.pad, lengths, width, x.device)
@@ -231,6 +242,7 @@ class WISE(BatchInFlight, Editor):
         thresholds = torch.tensor([self.memories.threshold(m, ratio) for m in candidates], device=x.device)
         choice = route(distances, thresholds)
         self._live = (id(batch.metas), choice, candidates)
+        self.last_routing = Routing(distances.detach(), thresholds, choice)
         return choice, candidates, differences
 
     # -- helpers ------------------------------------------------------------------------

@@ -9,10 +9,21 @@ the answer) for edit rows and queries, the whole text for irrelevant rows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 MAIN = -1  # route: no side memory answers
+
+
+@dataclass(frozen=True)
+class Routing:
+    """One full pass's decision, kept for diagnosis (bench/paper/analysis/wise_routing.py): (rows, memories)
+    distances, (memories,) thresholds, and each row's memory (MAIN: none)."""
+
+    distances: torch.Tensor
+    thresholds: torch.Tensor
+    choice: torch.Tensor
 
 
 def side_difference(x: torch.Tensor, side: torch.Tensor, main: torch.Tensor, conv1d: bool) -> torch.Tensor:
