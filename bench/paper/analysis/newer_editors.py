@@ -4,7 +4,7 @@ bootstrap: 1000 resamples, seed 0, 95% intervals; results/README.md "Today's edi
 - AlphaEdit vs MEMIT and r-ROME vs ROME after 100 sequential CounterFact edits (every edited case scored on the
   final model);
 - EMMET vs MEMIT with 100 CounterFact edits in one batch;
-- WISE vs GRACE after 100 sequential ZsRE edits;
+- WISE vs GRACE after 100 sequential ZsRE edits, at the authors' shard size and scaled to the model;
 - SERAC as published vs our variant serac-icl on Table 2's 200 CounterFact and 200 ZsRE cases.
 
 A comparison whose run is not there yet is listed as missing, with the run folder it needs.
@@ -36,6 +36,8 @@ CLAIMS = (  # (claim, (run of the newer editor, editor), (run of the one it revi
      BATCH),
     ("WISE keeps reliability and locality together under sequential editing, unlike GRACE",
      ("suite-smollm2/zsre-sequential-wise", "wise"), ("suite-smollm2/zsre-sequential", "grace"), FINAL),
+    ("The same with the authors' 500 edits per shard scaled to SmolLM2's side memory (save_freq=10)",
+     ("suite-smollm2/zsre-sequential-wise-shard10", "wise"), ("suite-smollm2/zsre-sequential", "grace"), FINAL),
     ("SERAC as published against our in-context variant, CounterFact (Table 2)",
      ("suite-smollm2/counterfact-newer", "serac"), ("suite-smollm2/counterfact", "serac-icl"), SINGLE),
     ("SERAC as published against our in-context variant, ZsRE (Table 2)",
