@@ -55,10 +55,10 @@ def _merge(source: Path, target: Path, src: dict, dst: dict, editors: list[str] 
 
 
 def _check_options(source: Path, target: Path, src: dict, dst: dict) -> None:
-    differ = [k for k in SAME_OPTIONS if recorded_option(src["args"], k) != recorded_option(dst["args"], k)]
+    options = {k: (recorded_option(src["args"], k), recorded_option(dst["args"], k)) for k in SAME_OPTIONS}
+    differ = {k: pair for k, pair in options.items() if pair[0] != pair[1]}
     if differ:
-        detail = ", ".join(f"{k}={recorded_option(src['args'], k)!r} vs {recorded_option(dst['args'], k)!r}"
-                           for k in differ)
+        detail = ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in differ.items())
         raise BenchError(f"bench merge: {source} and {target} differ in {detail}; only runs that one `bench run` "
                          "could have written together can be merged. Rerun the editors into the target with --resume.")
     src_ids, dst_ids = src.get("case_ids", []), dst.get("case_ids", [])

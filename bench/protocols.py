@@ -139,8 +139,8 @@ class Baseline:
             for ref, r, s in zip(refs, requests, scores):
                 if r.query.kind in LOCALITY_KINDS:
                     ref.pred_ids = s.pred_ids
-                if cfg.side_effects and r.query.kind in LOCALITY_KINDS and r.query.kind == locality_kind(r.case):
-                    ref.top_ids, ref.top_logprobs = s.top_ids, s.top_logprobs
+                    if cfg.side_effects and r.query.kind == locality_kind(r.case):
+                        ref.top_ids, ref.top_logprobs = s.top_ids, s.top_logprobs
                 if r.query.kind == REL:
                     ref.known = s.accuracy == 1.0
             if cfg.generates:

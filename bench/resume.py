@@ -24,12 +24,6 @@ LEGACY_OPTIONS = {"scoring": "tf", "side_effects": False, "loc_unrelated": 0, "f
 RESUME_SETTINGS = {"dtype": ("args", "dtype"), "encoder": ("args", "encoder"), "device": ("model", "device")}
 WRITTEN_WITH = "written_with"  # on the same row: the RESUME_OPTIONS, RESUME_SETTINGS and the editor's digest
 
-
-
-def recorded_option(record: dict, key: str):
-    """An option as a run's args or a row's record hold it; one they predate ran with its LEGACY_OPTIONS value."""
-    return record.get(key, LEGACY_OPTIONS.get(key))
-
 UNUSABLE_CONFIG_ADVICE = (
     "Restore it from a copy (for a committed run: git checkout -- that file), or rerun the command that made the "
     "run with --resume: the run is then resumed only if every row's own record (written_with) matches the command, "
@@ -46,6 +40,11 @@ def stamp(args: dict, device: str | None, editor_config: dict) -> dict:
     out["device"] = device
     out["editor_config"] = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     return out
+
+
+def recorded_option(record: dict, key: str):
+    """An option as a run's args or a row's record hold it; one they predate ran with its LEGACY_OPTIONS value."""
+    return record.get(key, LEGACY_OPTIONS.get(key))
 
 
 def check_rows_for_resume(out: Path, rows: list[dict], args: dict, unusable: str | None) -> dict[str, dict]:

@@ -201,3 +201,14 @@ def test_wise_routing_scores_every_edit_prompt_three_ways_and_forcing_off_is_the
     assert len(lines) == 3 and lines[1].split()[0] == "1-2" and lines[2].split()[0] == "3-3"
     editor.reset()
     assert editor.last_routing is None
+
+
+def test_an_analysis_s_editor_args_are_typed_and_checked_as_bench_run_s():
+    from bench.errors import BenchError
+    from bench.paper.analysis import editor_config
+    from editors.wise import WISE, WISEConfig
+
+    config = editor_config(WISE, "save_freq=10,mask_ratio=0.1")
+    assert (config.save_freq, config.mask_ratio) == (10, 0.1) and editor_config(WISE, "") == WISEConfig()
+    with pytest.raises(BenchError, match="Did you mean 'save_freq'"):
+        editor_config(WISE, "save_freqq=3")

@@ -8,7 +8,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.lifelong import EvalOptions, make_plan
-from bench.perf.stream_plan import StreamCost, measure, table, theil_sen, workers_wall
+from bench.perf.stream_plan import StreamCost, measure, planned_cases, table, theil_sen, workers_wall
 
 
 def _run(folder, seconds, peaks, wall, planned):
@@ -31,7 +31,8 @@ def test_a_linear_cost_is_recovered_and_summed_exactly(tmp_path):
     assert cost.edit_seconds(1000) == pytest.approx(sum(2 + 0.01 * k for k in range(1, 1001)))
     assert cost.peak_mb(1000) == pytest.approx(1050.0 + 0.5 * 900)
     planned = make_plan(1000, 100, EvalOptions()).planned_cases()
-    assert cost.seconds(1000, 100) == pytest.approx(cost.edit_seconds(1000) + 1.5 * planned)
+    assert planned_cases(1000) == planned
+    assert cost.seconds(1000, planned) == pytest.approx(cost.edit_seconds(1000) + 1.5 * planned)
 
 
 def test_a_falling_cost_is_load_not_method_and_predicts_flat(tmp_path):

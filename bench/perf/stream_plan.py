@@ -49,11 +49,9 @@ class StreamCost:
         """Predicted seconds of edits 1..n: the sum over k of level + growth (k - middle)."""
         return n * self.level + self.seconds_growth * (n * (n + 1) / 2 - n * self.middle)
 
-    def eval_seconds(self, n: int, every: int) -> float:
-        return make_plan(n, every, EvalOptions()).planned_cases() * self.eval_seconds_per_case
-
-    def seconds(self, n: int, every: int) -> float:
-        return self.edit_seconds(n) + self.eval_seconds(n, every)
+    def seconds(self, n: int, scored: int) -> float:
+        """Predicted seconds of n edits whose evaluation scores `scored` cases (`planned_cases`)."""
+        return self.edit_seconds(n) + scored * self.eval_seconds_per_case
 
     def peak_mb(self, n: int) -> float:
         return self.peak_mb_last + self.mb_growth * max(0, n - self.edits)
@@ -104,24 +102,26 @@ def workers_wall(stream_seconds: list[float], workers: int) -> float:
     return max(loads)
 
 
+def planned_cases(n: int) -> int:
+    """Cases the default evaluation plan scores for n edits at ten points along the stream (the same for every
+    editor)."""
+    return make_plan(n, max(1, n // 10), EvalOptions()).planned_cases()
+
+
 def table(streams: list[StreamCost], edits: list[int], workers: list[int]) -> list[str]:
     """The prediction as printed: per editor and N, hours on one core and peak GB; then all editors on W workers."""
+    scored = {n: planned_cases(n) for n in edits}
+    seconds = [[s.seconds(n, scored[n]) for n in edits] for s in streams]  # per editor, per N
     lines = [f"{'editor':<11} {'measured':>8} {'s/edit':>7} {'+s/100':>7} {'s/case':>7} "
              + " ".join(f"{f'{n:,} edits: h':>15} {'GB':>5}" for n in edits)]
-    for s in streams:
-        cells = " ".join(f"{s.seconds(n, every(n)) / 3600:15.1f} {s.peak_mb(n) / 1024:5.2f}" for n in edits)
+    for s, row in zip(streams, seconds):
+        cells = " ".join(f"{t / 3600:15.1f} {s.peak_mb(n) / 1024:5.2f}" for n, t in zip(edits, row))
         lines.append(f"{s.editor:<11} {s.edits:>8} {s.level:7.2f} {100 * s.seconds_growth:7.2f} "
                      f"{s.eval_seconds_per_case:7.2f} {cells}")
     for w in workers:
-        walls = " ".join(f"{workers_wall([s.seconds(n, every(n)) for s in streams], w) / 3600:15.1f} {'':>5}"
-                         for n in edits)
+        walls = " ".join(f"{workers_wall(list(column), w) / 3600:15.1f} {'':>5}" for column in zip(*seconds))
         lines.append(f"{f'all, {w} worker(s)':<44} {walls}")
     return lines
-
-
-def every(n: int) -> int:
-    """The evaluation interval the prediction assumes: ten points along the stream."""
-    return max(1, n // 10)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,3 +23,12 @@ def results_parser(doc: str, out: str) -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"), help="the results folder holding the runs")
     p.add_argument("--out", type=Path, default=None, help=f"default RESULTS/{out}")
     return p
+
+
+def editor_config(editor_cls, text: str):
+    """An analysis's `--editor-args key=value,key=value` as the editor's typed, range-checked configuration: the
+    parser and checks of `bench run --editor-args` (its defaults when `text` is empty)."""
+    from bench.registry import build_config, parse_editor_args
+
+    settings = parse_editor_args(f"{editor_cls.name}:{text}")[editor_cls.name] if text else {}
+    return build_config(editor_cls, settings)

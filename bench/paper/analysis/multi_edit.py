@@ -29,8 +29,8 @@ from bench.data import load_dataset
 from bench.data.schema import HOP, NHOP, REL, EditCase, Query
 from bench.editor import Resources
 from bench.models import load_model
+from bench.paper.analysis import editor_config
 from bench.scoring import Prepared, Scorer
-from editors.instructed.config import InstructEdConfig
 from editors.instructed.editor import InstructEd
 from editors.instructed.instructions import format_prompt
 
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cases = [c for c in load_dataset(args.dataset, args.data_dir, args.limit) if len(c.edits) >= args.min_edits]
     lm = load_model(args.model, "cpu")
-    settings = dict(kv.split("=", 1) for kv in args.editor_args.split(",") if kv)
-    editor = InstructEd(lm, InstructEdConfig(**settings), Resources(data_dir=args.data_dir))
+    editor = InstructEd(lm, editor_config(InstructEd, args.editor_args), Resources(data_dir=args.data_dir))
     editor.edit(cases)
     scorer = Scorer(lm.model, lm.tokenizer)
     items = probes(cases, args.multihop)

@@ -25,7 +25,7 @@ from bench.data import load_dataset
 from bench.data.schema import LOC, REL, EditCase
 from bench.editor import Request, Resources
 from bench.models import load_model
-from editors.wise.config import WISEConfig
+from bench.paper.analysis import editor_config
 from editors.wise.editor import WISE
 from editors.wise.routing import MAIN
 
@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--editor-args", default="", help="WISE settings, key=value,key=value")
     args = parser.parse_args(argv)
     cases = load_dataset(args.dataset, args.data_dir, args.edits)
-    settings = {k: type(getattr(WISEConfig(), k))(v) for k, v in
-                (kv.split("=", 1) for kv in args.editor_args.split(",") if kv)}
-    editor = WISE(load_model(args.model, "cpu"), WISEConfig(**settings), Resources(data_dir=args.data_dir))
+    config = editor_config(WISE, args.editor_args)
+    editor = WISE(load_model(args.model, "cpu"), config, Resources(data_dir=args.data_dir))
     immediate, final, loc = run(cases, editor)
-    print(f"WISE on {args.model}, {len(cases)} {args.dataset} edits made one after another ({settings or 'defaults'});"
+    settings = args.editor_args or "defaults"
+    print(f"WISE on {args.model}, {len(cases)} {args.dataset} edits made one after another ({settings});"
           " Rel in %: right after its edit (now), and on the final model as routed, through the side memory always,"
           " and without it; %route: Rel prompts routed; d/thr: median distance over threshold; Loc%rt: locality"
           " prompts routed")
