@@ -66,3 +66,26 @@ def test_a_value_outside_its_interval_draws_no_negative_error_bar(tmp_path):
     rome = [seg for c in lines for seg in c.get_segments() if seg[0][0] == 1][0]  # rome is the second bar
     assert rome[0][1] == 50.0 and rome[1][1] == 60.0  # from the value up to hi, nothing below
     assert bar_charts([odd], tmp_path)
+
+
+def test_an_inlined_figure_is_a_palette_png_that_looks_like_the_full_colour_one_and_is_stable():
+    import io
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    from bench.plots import png_bytes
+
+    full = io.BytesIO()
+    fig = overview_figure(RECORDS)
+    fig.savefig(full, dpi=100, format="png")
+    plt.close(fig)
+    compact = png_bytes(overview_figure(RECORDS))
+    assert compact == png_bytes(overview_figure(RECORDS))  # same figure, same bytes
+    assert len(compact) < 0.6 * len(full.getvalue())
+    image = Image.open(io.BytesIO(compact))
+    assert image.mode == "P"
+    reference = np.asarray(Image.open(io.BytesIO(full.getvalue())).convert("RGB"), dtype=float)
+    assert image.size == (reference.shape[1], reference.shape[0])
+    assert np.abs(np.asarray(image.convert("RGB"), dtype=float) - reference).mean() < 2.0  # out of 255
