@@ -120,11 +120,16 @@ def _chosen_only(entries: list[dict], run: str, left_out: set[tuple[str, str, st
 
 
 def _without_rows(records: list[dict], cases: list[dict], several: bool) -> list[str]:
-    """Editors of the summary whose runs keep no per-query rows: the browser names them instead of leaving them
-    out without a word."""
-    shown = {e for c in cases for e in c["answers"]}
-    names = [model_label(r["editor"], r["model"]) if several else r["editor"] for r in records]
-    return [n for n in dict.fromkeys(names) if n not in shown]
+    """Summary rows (editor, dataset, protocol) whose runs keep no per-query rows, as "editor on dataset
+    (protocol)": the browser names each gap instead of leaving it out without a word; an editor with rows on one
+    dataset and none on another is named for the other."""
+    shown = {(e, c["dataset"], c["protocol"]) for c in cases for e in c["answers"]}
+    gaps = []
+    for r in records:
+        name = model_label(r["editor"], r["model"]) if several else r["editor"]
+        if (name, r["dataset"], r["protocol"]) not in shown:
+            gaps.append(f"{name} on {r['dataset']}" + ("" if r["protocol"] == "single" else f" ({r['protocol']})"))
+    return list(dict.fromkeys(gaps))
 
 
 def _several_models(records: list[dict]) -> bool:

@@ -340,10 +340,15 @@ def begin_editor(state: RunState, name: str, record: dict) -> None:
     state.log.write_config(state.config)
 
 
-def end_editor(state: RunState, name: str, seconds: float) -> None:
-    """Record the editor's seconds (this start's plus earlier starts') and unit count, and re-summarise."""
+def end_editor(state: RunState, name: str, seconds: float, finished: bool = True) -> None:
+    """Record the editor's seconds (this start's plus earlier starts'; also of a start that stopped part-way, which
+    the suite's estimates read) and, once every unit is done, its unit count, which marks it finished; re-summarise."""
     spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
     state.config["editors"][name]["seconds"] = round(spent + seconds, 3)
+    if not finished:
+        state.log.write_config(state.config)
+        finish(state.log, state.meta, state.config, state.cfg)
+        return
     state.config["editors"][name]["units"] = unit_count(len(state.cases), state.pcfg)
     if state.pcfg.name == "sequential":
         mine = EditorRows([r for r in state.log.rows() if r["editor"] == name])
@@ -368,8 +373,15 @@ def unit_count(n: int, pcfg: ProtocolConfig) -> int:
 
 
 def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
-    """(Re)write summary.csv, curve.csv and plots from everything in cases.jsonl."""
+    """(Re)write summary.csv, curve.csv and plots from the rows in cases.jsonl of the editors config.json records
+    as finished (`units`): an editor stopped part-way keeps its rows for --resume but gets no summary row, which
+    would otherwise stand beside the others with a fraction of their cases."""
+    finished = {n for n, e in config["editors"].items() if isinstance(e, dict) and e.get("units")}
     rows = log.rows()
+    unfinished = sorted({r["editor"] for r in rows} - finished)
+    if unfinished:
+        logger.info("left out of %s/summary.csv until they finish (--resume): %s", log.out, ", ".join(unfinished))
+        rows = [r for r in rows if r["editor"] in finished]
     options = {n: e.get("metric_options", {}) for n, e in config["editors"].items()}
     records = summarize(rows, meta, options, cfg.bootstrap, cfg.seed)
     log.write_summary(records)

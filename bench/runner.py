@@ -123,13 +123,14 @@ def hms(seconds: float) -> str:
 
 def _run_named_editor(state: RunState, name: str, editor, baseline: Baseline, done: set[str]) -> None:
     """Run `editor` under `name` on the units not `done`, record it in config.json, re-summarise. An interrupted
-    editor's time is recorded too (the suite's estimates read it)."""
+    editor's time is recorded too (the suite's estimates read it), but not as finished."""
     begin_editor(state, name, editor_record(editor))
-    started = time.time()
+    started, finished = time.time(), False
     try:
         _run_editor(editor, name, state, baseline, done)
+        finished = True
     finally:
-        end_editor(state, name, time.time() - started)
+        end_editor(state, name, time.time() - started, finished)
 
 
 def _run_editor(editor, name, state: RunState, baseline: Baseline, done: set[str]) -> None:

@@ -10,6 +10,7 @@ table whose `instructed` row is a control run). A choice is only ever used where
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections import defaultdict
@@ -73,8 +74,26 @@ def collect(run_dirs: list[str]) -> list[dict]:
         path = Path(d) / "summary.csv"
         if not path.exists():
             raise BenchError(f"{d}: no summary.csv (is it a run directory? a run writes it when an editor finishes)")
-        records += [{**rec, "run": str(d)} for rec in read_summary(path)]
+        mine = read_summary(path)
+        check_finished(Path(d), mine)
+        records += [{**rec, "run": str(d)} for rec in mine]
     return records
+
+
+def check_finished(run: Path, records: list[dict]) -> None:
+    """A summary row of an editor that the run's config.json does not record as finished (`units`) counts a part
+    of the cases: refuse it rather than publish it beside complete rows."""
+    config = run / "config.json"
+    if not config.exists():
+        return
+    editors = json.loads(config.read_text()).get("editors") or {}
+    for rec in records:
+        entry = editors.get(rec["editor"])
+        if not (isinstance(entry, dict) and entry.get("units")):
+            raise BenchError(f"{run}/summary.csv has a row of {rec['editor']} ({rec['dataset']}, {rec['protocol']},"
+                             f" n_cases {rec.get('n_cases')}), but {config} does not record {rec['editor']} as "
+                             "finished: the row counts only the cases done before the run stopped. Finish it "
+                             "with the run's command and --resume, or rewrite the summary without it.")
 
 
 def key(rec: dict) -> Key:

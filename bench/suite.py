@@ -181,19 +181,17 @@ def recorded_seconds(run_dir: Path) -> dict[str, float]:
 
 
 def covered_cases(run_dir: Path) -> dict[str, int]:
-    """Editor -> cases its summary covers. An interrupted editor has a summary row too (the runner re-summarises
-    whatever is written), over fewer cases. Without summary.csv, the case ids of cases.jsonl. Committed runs keep
-    summary.csv (their cases.jsonl may be gzipped)."""
+    """Editor -> cases done: a finished editor's summary row; an editor stopped part-way, which has no summary row,
+    its case ids in cases.jsonl. Committed runs keep summary.csv (their cases.jsonl may be gzipped)."""
     path = run_dir / "summary.csv"
     covered: dict[str, int] = {}
-    if path.exists():
-        for r in read_summary(path):
-            covered[r["editor"]] = max(covered.get(r["editor"], 0), int(r["n_cases"]))
-        return covered
+    for r in read_summary(path) if path.exists() else []:
+        covered[r["editor"]] = max(covered.get(r["editor"], 0), int(r["n_cases"]))
     ids: dict[str, set] = {}
     for row in RunLog(run_dir).rows() if (run_dir / "cases.jsonl").exists() else []:
-        ids.setdefault(row["editor"], set()).add(row["case_id"])
-    return {editor: len(cases) for editor, cases in ids.items()}
+        if row["editor"] not in covered:
+            ids.setdefault(row["editor"], set()).add(row["case_id"])
+    return covered | {editor: len(cases) for editor, cases in ids.items()}
 
 
 def print_estimate(rows: list[tuple], measured: dict[str, float], model: str = SPEED_REFERENCE) -> float:

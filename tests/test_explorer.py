@@ -400,7 +400,7 @@ def test_the_browser_takes_each_editor_from_its_chosen_run_and_names_those_witho
     assert main(["report", str(run_dir), str(bare), "--format", "html", "--out", str(out), *choose]) == 0
     browser.open(out.as_uri())
     note = browser.eval("document.getElementById('without-rows').textContent")
-    assert note.endswith(": ike.") and "keep no per-query rows" in note
+    assert re.search(r": ike on [\w.:-]+\.$", note) and "keep no per-query rows" in note
     assert browser.errors == []
 
 
@@ -444,3 +444,16 @@ def test_a_generated_answer_is_shown_with_its_verdict():
     assert _answer(rel) == [" Paris | generated: Paris, France ✓", 100.0, None]
     assert _answer(loc) == [" the", 50.0, " a"]  # every locality kind is scored against the unedited answer
     assert _answer(fluency) == ["generated: a b c", None, None]
+
+
+def test_the_browser_names_each_dataset_and_protocol_an_editor_has_no_rows_for():
+    from bench.explorer import _without_rows
+
+    def rec(editor, dataset, protocol="single", model="m"):
+        return {"editor": editor, "dataset": dataset, "protocol": protocol, "model": model}
+
+    records = [rec("rome", "counterfact"), rec("rome", "zsre"), rec("rome", "counterfact", "sequential/final"),
+               rec("ike", "counterfact")]
+    cases = [{"dataset": "counterfact", "protocol": "single", "answers": {"rome": [], "ike": []}}]
+    assert _without_rows(records, cases, several=False) == ["rome on zsre", "rome on counterfact (sequential/final)"]
+    assert _without_rows([rec("ike", "zsre", model="g")], cases, several=True) == ["ike · g on zsre"]

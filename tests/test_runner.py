@@ -123,6 +123,33 @@ def test_resume_with_another_editor_keeps_the_first_editors_record(dataset, tmp_
         assert {r["editor"] for r in csv.DictReader(fh)} == {"noedit", "ft-m"}
 
 
+def test_an_editor_stopped_part_way_gets_no_summary_row_until_it_finishes(dataset, tmp_path, monkeypatch):
+    """Once a run summarised everything in cases.jsonl: an editor stopped after 2 of 5 cases, then a resume naming
+    another editor, published a row counting 2 cases beside rows counting 5."""
+    from editors.ft.editor import FTEditor
+
+    out, edit, calls = tmp_path / "run", FTEditor.edit, []
+
+    def stop_at_the_third(self, cases):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return edit(self, cases)
+
+    ft_m = ["run", "--editors", "ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+            "--out", str(out), "--bootstrap", "50", *TF_ONLY, "--editor-args", "ft-m:num_steps=2", "--resume"]
+    monkeypatch.setattr(FTEditor, "edit", stop_at_the_third)
+    assert main(ft_m) != 0
+    monkeypatch.setattr(FTEditor, "edit", edit)
+    assert {r["editor"] for r in _cases(out)} == {"ft-m"}  # its two finished cases are kept for --resume
+    assert _run(dataset, out, "--resume") == 0
+    with (out / "summary.csv").open() as fh:
+        assert [(r["editor"], r["n_cases"]) for r in csv.DictReader(fh)] == [("noedit", "5")]
+    assert main(ft_m) == 0
+    with (out / "summary.csv").open() as fh:
+        assert sorted((r["editor"], r["n_cases"]) for r in csv.DictReader(fh)) == [("ft-m", "5"), ("noedit", "5")]
+
+
 def test_resume_does_not_rerun_a_finished_editor(dataset, tmp_path, caplog):
     out = tmp_path / "run"
     seq = ("--protocol", "sequential", "--eval-every", "2")

@@ -85,3 +85,24 @@ def test_the_explorers_figures_draw_only_the_rows_each_run_supplies(runs, monkey
     monkeypatch.setattr(explorer, "png_bytes", lambda figure: b"")
     explorer.build_page([main_run, control], choices=[f"instructed={main_run}"])
     assert "instructed" in drawn[0] and drawn[1:] == []  # control's only row is replaced: no figure of it
+
+
+def test_a_summary_row_of_an_editor_the_run_never_finished_is_refused(runs, capsys):
+    """A hand-trimmed or older run folder: summary.csv still holds a row of an editor stopped part-way."""
+    import csv
+    import json
+    from pathlib import Path
+
+    main_run, _ = runs
+    editors = [r["editor"] for r in csv.DictReader((Path(main_run) / "summary.csv").open())]
+    config = Path(main_run) / "config.json"
+    finished = {e: {"units": 4} for e in editors}
+    config.write_text(json.dumps({"editors": finished}))
+    assert report([main_run], table="table2")  # every row finished: reads as before
+    config.write_text(json.dumps({"editors": {**finished, "instructed": {"config": {}}}}))  # begun, never ended
+    with pytest.raises(BenchError) as err:
+        report([main_run], table="table2")
+    assert f"{main_run}/summary.csv has a row of instructed (counterfact, single, n_cases 4)" in str(err.value)
+    assert f"{config} does not record instructed as finished" in str(err.value) and "--resume" in str(err.value)
+    assert main(["report", main_run]) != 0
+    assert "This is a bug" not in capsys.readouterr().err

@@ -111,7 +111,7 @@ def test_an_interrupted_run_is_resumed(tiny_suite, tmp_path):
 
 
 def test_an_editor_interrupted_midway_is_not_finished(tiny_suite, tmp_path, monkeypatch):
-    """The runner summarises an interrupted editor's rows too: the suite must not take that row for the end."""
+    """An interrupted editor has no summary row but keeps its rows: the suite counts them, and runs the rest."""
     import bench.runner as runner
 
     out, real = tmp_path / "s", runner.run_protocol
