@@ -156,13 +156,24 @@ def _runs(run_dirs: list[str], choices: list[Choice | str] | tuple = ()) -> str:
         rev = (git.get("revision") or "")[:10]
         items.append(f"<li><code>{html.escape(str(d))}</code>: {config.get('n_cases', '?')} cases, model "
                      f"{html.escape(str(config.get('args', {}).get('model', '?')))}"
-                     + (f", git {rev}{' (dirty)' if git.get('dirty') else ''}" if rev else "") + "</li>")
+                     + (f", git {rev}{' (dirty)' if git.get('dirty') else ''}" if rev else "")
+                     + _rows_note(config.get("rows")) + "</li>")
     made = datetime.now().isoformat(timespec="seconds")
     chosen = "".join(f"<li><code>--from {html.escape(c if isinstance(c, str) else c.spec())}</code></li>"
                      for c in choices)
     note = f"<p>Where two runs hold the same editor, dataset and protocol, the row comes from:</p><ul class='runs'>" \
            f"{chosen}</ul>" if chosen else ""
     return f"<p>Made {made} from {len(run_dirs)} run(s):</p><ul class='runs'>{''.join(items)}</ul>{note}"
+
+
+def _rows_note(rows: str | list | None) -> str:
+    """A run whose per-query rows were attached from a rerun (bench.paper.attach_rows) says so: the browser's
+    answers for it are the rerun's, which reproduce its per-case values."""
+    if not rows:
+        return ""
+    full = " ".join(rows) if isinstance(rows, list) else str(rows)
+    return f'; <span class="rows-note" title="{html.escape(full)}">browser rows from a rerun that reproduces ' \
+           "its per_case.csv</span>"
 
 
 def _summary_table(records: list[dict], loc: str) -> str:

@@ -457,3 +457,15 @@ def test_the_browser_names_each_dataset_and_protocol_an_editor_has_no_rows_for()
     cases = [{"dataset": "counterfact", "protocol": "single", "answers": {"rome": [], "ike": []}}]
     assert _without_rows(records, cases, several=False) == ["rome on zsre", "rome on counterfact (sequential/final)"]
     assert _without_rows([rec("ike", "zsre", model="g")], cases, several=True) == ["ike · g on zsre"]
+
+
+def test_a_run_with_attached_rows_says_its_browser_rows_come_from_a_reproducing_rerun(run_dir, tmp_path):
+    from bench.explorer import build_page
+
+    copy = tmp_path / "attached"
+    shutil.copytree(run_dir, copy)
+    assert "rows-note" not in build_page([str(copy)])
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "rows": ["first <note>", "second"]}))
+    page = build_page([str(copy)])
+    assert 'title="first &lt;note&gt; second">browser rows from a rerun that reproduces its per_case.csv' in page
