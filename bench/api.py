@@ -75,6 +75,7 @@ def load_run(run_dir: str | Path) -> Results:
         read_summary,
         summary_columns,
     )
+    from bench.sources import check_finished
 
     run_dir = Path(run_dir)
     log = RunLog(run_dir)
@@ -84,8 +85,10 @@ def load_run(run_dir: str | Path) -> Results:
     summary_path, per_case_path = run_dir / "summary.csv", run_dir / "per_case.csv"
     if not summary_path.exists() or not per_case_path.exists():
         raise BenchError(f"{run_dir} has no summary.csv / per_case.csv yet (no editor finished)")
+    records = read_summary(summary_path)
+    check_finished(run_dir, records)
     table = _table_class()
-    summary = table(read_summary(summary_path), columns=summary_columns())
+    summary = table(records, columns=summary_columns())
     summary = summary.astype({"n_cases": int, **{c: float for c in summary.columns[5:]}})  # None -> NaN
     cases_of = read_per_case(per_case_path)
     present = [m for m in OPTIONAL_PER_CASE if any(c.values.get(m) is not None for cs in cases_of.values() for c in cs)]

@@ -206,6 +206,16 @@ def test_load_run_reads_the_gzipped_rows_results_commit(dataset, tmp_path):
     assert len(packed.rows) == 2 * 4 and packed.rows == res.rows
 
 
+def test_load_run_refuses_a_summary_row_of_an_editor_the_run_never_finished(dataset, tmp_path):
+    bench.evaluate("noedit", dataset, model="tiny-llama", device="cpu", bootstrap=20, limit=2, out=tmp_path / "run",
+                   scoring="tf", side_effects=False, loc_unrelated=0)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    del config["editors"]["noedit"]["units"]  # as a run stopped part-way recorded it
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BenchError, match="does not record noedit as finished"):
+        bench.load_run(tmp_path / "run")
+
+
 def test_load_run_of_a_committed_run_has_rows():
     committed = sorted(Path(README.parent, "results").glob("**/cases.jsonl.gz"))
     if not committed:
