@@ -123,12 +123,15 @@ def _without_rows(records: list[dict], cases: list[dict], several: bool) -> list
     """Summary rows (editor, dataset, protocol) whose runs keep no per-query rows, as "editor on dataset
     (protocol)": the browser names each gap instead of leaving it out without a word; an editor with rows on one
     dataset and none on another is named for the other."""
-    shown = {(e, c["dataset"], c["protocol"]) for c in cases for e in c["answers"]}
+    def protocol(label: str) -> str:  # a sequential run's rows hold both views: "sequential/final" -> "sequential"
+        return label.split("/")[0]
+
+    shown = {(e, c["dataset"], protocol(c["protocol"])) for c in cases for e in c["answers"]}
     gaps = []
     for r in records:
-        name = model_label(r["editor"], r["model"]) if several else r["editor"]
-        if (name, r["dataset"], r["protocol"]) not in shown:
-            gaps.append(f"{name} on {r['dataset']}" + ("" if r["protocol"] == "single" else f" ({r['protocol']})"))
+        name, kind = model_label(r["editor"], r["model"]) if several else r["editor"], protocol(r["protocol"])
+        if (name, r["dataset"], kind) not in shown:
+            gaps.append(f"{name} on {r['dataset']}" + ("" if kind == "single" else f" ({kind})"))
     return list(dict.fromkeys(gaps))
 
 

@@ -453,9 +453,11 @@ def test_the_browser_names_each_dataset_and_protocol_an_editor_has_no_rows_for()
         return {"editor": editor, "dataset": dataset, "protocol": protocol, "model": model}
 
     records = [rec("rome", "counterfact"), rec("rome", "zsre"), rec("rome", "counterfact", "sequential/final"),
-               rec("ike", "counterfact")]
-    cases = [{"dataset": "counterfact", "protocol": "single", "answers": {"rome": [], "ike": []}}]
-    assert _without_rows(records, cases, several=False) == ["rome on zsre", "rome on counterfact (sequential/final)"]
+               rec("rome", "counterfact", "sequential/after-edit"), rec("ike", "counterfact"),
+               rec("ike", "zsre", "sequential/final")]
+    cases = [{"dataset": "counterfact", "protocol": "single", "answers": {"rome": [], "ike": []}},
+             {"dataset": "zsre", "protocol": "sequential/after-edit", "answers": {"ike": []}}]
+    assert _without_rows(records, cases, several=False) == ["rome on zsre", "rome on counterfact (sequential)"]
     assert _without_rows([rec("ike", "zsre", model="g")], cases, several=True) == ["ike · g on zsre"]
 
 
