@@ -343,17 +343,13 @@ def begin_editor(state: RunState, name: str, record: dict) -> None:
 def end_editor(state: RunState, name: str, seconds: float, finished: bool = True) -> None:
     """Record the editor's seconds (this start's plus earlier starts'; also of a start that stopped part-way, which
     the suite's estimates read) and, once every unit is done, its unit count, which marks it finished; re-summarise."""
-    spent = float(state.earlier.get(name, {}).get("seconds", 0.0))
-    state.config["editors"][name]["seconds"] = round(spent + seconds, 3)
-    if not finished:
-        state.log.write_config(state.config)
-        finish(state.log, state.meta, state.config, state.cfg)
-        return
-    state.config["editors"][name]["units"] = unit_count(len(state.cases), state.pcfg)
-    if state.pcfg.name == "sequential":
+    record = state.config["editors"][name]
+    record["seconds"] = round(float(state.earlier.get(name, {}).get("seconds", 0.0)) + seconds, 3)
+    if finished:
+        record["units"] = unit_count(len(state.cases), state.pcfg)
+    if finished and state.pcfg.name == "sequential":
         mine = EditorRows([r for r in state.log.rows() if r["editor"] == name])
-        state.config["editors"][name]["evaluation_work"] = evaluation_work(mine, sequential_plan(len(state.cases),
-                                                                                                   state.pcfg))
+        record["evaluation_work"] = evaluation_work(mine, sequential_plan(len(state.cases), state.pcfg))
     state.log.write_config(state.config)
     finish(state.log, state.meta, state.config, state.cfg)
 

@@ -93,7 +93,8 @@ def check_finished(run: Path, records: list[dict]) -> None:
             raise BenchError(f"{run}/summary.csv has a row of {rec['editor']} ({rec['dataset']}, {rec['protocol']},"
                              f" n_cases {rec.get('n_cases')}), but {config} does not record {rec['editor']} as "
                              "finished: the row counts only the cases done before the run stopped. Finish it "
-                             "with the run's command and --resume, or rewrite the summary without it.")
+                             "with the run's command and --resume; or leave it out: `bench run --resume` naming "
+                             "only the finished editors rewrites summary.csv without it.")
 
 
 def key(rec: dict) -> Key:
