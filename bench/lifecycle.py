@@ -37,7 +37,7 @@ from bench.registry import (
 )
 from bench.resume import LEGACY_OPTIONS, check_editor_resume, recorded_option, stamp
 from bench.retention import EditorRows, evaluation_work, write_lifelong
-from bench.runlog import CASES_FORMAT, RunLog
+from bench.runlog import CASES_FORMAT, RunLog, finished_editors
 from bench.summary import per_case, sequential_curve, summarize
 
 logger = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ def finish(log: RunLog, meta: dict, config: dict, cfg: RunConfig) -> list[dict]:
     """(Re)write summary.csv, curve.csv and plots from the rows in cases.jsonl of the editors config.json records
     as finished (`units`): an editor stopped part-way keeps its rows for --resume but gets no summary row, which
     would otherwise stand beside the others with a fraction of their cases."""
-    finished = {n for n, e in config["editors"].items() if isinstance(e, dict) and e.get("units")}
+    finished = set(finished_editors(config))
     rows = log.rows()
     unfinished = sorted({r["editor"] for r in rows} - finished)
     if unfinished:

@@ -296,8 +296,7 @@ class RunLog:
         """Refuse to go on where config.json records an editor's units but cases.jsonl holds none of its rows (the
         file deleted or gzipped to save space): summary.csv and per_case.csv are rewritten from cases.jsonl, so
         going on would drop that editor from both. Editors in `rerun` (this command runs them) get their rows again."""
-        recorded = [name for name, rec in (config.get("editors") or {}).items()
-                    if isinstance(rec, dict) and rec.get("units") and name not in rerun]
+        recorded = [name for name in finished_editors(config) if name not in rerun]
         if not recorded:  # the usual resume: every recorded editor is rerun, and cases.jsonl is not read for this
             return
         have = {r["editor"] for r in self.rows()}
@@ -506,6 +505,11 @@ def _mark_units(rows: list[dict], written_with: dict | None = None) -> list[dict
             r.pop(WRITTEN_WITH, None)
         out.append(r)
     return out
+
+
+def finished_editors(config: dict) -> list[str]:
+    """The editors config.json records as finished (their `units`); one begun or stopped part-way has none."""
+    return [name for name, rec in (config.get("editors") or {}).items() if isinstance(rec, dict) and rec.get("units")]
 
 
 def _exact(value: float | None) -> str:

@@ -10,7 +10,6 @@ table whose `instructed` row is a control run). A choice is only ever used where
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import defaultdict
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.runlog import read_summary
+from bench.runlog import RunLog, finished_editors, read_summary
 
 logger = logging.getLogger(__name__)
 
@@ -84,12 +83,12 @@ def check_finished(run: Path, records: list[dict]) -> None:
     """A summary row of an editor that the run's config.json does not record as finished (`units`) counts a part
     of the cases: refuse it rather than publish it beside complete rows."""
     config = run / "config.json"
-    if not config.exists():
+    recorded = RunLog(run).read_config()
+    if recorded is None:
         return
-    editors = json.loads(config.read_text()).get("editors") or {}
+    finished = finished_editors(recorded)
     for rec in records:
-        entry = editors.get(rec["editor"])
-        if not (isinstance(entry, dict) and entry.get("units")):
+        if rec["editor"] not in finished:
             raise BenchError(f"{run}/summary.csv has a row of {rec['editor']} ({rec['dataset']}, {rec['protocol']},"
                              f" n_cases {rec.get('n_cases')}), but {config} does not record {rec['editor']} as "
                              "finished: the row counts only the cases done before the run stopped. Finish it "

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from bench.atomic import atomic_write, atomic_write_text
 from bench.errors import BenchError
+from bench.lifecycle import load_config
+from bench.resume import WRITTEN_WITH
 from bench.runlog import PER_CASE_METRICS, RunLog, read_per_case
 from bench.summary import per_case
 
@@ -34,14 +36,14 @@ def _rounded(values: dict) -> dict:
 def reproduced_rows(target: Path, run: Path, editors: list[str] | None = None) -> list[dict]:
     """The rows of `editors` (default: all of the rerun's) in `run`, once each of their per-case values equals
     `target`'s per_case.csv and they cover the same cases; otherwise a BenchError naming editor, case and metric."""
-    log, config = RunLog(run), json.loads((run / "config.json").read_text())
-    rows = log.rows(with_record=True)
+    rows = RunLog(run).rows(with_record=True)
+    config = load_config(run)
     editors = editors or list(dict.fromkeys(r["editor"] for r in rows))
     mine = [r for r in rows if r["editor"] in editors]
     options = {n: e.get("metric_options", {}) for n, e in config["editors"].items()}
-    protocol = json.loads((target / "config.json").read_text())["args"]["protocol"]
+    protocol = load_config(target)["args"]["protocol"]
     committed = read_per_case(target / "per_case.csv")
-    plain = [{k: v for k, v in r.items() if k != "written_with"} for r in mine]
+    plain = [{k: v for k, v in r.items() if k != WRITTEN_WITH} for r in mine]
     for (editor, label), cases in per_case(plain, protocol, options).items():
         theirs = {c.case_id: c.values for c in committed.get((editor, label), [])}
         if len(theirs) != len(cases):
@@ -76,8 +78,8 @@ def attach(target: str | Path, sources: list[tuple[str | Path, list[str] | None]
             fh.write(text)
 
     atomic_write(target / GZ, write)
-    config = json.loads((target / "config.json").read_text())
-    commits = sorted({json.loads((run / "config.json").read_text())["git"]["revision"][:7] for run, _ in found})
+    config = load_config(target)
+    commits = sorted({load_config(run)["git"]["revision"][:7] for run, _ in found})
     note = (f"{GZ} holds the rows of {', '.join(attached)} from a rerun on {date.today().isoformat()} with the "
             f"same options (commit {', '.join(commits)}; python -m bench.paper.attach_rows): every per-case value "
             "equals per_case.csv, which, like summary.csv, is the original run's; the original rows were not kept")
