@@ -37,7 +37,7 @@ _DATASET_LABEL = "edit"  # the dataset label of the cases `edit()` builds
 class Results:
     """One run directory in memory.
 
-    rows: cases.jsonl or cases.jsonl.gz (one dict per editor x case x query); summary: summary.csv (one row per
+    rows: cases.jsonl or its packed copy (one dict per editor x case x query); summary: summary.csv (one row per
     editor x dataset x protocol); per_case: per_case.csv (each case's metric values per editor); config:
     config.json; out: the run directory (None when `evaluate` ran in a temporary one). per_case always has every
     per-case metric column (Loc_paper empty for runs recorded before it). The tables are pandas DataFrames whose
@@ -64,7 +64,8 @@ class Results:
 
 def load_run(run_dir: str | Path) -> Results:
     """The `Results` of a run directory written by `bench run` or `evaluate(out=...)`. `rows` come from
-    cases.jsonl, else from cases.jsonl.gz (what results/ commits); empty for a run that keeps neither."""
+    cases.jsonl, else from cases.jsonl.xz (what results/ commits; bench/packed_rows.py); empty for a run that
+    keeps neither."""
 
     from bench.explorer_cases import run_rows
     from bench.runlog import (

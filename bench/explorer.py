@@ -283,7 +283,7 @@ def _browser(cases: list[dict]) -> str:
         return '<div id="browser"></div>'
     return ('<p class="note" id="browser-empty">No per-query rows: these runs keep no cases.jsonl (results/ '
             "commits only summary.csv and per_case.csv for most runs). Rerun a run's command, or report a run "
-            "directory that has cases.jsonl or cases.jsonl.gz, to browse its cases.</p>")
+            "directory that has cases.jsonl or cases.jsonl.xz, to browse its cases.</p>")
 
 
 def explorer_commands(root: Path) -> list[list[str]]:

@@ -1,23 +1,21 @@
 """The explorer's case browser data: per case, each query with every editor's answer as text and its score.
 
-Rows are read through bench/runlog.py (a gzipped `cases.jsonl.gz`, as results/ commits some runs, is read the
-same way). Runs from before `pred_text` was stored are decoded here with the run's own tokenizer (config.json
-names the model), so old and new runs look the same in the page. In a page of several models each editor's name
-carries its model ("rome · gemma3-270m"), so that the same case of two models shows both models' answers.
+Rows are read through bench/runlog.py (a committed run's packed rows through bench/packed_rows.py). Runs from
+before `pred_text` was stored are decoded here with the run's own tokenizer (config.json names the model), so
+old and new runs look the same in the page. In a page of several models each editor's name carries its model
+("rome · gemma3-270m"), so that the same case of two models shows both models' answers.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 from bench.data.schema import LOCALITY_KINDS
 from bench.errors import BenchError
 from bench.metrics import TOKEN_METRICS
+from bench.packed_rows import packed_rows
 from bench.runlog import RunLog
 from bench.summary import evaluation_sets
 
@@ -46,17 +44,12 @@ def model_of(label: str) -> str:
 
 
 def run_rows(run_dir: Path) -> list[dict]:
-    """Every complete row of cases.jsonl (or cases.jsonl.gz); [] when the run keeps neither."""
+    """Every complete row of cases.jsonl (or of its packed copy, bench/packed_rows.py); [] when the run keeps
+    neither."""
     run_dir = Path(run_dir)
     if (run_dir / "cases.jsonl").exists():
         return RunLog(run_dir).rows()
-    packed = run_dir / "cases.jsonl.gz"
-    if not packed.exists():
-        return []
-    with tempfile.TemporaryDirectory() as tmp, gzip.open(packed, "rb") as src:
-        with (Path(tmp) / "cases.jsonl").open("wb") as dst:
-            shutil.copyfileobj(src, dst)
-        return RunLog(Path(tmp)).rows()
+    return packed_rows(run_dir)
 
 
 @functools.cache

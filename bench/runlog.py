@@ -294,7 +294,7 @@ class RunLog:
 
     def check_rows_kept(self, config: dict, action: str, rerun: tuple[str, ...] = ()) -> None:
         """Refuse to go on where config.json records an editor's units but cases.jsonl holds none of its rows (the
-        file deleted or gzipped to save space): summary.csv and per_case.csv are rewritten from cases.jsonl, so
+        file deleted or packed to save space): summary.csv and per_case.csv are rewritten from cases.jsonl, so
         going on would drop that editor from both. Editors in `rerun` (this command runs them) get their rows again."""
         recorded = [name for name in finished_editors(config) if name not in rerun]
         if not recorded:  # the usual resume: every recorded editor is rerun, and cases.jsonl is not read for this
@@ -302,8 +302,9 @@ class RunLog:
         have = {r["editor"] for r in self.rows()}
         gone = [name for name in recorded if name not in have]
         if gone:
-            gz = self.cases_path.with_name(self.cases_path.name + ".gz")
-            fix = f"gunzip {gz} first" if gz.exists() else "restore cases.jsonl (git keeps committed ones)"
+            packed = [self.out / f"cases.jsonl.{z}" for z in ("xz", "gz") if (self.out / f"cases.jsonl.{z}").exists()]
+            fix = (f"unpack {packed[0]} first ({'xz' if packed[0].suffix == '.xz' else 'gzip'} -dk)" if packed
+                   else "restore cases.jsonl (git keeps committed ones)")
             raise BenchError(f"{action}: {self.out}/config.json records {len(gone)} editor(s) ({', '.join(gone[:5])}"
                              f"{', ...' if len(gone) > 5 else ''}) whose rows are not in {self.cases_path}; this "
                              f"would rewrite summary.csv and per_case.csv without them. {fix.capitalize()}, or write "
@@ -367,7 +368,7 @@ class RunLog:
                 writer = csv.DictWriter(fh, fieldnames=summary_columns())
                 writer.writeheader()
                 for rec in records:
-                    writer.writerow({k: _fmt(rec.get(k)) for k in summary_columns()})
+                    writer.writerow({k: summary_text(rec.get(k)) for k in summary_columns()})
 
         return atomic_write(self.out / "summary.csv", write)
 
@@ -385,7 +386,7 @@ class RunLog:
                 for (editor, label), cases in per_case.items():
                     for c in cases:
                         values = [c.values.get(m) for m in metrics]
-                        writer.writerow([editor, label, c.case_id] + [_exact(v) for v in values])
+                        writer.writerow([editor, label, c.case_id] + [per_case_text(v) for v in values])
 
         return atomic_write(self.out / "per_case.csv", write)
 
@@ -512,7 +513,7 @@ def finished_editors(config: dict) -> list[str]:
     return [name for name, rec in (config.get("editors") or {}).items() if isinstance(rec, dict) and rec.get("units")]
 
 
-def _exact(value: float | None) -> str:
+def per_case_text(value: float | None) -> str:
     """A per-case value as the shortest text that reads back as the same float ("100", "66.66666666666667")."""
     if value is None:
         return ""
@@ -532,7 +533,8 @@ def read_per_case(path: Path) -> dict[tuple[str, str], list[CaseMetrics]]:
     return out
 
 
-def _fmt(value) -> str:
+def summary_text(value) -> str:
+    """A summary.csv cell: rates to 2 decimals, counts and names as they are."""
     if value is None:
         return ""
     if isinstance(value, float):

@@ -182,7 +182,8 @@ def recorded_seconds(run_dir: Path) -> dict[str, float]:
 
 def covered_cases(run_dir: Path) -> dict[str, int]:
     """Editor -> cases done: a finished editor's summary row; an editor stopped part-way, which has no summary row,
-    its case ids in cases.jsonl. Committed runs keep summary.csv (their cases.jsonl may be gzipped)."""
+    its case ids in cases.jsonl. Committed runs keep summary.csv (their cases.jsonl may be packed,
+    bench/packed_rows.py)."""
     path = run_dir / "summary.csv"
     covered: dict[str, int] = {}
     for r in read_summary(path) if path.exists() else []:

@@ -1,8 +1,8 @@
 """bench.paper.attach_rows: a rerun's rows are attached to a rows-less committed folder only when they reproduce
 every per-case value; the folder's summary and per-case files are left as they were."""
 
-import gzip
 import json
+import lzma
 import shutil
 
 import pytest
@@ -45,7 +45,7 @@ def test_a_reproducing_rerun_gives_the_folder_its_rows_and_nothing_else_changes(
     assert load_run(folder).rows == []
     assert attach_rows.main([str(folder), f"{root / 'rerun'}:ft-m"]) == 0
     assert attach_rows.main([str(folder), str(root / "rerun") + ":noedit"]) == 0  # a second editor joins the first
-    rows = [json.loads(x) for x in gzip.decompress((folder / "cases.jsonl.gz").read_bytes()).splitlines()]
+    rows = [json.loads(x) for x in lzma.decompress((folder / "cases.jsonl.xz").read_bytes()).splitlines()]
     original = [json.loads(x) for x in (root / "original" / "cases.jsonl").read_text().splitlines()]
     strip = ("written_with",)
     assert sorted(json.dumps({k: v for k, v in r.items() if k not in strip}, sort_keys=True) for r in rows) == \
@@ -67,6 +67,52 @@ def test_a_rerun_that_differs_writes_nothing_and_says_where(runs, tmp_path, caps
     assert attach_rows.main([str(folder), str(other)]) == 2
     err = capsys.readouterr().err
     assert f"{other}: ft-m case " in err and "does not reproduce the folder" in err and "Nothing was written" in err
-    assert not (folder / "cases.jsonl.gz").exists() and (folder / "config.json").read_bytes() == config
+    assert not (folder / "cases.jsonl.xz").exists() and (folder / "config.json").read_bytes() == config
     assert attach_rows.main([str(folder), f"{root / 'rerun'}:rome"]) == 2
     assert "holds no rows of rome" in capsys.readouterr().err
+
+
+def _change_first(path, prefix, column, value):
+    lines = path.read_bytes().decode().split("\r\n")
+    i = next(i for i, x in enumerate(lines) if x.startswith(prefix))
+    cells = lines[i].split(",")
+    cells[column] = value
+    lines[i] = ",".join(cells)
+    path.write_bytes("\r\n".join(lines).encode())
+    return cells
+
+
+def test_replace_supersedes_an_editor_by_a_rerun_and_lists_what_changed(runs, tmp_path, capsys):
+    root, _ = runs
+    folder = _committed(root, tmp_path)
+    original = {n: (folder / n).read_bytes() for n in ("summary.csv", "per_case.csv")}
+    # The folder as another machine wrote it: one per-case value and its summary differ from what this one gives.
+    cells = _change_first(folder / "per_case.csv", "ft-m,", 4, "12.5")  # Gen of its first case
+    _change_first(folder / "summary.csv", "ft-m,", 6, "99.99")  # Gen
+    assert attach_rows.main(["--replace", str(folder), f"{root / 'rerun'}:ft-m"]) == 0
+    assert "1 per-case values changed" in capsys.readouterr().out
+    assert {n: (folder / n).read_bytes() for n in original} == original  # the rerun's lines, where they stood
+    note = json.loads((folder / "config.json").read_text())["rows"]
+    assert "ft-m: summary.csv and per_case.csv lines" in note and f"ft-m {cells[2]} Gen: 12.5 -> " in note
+    assert {r["editor"] for r in load_run(folder).rows} == {"ft-m"}
+
+
+def test_replace_refuses_a_rerun_with_other_options_or_an_unfinished_editor(runs, tmp_path, capsys):
+    root, dataset = runs
+    folder = _committed(root, tmp_path)
+    before = {n: (folder / n).read_bytes() for n in ("summary.csv", "per_case.csv", "config.json")}
+    other = tmp_path / "other"
+    assert main(["run", "--editors", "ft-m", "--dataset", dataset, "--model", "tiny-llama", "--device", "cpu",
+                 "--out", str(other), "--bootstrap", "20", "--scoring", "tf", "--side-effects", "off",
+                 "--loc-unrelated", "0", "--editor-args", "ft-m:num_steps=1"]) == 0
+    assert attach_rows.main(["--replace", str(folder), f"{other}:ft-m"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot replace ft-m" in err and "ft-m num_steps 2 / 1" in err and "Nothing was written" in err
+    config = json.loads((other / "config.json").read_text())
+    del config["editors"]["ft-m"]["units"]  # as a run stopped during ft-m records it
+    (other / "config.json").write_text(json.dumps(config))
+    assert attach_rows.main(["--replace", str(folder), f"{other}:ft-m"]) == 2
+    assert "has not finished ft-m" in capsys.readouterr().err
+    assert attach_rows.main(["--replace", str(folder), str(other)]) == 2
+    assert "--replace takes one RUN:EDITOR" in capsys.readouterr().err
+    assert {n: (folder / n).read_bytes() for n in before} == before and not (folder / "cases.jsonl.xz").exists()

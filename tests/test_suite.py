@@ -161,7 +161,7 @@ def test_measured_speeds_are_per_case_also_for_a_batch_unit(tmp_path):
     (run / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert measured_speeds(tmp_path) == {"memit": 50.0}  # 2 cases in one unit; pmet has no timing yet
     (run / "summary.csv").write_text("editor,protocol,n_cases\nmemit,single,4\n")
-    (run / "cases.jsonl").unlink()  # a committed run: summary.csv kept, cases.jsonl gzipped
+    (run / "cases.jsonl").unlink()  # a committed run: summary.csv kept, cases.jsonl packed
     assert measured_speeds(tmp_path) == {"memit": 25.0}
 
 
