@@ -4,7 +4,9 @@ Each entry is one `bench run` into OUT/<name>; an interrupted suite is continued
 by running the same command again (finished runs are skipped, an unfinished
 one resumes). When the runs are done, OUT/tables/ gets every table in markdown
 and LaTeX, written by the same code as `bench report --table`, and
-OUT/tables/COMMANDS.md the report commands that reproduce them.
+OUT/tables/COMMANDS.md the report commands that reproduce them. An entry whose rows were packed away (as
+results/ commits them) takes no more runs; editors added to it later run beside it into OUT/<name>-newer, and
+every folder beside it run with its options counts as the entry's (`entry_folders`).
 
 Suites are declared in the entry-point group `knowledge_edit_bench.suites` (a module holding SUITES, name ->
 Suite); the paper's are `bench/paper/suites.py`, which this engine never imports.
@@ -24,7 +26,7 @@ from bench import checkpoints
 from bench.entry_points import plugin_modules
 from bench.errors import BenchError
 from bench.lifecycle import ExecutorConfig, RunConfig
-from bench.registry import PRESETS
+from bench.registry import PRESETS, parse_editor_args
 from bench.runlog import RunLog, read_summary
 from bench.runner import hms, run
 from bench.tables import layouts
@@ -173,11 +175,68 @@ def estimate(runs: list[tuple[SuiteRun, RunConfig]], counts: dict[str, int], mea
     return rows
 
 
+def _seconds_in(folders: list[Path]) -> dict[str, float]:
+    """Editor -> seconds recorded for it in an entry's folders (the entry's own first)."""
+    seconds: dict[str, float] = {}
+    for folder in folders:
+        for editor, s in recorded_seconds(folder).items():
+            seconds.setdefault(editor, s)
+    return seconds
+
+
 def recorded_seconds(run_dir: Path) -> dict[str, float]:
     """Editor -> seconds its config.json records (summed over resumed starts and merged pieces)."""
     path = run_dir / "config.json"
     editors = json.loads(path.read_text()).get("editors", {}) if path.exists() else {}
     return {name: float(e.get("seconds") or 0.0) for name, e in editors.items()}
+
+
+# The options two folders of an entry must share for one's finished editors to count as the other's.
+RUN_OPTIONS = ("dataset", "protocol", "limit", "num_edits", "eval_every", "batch_size", "model")
+
+
+def folder_config(folder: Path) -> dict:
+    """A run folder's config.json ({} without one)."""
+    return (RunLog(folder).read_config() or {}) if (folder / "config.json").exists() else {}
+
+
+def entry_folders(root: Path, name: str, args: dict, entries: set[str]) -> list[Path]:
+    """OUT/<name>, then the folders beside it named <name>-... (no entry of the suite) that were run with the
+    entry's options (`args`, as config.json records them) and its --editor-args for each editor they hold. An entry
+    that packed its rows away cannot take more editors (a run into it is refused), so editors added later live
+    beside it (counterfact-newer); they count as the entry's in its coverage and tables. A variant run with other
+    editor arguments (zsre-sequential-wise-shard10: wise:save_freq=10) does not."""
+    own = parse_editor_args(args.get("editor_args"))
+    found = [root / name]
+    for folder in sorted(root.glob(f"{name}-*")):
+        config = folder_config(folder) if folder.is_dir() and folder.name not in entries else {}
+        theirs = config.get("args", {})
+        if not theirs or any(theirs.get(k) != args.get(k) for k in RUN_OPTIONS):
+            continue
+        given = parse_editor_args(theirs.get("editor_args"))
+        if all(given.get(e, {}) == own.get(e, {}) for e in config.get("editors", {})):
+            found.append(folder)
+    return found
+
+
+def writable_folder(root: Path, name: str) -> Path:
+    """Where an entry's editors still to run go: OUT/<name>, or, once it has packed its rows away (summary.csv
+    without cases.jsonl), the first of <name>-newer, <name>-newer-2, ... that keeps its rows or does not exist."""
+    candidates = [name, f"{name}-newer"] + [f"{name}-newer-{i}" for i in range(2, 100)]
+    for candidate in candidates:
+        folder = root / candidate
+        if (folder / "cases.jsonl").exists() or not (folder / "summary.csv").exists():
+            return folder
+    raise BenchError(f"{root}: {name} and 99 folders beside it hold no rows to resume; choose another --out")
+
+
+def covered_in(folders: list[Path]) -> dict[str, int]:
+    """Editor -> the most cases any of an entry's folders covers (`covered_cases`)."""
+    covered: dict[str, int] = {}
+    for folder in folders:
+        for editor, n in covered_cases(folder).items():
+            covered[editor] = max(covered.get(editor, 0), n)
+    return covered
 
 
 def covered_cases(run_dir: Path) -> dict[str, int]:
@@ -223,14 +282,17 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
     base = base or RunConfig(editors=[], dataset="", out="")
     runs = plan(suite, limit, skip, only)
     counts = {r.name: len(load_dataset(r.dataset, base.data_dir, cfg.num_edits or cfg.limit)) for r, cfg in runs}
-    covered = {r.name: covered_cases(root / r.name) for r, _ in runs}
+    entries = {r.name for r in suite.runs}
+    folders = {r.name: entry_folders(root, r.name, _planned_args(r, cfg, base), entries) for r, cfg in runs}
+    covered = {name: covered_in(f) for name, f in folders.items()}
     done = {r.name: {e for e, n in covered[r.name].items() if n >= counts[r.name]} for r, _ in runs}
     measured = measured_speeds(root) if root.exists() else {}
-    spent = {r.name: recorded_seconds(root / r.name) for r, _ in runs}
+    spent = {name: _seconds_in(f) for name, f in folders.items()}
     print_estimate(estimate(runs, counts, measured, covered, spent, base.model), measured, base.model)
     if dry_run:
         return 0
-    todo = [(r, _run_config(r, cfg, base, root)) for r, cfg in runs if not set(cfg.editors) <= done[r.name]]
+    todo = [(r, _run_config(r, cfg, base, root, [e for e in cfg.editors if e not in done[r.name]]))
+            for r, cfg in runs if not set(cfg.editors) <= done[r.name]]
     executor = executor or ExecutorConfig()
     if executor.name == "ray":
         from bench.ray_executor import run_on_ray
@@ -242,9 +304,18 @@ def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[s
     return failed
 
 
-def _run_config(r: SuiteRun, planned: RunConfig, base: RunConfig, root: Path) -> RunConfig:
-    target = root / r.name
-    return RunConfig(**{**vars(base), "editors": planned.editors, "dataset": planned.dataset,
+def _planned_args(r: SuiteRun, planned: RunConfig, base: RunConfig) -> dict:
+    """The entry's options as config.json's `args` records them."""
+    return {**{k: getattr(planned, k) for k in RUN_OPTIONS if k != "model"}, "model": base.model,
+            "editor_args": _editor_args(r, base)}
+
+
+def _run_config(r: SuiteRun, planned: RunConfig, base: RunConfig, root: Path, editors: list[str]) -> RunConfig:
+    """The entry's editors still to run, in OUT/<name> or the folder beside it that takes them (writable_folder)."""
+    target = writable_folder(root, r.name)
+    if target.name != r.name:
+        logger.info("%s keeps no rows to resume: %s run into %s beside it", r.name, ", ".join(editors), target)
+    return RunConfig(**{**vars(base), "editors": editors, "dataset": planned.dataset,
                         "protocol": planned.protocol, "limit": planned.limit, "num_edits": planned.num_edits,
                         "eval_every": planned.eval_every, "batch_size": planned.batch_size,
                         "editor_args": _editor_args(r, base), "out": str(target),
@@ -275,6 +346,14 @@ def _editor_args(r: SuiteRun, base: RunConfig) -> str | None:
 TABLE_FILES = (("strict", "markdown", "md", True), ("strict", "latex", "tex", False), ("paper", "markdown", "md", True))
 
 
+def _with_beside(root: Path, name: str, entries: set[str]) -> list[Path]:
+    """An entry's folders that hold summaries: OUT/<name> and those beside it with its options (entry_folders)."""
+    if not (root / name / "summary.csv").exists():
+        return []
+    args = folder_config(root / name).get("args", {})
+    return [d for d in entry_folders(root, name, args, entries) if (d / "summary.csv").exists()]
+
+
 def below_cwd(path: Path) -> Path:
     """`path` relative to the working directory when it lies below it, so that COMMANDS.md and the explorer's
     folder names hold no machine's absolute paths when --out was given as one."""
@@ -299,11 +378,12 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
     under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
     tables, commands, written = root / "tables", [], []
     tables.mkdir(parents=True, exist_ok=True)
+    entries = {r.name for r in suite.runs}
     for name in layouts():
-        dirs = [str(root / r) for r in suite.tables.get(name, []) if (root / r / "summary.csv").exists()]
+        dirs = [str(d) for r in suite.tables.get(name, []) for d in _with_beside(root, r, entries)]
         if not dirs:
             continue
-        first = [under / r for r in suite.tables.get(name, []) if under and (under / r / "summary.csv").exists()]
+        first = [d for r in suite.tables.get(name, []) if under for d in _with_beside(under, r, entries)]
         dirs = [str(d) for d in first] + dirs
         choices = preferring(collect(dirs), lambda d: not under or Path(d).parent != under)  # the suite's own rows
         for loc, fmt, ext, ci in TABLE_FILES:
@@ -319,7 +399,7 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
                                                                                     else "")
             commands.append(f"python -m bench report {' '.join(dirs)} {flags}{_from(choices)} --output {path}")
     folders = ([under] if under else []) + [root]  # as the tables: later wins
-    runs = [str(f / r.name) for f in folders for r in suite.runs if (f / r.name / "summary.csv").exists()]
+    runs = [str(d) for f in folders for r in suite.runs for d in _with_beside(f, r.name, entries)]
     shown = sorted({p.stem.split("-loc-")[0] for p in written})
     if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)
         uses = {r.name: sum(r.name in names for names in suite.tables.values()) for r in suite.runs}  # tables using it

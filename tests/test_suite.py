@@ -16,6 +16,7 @@ from bench.suite import (
     Suite,
     SuiteRun,
     covered_cases,
+    entry_folders,
     estimate,
     measured_speeds,
     plan,
@@ -203,6 +204,45 @@ def test_a_suite_with_tables_with_puts_its_rows_over_the_other_folders(tmp_path,
     paper = (tmp_path / "new" / "tables" / "table2-loc-paper.md").read_text()
     assert paper == report(dirs, "markdown", ci=True, table="table2", loc="paper", choices=choice)
     assert "--loc paper" in commands
+
+
+def test_editors_added_to_an_entry_that_packed_its_rows_run_beside_it_and_join_its_tables(tmp_path, monkeypatch):
+    """A committed entry keeps summary.csv without cases.jsonl, and a run into it is refused; an editor added to
+    the suite later runs into <name>-newer, counts as done there, and its row joins the entry's tables."""
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(2)]))
+    first = Suite("first", (SuiteRun("counterfact", f"counterfact:{path}", ("noedit",), ("table2",)),))
+    later = Suite("later", (SuiteRun("counterfact", f"counterfact:{path}", ("noedit", "ike"), ("table2",)),))
+    monkeypatch.setitem(suite_module.SUITES, "first", first)
+    monkeypatch.setitem(suite_module.SUITES, "later", later)
+    out = tmp_path / "s"
+    assert run_suite("first", str(out), 2, set(), base=BASE) == 0
+    (out / "counterfact" / "cases.jsonl").unlink()  # packed away, as results/ commits it
+    calls = []
+    real_run = suite_module.run
+    monkeypatch.setattr(suite_module, "run", lambda cfg: calls.append((cfg.out, cfg.editors)) or real_run(cfg))
+    assert run_suite("later", str(out), 2, set(), base=BASE) == 0
+    assert calls == [(str(out / "counterfact-newer"), ["ike"])]
+    assert run_suite("later", str(out), 2, set(), base=BASE) == 0 and len(calls) == 1  # done across both folders
+    dirs = [str(out / "counterfact"), str(out / "counterfact-newer")]
+    table = (out / "tables" / "table2.md").read_text()
+    assert table == report(dirs, "markdown", ci=True, table="table2") and "| ike | 2 |" in table
+    assert f"report {' '.join(dirs)} --table table2" in (out / "tables" / "COMMANDS.md").read_text()
+
+
+def test_a_folder_beside_an_entry_counts_only_with_its_options_and_editor_args(tmp_path):
+    args = {"dataset": "zsre", "protocol": "sequential", "limit": 200, "num_edits": 100, "eval_every": 10,
+            "batch_size": 1, "model": "smollm2-135m", "editor_args": None}
+    folders = {"zsre-sequential-wise": ({}, ["wise"]),
+               "zsre-sequential-wise-shard10": ({"editor_args": "wise:save_freq=10"}, ["wise"]),
+               "zsre-sequential-short": ({"num_edits": 50}, ["grace"]),
+               "zsre-sequential-batch": ({}, ["memit"])}  # named like a folder beside it, but an entry itself
+    for name, (changed, editors) in folders.items():
+        (tmp_path / name).mkdir()
+        config = {"args": {**args, **changed}, "editors": {e: {} for e in editors}}
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+    found = entry_folders(tmp_path, "zsre-sequential", args, {"zsre-sequential", "zsre-sequential-batch"})
+    assert found == [tmp_path / "zsre-sequential", tmp_path / "zsre-sequential-wise"]
 
 
 def test_no_suite_pins_the_superseded_cpu_budget_checkpoints():
