@@ -303,11 +303,11 @@ class RunLog:
         gone = [name for name in recorded if name not in have]
         if gone:
             packed = [self.out / f"cases.jsonl.{z}" for z in ("xz", "gz") if (self.out / f"cases.jsonl.{z}").exists()]
-            fix = (f"unpack {packed[0]} first ({'xz' if packed[0].suffix == '.xz' else 'gzip'} -dk)" if packed
-                   else "restore cases.jsonl (git keeps committed ones)")
+            fix = (f"Unpack {packed[0]} first ({'xz' if packed[0].suffix == '.xz' else 'gzip'} -dk)" if packed
+                   else "Restore cases.jsonl (git keeps committed ones)")
             raise BenchError(f"{action}: {self.out}/config.json records {len(gone)} editor(s) ({', '.join(gone[:5])}"
                              f"{', ...' if len(gone) > 5 else ''}) whose rows are not in {self.cases_path}; this "
-                             f"would rewrite summary.csv and per_case.csv without them. {fix.capitalize()}, or write "
+                             f"would rewrite summary.csv and per_case.csv without them. {fix}, or write "
                              "into a new --out and combine the runs with `bench report --from`.")
 
     def rows(self, with_record: bool = False) -> list[dict]:

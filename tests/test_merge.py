@@ -3,6 +3,7 @@ import json
 import pytest
 
 from bench.cli import main
+from bench.packed_rows import write_packed
 from tests.test_runner import _record
 
 FT = "ft-m:num_steps=2"
@@ -117,10 +118,16 @@ def test_rows_gone_from_cases_jsonl_are_never_summarised_away(dataset, tmp_path,
     target, side = tmp_path / "target", tmp_path / "side"
     assert _run(dataset, target, "noedit", *LEGACY) == 0
     assert _run(dataset, side, "ft-m", *LEGACY) == 0
+    rows = [json.loads(x) for x in (target / "cases.jsonl").read_text().splitlines()]
     (target / "cases.jsonl").unlink()
     before = {p.name: p.read_bytes() for p in target.iterdir() if p.is_file() and p.name != ".lock"}
     assert main(["merge", str(side), "--into", str(target)]) == 2
-    assert "records 1 editor(s) (noedit) whose rows are not in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "records 1 editor(s) (noedit) whose rows are not in" in err and "Restore cases.jsonl" in err
+    write_packed(target, rows)  # packed as results/ commits them: the error says how to unpack
+    assert main(["merge", str(side), "--into", str(target)]) == 2
+    assert f"Unpack {target / 'cases.jsonl.xz'} first (xz -dk)" in capsys.readouterr().err
+    (target / "cases.jsonl.xz").unlink()
     for extra in ((), ("--resume",)):
         assert _run(dataset, target, "ft-m", *LEGACY, *extra) == 2
         assert "would rewrite summary.csv and per_case.csv without them" in capsys.readouterr().err
