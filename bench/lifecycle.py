@@ -419,7 +419,13 @@ def _config_record(cfg: RunConfig, cases, model_record: dict) -> dict:
 
 
 def _versions() -> dict:
-    out = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_description()}
+    """What the rows' floats depend on besides the code: the machine, torch's CPU thread count (a reduction split
+    over more threads adds in another order; a 100-edit LoRA stream diverged on its 4th edit between 1 and 2
+    threads) and the libraries."""
+    import torch
+
+    out = {"python": platform.python_version(), "platform": platform.platform(), "cpu": cpu_description(),
+           "torch_threads": torch.get_num_threads()}
     for pkg in ("torch", "transformers", "tokenizers", "numpy", "peft", "knowledge-edit-bench"):
         try:
             out[pkg] = metadata.version(pkg)

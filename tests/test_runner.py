@@ -3,6 +3,7 @@ import json
 import logging
 
 import pytest
+import torch
 
 from bench.cli import main
 from bench.lifecycle import cpu_description
@@ -96,12 +97,15 @@ def test_a_resume_in_another_environment_is_recorded_and_said(dataset, tmp_path,
     _run(dataset, out)
     config = json.loads((out / "config.json").read_text())
     assert config["versions"]["cpu"] == cpu_description() and "(" in config["versions"]["cpu"]
-    first = {**config, "versions": {**config["versions"], "cpu": "Other CPU (AVX2)"}}
+    assert config["versions"]["torch_threads"] == torch.get_num_threads()
+    threads = config["versions"]["torch_threads"] + 1
+    first = {**config, "versions": {**config["versions"], "cpu": "Other CPU (AVX2)", "torch_threads": threads}}
     (out / "config.json").write_text(json.dumps(first))
     with caplog.at_level(logging.WARNING, logger="bench.runlog"):
         assert _run(dataset, out, "--resume") == 0
     said = " ".join(r.getMessage() for r in caplog.records if "another environment" in r.getMessage())
     assert "cpu 'Other CPU (AVX2)' -> " + repr(cpu_description()) in said and str(out / "config.json") in said
+    assert f"torch_threads {threads} -> {threads - 1}" in said
     starts = json.loads((out / "config.json").read_text())["previous_starts"]
     assert starts[-1]["versions"]["cpu"] == "Other CPU (AVX2)" and starts[-1]["started"] == config["started"]
     caplog.clear()
