@@ -397,10 +397,14 @@ def _write_rows(path: Path, rows: list[dict]) -> Path:
         with tmp.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows({k: ("" if v is None else round(v, 4) if isinstance(v, float) else v)
-                              for k, v in r.items()} for r in rows)
+            writer.writerows({k: table_text(v) for k, v in r.items()} for r in rows)
 
     return atomic_write(path, write)
+
+
+def table_text(value):
+    """A cell of curve.csv and the lifelong tables: floats to 4 decimals, None empty."""
+    return "" if value is None else round(value, 4) if isinstance(value, float) else value
 
 
 def _append_lines(path: Path, records: list[dict]) -> None:

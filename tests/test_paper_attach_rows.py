@@ -116,3 +116,20 @@ def test_replace_refuses_a_rerun_with_other_options_or_an_unfinished_editor(runs
     assert attach_rows.main(["--replace", str(folder), str(other)]) == 2
     assert "--replace takes one RUN:EDITOR" in capsys.readouterr().err
     assert {n: (folder / n).read_bytes() for n in before} == before and not (folder / "cases.jsonl.xz").exists()
+
+
+def test_replace_in_a_sequential_folder_supersedes_its_curve_too(tmp_path, capsys):
+    (tmp_path / "cf.json").write_text(json.dumps([_record(i) for i in range(4)]))
+    runs = []
+    for name in ("original", "rerun"):
+        assert _run(f"counterfact:{tmp_path / 'cf.json'}", tmp_path / name, "--protocol", "sequential",
+                    "--num-edits", "4", "--eval-every", "2") == 0
+        runs.append(tmp_path / name)
+    folder = _committed(tmp_path, tmp_path)
+    shutil.copy(runs[0] / "curve.csv", folder / "curve.csv")
+    original = {n: (folder / n).read_bytes() for n in ("summary.csv", "per_case.csv", "curve.csv")}
+    _change_first(folder / "curve.csv", "ft-m,", 2, "0.5")  # Rel at the first checkpoint, as another machine's
+    assert attach_rows.main(["--replace", str(folder), f"{runs[1]}:ft-m"]) == 0
+    assert {n: (folder / n).read_bytes() for n in original} == original
+    note = json.loads((folder / "config.json").read_text())["rows"]
+    assert note.startswith("ft-m: summary.csv, per_case.csv and curve.csv lines")

@@ -31,8 +31,16 @@ from bench.errors import BenchError
 from bench.lifecycle import load_config
 from bench.packed_rows import PACKED, packed_records, write_packed
 from bench.resume import WRITTEN_WITH
-from bench.runlog import PER_CASE_METRICS, RunLog, finished_editors, per_case_text, read_per_case, summary_text
-from bench.summary import per_case, summarize
+from bench.runlog import (
+    PER_CASE_METRICS,
+    RunLog,
+    finished_editors,
+    per_case_text,
+    read_per_case,
+    summary_text,
+    table_text,
+)
+from bench.summary import per_case, sequential_curve, summarize
 
 
 def _rounded(values: dict) -> dict:
@@ -100,9 +108,9 @@ SAME_OPTIONS = ("dataset", "model", "protocol", "batch_size", "num_edits", "eval
 
 
 def replace(target: str | Path, run: str | Path, editors: list[str]) -> list[str]:
-    """Supersede `editors` in `target` by the finished rerun `run` (same options and cases): their summary.csv and
-    per_case.csv lines, config.json records and rows become the rerun's. Returns the per-case values that changed
-    ("editor case metric: old -> new"), which the folder's `rows` note lists."""
+    """Supersede `editors` in `target` by the finished rerun `run` (same options and cases): their summary.csv,
+    per_case.csv and (sequential) curve.csv lines, config.json records and rows become the rerun's. Returns the
+    per-case values that changed ("editor case metric: old -> new"), which the folder's `rows` note lists."""
     target, run = Path(target), Path(run)
     tconfig, rconfig = load_config(target), load_config(run)
     _check_same_run(target, tconfig, run, rconfig, editors)
@@ -123,10 +131,16 @@ def replace(target: str | Path, run: str | Path, editors: list[str]) -> list[str
                **{m: per_case_text(c.values.get(m)) for m in pc_header[3:]}}
               for (e, label), cases in new_cases.items() for c in cases]
     _write_csv(target / "per_case.csv", pc_header, _spliced(pc_old, editors, pc_new))
+    if (target / "curve.csv").exists():  # a sequential folder's checkpoints (sequential_curve, RunLog.write_curve)
+        curve_header, curve_old = _read_csv(target / "curve.csv")
+        curve_new = [{k: table_text(r.get(k)) for k in curve_header} for r in sequential_curve(plain, options)]
+        _write_csv(target / "curve.csv", curve_header, _spliced(curve_old, editors, curve_new))
     write_packed(target, [r for r in packed_records(target) if r["editor"] not in editors] + rows)
     for e in editors:
         tconfig["editors"][e] = rconfig["editors"][e]
-    note = (f"{', '.join(editors)}: summary.csv and per_case.csv lines, config.json records and the rows in {PACKED} "
+    files = "summary.csv, per_case.csv and curve.csv" if (target / "curve.csv").exists() else \
+        "summary.csv and per_case.csv"
+    note = (f"{', '.join(editors)}: {files} lines, config.json records and the rows in {PACKED} "
             f"replaced on {date.today().isoformat()} by a rerun with the same options (commit "
             f"{rconfig['git']['revision'][:7]}; python -m bench.paper.attach_rows --replace): the original rows "
             "were not kept and no rerun here reproduces them; per-case values that changed: "
