@@ -9,6 +9,7 @@ import pytest
 
 from bench.api import load_run
 from bench.cli import main
+from bench.errors import BenchError
 from bench.paper import attach_rows
 from tests.test_runlog import _record
 
@@ -133,3 +134,18 @@ def test_replace_in_a_sequential_folder_supersedes_its_curve_too(tmp_path, capsy
     assert {n: (folder / n).read_bytes() for n in original} == original
     note = json.loads((folder / "config.json").read_text())["rows"]
     assert note.startswith("ft-m: summary.csv, per_case.csv and curve.csv lines")
+
+
+def test_replace_compares_settings_not_where_or_how_fast_a_machine_read_them(tmp_path):
+    site = {"path": "/a/layer4.safetensors", "from_cache": True, "count": 8192, "seconds": 0.01}
+    record = {"layers": [4], "hparams_source": "/a/memit.json",
+              "statistics": {"n_samples": 8192, "seed": 0, "sites": {"layer4.mlp_out": site}}}
+    folder = {"args": {"dataset": "counterfact"}, "editors": {"memit": {"config": record}}}
+    elsewhere = {**site, "path": "/b/layer4.safetensors", "from_cache": False, "seconds": 3.2}
+    rerun = {"args": {"dataset": "counterfact"}, "editors": {"memit": {"units": 4, "config": {
+        **record, "hparams_source": "/b/memit.json",
+        "statistics": {**record["statistics"], "sites": {"layer4.mlp_out": elsewhere}}}}}}
+    attach_rows._check_same_run(tmp_path / "f", folder, tmp_path / "r", rerun, ["memit"])  # the same settings
+    rerun["editors"]["memit"]["config"]["statistics"]["n_samples"] = 4096
+    with pytest.raises(BenchError, match=r"memit statistics .* / .*4096"):
+        attach_rows._check_same_run(tmp_path / "f", folder, tmp_path / "r", rerun, ["memit"])

@@ -158,14 +158,33 @@ def _check_same_run(target: Path, tconfig: dict, run: Path, rconfig: dict, edito
         elif e not in finished_editors(rconfig):
             differ.append(f"{run} has not finished {e} (bench run --resume finishes it)")
         else:
-            mine, theirs = (dict(c["editors"][e]["config"]) for c in (tconfig, rconfig))
-            for c in (mine, theirs):
-                c.pop("hparams_source", None)  # where the hparams file lay on each machine
-            differ += [f"{e} {k} {mine.get(k)!r} / {theirs.get(k)!r}" for k in sorted(set(mine) | set(theirs))
-                       if mine.get(k) != theirs.get(k)]
+            mine, theirs = (_settings(c["editors"][e]["config"]) for c in (tconfig, rconfig))
+            differ += [f"{e} {k} {_short(mine.get(k))} / {_short(theirs.get(k))}"
+                       for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
     if differ:
         raise BenchError(f"{run} cannot replace {', '.join(editors)} in {target}: {'; '.join(differ)} (folder / "
                          "rerun). Rerun with the folder's options (its config.json `args`). Nothing was written.")
+
+
+# What an editor's config.json record says about the machine rather than the settings: where its hparams file
+# lay, and per statistics site where the cached file lay, whether it was cached and how long it took to read.
+MACHINE_FIELDS = ("hparams_source",)
+MACHINE_SITE_FIELDS = ("path", "from_cache", "seconds")
+
+
+def _settings(config: dict) -> dict:
+    out = {k: v for k, v in config.items() if k not in MACHINE_FIELDS}
+    stats = out.get("statistics")
+    if isinstance(stats, dict) and isinstance(stats.get("sites"), dict):
+        sites = {site: {k: v for k, v in rec.items() if k not in MACHINE_SITE_FIELDS} if isinstance(rec, dict) else rec
+                 for site, rec in stats["sites"].items()}
+        out["statistics"] = {**stats, "sites": sites}
+    return out
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _changed_values(target: Path, run: Path, new_cases: dict) -> list[str]:
