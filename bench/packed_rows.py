@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 from bench.atomic import atomic_write
-from bench.runlog import RunLog
+from bench.runlog import PACKED_FILES, RunLog
 
-PACKED = "cases.jsonl.xz"
-OPENERS = {PACKED: lzma.open, "cases.jsonl.gz": gzip.open}  # the first that exists is read
+PACKED = next(iter(PACKED_FILES))  # what write_packed writes
+OPENERS = {name: {"xz": lzma.open, "gzip": gzip.open}[tool] for name, tool in PACKED_FILES.items()}  # first found
 
 
 def packed_path(run_dir: Path) -> Path | None:
@@ -51,5 +51,7 @@ def write_packed(run_dir: Path, records: list[dict]) -> Path:
     text = "".join(json.dumps(r) + "\n" for r in records).encode()
     path = atomic_write(Path(run_dir) / PACKED,
                         lambda tmp: tmp.write_bytes(lzma.compress(text, preset=9 | lzma.PRESET_EXTREME)))
-    (Path(run_dir) / "cases.jsonl.gz").unlink(missing_ok=True)
+    for older in OPENERS:
+        if older != PACKED:
+            (Path(run_dir) / older).unlink(missing_ok=True)
     return path

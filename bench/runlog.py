@@ -141,6 +141,11 @@ def check_run_folder(out: Path) -> None:
                          "folder you can write, e.g. under runs/")
 
 
+# A committed run's cases.jsonl, packed (bench/packed_rows.py reads and writes them; the newest format first),
+# and the tool that unpacks each.
+PACKED_FILES = {"cases.jsonl.xz": "xz", "cases.jsonl.gz": "gzip"}
+
+
 def summary_columns() -> list[str]:
     """The columns above, then MH_Acc, the intervals, then the paper-locality metrics with their intervals, the
     probes', generated answers' and side effects', and last the retrieval accuracy's (appended, so every earlier
@@ -302,8 +307,8 @@ class RunLog:
         have = {r["editor"] for r in self.rows()}
         gone = [name for name in recorded if name not in have]
         if gone:
-            packed = [self.out / f"cases.jsonl.{z}" for z in ("xz", "gz") if (self.out / f"cases.jsonl.{z}").exists()]
-            fix = (f"Unpack {packed[0]} first ({'xz' if packed[0].suffix == '.xz' else 'gzip'} -dk)" if packed
+            packed = [self.out / name for name in PACKED_FILES if (self.out / name).exists()]
+            fix = (f"Unpack {packed[0]} first ({PACKED_FILES[packed[0].name]} -dk)" if packed
                    else "Restore cases.jsonl (git keeps committed ones)")
             raise BenchError(f"{action}: {self.out}/config.json records {len(gone)} editor(s) ({', '.join(gone[:5])}"
                              f"{', ...' if len(gone) > 5 else ''}) whose rows are not in {self.cases_path}; this "

@@ -379,11 +379,13 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
     tables, commands, written = root / "tables", [], []
     tables.mkdir(parents=True, exist_ok=True)
     entries = {r.name for r in suite.runs}
+    folders = ([under] if under else []) + [root]  # as the tables: later wins
+    beside = {(f, name): _with_beside(f, name, entries) for f in folders for name in entries}  # read once
     for name in layouts():
-        dirs = [str(d) for r in suite.tables.get(name, []) for d in _with_beside(root, r, entries)]
+        dirs = [str(d) for r in suite.tables.get(name, []) for d in beside[(root, r)]]
         if not dirs:
             continue
-        first = [d for r in suite.tables.get(name, []) if under for d in _with_beside(under, r, entries)]
+        first = [d for r in suite.tables.get(name, []) if under for d in beside[(under, r)]]
         dirs = [str(d) for d in first] + dirs
         choices = preferring(collect(dirs), lambda d: not under or Path(d).parent != under)  # the suite's own rows
         for loc, fmt, ext, ci in TABLE_FILES:
@@ -398,8 +400,7 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             flags = f"--table {name} --format {fmt}" + (" --ci" if ci else "") + (f" --loc {loc}" if loc != "strict"
                                                                                     else "")
             commands.append(f"python -m bench report {' '.join(dirs)} {flags}{_from(choices)} --output {path}")
-    folders = ([under] if under else []) + [root]  # as the tables: later wins
-    runs = [str(d) for f in folders for r in suite.runs for d in _with_beside(f, r.name, entries)]
+    runs = [str(d) for f in folders for r in suite.runs for d in beside[(f, r.name)]]
     shown = sorted({p.stem.split("-loc-")[0] for p in written})
     if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)
         uses = {r.name: sum(r.name in names for names in suite.tables.values()) for r in suite.runs}  # tables using it

@@ -56,21 +56,12 @@ def reproduced_rows(target: Path, run: Path, editors: list[str] | None = None) -
     mine = [r for r in rows if r["editor"] in editors]
     options = {n: e.get("metric_options", {}) for n, e in config["editors"].items()}
     protocol = load_config(target)["args"]["protocol"]
-    committed = read_per_case(target / "per_case.csv")
-    plain = [{k: v for k, v in r.items() if k != WRITTEN_WITH} for r in mine]
-    for (editor, label), cases in per_case(plain, protocol, options).items():
-        theirs = {c.case_id: c.values for c in committed.get((editor, label), [])}
-        if len(theirs) != len(cases):
-            raise BenchError(f"{run}: {editor} ({label}) has {len(cases)} cases, {target}/per_case.csv "
-                             f"{len(theirs)}; rerun it with the folder's options (its config.json `args`). "
-                             "Nothing was written.")
-        for c in cases:
-            old, new = _rounded(theirs.get(str(c.case_id), {})), _rounded(c.values)
-            if old != new:
-                metric = next(m for m in PER_CASE_METRICS if old[m] != new[m])
-                raise BenchError(f"{run}: {editor} case {c.case_id} {metric} is {new[metric]}, "
-                                 f"{target}/per_case.csv has {old[metric]}: the rerun does not reproduce the "
-                                 "folder, so its rows cannot stand for the original's. Nothing was written.")
+    differences = _differences(target, run, per_case(_unstamped(mine), protocol, options))
+    if differences:
+        editor, case_id, metric, old, new = differences[0]
+        raise BenchError(f"{run}: {editor} case {case_id} {metric} is {new}, {target}/per_case.csv has {old}: the "
+                         "rerun does not reproduce the folder, so its rows cannot stand for the original's. Nothing "
+                         "was written.")
     missing = [e for e in editors if not any(r["editor"] == e for r in mine)]
     if missing:
         raise BenchError(f"{run} holds no rows of {', '.join(missing)}. Nothing was written.")
@@ -94,7 +85,6 @@ def attach(target: str | Path, sources: list[tuple[str | Path, list[str] | None]
     return attached
 
 
-
 def _add_note(target: Path, config: dict, note: str) -> None:
     earlier = config.get("rows")
     config["rows"] = note if not earlier else (earlier if isinstance(earlier, list) else [earlier]) + [note]
@@ -115,11 +105,11 @@ def replace(target: str | Path, run: str | Path, editors: list[str]) -> list[str
     tconfig, rconfig = load_config(target), load_config(run)
     _check_same_run(target, tconfig, run, rconfig, editors)
     rows = [r for r in RunLog(run).rows(with_record=True) if r["editor"] in editors]
-    plain = [{k: v for k, v in r.items() if k != WRITTEN_WITH} for r in rows]
+    plain = _unstamped(rows)
     options = {e: rconfig["editors"][e].get("metric_options", {}) for e in editors}
     args = tconfig["args"]
     new_cases = per_case(plain, args["protocol"], options)
-    changed = _changed_values(target, run, new_cases)
+    changed = [f"{e} {c} {m}: {old} -> {new}" for e, c, m, old, new in _differences(target, run, new_cases)]
     summary_path = target / "summary.csv"
     header, old_records = _read_csv(summary_path)
     meta = {k: old_records[0][k] for k in ("dataset", "model")} | {"protocol": args["protocol"]}
@@ -131,15 +121,15 @@ def replace(target: str | Path, run: str | Path, editors: list[str]) -> list[str
                **{m: per_case_text(c.values.get(m)) for m in pc_header[3:]}}
               for (e, label), cases in new_cases.items() for c in cases]
     _write_csv(target / "per_case.csv", pc_header, _spliced(pc_old, editors, pc_new))
-    if (target / "curve.csv").exists():  # a sequential folder's checkpoints (sequential_curve, RunLog.write_curve)
+    sequential = (target / "curve.csv").exists()
+    if sequential:  # the folder's checkpoints (sequential_curve, as RunLog.write_curve wrote them)
         curve_header, curve_old = _read_csv(target / "curve.csv")
         curve_new = [{k: table_text(r.get(k)) for k in curve_header} for r in sequential_curve(plain, options)]
         _write_csv(target / "curve.csv", curve_header, _spliced(curve_old, editors, curve_new))
     write_packed(target, [r for r in packed_records(target) if r["editor"] not in editors] + rows)
     for e in editors:
         tconfig["editors"][e] = rconfig["editors"][e]
-    files = "summary.csv, per_case.csv and curve.csv" if (target / "curve.csv").exists() else \
-        "summary.csv and per_case.csv"
+    files = "summary.csv, per_case.csv and curve.csv" if sequential else "summary.csv and per_case.csv"
     note = (f"{', '.join(editors)}: {files} lines, config.json records and the rows in {PACKED} "
             f"replaced on {date.today().isoformat()} by a rerun with the same options (commit "
             f"{rconfig['git']['revision'][:7]}; python -m bench.paper.attach_rows --replace): the original rows "
@@ -187,19 +177,26 @@ def _short(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _changed_values(target: Path, run: Path, new_cases: dict) -> list[str]:
+def _differences(target: Path, run: Path, new_cases: dict) -> list[tuple]:
+    """(editor, case, metric, folder's value, rerun's value) of every per-case value that differs from `target`'s
+    per_case.csv (to 4 decimals); a BenchError when the rerun covers other cases than the folder."""
     committed = read_per_case(target / "per_case.csv")
-    changed = []
+    out = []
     for (editor, label), cases in new_cases.items():
         theirs = {c.case_id: c.values for c in committed.get((editor, label), [])}
         if set(theirs) != {str(c.case_id) for c in cases}:
-            raise BenchError(f"{run}: {editor} ({label}) covers other cases than {target}/per_case.csv "
-                             f"({len(cases)} / {len(theirs)}); rerun it with the folder's options. "
-                             "Nothing was written.")
+            raise BenchError(f"{run}: {editor} ({label}) has {len(cases)} cases, {target}/per_case.csv "
+                             f"{len(theirs)}{' other ones' if len(theirs) == len(cases) else ''}; rerun it with the "
+                             "folder's options (its config.json `args`). Nothing was written.")
         for c in cases:
             old, new = _rounded(theirs[str(c.case_id)]), _rounded(c.values)
-            changed += [f"{editor} {c.case_id} {m}: {old[m]} -> {new[m]}" for m in PER_CASE_METRICS if old[m] != new[m]]
-    return changed
+            out += [(editor, str(c.case_id), m, old[m], new[m]) for m in PER_CASE_METRICS if old[m] != new[m]]
+    return out
+
+
+def _unstamped(rows: list[dict]) -> list[dict]:
+    """Rows without the unit stamp (`written_with`), as the summaries read them."""
+    return [{k: v for k, v in r.items() if k != WRITTEN_WITH} for r in rows]
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
