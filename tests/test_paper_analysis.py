@@ -212,3 +212,38 @@ def test_an_analysis_s_editor_args_are_typed_and_checked_as_bench_run_s():
     assert (config.save_freq, config.mask_ratio) == (10, 0.1) and editor_config(WISE, "") == WISEConfig()
     with pytest.raises(BenchError, match="Did you mean 'save_freq'"):
         editor_config(WISE, "save_freqq=3")
+
+
+def test_generation_ranking_names_each_flip_and_calls_it_real_only_where_both_intervals_exclude_zero(tmp_path):
+    from bench.paper.analysis import generation_ranking
+
+    def cases(tf, gen, noisy=False):  # (Rel, Gen, Loc, Por_hop) teacher-forced and generated, on 20 cases
+        out = []
+        for i in range(20):
+            wobble = (30.0 if i % 2 else -30.0) if noisy else 0.0
+            values = dict(zip(("Rel", "Gen", "Loc", "Por_hop"), (tf[0] + wobble, *tf[1:])))
+            values.update(zip(("Rel_gen", "Gen_gen", "Loc_gen", "Por_gen"), (gen[0] - wobble, *gen[1:])))
+            out.append(CaseMetrics(str(i), values))
+        return out
+
+    run = tmp_path / "generation-smollm2" / "counterfact"
+    run.mkdir(parents=True)
+    RunLog(run).write_per_case({
+        ("noedit", "single"): cases((0, 0, 100, 10), (0, 0, 100, 10)),
+        ("rome", "single"): cases((100, 90, 80, 40), (40, 30, 80, 20)),    # first teacher-forced, last generated
+        ("ike", "single"): cases((90, 80, 90, 40), (85, 75, 90, 35)),
+        ("memit", "single"): cases((60, 50, 85, 30), (58, 45, 85, 30), noisy=True),
+        ("ft-m", "single"): cases((89, 80, 90, 40), (86, 75, 90, 35), noisy=True)})  # just behind ike, then ahead
+    out = generation_ranking.main(["--results", str(tmp_path)])
+    text = out.read_text()
+    assert out == run.parent / "ranking.txt"
+    assert generation_ranking.kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0
+    assert generation_ranking.kendall_tau(["a", "b", "c"], ["a", "c", "b"]) == pytest.approx(1 / 3)
+    by_h = text.split("## by H ")[1].split("## by Rel")[0]
+    assert "Kendall tau -0.33" in by_h and "noedit" not in by_h  # rome 1 -> 4, ike 2 -> 2, ft-m 3 -> 1, memit
+    assert "   1 ->  4  rome" in by_h and "   3 ->  1  ft-m" in by_h
+    assert re.search(r"rome - ike: H \+\d+\.\d \[\+[\d.]+, \+[\d.]+\]; H_gen -\d+\.\d \[-[\d.]+, -[\d.]+\]; real flip",
+                     by_h)
+    assert "rome - memit" in by_h and "ike - memit" not in by_h
+    assert re.search(r"ike - ft-m: .*; within noise on at least one side", by_h)
+    assert "# zsre: missing" in text
