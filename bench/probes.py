@@ -11,7 +11,9 @@ own so that every earlier query keeps its index. Which probes a run adds is one 
 - `LOC_DISTRACT`: CounterFact+'s distracting neighbourhood: each LOC prompt after the case's first edit stated as
   a sentence ("Spike Hughes originates from Philadelphia. Max Mosley originates from").
 - `FLUENCY`: ROME's generation prompts where the record ships them (full CounterFact records), else the case's
-  edit and paraphrase prompts (the documented fallback for flat records and ZsRE); the first `fluency` of them.
+  edit and paraphrase prompts that are statements (flat CounterFact records), else the edit's subject alone (ZsRE,
+  whose prompts are all questions: an instruction-tuned model ends its turn after a bare question, SmolLM2-135M
+  with probability 0.66 on ZsRE's first case, which leaves no text to score); the first `fluency` of them.
 """
 
 from __future__ import annotations
@@ -53,10 +55,16 @@ def probe_queries(case: EditCase, pool: list[EditCase], cfg: ProbeConfig) -> lis
         out += [Query(LOC_DISTRACT, f"{edit.prompt} {edit.target_new}. {q.prompt}", q.answer)
                 for q in case.of_kind(LOC)]
     if cfg.fluency:
-        prompts = list(case.extra.get("generation_prompts") or ()) or [q.prompt for q in case.queries
-                                                                       if q.kind in (REL, GEN)]
+        prompts = list(case.extra.get("generation_prompts") or ()) or fluency_fallback(case)
         out += [Query(FLUENCY, p, "") for p in list(dict.fromkeys(prompts))[:cfg.fluency]]
     return out
+
+
+def fluency_fallback(case: EditCase) -> list[str]:
+    """Fluency prompts of a record that ships no generation prompts (module docstring): its statement prompts,
+    or the edit's subject where every prompt is a question."""
+    statements = [q.prompt for q in case.queries if q.kind in (REL, GEN) and not q.prompt.rstrip().endswith("?")]
+    return statements or [e.subject for e in case.edits if e.subject]
 
 
 def unrelated_queries(case: EditCase, pool: list[EditCase], n: int) -> list[Query]:

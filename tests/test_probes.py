@@ -51,6 +51,14 @@ def test_generation_prompts_of_full_records_come_first():
     assert [q.prompt for q in probed.of_kind(FLUENCY)] == ["A", "B"]
 
 
+def test_a_record_whose_prompts_are_all_questions_generates_its_fluency_text_from_the_subject():
+    case = make_case()  # ZsRE-like: every edit and paraphrase prompt a question
+    asked = replace(case, queries=[replace(q, prompt="Where was Spike Hughes born?") if q.kind in (REL, GEN) else q
+                                   for q in case.queries])
+    probed = with_probes([asked], [asked], ProbeConfig(0, False, 2))[0]
+    assert [q.prompt for q in probed.of_kind(FLUENCY)] == ["Spike Hughes"]
+
+
 def test_nothing_asked_changes_nothing():
     case = make_case()
     assert with_probes([case], [case], ProbeConfig(0, False, 0)) == [case]
