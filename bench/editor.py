@@ -80,6 +80,7 @@ class Resources:
     encoder_name: str = "all-MiniLM-L6-v2"
     device: str = "cpu"
     allow_hub: bool = False  # an encoder that is not offline may come from the Hugging Face hub (bench/hub.py)
+    protocol: str = "single"  # the run's protocol: a memory editor may only recall edits made so far when sequential
     _encoders: dict = field(default_factory=dict)
 
     def encoder(self, name: str | None = None):
@@ -95,9 +96,9 @@ class Resources:
 class EditorConfig:
     """Base of every editor's hyper-parameters; subclasses add typed fields."""
 
-    def resolved(self, lm: LoadedModel, seed: int, editor_cls: type) -> EditorConfig:
-        """The configuration the editor will run with on `lm` under the run's `seed`, as config.json records
-        it; a config whose editor fills fields from the model (ROME's hyper-parameter files) overrides this."""
+    def resolved(self, lm: LoadedModel, seed: int, editor_cls: type, protocol: str = "single") -> EditorConfig:
+        """The configuration the editor will run with on `lm` under the run's `seed` and `protocol`, as config.json
+        records it; a config whose editor fills fields from the model (ROME's hyper-parameter files) overrides this."""
         return self
 
     def unrecorded(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -214,7 +214,7 @@ def check_with_model(opened: OpenRun, lm) -> ModelCheck:
     for n in opened.names:
         check_supported(opened.classes[n], lm, cfg.protocol)
         check_config_for_model(n, opened.configs[n], lm)
-        resolved = opened.configs[n].resolved(lm, cfg.seed, opened.classes[n])  # what config.json records
+        resolved = opened.configs[n].resolved(lm, cfg.seed, opened.classes[n], cfg.protocol)  # as recorded
         configs[n] = json.loads(json.dumps(resolved_config(n, resolved), default=str))
         earlier = opened.earlier.get(n) or {}
         check_editor_resume(opened.log.out / "config.json", n, earlier, configs[n],
@@ -259,7 +259,7 @@ def start_run(opened: OpenRun, check: ModelCheck, executor: dict, state_dir: boo
 
 def resources_for(cfg: RunConfig, lm) -> Resources:
     return Resources(data_dir=resolve_data_dir(cfg.data_dir), seed=cfg.seed, encoder_name=cfg.encoder,
-                     device=str(lm.device), allow_hub=cfg.allow_hub)
+                     device=str(lm.device), allow_hub=cfg.allow_hub, protocol=cfg.protocol)
 
 
 def build_editor(editor_cls: type[Editor], lm, config, resources: Resources, name: str,

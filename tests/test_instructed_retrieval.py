@@ -173,6 +173,27 @@ def test_a_wrong_retrieval_is_recorded_as_such(lm, checkpoint):
     assert loc == {"retrieved_case": "1", "retrieved_ok": False}  # a locality prompt that fired
 
 
+def test_a_sequential_stream_recalls_only_the_edits_it_has_made(lm, checkpoint):
+    """memory=auto (the default) is the authors' memory of every edit of the run under the single protocol, and
+    the edits made so far under the sequential one, where an edit not yet made must not be recalled; config.json
+    records the memory used."""
+    from dataclasses import replace
+
+    first, second, _ = fixture_cases()
+    assert editor(lm, checkpoint).config.memory == "dataset"
+    stream = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), mode="retrieval", retrieval_fill=0.0),
+                        replace(resources(), protocol="sequential"))
+    stream.begin_run([first, second])
+    assert stream.config.memory == "unit" and len(stream.memory) == 0
+    stream.edit([first])
+    assert stream.memory.entries == [first.edits[0].sentence]
+    assert stream.prepare([Request(second, second.queries[0])]).fired == [False]  # the second edit is not made yet
+    recorded = InstructEdConfig(checkpoint=str(checkpoint), mode="retrieval").resolved(lm, 0, InstructEd, "sequential")
+    assert recorded.memory == "unit"
+    assert InstructEdConfig(checkpoint=str(checkpoint), memory="dataset").resolved(
+        lm, 0, InstructEd, "sequential").memory == "dataset"  # asked for: kept
+
+
 @pytest.mark.parametrize("memory", ["dataset", "unit"])
 def test_the_gate_never_fires_on_a_dissimilar_query(lm, checkpoint, memory):
     """No word in common with any stored edit (cosine 0 under the hashing encoder): the plain model answers."""
@@ -238,3 +259,10 @@ def test_calibration_rates_and_choice_on_hand_made_scores():
              0.35: {("a", "20"): (5.0, 70.0), ("b", "20"): (0.0, 88.0)},
              0.40: {("a", "20"): (3.0, 60.0), ("b", "20"): (0.0, 85.0)}}
     assert calibrate_gate.choose(table, 5.0) == 0.35 and calibrate_gate.choose(table, 0.5) is None
+
+
+def test_a_run_tells_its_editors_its_protocol(lm):
+    from bench.lifecycle import RunConfig, resources_for
+
+    cfg = RunConfig(editors=["instructed-retrieval"], dataset="counterfact", out="run", protocol="sequential")
+    assert resources_for(cfg, lm).protocol == "sequential"

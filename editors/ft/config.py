@@ -28,7 +28,7 @@ class FTConfig(EditorConfig):
     weight_decay: float = arg(0.0, lo=0, help="Adam weight decay")
     early_stop_loss: float = arg(1e-2, lo=0, help="stop once the mini-batch loss falls below this")
 
-    def resolved(self, lm, seed: int, editor_cls: type) -> FTConfig:
+    def resolved(self, lm, seed: int, editor_cls: type, protocol: str = "single") -> FTConfig:
         """The layers filled in (`edit_layers`), so config.json records the layer edited, not `[]`."""
         return replace(self, layers=edit_layers(lm.model, self))
 

@@ -12,7 +12,7 @@ from editors.instructed import checkpoint as ckpt
 from editors.instructed.retrieval import BACKGROUND
 
 MODES = ("gold", "retrieval")
-MEMORIES = ("dataset", "unit")
+MEMORIES = ("auto", "dataset", "unit")
 COMPATS = ("strict", "paper")
 VARIANTS = ("attn", "ffn")
 SINKS = ("auto", "kept", "scaled")
@@ -78,10 +78,11 @@ class InstructEdConfig(EditorConfig):
     mode: str = arg("gold", choices=MODES,
                     help="gold: the case's own instruction; retrieval: from the memory of edits made so far")
     # dataset: every edit of the run's cases, as the authors' evals_with_ret.py (make_mem(ann) over the whole file);
-    # unit: only the edits made so far (one edit under the single protocol; the setting of Table 2 before 2026-12-06)
-    memory: str = arg("dataset", choices=MEMORIES,
-                      help="retrieval memory: dataset (every edit of the run's cases, the authors') or unit (edits "
-                           "made so far)")
+    # unit: only the edits made so far (one edit under the single protocol; the setting of Table 2 before 2026-12-06);
+    # auto: dataset, except under the sequential protocol, where a stream may only recall the edits it has made
+    memory: str = arg("auto", choices=MEMORIES,
+                      help="retrieval memory: dataset (every edit of the run's cases, the authors'), unit (edits "
+                           "made so far), auto (unit when sequential, else dataset)")
     compat: str = arg("strict", choices=COMPATS,
                       help="strict: the paper's text; paper: the authors' code (docs/architecture.md section 5)")
     checkpoint: str = arg("", help="trained prefixes; empty: results/checkpoints/instructed/<model>[/<ablation tag>]/")
@@ -154,12 +155,19 @@ class InstructEdConfig(EditorConfig):
         return ckpt.discover(lm.name, self.requested_layers(lm.model), scaled_layer_range(lm.model, *PAPER_LAYERS),
                              self.n_prefix, self.variant, self.reweight, self.compat)
 
-    def resolved(self, lm, seed: int, editor_cls: type) -> InstructEdConfig:
-        """With the checkpoint and layers the editor will run with, as it records them once loaded, so that a
-        resume compares like with like (a default checkpoint is a path in config.json, not '')."""
+    def resolved(self, lm, seed: int, editor_cls: type, protocol: str = "single") -> InstructEdConfig:
+        """With the checkpoint, layers and memory the editor will run with, as it records them once loaded, so
+        that a resume compares like with like (a default checkpoint is a path in config.json, not '')."""
         similarity = "fact" if self.per_fact else "instruction"
+        memory = self.memory_for(protocol)
         if not self.trained:
-            return replace(self, layers=self.requested_layers(lm.model), similarity=similarity)
+            return replace(self, layers=self.requested_layers(lm.model), similarity=similarity, memory=memory)
         directory = self.checkpoint_dir(lm)
         return replace(self, checkpoint=str(directory), layers=list(ckpt.read_info(directory).layers),
-                       similarity=similarity)
+                       similarity=similarity, memory=memory)
+
+    def memory_for(self, protocol: str) -> str:
+        """`memory` as a run under `protocol` uses it (auto: only the edits made so far when sequential)."""
+        if self.memory != "auto":
+            return self.memory
+        return "unit" if protocol == "sequential" else "dataset"

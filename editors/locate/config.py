@@ -77,7 +77,7 @@ class LocateConfig(EditorConfig):
         """Read and check the hyper-parameter file this model will use, before statistics are built."""
         self.resolved(lm, 0, editor_cls)
 
-    def resolved(self, lm: LoadedModel, seed: int, editor_cls) -> LocateConfig:
+    def resolved(self, lm: LoadedModel, seed: int, editor_cls, protocol: str = "single") -> LocateConfig:
         """The None fields filled as LocateEditor fills them: the seed from the run's, the rest from the file."""
         config = self if self.seed is not None else replace(self, seed=seed)
         return resolve_config(config, editor_cls.method_dir, lm, quiet=True)[0]
