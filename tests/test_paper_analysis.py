@@ -32,7 +32,8 @@ def _run(run, editors=EDITORS, protocols=("single", "sequential/final"), values=
 def _compare_inputs(root):
     new, base, cpu = (root / f for f in (paper_budget_compare.NEW, paper_budget_compare.BASE, paper_budget_compare.CPU))
     for entry in ("counterfact-ablations", "zsre-ablations", "counterfact", "zsre", "mquake-test",
-                  "zsre-subject-replace", "counterfact-subject-replace", "counterfact-sequential", "zsre-sequential"):
+                  "zsre-subject-replace", "counterfact-subject-replace", "counterfact-sequential", "zsre-sequential",
+                  "retrieval-counterfact-sequential", "retrieval-zsre-sequential"):
         _run(new / entry)
         _run(base / entry)
     for cpu_run, _ in paper_budget_compare.CPU_RUNS:
@@ -57,8 +58,8 @@ def test_paper_budget_compare_writes_its_four_sections_into_the_paper_budget_fol
     assert "counterfact | instructed | single | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]" in out.read_text()
     assert "zsre-200 vs zsre | instructed | 3 cases | 3 of 24 cells differ" in lines  # Loc 0.25 vs 0.5
     assert "counterfact-200 vs counterfact | instructed | 3 cases | 0 of 24 cells differ" in lines
-    assert lines[-1].startswith("zsre-sequential | instructed-retrieval - serac-icl (suite-smollm2) | "
-                                "sequential/final | Rel +0.0 [+0.0, +0.0]; Gen +100.0")
+    assert lines[-1].startswith("retrieval-zsre-sequential | instructed-retrieval - serac-icl (suite-smollm2/zsre-"
+                                "sequential) | sequential/final | Rel +0.0 [+0.0, +0.0]; Gen +100.0")
 
 
 def test_old_vs_new_writes_the_paired_differences_into_the_paper_budget_run_folder(tmp_path):

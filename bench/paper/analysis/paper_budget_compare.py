@@ -28,17 +28,19 @@ ABLATED = ("instructed-noreweight", "instructed-late", "instructed-ffn")
 # later code (2026-12-06: per-fact similarity, every edit in + Retrieval's memory)
 CPU_RUNS = (("counterfact-200", "counterfact"), ("zsre-200", "zsre"),
             ("table4-1ep-counterfact-50", "counterfact-ablations"))
-WITHIN = (  # (entry of a, editor a, folder of b, editor b, protocol)
-    ("mquake-test", "instructed", BASE, "ike", "single"),
-    ("mquake-test", "instructed", BASE, "noedit", "single"),
-    ("mquake-test", "instructed-retrieval", BASE, "ike", "single"),
-    ("counterfact", "instructed", NEW, "instructed-noprefix", "single"),
-    ("zsre-subject-replace", "instructed-ins", NEW, "instructed", "single"),
-    ("counterfact-subject-replace", "instructed-ins", NEW, "instructed", "single"),
-    ("counterfact-sequential", "instructed-retrieval", NEW, "instructed", "sequential/final"),
-    ("zsre-sequential", "instructed-retrieval", NEW, "instructed", "sequential/final"),
-    ("counterfact-sequential", "instructed-retrieval", BASE, "memit", "sequential/final"),
-    ("zsre-sequential", "instructed-retrieval", BASE, "serac-icl", "sequential/final"),
+FINAL = "sequential/final"
+WITHIN = (  # (entry of a in this folder, editor a, run folder of b below results/, editor b, protocol): Table 10's
+    # + Retrieval rows are those of retrieval-*-sequential/ (the gate and memory as Table 10 shows them)
+    ("mquake-test", "instructed", f"{BASE}/mquake-test", "ike", "single"),
+    ("mquake-test", "instructed", f"{BASE}/mquake-test", "noedit", "single"),
+    ("mquake-test", "instructed-retrieval", f"{BASE}/mquake-test", "ike", "single"),
+    ("counterfact", "instructed", f"{NEW}/counterfact", "instructed-noprefix", "single"),
+    ("zsre-subject-replace", "instructed-ins", f"{NEW}/zsre-subject-replace", "instructed", "single"),
+    ("counterfact-subject-replace", "instructed-ins", f"{NEW}/counterfact-subject-replace", "instructed", "single"),
+    ("retrieval-counterfact-sequential", "instructed-retrieval", f"{NEW}/counterfact-sequential", "instructed", FINAL),
+    ("retrieval-zsre-sequential", "instructed-retrieval", f"{NEW}/zsre-sequential", "instructed", FINAL),
+    ("retrieval-counterfact-sequential", "instructed-retrieval", f"{BASE}/counterfact-sequential", "memit", FINAL),
+    ("retrieval-zsre-sequential", "instructed-retrieval", f"{BASE}/zsre-sequential", "serac-icl", FINAL),
 )
 OUT = f"{NEW}/compare.txt"
 
@@ -90,7 +92,7 @@ def within(results: Path) -> list[str]:
     lines = ["", "# 4. Within the tables: row a - row b on the same cases"]
     for entry, editor_a, other, editor_b, protocol in WITHIN:
         a = read_per_case(results / NEW / entry / "per_case.csv")[(editor_a, protocol)]
-        b = read_per_case(results / other / entry / "per_case.csv")[(editor_b, protocol)]
+        b = read_per_case(results / other / "per_case.csv")[(editor_b, protocol)]
         lines.append(f"{entry} | {editor_a} - {editor_b} ({other}) | {protocol} | {deltas(a, b)}")
     return lines
 
