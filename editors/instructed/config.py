@@ -81,8 +81,8 @@ class InstructEdConfig(EditorConfig):
     # unit: only the edits made so far (one edit under the single protocol; the setting of Table 2 before 2026-12-06);
     # auto: dataset, except under the sequential protocol, where a stream may only recall the edits it has made
     memory: str = arg("auto", choices=MEMORIES,
-                      help="retrieval memory: dataset (every edit of the run's cases, the authors'), unit (edits "
-                           "made so far), auto (unit when sequential, else dataset)")
+                      help="retrieval memory: every edit of the run (dataset), edits made so far (unit), auto "
+                           "(unit if sequential)")
     compat: str = arg("strict", choices=COMPATS,
                       help="strict: the paper's text; paper: the authors' code (docs/architecture.md section 5)")
     checkpoint: str = arg("", help="trained prefixes; empty: results/checkpoints/instructed/<model>[/<ablation tag>]/")
