@@ -158,16 +158,14 @@ class InstructEdConfig(EditorConfig):
     def resolved(self, lm, seed: int, editor_cls: type, protocol: str = "single") -> InstructEdConfig:
         """With the checkpoint, layers and memory the editor will run with, as it records them once loaded, so
         that a resume compares like with like (a default checkpoint is a path in config.json, not '')."""
-        similarity = "fact" if self.per_fact else "instruction"
-        memory = self.memory_for(protocol)
+        settled = self.settled(protocol)
         if not self.trained:
-            return replace(self, layers=self.requested_layers(lm.model), similarity=similarity, memory=memory)
+            return replace(self, layers=self.requested_layers(lm.model), **settled)
         directory = self.checkpoint_dir(lm)
-        return replace(self, checkpoint=str(directory), layers=list(ckpt.read_info(directory).layers),
-                       similarity=similarity, memory=memory)
+        return replace(self, checkpoint=str(directory), layers=list(ckpt.read_info(directory).layers), **settled)
 
-    def memory_for(self, protocol: str) -> str:
-        """`memory` as a run under `protocol` uses it (auto: only the edits made so far when sequential)."""
-        if self.memory != "auto":
-            return self.memory
-        return "unit" if protocol == "sequential" else "dataset"
+    def settled(self, protocol: str) -> dict[str, str]:
+        """The `auto` settings as a run under `protocol` uses and records them: Eq. 14's similarity, and the
+        retrieval memory (only the edits made so far when sequential)."""
+        memory = self.memory if self.memory != "auto" else "unit" if protocol == "sequential" else "dataset"
+        return {"similarity": "fact" if self.per_fact else "instruction", "memory": memory}

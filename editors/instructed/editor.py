@@ -47,8 +47,8 @@ class InstructEd(Editor):
         self.trained_cases: ckpt.TrainedCases | None = None
         self.bank = self._load_bank() if cfg.trained else None
         cfg.layers = list(self.bank.layers if self.bank else self.requested_layers)
-        cfg.similarity = "fact" if cfg.per_fact else "instruction"  # recorded as it runs (config.py: auto)
-        cfg.memory = cfg.memory_for(self.resources.protocol)  # recorded as it runs (config.py: auto)
+        for name, value in cfg.settled(self.resources.protocol).items():  # recorded as it runs (config.py: auto)
+            setattr(cfg, name, value)
         self.spanner = Spanner(self.tokenizer, keep_sink=self._keep_sink())
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far

@@ -35,10 +35,9 @@ def kendall_tau(first: list[str], second: list[str]) -> float:
     return concordant / len(pairs)
 
 
-def ranking(runs: dict[str, list[CaseMetrics]], metric: str) -> list[str]:
-    """Editors by `metric` (highest first; ties by name), those without it left out."""
-    values = {editor: aggregate(cases).get(metric) for editor, cases in runs.items()}
-    return sorted((e for e, v in values.items() if v is not None), key=lambda e: (-values[e], e))
+def ranking(values: dict[str, dict], metric: str) -> list[str]:
+    """Editors by `metric` of their aggregate `values` (highest first; ties by name), those without it left out."""
+    return sorted((e for e, v in values.items() if v.get(metric) is not None), key=lambda e: (-values[e][metric], e))
 
 
 def _interval(got: tuple[float, float, float] | None) -> str:
@@ -52,9 +51,9 @@ def _side(got: tuple[float, float, float] | None) -> int:
     return 1 if got[1] > 0 else -1 if got[2] < 0 else 0
 
 
-def flips(runs: dict[str, list[CaseMetrics]], tf: str, gen: str) -> list[str]:
-    """One line per pair of editors whose order by `tf` differs from their order by `gen`."""
-    order_tf, order_gen = ranking(runs, tf), ranking(runs, gen)
+def flips(runs: dict[str, list[CaseMetrics]], order_tf: list[str], order_gen: list[str], tf: str,
+          gen: str) -> list[str]:
+    """One line per pair of editors whose order by `tf` (`order_tf`) differs from their order by `gen`."""
     pos_gen = {e: i for i, e in enumerate(order_gen)}
     lines = []
     for a, b in combinations(order_tf, 2):  # a ahead of b teacher-forced
@@ -69,20 +68,21 @@ def flips(runs: dict[str, list[CaseMetrics]], tf: str, gen: str) -> list[str]:
 
 def dataset_lines(runs: dict[str, list[CaseMetrics]], dataset: str) -> list[str]:
     ranked = {e: cases for e, cases in runs.items() if not is_reference(e)}
-    sizes = sorted({len(c) for c in ranked.values()})
-    lines = [f"# {dataset}: {len(ranked)} editors (the unedited model not ranked), "
-             f"{' to '.join(map(str, sizes[::max(len(sizes) - 1, 1)]))} cases each"]
+    values = {e: aggregate(cases) for e, cases in ranked.items()}
+    sizes = sorted({len(c) for c in ranked.values()}) or [0]
+    span = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]} to {sizes[-1]}"
+    lines = [f"# {dataset}: {len(ranked)} editors (the unedited model not ranked), {span} cases each"]
     for tf, gen in RANKED_BY:
-        order_tf, order_gen = ranking(ranked, tf), ranking(ranked, gen)
+        order_tf, order_gen = ranking(values, tf), ranking(values, gen)
         shared = [e for e in order_tf if e in order_gen]
         rank_gen = {e: i + 1 for i, e in enumerate(order_gen)}
         lines.append(f"## by {tf} (teacher-forced) and {gen} (generated); Kendall tau "
                      f"{kendall_tau(shared, [e for e in order_gen if e in shared]):+.2f}")
         for i, editor in enumerate(order_tf):
-            values = aggregate(ranked[editor])
-            lines.append(f"  {i + 1:>2} -> {rank_gen.get(editor, '-'):>2}  {editor}: {tf} {values[tf]:.1f}, "
-                         f"{gen} {'n/a' if values.get(gen) is None else f'{values[gen]:.1f}'}")
-        changed = flips(ranked, tf, gen)
+            got = values[editor].get(gen)
+            lines.append(f"  {i + 1:>2} -> {rank_gen.get(editor, '-'):>2}  {editor}: {tf} {values[editor][tf]:.1f}, "
+                         f"{gen} {'n/a' if got is None else f'{got:.1f}'}")
+        changed = flips(ranked, order_tf, order_gen, tf, gen)
         lines += [f"## pairs whose order by {tf} and by {gen} differ ({len(changed)})", *changed]
     return lines
 
