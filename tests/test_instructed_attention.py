@@ -105,7 +105,7 @@ def test_attention_matches_a_literal_eq15_reference(lm, bank, paper):
         bank=bank, arch=arch_of(lm.model), heads=(n_heads, n_kv, head_dim), use=torch.tensor([True, True]),
         sim=sim, ins_start=torch.tensor([1, pad + 1]), ins_end=torch.tensor([5, pad + 4]),
         row_start=torch.tensor([0, pad]), paper_end=torch.tensor([3, pad + 2]), total=length, reweight=True,
-        paper=paper)
+        rows=paper)
     got, _ = state.attend(module, q, k, v, mask, dropout=0.0, scaling=head_dim**-0.5)
 
     pk, pv = bank.prefix_kv(module, arch_of(lm.model), layer, (n_heads, n_kv, head_dim))
@@ -205,7 +205,7 @@ def test_the_attention_sink_of_a_bos_less_tokenizer_is_never_scaled(lm, bank, pa
         spanner = Spanner(tok, keep_sink=keep)
         encoded = [scorer.encode(Prepared(format_prompt(i, q), a, spanner.meta(i, q, s))) for i, q, a, s in items]
         rows, batch = next(scorer.batches(encoded))
-        state = ForwardState.from_batch(batch, lm.model, bank, reweight=True, paper=paper)
+        state = ForwardState.from_batch(batch, lm.model, bank, reweight=True, rows=paper)
         total = batch.input_ids.shape[1]
         sim = state.sim[:, None]
         scale = state._row_scale(sim, total, prefixed=True) if paper else state._col_scale(sim, total)

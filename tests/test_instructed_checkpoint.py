@@ -192,3 +192,50 @@ def test_losses_are_read_from_a_gzipped_curve(tmp_path):
         dst.write(src.read())
     (tmp_path / "loss.csv").unlink()
     assert read_losses(tmp_path) == plain and plain[0]["loss"] == 2.5
+
+
+def test_a_checkpoint_names_its_scaling_and_old_ones_imply_it_by_compat(lm, tmp_path):
+    import json
+
+    make_checkpoint(lm, tmp_path / "rows", [1], compat="paper")
+    assert json.loads((tmp_path / "rows" / ckpt.INFO).read_text())["scaling"] == "rows"
+    make_checkpoint(lm, tmp_path / "old", [1])
+    info = json.loads((tmp_path / "old" / ckpt.INFO).read_text())
+    del info["scaling"]  # written before 2026-12-06
+    (tmp_path / "old" / ckpt.INFO).write_text(json.dumps(info))
+    assert ckpt.read_info(tmp_path / "old").scaling == "columns"
+    info["compat"] = "paper"
+    (tmp_path / "old" / ckpt.INFO).write_text(json.dumps(info))
+    assert ckpt.read_info(tmp_path / "old").scaling == "rows"
+
+
+def test_scaling_follows_the_checkpoint_whatever_the_compat(lm, tmp_path):
+    """A rows checkpoint evaluated under the paper's text (compat=strict) keeps its rows: the rows-vs-columns
+    comparison then differs in the trained mechanism alone. An explicit scaling still wins, with a warning."""
+    from editors.instructed.attention import forward_context
+
+    bank = make_checkpoint(lm, tmp_path, [1], compat="paper")
+    case = fixture_cases()[0]
+    ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
+    assert ed.config.scaling == "rows" and ed.config.compat == "strict"
+    ed.edit([case])
+    assert InstructEdConfig(checkpoint=str(tmp_path)).resolved(lm, 0, InstructEd).scaling == "rows"
+    request = Request(case, case.queries[0])
+    prepared = ed.prepare([request]).items
+    batch = ed.scorer.collate([ed.scorer.encode(prepared[0])])
+    got = ed.scorer.logits(batch, ed.forward_context)
+    bank = bank.to(lm.device).requires_grad_(False)
+    rows = ed.scorer.logits(batch, forward_context(lm.model, bank, True, True))
+    columns = ed.scorer.logits(batch, forward_context(lm.model, bank, True, False))
+    assert torch.equal(got, rows) and not torch.equal(rows, columns)
+    with pytest.warns(UserWarning, match="trained with scaling=rows; evaluating with scaling=columns"):
+        forced = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), scaling="columns"), resources())
+    forced.edit([case])
+    assert torch.equal(forced.scorer.logits(batch, forced.forward_context), columns)
+
+
+def test_runs_recorded_before_scaling_read_as_their_compat():
+    assert InstructEdConfig().unrecorded({"compat": "paper"})["scaling"] == "rows"
+    assert InstructEdConfig().unrecorded({"compat": "strict"})["scaling"] == "columns"
+    assert "scaling" not in InstructEdConfig().unrecorded({"compat": "strict", "scaling": "rows"})
+    assert InstructEdConfig(prefix=False, compat="paper").settled_scaling(None) == "rows"

@@ -95,9 +95,9 @@ def test_alias_instruction(lm, checkpoint):
 
 
 def test_paper_compat_hooks_for_the_protocol(lm, checkpoint):
-    with pytest.warns(UserWarning, match="compat=strict"):
-        paper = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), compat="paper", mode="retrieval"),
-                           resources())
+    paper = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), compat="paper", mode="retrieval"),
+                       resources())
+    assert paper.config.scaling == "columns"  # the checkpoint's (trained with compat=strict): compat is the protocol
     strict = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), mode="retrieval"), resources())
     case = fixture_cases()[0]
     assert strict.select_queries(case) == case.queries and strict.metric_options() == {"rel_fired_only": False}
@@ -233,5 +233,5 @@ def test_a_question_about_one_of_several_facts_is_weighed_by_that_fact(lm, check
 def test_similarity_follows_compat_and_old_records_used_the_whole_instruction():
     assert InstructEdConfig().per_fact and not InstructEdConfig(compat="paper").per_fact
     assert InstructEdConfig(compat="paper", similarity="fact").per_fact
-    assert InstructEdConfig().unrecorded({"mode": "gold"}) == {"similarity": "instruction"}
-    assert InstructEdConfig().unrecorded({"mode": "gold", "similarity": "fact"}) == {}
+    assert InstructEdConfig().unrecorded({"mode": "gold"}) == {"similarity": "instruction", "scaling": "columns"}
+    assert InstructEdConfig().unrecorded({"mode": "gold", "similarity": "fact", "scaling": "columns"}) == {}

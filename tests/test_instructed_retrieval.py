@@ -134,8 +134,7 @@ def test_multihop_questions_take_the_top_k_facts(lm, checkpoint):
     prepared = strict.prepare([question])
     (one,), fired = prepared.items, prepared.fired
     assert fired == [True] and sum(e.sentence in one.prompt for e in case.edits) == 1  # k=1: one fact
-    with pytest.warns(UserWarning, match="compat=strict"):
-        paper = editor(lm, checkpoint, compat="paper", multihop_k=1, memory="unit")
+    paper = editor(lm, checkpoint, compat="paper", multihop_k=1, memory="unit")
     paper.edit([case])
     assert paper._retrieval_query(question).startswith(question.text + " What is the country")
     (both,) = paper.prepare([question]).items
@@ -235,7 +234,7 @@ def test_a_retrieval_run_recorded_before_memory_existed_resumes_only_with_the_un
     now = {"name": "instructed-retrieval", "mode": "retrieval", "compat": "strict", "memory": "dataset",
            "similarity": "instruction"}
     unrecorded = InstructEdConfig().unrecorded(old["config"])
-    assert unrecorded == {"memory": "unit", "similarity": "instruction"}
+    assert unrecorded == {"memory": "unit", "similarity": "instruction", "scaling": "columns"}
     with pytest.raises(BenchError, match="memory='unit' \\(now 'dataset'\\)"):
         check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, now, None, unrecorded)
     check_editor_resume(tmp_path / "config.json", "instructed-retrieval", old, {**now, "memory": "unit"}, None,

@@ -6,8 +6,8 @@ context, so outside it the model is untouched (bitwise). The function itself sta
 
 - Eq. 15 multiplies pre-softmax scores of instruction (and prefix) key columns by sim. A score is
   q.k, so scaling the key vectors of those columns by sim is the same thing, per row of the batch.
-- compat=paper scales query rows instead (the authors' code): the first `paper_rows` (+ n_prefix in
-  prefixed layers) query positions of each row, every column.
+- row scaling (the authors' code; `--compat paper` trains it) scales query rows instead: the first
+  `paper_rows` (+ n_prefix in prefixed layers) query positions of each row, every column.
 - Prefix keys/values are concatenated in front of the tokens' (after rotary, so they carry no position)
   and the boolean mask gets matching columns, open only for rows that carry an instruction.
 Rows without an instruction are left exactly as the base model computes them. Generation works: each
@@ -63,14 +63,14 @@ class ForwardState:
     sim: torch.Tensor  # (B,) float
     ins_start: torch.Tensor  # (B,) first instruction column
     ins_end: torch.Tensor  # (B,) one past the last instruction column
-    row_start: torch.Tensor  # (B,) first query row compat=paper scales (left-pad count + a kept-out sink)
-    paper_end: torch.Tensor  # (B,) one past the last query row scaled by compat=paper (without prefixes)
+    row_start: torch.Tensor  # (B,) first query row that row scaling scales (left-pad count + a kept-out sink)
+    paper_end: torch.Tensor  # (B,) one past the last query row scaled by row scaling (without prefixes)
     total: int  # positions so far (prompt + generated): the keys a layer sees are the last kv_len of them
     reweight: bool
-    paper: bool
+    rows: bool  # Eq. 15 on query rows (the authors' code), else on key columns
 
     @classmethod
-    def from_batch(cls, batch: Batch, model, bank: PrefixBank | None, reweight: bool, paper: bool) -> ForwardState:
+    def from_batch(cls, batch: Batch, model, bank: PrefixBank | None, reweight: bool, rows: bool) -> ForwardState:
         metas: list[RowMeta | None] = batch.metas
         dev = batch.input_ids.device
 
@@ -86,7 +86,7 @@ class ForwardState:
             ins_end=col([p + (m.ins_end if m else 0) for p, m in zip(pads, metas)]),
             row_start=col([p + (m.paper_start if m else 0) for p, m in zip(pads, metas)]),
             paper_end=col([p + (m.paper_rows if m else 0) for p, m in zip(pads, metas)]),
-            total=batch.attention_mask.shape[1], reweight=reweight, paper=paper,
+            total=batch.attention_mask.shape[1], reweight=reweight, rows=rows,
         )
 
     def prefixed(self, layer: int) -> bool:
@@ -100,14 +100,14 @@ class ForwardState:
             mask = _causal(batch, q_len, kv_len, query.device)
         if self.reweight:
             sim = self.sim.to(query.dtype)[:, None]
-            if self.paper:
+            if self.rows:
                 query = query * self._row_scale(sim, q_len, prefixed)[:, None, :, None]
             else:
                 key = key * self._col_scale(sim, kv_len)[:, None, :, None]
         if prefixed:
             pk, pv = self.bank.prefix_kv(module, self.arch, module.layer_idx, self.heads)
             pk, pv = pk.expand(batch, -1, -1, -1), pv.expand(batch, -1, -1, -1)
-            if self.reweight and not self.paper:
+            if self.reweight and not self.rows:
                 pk = pk * self.sim.to(pk.dtype)[:, None, None, None]
             key, value = torch.cat([pk, key], dim=2), torch.cat([pv, value], dim=2)
             open_rows = self.use[:, None, None, None].expand(batch, 1, mask.shape[2], pk.shape[2])
@@ -160,12 +160,12 @@ def _adapter_hooks(model, state: ForwardState) -> list:
     return [get_module(model, layer, "mlp").register_forward_hook(hook_for(layer)) for layer in bank.layers]
 
 
-def forward_context(model, bank: PrefixBank | None, reweight: bool, paper: bool):
+def forward_context(model, bank: PrefixBank | None, reweight: bool, rows: bool):
     """A `Scorer` context factory: InstructEd for batches with at least one instructed row, else the base model."""
 
     def factory(batch: Batch):
         if not any(m is not None for m in batch.metas):
             return contextlib.nullcontext()
-        return activate(model, ForwardState.from_batch(batch, model, bank, reweight, paper))
+        return activate(model, ForwardState.from_batch(batch, model, bank, reweight, rows))
 
     return factory

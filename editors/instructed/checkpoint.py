@@ -28,6 +28,14 @@ from editors.instructed.trained_cases import TrainedCases
 REPO_ROOT = checkpoints.SOURCE_ROOT
 CHECKPOINT_ROOT = checkpoints.CHECKOUT_ROOT / "instructed"  # the checkout's default; root() is the one in use
 WEIGHTS, INFO, TRAINED, OPTIMIZER = "prefix.safetensors", "config.json", "trained_cases.json", "optimizer.safetensors"
+# How Eq. 15 applies the similarity: to the key columns of the prefixes and instruction (the paper's text) or to
+# the query rows (the authors' modeling_llama.py:420,431). Training with compat=paper trains rows.
+SCALINGS = ("columns", "rows")
+
+
+def scaling_of(compat: str) -> str:
+    """The scaling a compat setting trains (and, without a checkpoint, evaluates) with."""
+    return "rows" if compat == "paper" else "columns"
 
 
 @dataclass
@@ -52,6 +60,10 @@ class CheckpointInfo:
     sink_kept: bool = False  # the attention sink (token 0 of a BOS-less tokenizer) stays out of Eq. 15's span;
     # False: trained before that fix (the sink was scaled), so the editor evaluates it that way
     exclusion: dict = field(default_factory=dict)  # overlap.Exclusion: eval-set records removed from the data
+    scaling: str = ""  # columns or rows (SCALINGS); written since 2026-12-06, before that implied by compat
+
+    def __post_init__(self):
+        self.scaling = self.scaling or scaling_of(self.compat)
 
 
 def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, variant: str, reweight: bool,

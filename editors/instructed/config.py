@@ -85,6 +85,11 @@ class InstructEdConfig(EditorConfig):
                            "(unit if sequential)")
     compat: str = arg("strict", choices=COMPATS,
                       help="strict: the paper's text; paper: the authors' code (docs/architecture.md section 5)")
+    # auto: as the checkpoint was trained (its config.json names it), so a rows checkpoint can be evaluated under
+    # either compat; without a checkpoint, rows under compat=paper, else columns
+    scaling: str = arg("auto", choices=("auto", *ckpt.SCALINGS),
+                       help="Eq. 15 on key columns (the paper's text) or query rows (the authors' code); auto: as "
+                            "the checkpoint was trained")
     checkpoint: str = arg("", help="trained prefixes; empty: results/checkpoints/instructed/<model>[/<ablation tag>]/")
     layers: list[int] = arg(factory=list, lo=0, layer=True,
                             help="layers with prefixes; empty: the range `depth` names, scaled to the model")
@@ -127,6 +132,8 @@ class InstructEdConfig(EditorConfig):
         """`memory` is recorded since 2026-12-06; a retrieval run recorded before held only the edits made so far.
         `similarity` is recorded since issue 37 item 6 (2026-12-06); runs before used the whole instruction."""
         out = {"memory": "unit"} if "memory" not in record and record.get("mode") == "retrieval" else {}
+        if "scaling" not in record:  # recorded since 2026-12-06; every run before used its compat's scaling
+            out["scaling"] = ckpt.scaling_of(record.get("compat", "strict"))
         return out | ({"similarity": "instruction"} if "similarity" not in record else {})
 
     def validate(self) -> None:
@@ -160,9 +167,17 @@ class InstructEdConfig(EditorConfig):
         that a resume compares like with like (a default checkpoint is a path in config.json, not '')."""
         settled = self.settled(protocol)
         if not self.trained:
-            return replace(self, layers=self.requested_layers(lm.model), **settled)
+            return replace(self, layers=self.requested_layers(lm.model), scaling=self.settled_scaling(None), **settled)
         directory = self.checkpoint_dir(lm)
-        return replace(self, checkpoint=str(directory), layers=list(ckpt.read_info(directory).layers), **settled)
+        info = ckpt.read_info(directory)
+        return replace(self, checkpoint=str(directory), layers=list(info.layers), scaling=self.settled_scaling(info),
+                       **settled)
+
+    def settled_scaling(self, info: ckpt.CheckpointInfo | None) -> str:
+        """`scaling` as the editor runs it: auto follows the checkpoint `info` (None: compat's scaling)."""
+        if self.scaling != "auto":
+            return self.scaling
+        return info.scaling if info is not None else ckpt.scaling_of(self.compat)
 
     def settled(self, protocol: str) -> dict[str, str]:
         """The `auto` settings as a run under `protocol` uses and records them: Eq. 14's similarity, and the

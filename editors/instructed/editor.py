@@ -49,6 +49,7 @@ class InstructEd(Editor):
         cfg.layers = list(self.bank.layers if self.bank else self.requested_layers)
         for name, value in cfg.settled(self.resources.protocol).items():  # recorded as it runs (config.py: auto)
             setattr(cfg, name, value)
+        cfg.scaling = cfg.settled_scaling(self.checkpoint_info)
         self.spanner = Spanner(self.tokenizer, keep_sink=self._keep_sink())
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
@@ -56,7 +57,7 @@ class InstructEd(Editor):
         self._run_entries = 0  # memory=dataset: the memory's entries from the run's cases (reset() keeps them)
         # cases showing the model a prompt an old checkpoint trained in another role (reported, not refused)
         self._trained_overlap: dict[tuple[str, str], list[Overlap]] = {}
-        self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.compat == "paper")
+        self._context = forward_context(self.model, self.bank, cfg.reweight, cfg.scaling == "rows")
 
     def _keep_sink(self) -> bool:
         """sink=auto: as the checkpoint was trained (old checkpoints scaled the sink); without one, kept out."""
@@ -91,7 +92,8 @@ class InstructEd(Editor):
                 raise BenchError(f"checkpoint {directory} has {key}={getattr(info, key)}, but the editor was asked "
                                  f"for {key}={value}; pass instructed:{key}=... to match or train a checkpoint")
         encoder = cfg.encoder or self.resources.encoder_name
-        for key, have, want in (("reweight", info.reweight, cfg.reweight), ("compat", info.compat, cfg.compat),
+        scaling = info.scaling if cfg.scaling == "auto" else cfg.scaling
+        for key, have, want in (("reweight", info.reweight, cfg.reweight), ("scaling", info.scaling, scaling),
                                 ("encoder", info.encoder, encoder)):
             if have != want:
                 warnings.warn(f"InstructEd: checkpoint {directory} was trained with {key}={have}; evaluating "
@@ -101,7 +103,7 @@ class InstructEd(Editor):
         out = super().describe()
         if self.checkpoint_info is not None:
             info = self.checkpoint_info
-            out["checkpoint_trained"] = {"epochs": info.epochs_done, "steps": info.steps_done,
+            out["checkpoint_trained"] = {"epochs": info.epochs_done, "steps": info.steps_done, "scaling": info.scaling,
                                          "train_data": info.train_data, "encoder": info.encoder, "seed": info.seed}
         if self._trained_overlap:
             out["trained_overlap"] = {"cases": {f"{d}:{c}": [o.describe() for o in found]

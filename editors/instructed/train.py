@@ -253,7 +253,7 @@ class Trainer:
         self.cfg, self.lm, self.bank, self.info, self.examples, self.trained, self.out = (
             cfg, lm, bank, info, examples, trained, out)
         self.scorer = Scorer(lm.model, lm.tokenizer)
-        self.context = forward_context(lm.model, bank, info.reweight, info.compat == "paper")
+        self.context = forward_context(lm.model, bank, info.reweight, info.scaling == "rows")
         self.optimizer = torch.optim.AdamW(bank.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                            betas=cfg.betas)
         self.history: list[dict] = read_losses(out)[:info.steps_done] if info.steps_done else []
