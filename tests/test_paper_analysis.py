@@ -248,3 +248,22 @@ def test_generation_ranking_names_each_flip_and_calls_it_real_only_where_both_in
     assert "rome - memit" in by_h and "ike - memit" not in by_h
     assert re.search(r"ike - ft-m: .*; within noise on at least one side", by_h)
     assert "# zsre: missing" in text
+
+
+def test_scaling_compare_pairs_rows_against_columns_per_table_and_editor(tmp_path):
+    from bench.paper.analysis import scaling_compare
+
+    results = tmp_path / "results"
+    folder = results / scaling_compare.FOLDER
+    high = {"Rel": 100.0, "Gen": 100.0, "Loc": 100.0, "Por_hop": 100.0}
+    _run(folder / "rows-counterfact", ("instructed", "instructed-retrieval"), ("single",), values=high)
+    _run(folder / "columns-counterfact", ("instructed", "instructed-retrieval"), ("single",))
+    _run(folder / "columns-zsre", ("instructed",), ("single",))
+    lines = scaling_compare.main(["--results", str(results)]).read_text().splitlines()
+    assert len(lines) == 1 + 2 * len(scaling_compare.TABLES)
+    assert lines[1] == ("Table 2 | counterfact | instructed | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; "
+                        "Loc +50.0 [+50.0, +50.0]; Por_hop +100.0 [+100.0, +100.0]; H +0.0 [+0.0, +0.0]")  # Gen 0 both
+    assert lines[2].endswith("instructed-retrieval | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; "
+                             "Loc +50.0 [+50.0, +50.0]; Por_hop +100.0 [+100.0, +100.0]; H +100.0 [+100.0, +100.0]")
+    assert lines[3] == "Table 2 | zsre | instructed | missing: no instructed rows in instructed-scaling/rows-zsre"
+    assert lines[-1].endswith("missing: no instructed-retrieval rows in instructed-scaling/rows-mquake-test")

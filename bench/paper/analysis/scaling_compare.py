@@ -1,0 +1,66 @@
+"""InstructEd's two scalings of Eq. 15, each trained at the paper's budget on the same records (issue 37 item 3):
+row scaling (the authors' code) minus column scaling (the paper's text), paired on Tables 2 and 3's cases, for
+gold mode and + Retrieval (1000 bootstrap resamples, seed 0, 95% intervals).
+
+Both checkpoints are evaluated under the paper's text (compat=strict; the editor's scaling=auto follows the
+checkpoint), so the two runs of a dataset differ in the trained mechanism alone. Each run folder holds one
+checkpoint's `instructed` and `instructed-retrieval` rows:
+
+    python -m bench run --editors instructed,instructed-retrieval --dataset DATASET --model smollm2-135m \\
+        [--limit 200] --scoring tf --side-effects off --loc-unrelated 0 \\
+        --editor-args 'instructed:checkpoint=CKPT;instructed-retrieval:checkpoint=CKPT' \\
+        --out results/instructed-scaling/SCALING-DATASET
+
+with SCALING `rows` or `columns` and DATASET `counterfact`, `zsre` (200 cases) and `mquake-test`. A comparison
+whose runs are not there yet is listed as missing.
+
+    python -m bench.paper.analysis.scaling_compare
+writes results/instructed-scaling/compare.txt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.paper.analysis import results_parser, write_report
+from bench.paper.analysis.paper_budget_compare import deltas
+from bench.runlog import read_per_case
+
+FOLDER = "instructed-scaling"
+OUT = f"{FOLDER}/compare.txt"
+EDITORS = ("instructed", "instructed-retrieval")
+TABLES = (  # (table, dataset, metrics)
+    ("Table 2", "counterfact", ("Rel", "Gen", "Loc", "Por_hop", "H")),
+    ("Table 2", "zsre", ("Rel", "Gen", "Loc", "Por_hop", "H")),
+    ("Table 3", "mquake-test", ("Por_Nhop", "Hop_Acc", "MH_Acc")),
+)
+
+
+def _rows(run: Path, editor: str):
+    path = run / "per_case.csv"
+    return read_per_case(path).get((editor, "single")) if path.exists() else None
+
+
+def compare_lines(results: Path) -> list[str]:
+    lines = ["# InstructEd, rows - columns (a: rows, b: columns), same cases, both under compat=strict"]
+    for table, dataset, metrics in TABLES:
+        rows_run, columns_run = (results / FOLDER / f"{scaling}-{dataset}" for scaling in ("rows", "columns"))
+        for editor in EDITORS:
+            a, b = _rows(rows_run, editor), _rows(columns_run, editor)
+            head = f"{table} | {dataset} | {editor}"
+            if a is None or b is None:
+                missing = rows_run if a is None else columns_run
+                lines.append(f"{head} | missing: no {editor} rows in {missing.relative_to(results)}")
+                continue
+            n = len({c.case_id for c in a} & {c.case_id for c in b})
+            lines.append(f"{head} | n={n} | {deltas(a, b, metrics)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = results_parser(__doc__, OUT).parse_args(argv)
+    return write_report(compare_lines(args.results), args.out or args.results / OUT)
+
+
+if __name__ == "__main__":
+    main()
