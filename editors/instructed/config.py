@@ -88,8 +88,8 @@ class InstructEdConfig(EditorConfig):
     # auto: as the checkpoint was trained (its config.json names it), so a rows checkpoint can be evaluated under
     # either compat; without a checkpoint, rows under compat=paper, else columns
     scaling: str = arg("auto", choices=("auto", *ckpt.SCALINGS),
-                       help="Eq. 15 on key columns (the paper's text) or query rows (the authors' code); auto: as "
-                            "the checkpoint was trained")
+                       help="Eq. 15 on key columns (the paper's text) or query rows (the authors' code); auto: the "
+                            "checkpoint's")
     checkpoint: str = arg("", help="trained prefixes; empty: results/checkpoints/instructed/<model>[/<ablation tag>]/")
     layers: list[int] = arg(factory=list, lo=0, layer=True,
                             help="layers with prefixes; empty: the range `depth` names, scaled to the model")
