@@ -18,8 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.paper.analysis import results_parser, write_report
-from bench.paper.analysis.paper_budget_compare import deltas
-from bench.runlog import read_per_case
+from bench.paper.analysis.paper_budget_compare import paired_line
 
 OUT = "suite-smollm2/newer-editors.txt"
 METRICS = ("Rel", "Gen", "Loc", "Por_hop", "H")
@@ -45,22 +44,11 @@ CLAIMS = (  # (claim, (run of the newer editor, editor), (run of the one it revi
 )
 
 
-def _cases(results: Path, run: str, editor: str, protocol: str):
-    path = results / run / "per_case.csv"
-    return read_per_case(path).get((editor, protocol)) if path.exists() else None
-
-
 def claim_lines(results: Path) -> list[str]:
     lines = ["# Newer editor - the editor it revises, same cases (a: newer, b: revised)"]
     for claim, (run_a, editor_a), (run_b, editor_b), protocol in CLAIMS:
-        a, b = _cases(results, run_a, editor_a, protocol), _cases(results, run_b, editor_b, protocol)
         head = f"{claim} | {editor_a} ({run_a}) - {editor_b} ({run_b}) | {protocol}"
-        if a is None or b is None:
-            missing = run_a if a is None else run_b
-            lines.append(f"{head} | missing: no {editor_a if a is None else editor_b} rows in {missing}")
-            continue
-        n = len({c.case_id for c in a} & {c.case_id for c in b})  # deltas pairs them by case id
-        lines.append(f"{head} | n={n} | {deltas(a, b, METRICS)}")
+        lines.append(paired_line(results, head, (run_a, editor_a), (run_b, editor_b), protocol, METRICS))
     return lines
 
 

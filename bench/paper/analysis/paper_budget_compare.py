@@ -54,6 +54,21 @@ def deltas(a, b, metrics=METRICS) -> str:
     return "; ".join(out)
 
 
+def paired_line(results: Path, head: str, a: tuple[str, str], b: tuple[str, str], protocol: str,
+                metrics=METRICS) -> str:
+    """`head | n=N | deltas`: editor a's rows in run a minus editor b's in run b ((run below `results`, editor)),
+    paired by case; `head | missing: ...` naming the first run whose rows are not there yet."""
+    found = []
+    for run, editor in (a, b):
+        path = results / run / "per_case.csv"
+        rows = read_per_case(path).get((editor, protocol)) if path.exists() else None
+        if rows is None:
+            return f"{head} | missing: no {editor} rows in {run}"
+        found.append(rows)
+    n = len({c.case_id for c in found[0]} & {c.case_id for c in found[1]})  # deltas pairs them by case id
+    return f"{head} | n={n} | {deltas(*found, metrics)}"
+
+
 def ablations(new: Path) -> list[str]:
     lines = ["# 1. Table 4 at 1 epoch: ablation - control"]
     for entry in ("counterfact-ablations", "zsre-ablations"):

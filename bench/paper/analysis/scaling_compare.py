@@ -23,8 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.paper.analysis import results_parser, write_report
-from bench.paper.analysis.paper_budget_compare import deltas
-from bench.runlog import read_per_case
+from bench.paper.analysis.paper_budget_compare import paired_line
 
 FOLDER = "instructed-scaling"
 OUT = f"{FOLDER}/compare.txt"
@@ -36,24 +35,13 @@ TABLES = (  # (table, dataset, metrics)
 )
 
 
-def _rows(run: Path, editor: str):
-    path = run / "per_case.csv"
-    return read_per_case(path).get((editor, "single")) if path.exists() else None
-
-
 def compare_lines(results: Path) -> list[str]:
     lines = ["# InstructEd, rows - columns (a: rows, b: columns), same cases, both under compat=strict"]
     for table, dataset, metrics in TABLES:
-        rows_run, columns_run = (results / FOLDER / f"{scaling}-{dataset}" for scaling in ("rows", "columns"))
+        rows_run, columns_run = (f"{FOLDER}/{scaling}-{dataset}" for scaling in ("rows", "columns"))
         for editor in EDITORS:
-            a, b = _rows(rows_run, editor), _rows(columns_run, editor)
-            head = f"{table} | {dataset} | {editor}"
-            if a is None or b is None:
-                missing = rows_run if a is None else columns_run
-                lines.append(f"{head} | missing: no {editor} rows in {missing.relative_to(results)}")
-                continue
-            n = len({c.case_id for c in a} & {c.case_id for c in b})
-            lines.append(f"{head} | n={n} | {deltas(a, b, metrics)}")
+            lines.append(paired_line(results, f"{table} | {dataset} | {editor}", (rows_run, editor),
+                                     (columns_run, editor), "single", metrics))
     return lines
 
 
