@@ -258,10 +258,3 @@ def test_calibration_rates_and_choice_on_hand_made_scores():
              0.35: {("a", "20"): (5.0, 70.0), ("b", "20"): (0.0, 88.0)},
              0.40: {("a", "20"): (3.0, 60.0), ("b", "20"): (0.0, 85.0)}}
     assert calibrate_gate.choose(table, 5.0) == 0.35 and calibrate_gate.choose(table, 0.5) is None
-
-
-def test_a_run_tells_its_editors_its_protocol(lm):
-    from bench.lifecycle import RunConfig, resources_for
-
-    cfg = RunConfig(editors=["instructed-retrieval"], dataset="counterfact", out="run", protocol="sequential")
-    assert resources_for(cfg, lm).protocol == "sequential"

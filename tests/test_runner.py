@@ -291,3 +291,13 @@ def test_the_leftover_of_a_run_that_wrote_no_row_is_replaced_not_a_resume_mismat
     assert _run(dataset, out, "--limit", "3") == 0
     assert "stopped before writing any row; its config.json is replaced" in caplog.text
     assert json.loads((out / "config.json").read_text())["args"]["limit"] == 3 and len(_cases(out)) == 3 * 5
+
+
+def test_a_run_tells_its_editors_its_protocol():
+    """Editors whose defaults depend on the protocol (InstructEd + Retrieval's memory) read it from Resources."""
+    from types import SimpleNamespace
+
+    from bench.lifecycle import RunConfig, resources_for
+
+    cfg = RunConfig(editors=["instructed-retrieval"], dataset="counterfact", out="run", protocol="sequential")
+    assert resources_for(cfg, SimpleNamespace(device="cpu")).protocol == "sequential"
