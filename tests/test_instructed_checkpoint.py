@@ -238,4 +238,4 @@ def test_runs_recorded_before_scaling_read_as_their_compat():
     assert InstructEdConfig().unrecorded({"compat": "paper"})["scaling"] == "rows"
     assert InstructEdConfig().unrecorded({"compat": "strict"})["scaling"] == "columns"
     assert "scaling" not in InstructEdConfig().unrecorded({"compat": "strict", "scaling": "rows"})
-    assert InstructEdConfig(prefix=False, compat="paper").settled_scaling(None) == "rows"
+    assert InstructEdConfig(prefix=False, compat="paper").settled("single", None)["scaling"] == "rows"

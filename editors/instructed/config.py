@@ -165,22 +165,16 @@ class InstructEdConfig(EditorConfig):
     def resolved(self, lm, seed: int, editor_cls: type, protocol: str = "single") -> InstructEdConfig:
         """With the checkpoint, layers and memory the editor will run with, as it records them once loaded, so
         that a resume compares like with like (a default checkpoint is a path in config.json, not '')."""
-        settled = self.settled(protocol)
         if not self.trained:
-            return replace(self, layers=self.requested_layers(lm.model), scaling=self.settled_scaling(None), **settled)
+            return replace(self, layers=self.requested_layers(lm.model), **self.settled(protocol, None))
         directory = self.checkpoint_dir(lm)
         info = ckpt.read_info(directory)
-        return replace(self, checkpoint=str(directory), layers=list(info.layers), scaling=self.settled_scaling(info),
-                       **settled)
+        return replace(self, checkpoint=str(directory), layers=list(info.layers), **self.settled(protocol, info))
 
-    def settled_scaling(self, info: ckpt.CheckpointInfo | None) -> str:
-        """`scaling` as the editor runs it: auto follows the checkpoint `info` (None: compat's scaling)."""
-        if self.scaling != "auto":
-            return self.scaling
-        return info.scaling if info is not None else ckpt.scaling_of(self.compat)
-
-    def settled(self, protocol: str) -> dict[str, str]:
-        """The `auto` settings as a run under `protocol` uses and records them: Eq. 14's similarity, and the
-        retrieval memory (only the edits made so far when sequential)."""
+    def settled(self, protocol: str, info: ckpt.CheckpointInfo | None) -> dict[str, str]:
+        """The `auto` settings as a run under `protocol` with checkpoint `info` (None: none) uses and records them:
+        Eq. 14's similarity, the retrieval memory (only the edits made so far when sequential), and Eq. 15's
+        scaling (the checkpoint's; without one, compat's)."""
         memory = self.memory if self.memory != "auto" else "unit" if protocol == "sequential" else "dataset"
-        return {"similarity": "fact" if self.per_fact else "instruction", "memory": memory}
+        scaling = self.scaling if self.scaling != "auto" else info.scaling if info else ckpt.scaling_of(self.compat)
+        return {"similarity": "fact" if self.per_fact else "instruction", "memory": memory, "scaling": scaling}

@@ -47,9 +47,9 @@ class InstructEd(Editor):
         self.trained_cases: ckpt.TrainedCases | None = None
         self.bank = self._load_bank() if cfg.trained else None
         cfg.layers = list(self.bank.layers if self.bank else self.requested_layers)
-        for name, value in cfg.settled(self.resources.protocol).items():  # recorded as it runs (config.py: auto)
+        settled = cfg.settled(self.resources.protocol, self.checkpoint_info)  # recorded as it runs (config.py: auto)
+        for name, value in settled.items():
             setattr(cfg, name, value)
-        cfg.scaling = cfg.settled_scaling(self.checkpoint_info)
         self.spanner = Spanner(self.tokenizer, keep_sink=self._keep_sink())
         self._memory: InstructionMemory | None = None
         self._edited: set[tuple[str, str]] = set()  # (dataset, case id) of the cases edited so far
@@ -92,7 +92,7 @@ class InstructEd(Editor):
                 raise BenchError(f"checkpoint {directory} has {key}={getattr(info, key)}, but the editor was asked "
                                  f"for {key}={value}; pass instructed:{key}=... to match or train a checkpoint")
         encoder = cfg.encoder or self.resources.encoder_name
-        scaling = info.scaling if cfg.scaling == "auto" else cfg.scaling
+        scaling = cfg.settled(self.resources.protocol, info)["scaling"]
         for key, have, want in (("reweight", info.reweight, cfg.reweight), ("scaling", info.scaling, scaling),
                                 ("encoder", info.encoder, encoder)):
             if have != want:
