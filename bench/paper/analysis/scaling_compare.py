@@ -16,6 +16,11 @@ whose runs are not there yet is listed as missing.
 
     python -m bench.paper.analysis.scaling_compare
 writes results/instructed-scaling/compare.txt.
+
+Which becomes the default was fixed before either run finished (2026-12-06): rows replace columns if, in gold mode
+(`instructed`), rows' paired H interval lies above zero on one Table 2 dataset and not below zero on the other, and
+its Table 3 Hop_Acc interval does not lie below zero. Otherwise columns (the paper's text) stay, with these
+differences as the measured reason.
 """
 
 from __future__ import annotations
