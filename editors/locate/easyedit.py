@@ -178,6 +178,28 @@ def translate(editor: str, path: Path, data: dict, given: frozenset | set = froz
 
     `given`: our fields set on the command line (a file value they replace is not refused); `own`: our config's
     field names (an EasyEdit file naming one of them is told to give it on the command line)."""
+    _check_header(editor, path, data, own)
+    raw = {k: _number(v, k in INTEGERS) if k in NUMBERS else v for k, v in data.items()}
+    values, origin, refused = _read_fields(editor, path, raw, given)
+    if refused:
+        raise BenchError(f"{path}: EasyEdit setting(s) our {ALG_NAMES[editor]} does not run: {'; '.join(refused)}.")
+    loss = _loss_layer(path, raw)
+    notes = []
+    for ours, value in IMPLIED[editor].items():
+        if ours not in values:
+            values[ours], origin[ours] = value, "(implied)"
+            why = "ours, speed only" if ours == "value_chunk" else f"fixed in EasyEdit's {ALG_NAMES[editor]} code"
+            notes.append(f"{ours}={value} implied ({why})")
+    if "stats_samples" in values:
+        notes.append(f"mom2_n_samples={_show(values['stats_samples'])} read as that many token vectors "
+                     f"(EasyEdit counts texts)")
+    notes += _ignored_note(raw)
+    model = raw.get("model_name")
+    return EasyEditFile(values, origin, None if model is None else str(model), loss, notes)
+
+
+def _check_header(editor: str, path: Path, data: dict, own: frozenset | set) -> None:
+    """Every field is one of the method's EasyEdit fields, and alg_name (if given) names the method."""
     alg = ALG_NAMES[editor]
     unknown = sorted(str(k) for k in data if k not in FIELDS[editor] and k not in IGNORED)
     if unknown:
@@ -190,8 +212,12 @@ def translate(editor: str, path: Path, data: dict, given: frozenset | set = froz
     if alg_name is not None and str(alg_name).upper() != alg:
         raise BenchError(f"{path}: EasyEdit field alg_name={_show(alg_name)}: the file is for another method "
                          f"than {alg} (editor '{editor}').")
-    raw = {k: _number(v, k in INTEGERS) if k in NUMBERS else v for k, v in data.items()}
-    values, origin, notes, refused = {}, {}, [], []
+
+
+def _read_fields(editor: str, path: Path, raw: dict, given: frozenset | set) -> tuple[dict, dict, list[str]]:
+    """(our values, the EasyEdit field each came from, the settings our method cannot run)."""
+    alg = ALG_NAMES[editor]
+    values, origin, refused = {}, {}, []
 
     def put(ours: str, value, source: str) -> None:
         values[ours], origin[ours] = value, source
@@ -212,6 +238,22 @@ def translate(editor: str, path: Path, data: dict, given: frozenset | set = froz
                            f"command line says mom2_adjustment=false)")
         else:
             put("mom2_adjustment", adjust, "mom2_adjustment")
+    refused += _module_refusals(editor, path, raw, put)
+    if "context_template_length_params" in raw:
+        pairs = _contexts(path, raw["context_template_length_params"])
+        if len({count for _, count in pairs}) > 1:
+            refused.append(f"context_template_length_params={_show(raw['context_template_length_params'])} (a "
+                           f"different number of prefixes per length; we sample the same number for every "
+                           f"length: context_lengths, contexts_per_length)")
+        else:
+            put("context_lengths", [length for length, _ in pairs], "context_template_length_params")
+            put("contexts_per_length", pairs[0][1], "context_template_length_params")
+    return values, origin, refused
+
+
+def _module_refusals(editor: str, path: Path, raw: dict, put) -> list[str]:
+    """The rewritten modules: the MLP output projection (PMET: and the attention's, read as update_attention)."""
+    alg, refused = ALG_NAMES[editor], []
     template = raw.get("rewrite_module_tmp")
     if editor != "pmet" and isinstance(template, str) and "attn" in template:
         refused.append(f"rewrite_module_tmp={_show(template)} (an attention module; {alg} edits the MLP output "
@@ -225,17 +267,11 @@ def translate(editor: str, path: Path, data: dict, given: frozenset | set = froz
             refused.append(f"rewrite_module_tmps={_show(templates)} (attention only; PMET updates the MLP output "
                            f"projections, and the attention output projections too with update_attention: true)")
         put("update_attention", any("attn" in t for t in templates), "rewrite_module_tmps")
-    if "context_template_length_params" in raw:
-        pairs = _contexts(path, raw["context_template_length_params"])
-        if len({count for _, count in pairs}) > 1:
-            refused.append(f"context_template_length_params={_show(raw['context_template_length_params'])} (a "
-                           f"different number of prefixes per length; we sample the same number for every "
-                           f"length: context_lengths, contexts_per_length)")
-        else:
-            put("context_lengths", [length for length, _ in pairs], "context_template_length_params")
-            put("contexts_per_length", pairs[0][1], "context_template_length_params")
-    if refused:
-        raise BenchError(f"{path}: EasyEdit setting(s) our {alg} does not run: {'; '.join(refused)}.")
+    return refused
+
+
+def _loss_layer(path: Path, raw: dict) -> int:
+    """v_loss_layer, which EasyEdit requires: the last layer of the file's model, so it gives that model's depth."""
     if "v_loss_layer" not in raw:
         raise BenchError(f"{path}: the EasyEdit field v_loss_layer is missing (EasyEdit requires it: the layer "
                          f"the target loss is computed at, the last layer of the file's model, whose depth it gives).")
@@ -243,22 +279,18 @@ def translate(editor: str, path: Path, data: dict, given: frozenset | set = froz
     if not isinstance(loss, int) or isinstance(loss, bool) or not 0 <= loss < MAX_ITEMS:
         raise BenchError(f"{path}: EasyEdit field v_loss_layer={_show(loss)} is not a layer index (an integer from "
                          f"0 to {MAX_ITEMS - 1}).")
-    for ours, value in IMPLIED[editor].items():
-        if ours not in values:
-            put(ours, value, "(implied)")
-            why = "ours, speed only" if ours == "value_chunk" else f"fixed in EasyEdit's {alg} code"
-            notes.append(f"{ours}={value} implied ({why})")
-    if "stats_samples" in values:
-        notes.append(f"mom2_n_samples={_show(values['stats_samples'])} read as that many token vectors "
-                     f"(EasyEdit counts texts)")
+    return loss
+
+
+def _ignored_note(raw: dict) -> list[str]:
+    """One note naming the fields read as model, hardware or paths only, grouped by why."""
     reasons: dict[str, list[str]] = {}
     for name in sorted(k for k in raw if k in IGNORED):
         reasons.setdefault(IGNORED[name], []).append(name)
-    if reasons:
-        notes.append("ignored (model, hardware or paths only): "
-                     + "; ".join(f"{', '.join(names)} ({why})" for why, names in reasons.items()))
-    model = raw.get("model_name")
-    return EasyEditFile(values, origin, None if model is None else str(model), loss, notes)
+    if not reasons:
+        return []
+    return ["ignored (model, hardware or paths only): "
+            + "; ".join(f"{', '.join(names)} ({why})" for why, names in reasons.items())]
 
 
 def place_layers(editor: str, path: Path, file: EasyEditFile, lm: LoadedModel,
