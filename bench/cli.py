@@ -91,17 +91,7 @@ def _run_parser(sub) -> None:
                    help="sentence encoder for retrieval editors: an offline alias, a sentence-transformers model "
                    "folder, or (with --allow-hub) a hub id")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
-    p.add_argument("--scoring", default="both", choices=("tf", "gen", "both"),
-                   help="tf: teacher-forced token accuracy (the paper's protocol); gen: greedy generated answers "
-                   "judged whole (Rel_gen, Gen_gen, Loc_gen, Por_gen); both (default: one run, both views)")
-    p.add_argument("--side-effects", default="on", choices=("on", "off"),
-                   help="NKL, distracting neighbours (Loc_distract), bleed-over (Leak), fluency and perplexity "
-                   "drift (default: on)")
-    p.add_argument("--loc-unrelated", type=int, default=5,
-                   help="unrelated prompts per case from other cases of the dataset (Loc_unrelated; 0: none)")
-    p.add_argument("--fluency-prompts", type=int, default=0,
-                   help="prompts per case whose 100 generated tokens are scored for n-gram entropy (Fluency, as "
-                   "ROME; 2 is a good choice; default 0: it costs about as much as the rest of the evaluation)")
+    _scoring_arguments(p)
     p.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     p.add_argument("--allow-hub", action="store_true",
                    help="download a --model or --encoder that is not offline from the Hugging Face hub "
@@ -171,11 +161,40 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _scoring_arguments(p, suite: bool = False) -> None:
+    """How each case is scored. `suite`: no defaults here; an entry takes its suite's own unless one is given."""
+    run_defaults = {"scoring": "both", "side_effects": "on", "loc_unrelated": 5, "fluency_prompts": 0}
+    d = dict.fromkeys(run_defaults) if suite else run_defaults
+    tail = "; a suite: its own unless given" if suite else ""
+    p.add_argument("--scoring", default=d["scoring"], choices=("tf", "gen", "both"),
+                   help="tf: teacher-forced token accuracy (the paper's protocol); gen: greedy generated answers "
+                   "judged whole (Rel_gen, Gen_gen, Loc_gen, Por_gen); both: one run, both views (bench run's "
+                   "default" + tail + ")")
+    p.add_argument("--side-effects", default=d["side_effects"], choices=("on", "off"),
+                   help="NKL, distracting neighbours (Loc_distract), bleed-over (Leak), fluency and perplexity "
+                   "drift (bench run's default: on" + tail + ")")
+    p.add_argument("--loc-unrelated", type=int, default=d["loc_unrelated"],
+                   help="unrelated prompts per case from other cases of the dataset (Loc_unrelated; 0: none; "
+                   "bench run's default: 5" + tail + ")")
+    p.add_argument("--fluency-prompts", type=int, default=d["fluency_prompts"],
+                   help="prompts per case whose 100 generated tokens are scored for n-gram entropy (Fluency, as "
+                   "ROME; 2 is a good choice; bench run's default 0: it costs about as much as the rest of the "
+                   "evaluation" + tail + ")")
+
+
+def _scoring_options(args) -> dict:
+    """The scoring flags given on a suite's command line, as RunConfig fields."""
+    given = {"scoring": args.scoring, "side_effects": None if args.side_effects is None else args.side_effects == "on",
+             "loc_unrelated": args.loc_unrelated, "fluency_prompts": args.fluency_prompts}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _suite_parser(sub) -> None:
     p = sub.add_parser("suite", help="run every run behind the paper's tables (resumable), then write the tables",
                        formatter_class=_Help, epilog=_examples("suite"))
     p.add_argument("--name", default="paper", help="which suite: paper (every table), baselines or "
-                   "instructed-paper-budget (InstructEd's rows, the default checkpoint)")
+                   "instructed-paper-budget (InstructEd's rows, the default checkpoint); each scores as the paper "
+                   "does (--scoring tf --side-effects off) with --loc-unrelated 5")
     p.add_argument("--limit", type=int, default=200, help="cases per CounterFact/ZsRE run (sequential: edits)")
     p.add_argument("--out", default="runs/suite", help="suite directory (one run directory per entry)")
     p.add_argument("--skip", default="", help="comma-separated editors to leave out, e.g. mello,ft-l")
@@ -187,6 +206,7 @@ def _suite_parser(sub) -> None:
     p.add_argument("--allow-hub", action="store_true",
                    help="download a --model or --encoder that is not offline from the Hugging Face hub "
                         "(never tried otherwise)")
+    _scoring_arguments(p, suite=True)
     _executor_arguments(p)
 
 
@@ -197,7 +217,8 @@ def _cmd_suite(args) -> int:
     base = RunConfig(editors=[], dataset="", out="", model=args.model, device=args.device, data_dir=args.data_dir,
                      seed=args.seed, allow_hub=args.allow_hub)
     skip, only = set(_names(args.skip)), set(_names(args.only))
-    failed = run_suite(args.name, args.out, args.limit, skip, only or None, args.dry_run, base, _executor(args))
+    failed = run_suite(args.name, args.out, args.limit, skip, only or None, args.dry_run, base, _executor(args),
+                       _scoring_options(args))
     if failed:
         print(f"[suite] {failed} run(s) failed; fix the cause and rerun the same command to resume", file=sys.stderr)
     return 1 if failed else 0

@@ -19,7 +19,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench import checkpoints
@@ -27,6 +27,7 @@ from bench.entry_points import plugin_modules
 from bench.errors import BenchError
 from bench.lifecycle import ExecutorConfig, RunConfig
 from bench.registry import PRESETS, parse_editor_args
+from bench.resume import recorded_option
 from bench.runlog import RunLog, read_summary
 from bench.runner import hms, run
 from bench.tables import layouts
@@ -34,6 +35,9 @@ from bench.tables import layouts
 logger = logging.getLogger(__name__)
 
 SUITES_GROUP = "knowledge_edit_bench.suites"
+# How each case of an entry is scored: the suite's own (Suite.options), the command line's where given. They are
+# not part of an entry's identity (RUN_OPTIONS): rows scored with more views join the same tables.
+SCORING_OPTIONS = ("scoring", "side_effects", "loc_unrelated", "fluency_prompts")
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,13 @@ class Suite:
     note: str = ""
     tables_with: str = ""  # another suite's folder whose same-named runs come first in each table (later wins)
     tables: dict[str, list[str]] = field(default_factory=dict)  # table -> run names
+    options: dict = field(default_factory=dict)  # SCORING_OPTIONS of every entry (RunConfig's where not given)
 
     def __post_init__(self):
+        unknown = sorted(set(self.options) - set(SCORING_OPTIONS))
+        if unknown:
+            raise BenchError(f"suite {self.name}: options {', '.join(unknown)} are not scoring options; a suite sets "
+                             f"only {', '.join(SCORING_OPTIONS)} (the rest is each entry's SuiteRun)")
         for r in self.runs:
             for t in r.tables:
                 self.tables.setdefault(t, []).append(r.name)
@@ -219,15 +228,19 @@ def entry_folders(root: Path, name: str, args: dict, entries: set[str]) -> list[
     return found
 
 
-def writable_folder(root: Path, name: str) -> Path:
+def writable_folder(root: Path, name: str, scoring: dict | None = None) -> Path:
     """Where an entry's editors still to run go: OUT/<name>, or, once it has packed its rows away (summary.csv
-    without cases.jsonl), the first of <name>-newer, <name>-newer-2, ... that keeps its rows or does not exist."""
+    without cases.jsonl) or was run with other `scoring` options (a resume would be refused), the first of
+    <name>-newer, <name>-newer-2, ... that takes them or does not exist."""
     candidates = [name, f"{name}-newer"] + [f"{name}-newer-{i}" for i in range(2, 100)]
     for candidate in candidates:
         folder = root / candidate
-        if (folder / "cases.jsonl").exists() or not (folder / "summary.csv").exists():
+        packed = (folder / "summary.csv").exists() and not (folder / "cases.jsonl").exists()
+        args = folder_config(folder).get("args")
+        same = not args or all(recorded_option(args, k) == v for k, v in (scoring or {}).items())
+        if same and not packed:
             return folder
-    raise BenchError(f"{root}: {name} and 99 folders beside it hold no rows to resume; choose another --out")
+    raise BenchError(f"{root}: {name} and 99 folders beside it take no more runs; choose another --out")
 
 
 def covered_in(folders: list[Path]) -> dict[str, int]:
@@ -270,16 +283,20 @@ def print_estimate(rows: list[tuple], measured: dict[str, float], model: str = S
 
 
 def run_suite(suite_name: str, out: str, limit: int, skip: set[str], only: set[str] | None = None,
-              dry_run: bool = False, base: RunConfig | None = None, executor: ExecutorConfig | None = None) -> int:
+              dry_run: bool = False, base: RunConfig | None = None, executor: ExecutorConfig | None = None,
+              scoring: dict | None = None) -> int:
     """Estimate, then run what is not finished (resuming), then write the tables. Returns failed run count.
-    On Ray every unfinished run is scheduled at once (the cluster is filled by the whole suite)."""
+    On Ray every unfinished run is scheduled at once (the cluster is filled by the whole suite). `scoring`: the
+    SCORING_OPTIONS given on the command line, over the suite's own."""
     from bench.data import load_dataset
 
     suite = get_suite(suite_name)
     if limit < 1:
         raise BenchError(f"--limit must be >= 1, got {limit}")
     root = Path(out)
-    base = base or RunConfig(editors=[], dataset="", out="")
+    base = replace(base or RunConfig(editors=[], dataset="", out=""), **{**suite.options, **(scoring or {})})
+    logger.info("suite %s scores each case with %s", suite.name,
+                ", ".join(f"{k}={getattr(base, k)}" for k in SCORING_OPTIONS))
     runs = plan(suite, limit, skip, only)
     counts = {r.name: len(load_dataset(r.dataset, base.data_dir, cfg.num_edits or cfg.limit)) for r, cfg in runs}
     entries = {r.name for r in suite.runs}
@@ -312,7 +329,7 @@ def _planned_args(r: SuiteRun, planned: RunConfig, base: RunConfig) -> dict:
 
 def _run_config(r: SuiteRun, planned: RunConfig, base: RunConfig, root: Path, editors: list[str]) -> RunConfig:
     """The entry's editors still to run, in OUT/<name> or the folder beside it that takes them (writable_folder)."""
-    target = writable_folder(root, r.name)
+    target = writable_folder(root, r.name, {k: getattr(base, k) for k in SCORING_OPTIONS})
     if target.name != r.name:
         logger.info("%s keeps no rows to resume: %s run into %s beside it", r.name, ", ".join(editors), target)
     return RunConfig(**{**vars(base), "editors": editors, "dataset": planned.dataset,

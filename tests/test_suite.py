@@ -8,6 +8,7 @@ import pytest
 import bench.paper.suites as paper_suites
 import bench.suite as suite_module
 from bench.cli import main
+from bench.errors import BenchError
 from bench.lifecycle import RunConfig
 from bench.paper.suites import BASELINES, PAPER
 from bench.registry import parse_editor_args
@@ -22,6 +23,7 @@ from bench.suite import (
     plan,
     run_suite,
     seconds_per_case,
+    writable_folder,
 )
 from tests.test_runner import _record
 
@@ -265,3 +267,46 @@ def test_the_paper_budget_suite_gives_table4_its_equal_budget_control():
     ablations = next(r for r in runs if r.name == "zsre-ablations")
     assert suite_module._editor_args(ablations, base) == (
         "instructed:checkpoint=results/checkpoints/instructed/smollm2-135m/control;rome:layers=5")
+
+
+def test_a_suite_scores_with_its_own_options_and_the_command_line_wins(tmp_path, monkeypatch):
+    """The paper's suites score as the paper does (teacher forcing, no side effects) with Loc_unrelated: before,
+    every entry ran bench run's defaults (generated answers and side effects too, several times the cost)."""
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(2)]))
+    suite = Suite("scored", (SuiteRun("cf", f"counterfact:{path}", ("noedit",), ("table2",)),),
+                  options=paper_suites.PAPER_SCORING)
+    monkeypatch.setitem(suite_module.SUITES, "scored", suite)
+    seen = []
+    monkeypatch.setattr(suite_module, "run", lambda cfg: seen.append(
+        (cfg.scoring, cfg.side_effects, cfg.loc_unrelated, cfg.fluency_prompts)))
+    assert run_suite("scored", str(tmp_path / "a"), 2, set(), base=BASE) == 0
+    assert run_suite("scored", str(tmp_path / "b"), 2, set(), base=BASE, scoring={"scoring": "both"}) == 0
+    assert seen == [("tf", False, 5, 0), ("both", False, 5, 0)]
+    assert {s.name: s.options for s in paper_suites.SUITES.values()} == dict.fromkeys(
+        ("paper", "baselines", "instructed-paper-budget"), {"scoring": "tf", "side_effects": False, "loc_unrelated": 5})
+    with pytest.raises(BenchError, match="suite odd: options dtype are not scoring options"):
+        Suite("odd", (), options={"dtype": "float16"})
+
+
+def test_cli_scoring_flags_reach_the_suite_only_when_given(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("bench.suite.run_suite", lambda *a, **k: seen.setdefault("scoring", a[8]) and 0)
+    assert main(["suite", "--name", "paper", "--dry-run", "--side-effects", "on", "--loc-unrelated", "0"]) == 0
+    assert seen["scoring"] == {"side_effects": True, "loc_unrelated": 0}
+
+
+def test_an_entry_run_with_other_scoring_takes_no_more_editors(tmp_path):
+    """A resume with other scoring options is refused, so the suite's new editors go beside the entry; an entry
+    written before the options existed ran with teacher forcing alone and no probes (LEGACY_OPTIONS)."""
+    old = tmp_path / "cf"
+    old.mkdir()
+    (old / "cases.jsonl").write_text("")
+    (old / "config.json").write_text(json.dumps({"args": {"dataset": "counterfact", "limit": 2}}))
+    legacy = {"scoring": "tf", "side_effects": False, "loc_unrelated": 0, "fluency_prompts": 0}
+    assert writable_folder(tmp_path, "cf", legacy) == old
+    assert writable_folder(tmp_path, "cf", {**legacy, "loc_unrelated": 5}) == tmp_path / "cf-newer"
+    (tmp_path / "cf-newer").mkdir()
+    (tmp_path / "cf-newer" / "config.json").write_text(json.dumps({"args": {**legacy, "loc_unrelated": 5}}))
+    assert writable_folder(tmp_path, "cf", {**legacy, "loc_unrelated": 5}) == tmp_path / "cf-newer"
+    assert writable_folder(tmp_path, "cf", {**legacy, "scoring": "both"}) == tmp_path / "cf-newer-2"

@@ -20,6 +20,11 @@ PAPER_BASELINES = ("noedit", "ft-l", "ft-m") + LOCATE + MEMORY + ("ike",)
 MULTI_HOP = ("noedit", "ft-m", "rome", "r-rome", "memit", "emmet", "alphaedit", "serac", "wise", "ike", "mello")
 INSTRUCTED = ("instructed", "instructed-retrieval")
 
+# How the paper's suites score each case: teacher forcing alone (the paper's protocol, which its tables report),
+# with the unrelated-prompt locality probes (Loc_unrelated, cheap); generated answers and side effects have their
+# own runs (results/generation-*), as they cost several times the rest of the evaluation.
+PAPER_SCORING = {"scoring": "tf", "side_effects": False, "loc_unrelated": 5}
+
 # Table 4's ablations, each its own checkpoint trained at its control's budget. Their set is the 1-epoch one
 # trained beside the default checkpoint (commit 3278daf of 2026-12-04), so their control is that budget's
 # `control/` folder, not the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch). The
@@ -47,7 +52,7 @@ PAPER = Suite("paper", (
              ("table10",), protocol="sequential", num_edits=100, eval_every=10),
     SuiteRun("zsre-sequential", "zsre", LOCATE + MEMORY + ("instructed",),
              ("table10",), protocol="sequential", num_edits=100, eval_every=10),
-), note="every editor of the paper that the harness has, on SmolLM2-135M")
+), note="every editor of the paper that the harness has, on SmolLM2-135M", options=PAPER_SCORING)
 
 # The baselines one edit at a time and in one batch, at a size of their own (the locate-and-edit and
 # memory-baseline runs: 100 cases); their sequential runs are the paper suite's *-sequential entries.
@@ -57,7 +62,8 @@ BASELINES = Suite("baselines", (
     SuiteRun("zsre", "zsre", LOCATE + MEMORY, ("table2",)),
     SuiteRun("counterfact-batch", "counterfact", BATCH, ("batch",), protocol="batch", batch_size=100),
     SuiteRun("zsre-batch", "zsre", BATCH, ("batch",), protocol="batch", batch_size=100),
-), note="the locate-and-edit and memory editors one edit at a time; MEMIT, PMET, EMMET and AlphaEdit in batches of 100")
+), note="the locate-and-edit and memory editors one edit at a time; MEMIT, PMET, EMMET and AlphaEdit in batches of 100",
+    options=PAPER_SCORING)
 
 # InstructEd's rows of the paper suite, again: with the sink kept out of re-weighting and checkpoints trained
 # with the authors' recipe (issue 18). Their tables put these rows over the paper suite's (`tables_with`).
@@ -83,6 +89,7 @@ INSTRUCTED_RUNS = (
 # records), Table 4 with its equal-budget control (above).
 INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
     replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_RUNS),
-    note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2")
+    note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2",
+    options=PAPER_SCORING)
 
 SUITES = {"paper": PAPER, "baselines": BASELINES, "instructed-paper-budget": INSTRUCTED_PAPER_BUDGET}
