@@ -260,10 +260,35 @@ def test_scaling_compare_pairs_rows_against_columns_per_table_and_editor(tmp_pat
     _run(folder / "columns-counterfact", ("instructed", "instructed-retrieval"), ("single",))
     _run(folder / "columns-zsre", ("instructed",), ("single",))
     lines = scaling_compare.main(["--results", str(results)]).read_text().splitlines()
-    assert len(lines) == 1 + 2 * len(scaling_compare.TABLES)
+    assert len(lines) == 2 + 2 * len(scaling_compare.TABLES)
+    assert lines[-1] == "# default: undecided, no instructed rows in instructed-scaling/rows-zsre yet"
+    lines = lines[:-1]
     assert lines[1] == ("Table 2 | counterfact | instructed | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; "
                         "Loc +50.0 [+50.0, +50.0]; Por_hop +100.0 [+100.0, +100.0]; H +0.0 [+0.0, +0.0]")  # Gen 0 both
     assert lines[2].endswith("instructed-retrieval | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; "
                              "Loc +50.0 [+50.0, +50.0]; Por_hop +100.0 [+100.0, +100.0]; H +100.0 [+100.0, +100.0]")
     assert lines[3] == "Table 2 | zsre | instructed | missing: no instructed rows in instructed-scaling/rows-zsre"
     assert lines[-1].endswith("missing: no instructed-retrieval rows in instructed-scaling/rows-mquake-test")
+
+
+@pytest.mark.parametrize("rows_hop, picked", [(50.0, "rows (the rule is met)"),
+                                              (0.0, "columns stay (the rule is not met)")])
+def test_scaling_compare_applies_its_rule(tmp_path, rows_hop, picked):
+    """Rows become the default only with gold-mode H above zero on one Table 2 dataset, not below on the other, and
+    Hop_Acc not below zero; here rows gain H on CounterFact, tie on ZsRE, and tie or lose Hop_Acc."""
+    from bench.paper.analysis import scaling_compare
+
+    def write(run, values):
+        rows = [CaseMetrics(str(i), dict(values)) for i in range(3)]
+        RunLog(tmp_path / scaling_compare.FOLDER / run).write_per_case({("instructed", "single"): rows})
+
+    low, high = LOW, {"Rel": 100.0, "Gen": 100.0, "Loc": 100.0, "Por_hop": 100.0}
+    write("rows-counterfact", high)
+    write("columns-counterfact", low)
+    for scaling in ("rows", "columns"):
+        write(f"{scaling}-zsre", low)
+        write(f"{scaling}-mquake-test", {"Hop_Acc": rows_hop if scaling == "rows" else 50.0})
+    hop = rows_hop - 50.0
+    assert scaling_compare.verdict(tmp_path) == (
+        f"# default: {picked}: counterfact H +100.0 [+100.0, +100.0]; zsre H +0.0 [+0.0, +0.0]; "
+        f"mquake-test Hop_Acc {hop:+.1f} [{hop:+.1f}, {hop:+.1f}]")

@@ -20,15 +20,17 @@ writes results/instructed-scaling/compare.txt.
 Which becomes the default was fixed before either run finished (2026-12-06): rows replace columns if, in gold mode
 (`instructed`), rows' paired H interval lies above zero on one Table 2 dataset and not below zero on the other, and
 its Table 3 Hop_Acc interval does not lie below zero. Otherwise columns (the paper's text) stay, with these
-differences as the measured reason.
+differences as the measured reason. The report's last line applies the rule (`verdict`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bench.metrics import paired_bootstrap
 from bench.paper.analysis import results_parser, write_report
 from bench.paper.analysis.paper_budget_compare import paired_line
+from bench.runlog import read_per_case
 
 FOLDER = "instructed-scaling"
 OUT = f"{FOLDER}/compare.txt"
@@ -47,7 +49,31 @@ def compare_lines(results: Path) -> list[str]:
         for editor in EDITORS:
             lines.append(paired_line(results, f"{table} | {dataset} | {editor}", (rows_run, editor),
                                      (columns_run, editor), "single", metrics))
-    return lines
+    return lines + [verdict(results)]
+
+
+# the rule (module docstring): (dataset, metric) of gold mode's paired rows - columns intervals it reads
+RULE = (("counterfact", "H"), ("zsre", "H"), ("mquake-test", "Hop_Acc"))
+
+
+def verdict(results: Path) -> str:
+    """The default the rule picks from the gold-mode intervals, or which run it still waits for."""
+    got = {}
+    for dataset, metric in RULE:
+        rows = []
+        for scaling in ("rows", "columns"):
+            path = results / FOLDER / f"{scaling}-{dataset}" / "per_case.csv"
+            found = read_per_case(path).get(("instructed", "single")) if path.exists() else None
+            if found is None:
+                return f"# default: undecided, no instructed rows in {FOLDER}/{scaling}-{dataset} yet"
+            rows.append(found)
+        got[dataset, metric] = paired_bootstrap(*rows, metric)
+        if got[dataset, metric] is None:
+            return f"# default: undecided, no paired {metric} on {dataset}"
+    cf, zsre, hop = (got[key] for key in RULE)  # (difference, low, high); "above zero": low > 0, "below": high < 0
+    rows_win = ((cf[1] > 0 and zsre[2] >= 0) or (zsre[1] > 0 and cf[2] >= 0)) and hop[2] >= 0
+    what = "; ".join(f"{d} {m} {v[0]:+.1f} [{v[1]:+.1f}, {v[2]:+.1f}]" for (d, m), v in got.items())
+    return f"# default: {'rows (the rule is met)' if rows_win else 'columns stay (the rule is not met)'}: {what}"
 
 
 def main(argv: list[str] | None = None) -> Path:
