@@ -25,6 +25,12 @@ def results_parser(doc: str, out: str) -> argparse.ArgumentParser:
     return p
 
 
+def report_main(doc: str, out: str, lines_of, argv: list[str] | None) -> Path:
+    """main() of an analysis that reads committed runs only: `lines_of(results folder)` written to RESULTS/`out`."""
+    args = results_parser(doc, out).parse_args(argv)
+    return write_report(lines_of(args.results), args.out or args.results / out)
+
+
 def editor_config(editor_cls, text: str):
     """An analysis's `--editor-args key=value,key=value` as the editor's typed, range-checked configuration: the
     parser and checks of `bench run --editor-args` (its defaults when `text` is empty)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.paper.analysis import results_parser, write_report
+from bench.paper.analysis import report_main
 from bench.paper.analysis.paper_budget_compare import paired_line
 
 OUT = "suite-smollm2/newer-editors.txt"
@@ -53,8 +53,7 @@ def claim_lines(results: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    args = results_parser(__doc__, OUT).parse_args(argv)
-    return write_report(claim_lines(args.results), args.out or args.results / OUT)
+    return report_main(__doc__, OUT, claim_lines, argv)
 
 
 if __name__ == "__main__":

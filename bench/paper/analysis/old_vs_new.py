@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.metrics import paired_bootstrap
-from bench.paper.analysis import results_parser, write_report
+from bench.paper.analysis import report_main
 from bench.runlog import read_per_case
 
 OLD, NEW = "suite-smollm2-instructed", "instructed-paper-budget"  # below the results folder
@@ -33,9 +33,7 @@ def differences(old: Path, new: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = results_parser(__doc__, OUT)
-    args = p.parse_args(argv)
-    return write_report(differences(args.results / OLD, args.results / NEW), args.out or args.results / OUT)
+    return report_main(__doc__, OUT, lambda results: differences(results / OLD, results / NEW), argv)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.metrics import paired_bootstrap
-from bench.paper.analysis import results_parser, write_report
+from bench.paper.analysis import report_main
 from bench.runlog import read_per_case
 
 NEW, OLD, CPU, BASE = ("suite-smollm2-instructed-paper-budget", "suite-smollm2-instructed", "instructed-paper-budget",
@@ -112,12 +112,12 @@ def within(results: Path) -> list[str]:
     return lines
 
 
+def report_lines(r: Path) -> list[str]:
+    return ablations(r / NEW) + budgets(r / NEW, r / OLD) + devices(r / NEW, r / CPU) + within(r)
+
+
 def main(argv: list[str] | None = None) -> Path:
-    p = results_parser(__doc__, OUT)
-    args = p.parse_args(argv)
-    r = args.results
-    lines = ablations(r / NEW) + budgets(r / NEW, r / OLD) + devices(r / NEW, r / CPU) + within(r)
-    return write_report(lines, args.out or r / OUT)
+    return report_main(__doc__, OUT, report_lines, argv)
 
 
 if __name__ == "__main__":

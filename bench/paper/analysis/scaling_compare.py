@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.metrics import paired_bootstrap
-from bench.paper.analysis import results_parser, write_report
+from bench.paper.analysis import report_main
 from bench.paper.analysis.paper_budget_compare import paired_line
 from bench.runlog import read_per_case
 
@@ -77,8 +77,7 @@ def verdict(results: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    args = results_parser(__doc__, OUT).parse_args(argv)
-    return write_report(compare_lines(args.results), args.out or args.results / OUT)
+    return report_main(__doc__, OUT, compare_lines, argv)
 
 
 if __name__ == "__main__":
