@@ -331,7 +331,8 @@ def _run_config(r: SuiteRun, planned: RunConfig, base: RunConfig, root: Path, ed
     """The entry's editors still to run, in OUT/<name> or the folder beside it that takes them (writable_folder)."""
     target = writable_folder(root, r.name, {k: getattr(base, k) for k in SCORING_OPTIONS})
     if target.name != r.name:
-        logger.info("%s keeps no rows to resume: %s run into %s beside it", r.name, ", ".join(editors), target)
+        logger.info("%s takes no more runs (rows packed away, or scored otherwise): %s run into %s beside it",
+                    r.name, ", ".join(editors), target)
     return RunConfig(**{**vars(base), "editors": editors, "dataset": planned.dataset,
                         "protocol": planned.protocol, "limit": planned.limit, "num_edits": planned.num_edits,
                         "eval_every": planned.eval_every, "batch_size": planned.batch_size,

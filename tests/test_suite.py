@@ -290,10 +290,15 @@ def test_a_suite_scores_with_its_own_options_and_the_command_line_wins(tmp_path,
 
 
 def test_cli_scoring_flags_reach_the_suite_only_when_given(monkeypatch):
-    seen = {}
-    monkeypatch.setattr("bench.suite.run_suite", lambda *a, **k: seen.setdefault("scoring", a[8]) and 0)
+    seen = []
+
+    def fake_run_suite(*args):
+        seen.append(args[-1])  # the scoring options, run_suite's last argument
+        return 0
+
+    monkeypatch.setattr("bench.suite.run_suite", fake_run_suite)
     assert main(["suite", "--name", "paper", "--dry-run", "--side-effects", "on", "--loc-unrelated", "0"]) == 0
-    assert seen["scoring"] == {"side_effects": True, "loc_unrelated": 0}
+    assert seen == [{"side_effects": True, "loc_unrelated": 0}]
 
 
 def test_an_entry_run_with_other_scoring_takes_no_more_editors(tmp_path):
