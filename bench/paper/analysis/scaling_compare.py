@@ -7,12 +7,13 @@ checkpoint), so the two runs of a dataset differ in the trained mechanism alone.
 checkpoint's `instructed` and `instructed-retrieval` rows:
 
     python -m bench run --editors instructed,instructed-retrieval --dataset DATASET --model smollm2-135m \\
-        [--limit 200] --scoring tf --side-effects off --loc-unrelated 0 \\
+        [--limit 200] --scoring tf --side-effects off --loc-unrelated 5 \\
         --editor-args 'instructed:checkpoint=CKPT;instructed-retrieval:checkpoint=CKPT' \\
         --out results/instructed-scaling/SCALING-DATASET
 
-with SCALING `rows` or `columns` and DATASET `counterfact`, `zsre` (200 cases) and `mquake-test`. A comparison
-whose runs are not there yet is listed as missing.
+with SCALING `rows` or `columns` and DATASET `counterfact`, `zsre` (200 cases) and `mquake-test`, scored as the paper
+suites score (Loc_unrelated included). A comparison whose runs are not there yet is listed as missing.
+On a lent GPU, `scripts/device/finish-scaling.sh` makes them.
 
     python -m bench.paper.analysis.scaling_compare
 writes results/instructed-scaling/compare.txt.
