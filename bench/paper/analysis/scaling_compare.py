@@ -13,7 +13,7 @@ checkpoint's `instructed` and `instructed-retrieval` rows:
 
 with SCALING `rows` or `columns` and DATASET `counterfact`, `zsre` (200 cases) and `mquake-test`, scored as the paper
 suites score (Loc_unrelated included). A comparison whose runs are not there yet is listed as missing.
-On a lent GPU, `scripts/device/finish-scaling.sh` makes them.
+On a lent GPU, `scripts/device/issue37-scaling.jobs` makes them (scripts/device/README.md).
 
     python -m bench.paper.analysis.scaling_compare
 writes results/instructed-scaling/compare.txt.
