@@ -21,10 +21,10 @@ tar -C /tmp/pay -xJf /tmp/pay/data.tar.xz || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 BENCH_CACHE_DIR=/tmp/cache BENCH_DATA_DIR=/tmp/pay/data \
     BENCH_WHEEL_DIR=/tmp/pay/wheels
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')" || exit 1
-python3 -c "from bench.models import load_model; load_model('smollm2-135m', device='cpu')" || exit 1  # convert once
+python3 -c "from bench.models import model_path; model_path('smollm2-135m')" || exit 1  # convert once, for all
 PACK=(); PIDS=(); UNTIL=100; SKIP=0; N=0
 pack() { [ ${#PACK[@]} -gt 0 ] && tar -czf "$OUT/back.tmp" $(ls -d "${PACK[@]}" 2>/dev/null) && mv "$OUT/back.tmp" "$OUT/back.tgz"; }
-trained() { python3 -c "import json, sys; c = json.load(open('$1/config.json')); sys.exit(c['epochs_done'] < c['hyper']['epochs'])" 2>/dev/null; }
+trained() { python3 -c "import sys; from editors.instructed.checkpoint import read_info; i = read_info('$1'); sys.exit(i.epochs_done < i.hyper['epochs'])" 2>/dev/null; }
 PACKER=""
 while read -r line; do
   case "$line" in
