@@ -224,7 +224,9 @@ def test_the_unit_memory_writes_the_rows_of_the_code_before_the_dataset_memory(l
     golden = json.loads(GOLDEN.read_text())
     assert len(rows) == len(golden) == 14 and [r["fired"] for r in golden].count(False) == 2
     for row, old in zip(rows, golden):
-        assert {k: row[k] for k in old} == old
+        # logprob is rounded to 6 decimals; another CPU's kernels may move the last one
+        assert row["logprob"] == pytest.approx(old["logprob"], abs=2e-6)
+        assert {k: row[k] for k in old if k != "logprob"} == {k: v for k, v in old.items() if k != "logprob"}
         assert set(row) - set(old) == {"retrieved_case", "retrieved_ok"}
         assert row["retrieved_ok"] == (not row["fired"] if row["kind"] == LOC else row["fired"])
 

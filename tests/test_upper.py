@@ -1,5 +1,6 @@
 """Reruns of the layers above a site (editors/locate/upper.py) give the full forward's logits on left-padded
-batches, bitwise: LLaMA, GPT-2, and Gemma-3 with its post-norms, sliding-window layers and logit soft-capping."""
+batches, bitwise (the head applied to the last k positions only: within float32 rounding): LLaMA, GPT-2, and
+Gemma-3 with its post-norms, sliding-window layers and logit soft-capping."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def test_rerun_from_an_mlp_equals_the_full_forward(lm, layer):
         full = forward(lm.model, batch)
         rerun = from_mlp(lm.model, batch, layer)
         assert len(rerun.upper.calls) == 3 - layer
-        assert torch.equal(rerun.logits(), full) and torch.equal(rerun.logits(2), full[:, -2:])
+        assert torch.equal(rerun.logits(), full)
+        # the head on the last 2 positions only: a matmul of another shape, whose BLAS kernel may round differently
+        torch.testing.assert_close(rerun.logits(2), full[:, -2:], rtol=1e-5, atol=1e-6)
 
 
 def test_a_change_inside_the_mlp_reaches_the_logits_as_in_the_full_forward(lm):
