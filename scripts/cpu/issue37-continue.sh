@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# On a CPU: continue one of issue 37's two InstructEd retrainings to its end from its committed state, then run
+# the three evaluations bench.paper.analysis.scaling_compare pairs (Tables 2 and 3, the paper suites' scoring).
+# Every step resumes, so after a kill the same command goes on; SIGTERM saves the training. One thread, so the
+# two scalings run side by side on two cores:
+#   bash scripts/cpu/issue37-continue.sh columns &  bash scripts/cpu/issue37-continue.sh rows &
+# (a GPU does the same in one call: scripts/device/issue37-scaling.jobs)
+set -eu
+SCALING=${1:?usage: issue37-continue.sh columns|rows}
+case $SCALING in columns) COMPAT="" ;; rows) COMPAT="--compat paper" ;; *) echo "unknown scaling '$SCALING'"; exit 2 ;; esac
+CKPT=results/checkpoints/instructed/smollm2-135m-$SCALING
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} BENCH_DATA_DIR=${BENCH_DATA_DIR:-../shared/data}
+cd "$(dirname "$0")/../.."
+trap 'kill -TERM $CHILD 2>/dev/null; wait $CHILD; exit 143' TERM INT
+step() { nice python -m bench "$@" & CHILD=$!; wait $CHILD; }
+step train instructed --model smollm2-135m --device cpu $COMPAT --out "$CKPT" --save-every 50 --resume
+python -c "import sys; from editors.instructed.checkpoint import read_info; i = read_info('$CKPT'); \
+sys.exit(i.epochs_done < i.hyper['epochs'])" || { echo "$CKPT: training not finished"; exit 1; }
+for DATASET in counterfact zsre mquake-test; do
+  LIMIT="--limit 200"; [ "$DATASET" = mquake-test ] && LIMIT=""
+  step run --editors instructed,instructed-retrieval --dataset "$DATASET" --model smollm2-135m $LIMIT \
+    --scoring tf --side-effects off --loc-unrelated 5 \
+    --editor-args "instructed:checkpoint=$CKPT;instructed-retrieval:checkpoint=$CKPT" \
+    --out "results/instructed-scaling/$SCALING-$DATASET" --resume
+done
+echo "$SCALING: trained and evaluated; next: python -m bench.paper.analysis.scaling_compare"
