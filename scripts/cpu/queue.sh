@@ -12,13 +12,15 @@
 set -u
 QUEUE=$1; DONE=$QUEUE.done; SLOTS=${SLOTS:-2}; COMMIT_EVERY=${COMMIT_EVERY:-2100}
 cd "$(dirname "$0")/../.." || exit 1
+[ -z "${VIRTUAL_ENV:-}" ] && [ -f .venv/bin/activate ] && . .venv/bin/activate  # the README's environment
+python -c "import torch, bench" || { echo "no environment with torch and bench: set up as the README says"; exit 1; }
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} BENCH_DATA_DIR=${BENCH_DATA_DIR:-../shared/data} PYTHONUNBUFFERED=1
 mkdir -p logs/queue; touch "$DONE"
 PACK=(); LINES=()
 while read -r line; do
   case "$line" in ''|'#'*) ;; @pack*) read -ra more <<< "${line#@pack}"; PACK+=("${more[@]}") ;; *) LINES+=("$line") ;; esac
 done < "$QUEUE"
-declare -A RUNNING=() FAILED=()  # pgid -> line; line -> exit status
+declare -A RUNNING=() STARTED=() FAILED=()  # pgid -> line, start time; line -> exit status
 log() { echo "$(date -u +%H:%M:%S) $*"; }
 
 unpack_runs() { for d in $(ls -d ${PACK[@]} 2>/dev/null); do
@@ -37,7 +39,7 @@ stage() {
     done
     if [ $ok = 1 ]; then
       for d in $(ls -d ${PACK[@]} 2>/dev/null); do
-        [ -f "$d/cases.jsonl" ] && xz -T1 -c "$d/cases.jsonl" > "$d/cases.jsonl.xz"
+        [ "$d/cases.jsonl" -nt "$d/cases.jsonl.xz" ] && xz -9e -T1 -c "$d/cases.jsonl" > "$d/cases.jsonl.xz"
         git add "$d"
       done
     fi
@@ -60,7 +62,7 @@ start_next() {
     printf '%s\n' "${RUNNING[@]}" | grep -qxF -- "$line" && continue
     local n=$(( $(ls logs/queue | wc -l) + 1 ))
     setsid bash -c "$line" < /dev/null > "logs/queue/$n.log" 2>&1 &
-    RUNNING[$!]=$line; log "started [$n] $line"; return 0
+    RUNNING[$!]=$line; STARTED[$!]=$(date +%s); log "started [$n] $line"; return 0
   done
   return 1
 }
@@ -75,13 +77,16 @@ unpack_runs
 LAST=$(date +%s)
 while true; do
   while [ ${#RUNNING[@]} -lt "$SLOTS" ] && start_next; do :; done
-  [ ${#RUNNING[@]} = 0 ] && { snapshot "queue finished"; log "queue finished"; exit 0; }
+  [ ${#RUNNING[@]} = 0 ] && { snapshot "queue ended"; log "queue ended (${#FAILED[@]} failed)"; exit 0; }
   sleep 10 & wait $!
   for g in "${!RUNNING[@]}"; do
     kill -0 "$g" 2>/dev/null && continue
     wait "$g"; rc=$?
     if [ $rc = 0 ]; then printf '%s\n' "${RUNNING[$g]}" >> "$DONE"; log "finished: ${RUNNING[$g]}"
-    else log "exit $rc (left undone; see logs/queue): ${RUNNING[$g]}"; FAILED[${RUNNING[$g]}]=$rc; fi
+    else log "exit $rc (left undone; see logs/queue): ${RUNNING[$g]}"; FAILED[${RUNNING[$g]}]=$rc
+      # a failure within a minute is the set-up's, not the line's: start nothing more
+      [ $(( $(date +%s) - STARTED[$g] )) -lt 60 ] && { log "failed at once: starting nothing more"; SLOTS=0; }
+    fi
     unset "RUNNING[$g]"
   done
   [ $(( $(date +%s) - LAST )) -ge "$COMMIT_EVERY" ] && { snapshot "${#RUNNING[@]} running"; LAST=$(date +%s); }
