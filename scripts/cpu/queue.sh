@@ -4,8 +4,9 @@
 # names (a run's git-ignored cases.jsonl packed as cases.jsonl.xz, a training's folder only between two of its
 # saves), resumes them and commits. A finished line goes into QUEUE.done, so the same command continues next time.
 #   bash scripts/cpu/queue.sh scripts/cpu/QUEUE.queue      (SIGTERM: stop the commands, commit, exit)
-# A queue file has one shell command a line, run from the repository root, and:
-#   @pack GLOB...   folders to commit (relative to the repository root; globs allowed)
+# A queue file has one shell command a line, run from the repository root (the folder a line's `--out` names is
+# committed until the line is done), and:
+#   @pack GLOB...   other folders to commit (relative to the repository root; globs allowed)
 # Commands must resume from what a commit kept (`bench run --resume`, `bench train --resume`, the scripts here);
 # before a line starts, a run folder holding only cases.jsonl.xz gets its cases.jsonl back.
 # Environment: SLOTS (2), COMMIT_EVERY (s, 2100), OMP_NUM_THREADS (1), BENCH_DATA_DIR (../shared/data).
@@ -18,7 +19,10 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} BENCH_DATA_DIR=${BENCH_DATA_DIR:-..
 mkdir -p logs/queue; touch "$DONE"
 PACK=(); LINES=()
 while read -r line; do
-  case "$line" in ''|'#'*) ;; @pack*) read -ra more <<< "${line#@pack}"; PACK+=("${more[@]}") ;; *) LINES+=("$line") ;; esac
+  case "$line" in ''|'#'*) ;; @pack*) read -ra more <<< "${line#@pack}"; PACK+=("${more[@]}") ;; *) LINES+=("$line")
+    # a line still to run commits the folder its `--out` names
+    grep -qxF -- "$line" "$DONE" || { [[ $line =~ --out[[:space:]]+([^[:space:]]+) ]] && PACK+=("${BASH_REMATCH[1]}"); } ;;
+  esac
 done < "$QUEUE"
 declare -A RUNNING=() STARTED=() FAILED=()  # pgid -> line, start time; line -> exit status
 log() { echo "$(date -u +%H:%M:%S) $*"; }
