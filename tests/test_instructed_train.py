@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -103,7 +104,7 @@ def test_a_tiny_run_lowers_the_loss_and_resumes(setup, tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get("BENCH_DATA_DIR"), reason="needs the real data (BENCH_DATA_DIR)")
-def test_cli_trains_and_resumes_on_real_data(tmp_path):
+def test_cli_trains_and_resumes_on_real_data(tmp_path, caplog):
     out = str(tmp_path / "ck")
     assert main(["--model", "tiny-gpt2", "--max-examples", "6", "--epochs", "1", "--out", out]) == 0
     assert main(["--model", "tiny-gpt2", "--max-examples", "6", "--epochs", "1", "--out", out]) == 2  # exists
@@ -114,6 +115,10 @@ def test_cli_trains_and_resumes_on_real_data(tmp_path):
     assert info.exclusion["roles"] == "cross"  # trained with the filter across roles: the editor refuses any overlap
     assert len(trained.locality) == 6
     assert sum(s.count for s in trained.registered.values()) == 6 and trained.case_ids == {}
+    (tmp_path / "ck" / ckpt.OPTIMIZER).unlink()  # a copy without its optimizer state resumes, and says so
+    with caplog.at_level(logging.WARNING, logger="editors.instructed.train"):
+        assert main(["--resume", "--out", out, "--epochs", "3"]) == 0
+    assert "no optimizer.safetensors: AdamW's moments start again from zero" in caplog.text
 
 
 def test_base_locality_labels_are_the_unedited_predictions(setup):

@@ -368,6 +368,9 @@ def _main(parsed: argparse.Namespace) -> int:
         optim = ckpt.load_optimizer(resume)
         if optim:
             restore_optimizer(trainer.optimizer, bank, optim)
+        else:
+            log.warning("%s has no %s: AdamW's moments start again from zero, so the continued training will not "
+                        "equal an uninterrupted one", resume, ckpt.OPTIMIZER)
     if exclusion:
         log.info("overlap filter: %d records removed, %d locality-pool prompts removed (evaluation sets: %s)",
                  exclusion.records_removed, exclusion.pool_removed, ", ".join(exclusion.datasets))
