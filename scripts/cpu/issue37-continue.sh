@@ -16,11 +16,16 @@ step() { nice python -m bench "$@" & CHILD=$!; wait $CHILD; }
 # bench train exits 0 only once the training is finished (130 when stopped first)
 step train instructed --model smollm2-135m --device cpu $COMPAT --out "$CKPT" --save-every 50 --resume \
   || { echo "$CKPT: training not finished"; exit 1; }
-for DATASET in counterfact zsre mquake-test; do
-  LIMIT="--limit 200"; [ "$DATASET" = mquake-test ] && LIMIT=""
-  step run --editors instructed,instructed-retrieval --dataset "$DATASET" --model smollm2-135m $LIMIT \
-    --scoring tf --side-effects off --loc-unrelated 5 \
-    --editor-args "instructed:checkpoint=$CKPT;instructed-retrieval:checkpoint=$CKPT" \
-    --out "results/instructed-scaling/$SCALING-$DATASET" --resume
+# gold mode on the three datasets first (the rule that picks the default reads only its rows), then + Retrieval
+for EDITORS in instructed instructed,instructed-retrieval; do
+  ARGS="instructed:checkpoint=$CKPT"
+  [ "$EDITORS" = instructed ] || ARGS="$ARGS;instructed-retrieval:checkpoint=$CKPT"
+  for DATASET in counterfact zsre mquake-test; do
+    LIMIT="--limit 200"; [ "$DATASET" = mquake-test ] && LIMIT=""
+    step run --editors "$EDITORS" --dataset "$DATASET" --model smollm2-135m $LIMIT \
+      --scoring tf --side-effects off --loc-unrelated 5 \
+      --editor-args "$ARGS" \
+      --out "results/instructed-scaling/$SCALING-$DATASET" --resume
+  done
 done
 echo "$SCALING: trained and evaluated; next: python -m bench.paper.analysis.scaling_compare"
