@@ -2,14 +2,18 @@
 # On a CPU: retrain one of Table 4's 1-epoch checkpoints (results/checkpoints/instructed/smollm2-135m/ABLATIONS.md)
 # on the records the overlap filter across roles keeps (issue 37), into smollm2-135m-ablations-1ep/NAME; they
 # replace the subfolders of smollm2-135m/ when the InstructEd suite is rerun. Resumes after a kill; SIGTERM saves.
-#   bash scripts/cpu/issue37-ablation.sh control|noreweight|l19-28|ffn|paper
+#   bash scripts/cpu/issue37-ablation.sh control|columns|noreweight|l19-28|ffn
+# Row scaling (`--compat paper`) won scaling_compare's rule on 2026-12-07, so the control and every ablation train
+# rows, and `columns` (the paper's text) is the ablation of that choice; the former `paper/` (rows, 1 epoch) is the
+# control itself now.
 # ffn's optimizer state (6.6 MB) is not committed: it trains in the git-ignored runs/ and is copied, without that
 # state, when it finishes, so a sitting that ends first starts it again next time.
 set -eu
-NAME=${1:?usage: issue37-ablation.sh control|noreweight|l19-28|ffn|paper}
+NAME=${1:?usage: issue37-ablation.sh control|columns|noreweight|l19-28|ffn}
 case $NAME in
-  control) FLAGS="" ;; noreweight) FLAGS="--reweight off" ;; l19-28) FLAGS="--layers late" ;;
-  ffn) FLAGS="--variant ffn" ;; paper) FLAGS="--compat paper" ;; *) echo "unknown ablation '$NAME'"; exit 2 ;;
+  control) FLAGS="--compat paper" ;; columns) FLAGS="" ;; noreweight) FLAGS="--reweight off --compat paper" ;;
+  l19-28) FLAGS="--layers late --compat paper" ;; ffn) FLAGS="--variant ffn --compat paper" ;;
+  *) echo "unknown ablation '$NAME'"; exit 2 ;;
 esac
 OUT=results/checkpoints/instructed/smollm2-135m-ablations-1ep/$NAME
 WORK=$OUT; [ "$NAME" = ffn ] && WORK=runs/ablations-1ep/ffn
