@@ -64,8 +64,9 @@ start_next() {
     grep -qxF -- "$line" "$DONE" && continue
     [ -n "${FAILED[$line]:-}" ] && continue
     printf '%s\n' "${RUNNING[@]}" | grep -qxF -- "$line" && continue
-    local n=$(( $(ls logs/queue | wc -l) + 1 ))
-    setsid bash -c "$line" < /dev/null > "logs/queue/$n.log" 2>&1 &
+    local n=$(( $(ls logs/queue | sed -n 's/^\([0-9]*\)\.log$/\1/p' | sort -n | tail -1) + 1 ))
+    : > "logs/queue/$n.log"  # taken before the next start counts
+    setsid bash -c "$line" < /dev/null >> "logs/queue/$n.log" 2>&1 &
     RUNNING[$!]=$line; STARTED[$!]=$(date +%s); log "started [$n] $line"; return 0
   done
   return 1
