@@ -55,6 +55,22 @@ def test_discovery_finds_the_default_folder_and_explains_how_to_train(lm, root):
         InstructEd(lm, InstructEdConfig(variant="ffn"), resources())
 
 
+def test_compat_paper_finds_its_folder_else_a_default_trained_with_rows(lm, root):
+    """The authors' evaluation needs row scaling: `paper/` when there is one, else the default checkpoint if it
+    trained rows (the default since 2026-12-07), never a columns one."""
+    default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
+    make_checkpoint(lm, root / lm.name, default)  # columns
+    with pytest.raises(BenchError, match="--compat paper"):
+        InstructEd(lm, InstructEdConfig(compat="paper"), resources())
+    make_checkpoint(lm, root / lm.name, default, compat="paper")  # rows, as the default
+    assert InstructEd(lm, InstructEdConfig(compat="paper"), resources()).config.checkpoint == str(root / lm.name)
+    make_checkpoint(lm, root / lm.name / "paper", default, compat="paper", seed=1)
+    assert InstructEd(lm, InstructEdConfig(compat="paper"), resources()).config.checkpoint == str(
+        root / lm.name / "paper")
+    with pytest.raises(BenchError, match="--variant ffn"):  # only the configuration itself falls back
+        InstructEd(lm, InstructEdConfig(compat="paper", variant="ffn"), resources())
+
+
 def test_the_checkpoint_root_is_read_when_used(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
     checkout = checkpoints.SOURCE_ROOT / "results" / "checkpoints" / "instructed" / "smollm2-135m"

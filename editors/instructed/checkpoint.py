@@ -165,10 +165,15 @@ def train_command(model: str, layers: list[int], default_layers: list[int], n_pr
 
 def discover(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
              reweight: bool, compat: str = "strict") -> Path:
-    """The checkpoint folder for these settings, or a BenchError that says how to make it."""
+    """The checkpoint folder for these settings, or a BenchError that says how to make it. compat=paper needs a
+    row-scaling checkpoint: its own tagged folder, else the paper's-text folder when that one trained rows."""
     directory = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight, compat))
     if (directory / WEIGHTS).is_file():
         return directory
+    if compat != "strict":
+        text = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight))
+        if (text / WEIGHTS).is_file() and read_info(text).scaling == scaling_of(compat):
+            return text
     command = train_command(model, layers, default_layers, n_prefix, variant, reweight, compat)
     raise BenchError(
         f"InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}; "
