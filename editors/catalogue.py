@@ -14,6 +14,7 @@ PRESETS: dict[str, tuple[str, dict[str, str]]] = {
     "instructed-retrieval": ("instructed", {"mode": "retrieval"}),  # memory of every edit of the dataset
     "instructed-retrieval-one": ("instructed", {"mode": "retrieval", "memory": "unit"}),  # of the unit's edits
     "instructed-paper": ("instructed", {"compat": "paper"}),
+    "instructed-columns": ("instructed", {"scaling": "columns"}),  # Eq. 15 on key columns, the paper's text
     "instructed-noreweight": ("instructed", {"reweight": "off"}),
     "instructed-noprefix": ("instructed", {"prefix": "off", "reweight": "off"}),  # the paper's "w/o prefix"
     "instructed-ffn": ("instructed", {"variant": "ffn"}),

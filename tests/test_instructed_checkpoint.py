@@ -71,6 +71,20 @@ def test_compat_paper_finds_its_folder_else_a_default_trained_with_rows(lm, root
         InstructEd(lm, InstructEdConfig(compat="paper", variant="ffn"), resources())
 
 
+def test_a_named_scaling_finds_its_folder_else_forces_the_default(lm, root):
+    """instructed-columns beside a rows default: the `columns/` folder when there is one; without it the default
+    checkpoint, evaluated with columns and a warning (what scaling=columns always did)."""
+    default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
+    make_checkpoint(lm, root / lm.name, default, compat="paper")  # rows
+    with pytest.warns(UserWarning, match="trained with scaling=rows; evaluating with scaling=columns"):
+        forced = InstructEd(lm, InstructEdConfig(scaling="columns"), resources())
+    assert forced.config.checkpoint == str(root / lm.name)
+    make_checkpoint(lm, root / lm.name / "columns", default, seed=1)
+    assert InstructEd(lm, InstructEdConfig(scaling="columns"), resources()).config.checkpoint == str(
+        root / lm.name / "columns")
+    assert InstructEd(lm, InstructEdConfig(), resources()).config.checkpoint == str(root / lm.name)
+
+
 def test_the_checkpoint_root_is_read_when_used(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_CHECKPOINT_DIR", raising=False)
     checkout = checkpoints.SOURCE_ROOT / "results" / "checkpoints" / "instructed" / "smollm2-135m"

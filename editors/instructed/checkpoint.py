@@ -164,10 +164,16 @@ def train_command(model: str, layers: list[int], default_layers: list[int], n_pr
 
 
 def discover(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
-             reweight: bool, compat: str = "strict") -> Path:
+             reweight: bool, compat: str = "strict", scaling: str = "auto") -> Path:
     """The checkpoint folder for these settings, or a BenchError that says how to make it. compat=paper needs a
-    row-scaling checkpoint: its own tagged folder, else the paper's-text folder when that one trained rows."""
-    directory = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight, compat))
+    row-scaling checkpoint: its own tagged folder, else the paper's-text folder when that one trained rows. A
+    scaling asked for by name looks first in a folder tagged with it (Table 4's `columns` beside a rows default),
+    else evaluates the settings' own checkpoint with it (the editor warns when that one trained the other)."""
+    tag = ablation_tag(layers, default_layers, n_prefix, variant, reweight, compat)
+    named = default_dir(model, "-".join(t for t in (tag, scaling) if t)) if scaling in SCALINGS else None
+    if named is not None and (named / WEIGHTS).is_file():
+        return named
+    directory = default_dir(model, tag)
     if (directory / WEIGHTS).is_file():
         return directory
     if compat != "strict":

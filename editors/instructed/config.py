@@ -160,7 +160,7 @@ class InstructEdConfig(EditorConfig):
         if self.checkpoint:
             return Path(self.checkpoint).expanduser()
         return ckpt.discover(lm.name, self.requested_layers(lm.model), scaled_layer_range(lm.model, *PAPER_LAYERS),
-                             self.n_prefix, self.variant, self.reweight, self.compat)
+                             self.n_prefix, self.variant, self.reweight, self.compat, self.scaling)
 
     def resolved(self, lm, seed: int, editor_cls: type, protocol: str = "single") -> InstructEdConfig:
         """With the checkpoint, layers and memory the editor will run with, as it records them once loaded, so
