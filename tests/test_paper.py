@@ -68,7 +68,7 @@ def test_the_paper_tables_and_suites_are_what_the_engine_reads():
     assert tables_module.catalogue().row_order == tables.ROW_ORDER
     assert suite_module.suites() == suites.SUITES
     assert tables_module.catalogue().variants == {"instructed-noreweight", "instructed-late", "instructed-ffn",
-                                                  "instructed-ins", "instructed-noprefix"}
+                                                  "instructed-columns", "instructed-ins", "instructed-noprefix"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -29,7 +29,9 @@ PAPER_SCORING = {"scoring": "tf", "side_effects": False, "loc_unrelated": 5}
 # trained beside the default checkpoint (commit 3278daf of 2026-12-04), so their control is that budget's
 # `control/` folder, not the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch). The
 # first set (5 epochs, commit 03ac266 of 2026-11-26, before the sink fix) was removed after commit 2af56bd.
-ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn")
+# `instructed-columns` finds the set's `columns/` (key-column scaling) once the rows default and its rows set are
+# installed (issue 37); before that it evaluates the default checkpoint (columns, 10 epochs).
+ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn", "instructed-columns")
 # the checkout-relative folder, as data: the suite names no editor package
 _CHECKOUT_CHECKPOINTS = checkpoints.CHECKOUT_ROOT.relative_to(checkpoints.SOURCE_ROOT).as_posix()
 PAPER_BUDGET_CONTROL = checkpoint_args(("instructed",),

@@ -27,7 +27,8 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
            (Columns("MQuAKE", ("mquake*",), ("Por_Nhop", "Hop_Acc", "MH_Acc")),)),
     Layout("table4", "Table 4: InstructEd ablations (re-weighting off, prefixes in later layers, FFN adapter).",
            (Columns("CounterFact", _CF, SIX), Columns("ZsRE", _ZS, SIX)),
-           (("ablation", (OURS, "instructed-noreweight", "instructed-late", "instructed-ffn")),), others=False),
+           (("ablation", (OURS, "instructed-noreweight", "instructed-late", "instructed-ffn", "instructed-columns")),),
+           others=False),
     Layout("table9", "Table 9: portability. Rev = reversed relation (zsre-inverse), Rep = subject replaced; "
                      "'instructed-ins' adds \"s is also known as s'\" to the instruction.",
            (Columns("ZsRE Rev", ("zsre-inverse",), ("Por_hop",)),
