@@ -18,8 +18,15 @@ def _pages() -> list[Path]:
 
 
 def _files() -> list[Path]:
-    ignored = ("cases.jsonl", "/states/")  # .gitignore'd run outputs a local run may leave
-    return [p for p in RESULTS.rglob("*") if p.is_file() and not any(i in p.as_posix() for i in ignored)]
+    """results/ as a clone has it: without the .gitignore'd outputs a local run may leave (its rows, states, and
+    the explorer.html beside its config.json)."""
+    ignored = ("cases.jsonl", "/states/")
+
+    def run_output(p: Path) -> bool:
+        run_page = p.name == "explorer.html" and (p.parent / "config.json").is_file()
+        return run_page or any(i in p.as_posix() for i in ignored)
+
+    return [p for p in RESULTS.rglob("*") if p.is_file() and not run_output(p)]
 
 
 def test_every_relative_link_of_the_results_pages_resolves():
@@ -35,9 +42,7 @@ def test_no_results_page_names_a_session():
 
 
 def test_one_explorer_is_committed_and_results_stay_under_20_mb():
-    # a run folder's own page (beside its config.json) is git-ignored: a local run leaves one, a clone has none
-    explorers = [p.relative_to(RESULTS).as_posix() for p in _files()
-                 if p.name == "explorer.html" and not (p.parent / "config.json").is_file()]
+    explorers = [p.relative_to(RESULTS).as_posix() for p in _files() if p.name == "explorer.html"]
     assert explorers == ["suite-smollm2-instructed-paper-budget/explorer.html"]
     assert sum(p.stat().st_size for p in _files()) < 20 * 2**20
 
