@@ -117,6 +117,8 @@ def test_cli_trains_and_resumes_on_real_data(tmp_path, caplog):
     assert sum(s.count for s in trained.registered.values()) == 6 and trained.case_ids == {}
     (tmp_path / "ck" / ckpt.OPTIMIZER).unlink()  # a copy without its optimizer state resumes, and says so
     with caplog.at_level(logging.WARNING, logger="editors.instructed.train"):
+        assert main(["--resume", "--out", out, "--epochs", "2"]) == 0  # finished: nothing to continue
+        assert "AdamW" not in caplog.text
         assert main(["--resume", "--out", out, "--epochs", "3"]) == 0
     assert "no optimizer.safetensors: AdamW's moments start again from zero" in caplog.text
 

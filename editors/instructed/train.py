@@ -368,7 +368,7 @@ def _main(parsed: argparse.Namespace) -> int:
         optim = ckpt.load_optimizer(resume)
         if optim:
             restore_optimizer(trainer.optimizer, bank, optim)
-        else:
+        elif info.epochs_done < cfg.epochs:  # a finished checkpoint resumed to its own end trains nothing
             log.warning("%s has no %s: AdamW's moments start again from zero, so the continued training will not "
                         "equal an uninterrupted one", resume, ckpt.OPTIMIZER)
     if exclusion:
