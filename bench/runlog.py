@@ -289,12 +289,14 @@ class RunLog:
             check_resume(self.out / "config.json", previous, config)
             starts = previous.get("previous_starts", [])
             if previous.get("started") != config.get("started"):  # an earlier start, not this run's last write
-                starts = starts + [{key: previous.get(key) for key in ("started", "versions", "git")}]
+                # its wall_seconds: None where that start was killed before its end
+                starts = starts + [{key: previous.get(key) for key in ("started", "versions", "git", "wall_seconds")}]
                 warn_if_environment_changed(self.out / "config.json", previous, config)
             config["previous_starts"] = starts
             config["cases_format"] = previous.get("cases_format", 1)  # its rows keep the format they were written in
             for key, value in previous.items():  # notes the runner does not write (a merge's) survive a resume
-                config.setdefault(key, value)
+                if key != "wall_seconds":  # this start's, written at its end; an earlier start's is in starts
+                    config.setdefault(key, value)
         atomic_write_text(self.out / "config.json", json.dumps(config, indent=2, default=str) + "\n")
 
     def check_rows_kept(self, config: dict, action: str, rerun: tuple[str, ...] = ()) -> None:

@@ -76,6 +76,7 @@ def test_same_command_gives_identical_per_case_results(dataset, tmp_path):
 def test_resume_after_a_kill_keeps_each_case_once(dataset, tmp_path):
     out = tmp_path / "run"
     _run(dataset, out)
+    first_wall = json.loads((out / "config.json").read_text())["wall_seconds"]
     lines = (out / "cases.jsonl").read_text().splitlines(keepends=True)
     # simulate a kill: two whole cases and half a line of the third are on disk
     (out / "cases.jsonl").write_text("".join(lines[:10]) + lines[10][:20])
@@ -85,7 +86,14 @@ def test_resume_after_a_kill_keeps_each_case_once(dataset, tmp_path):
     keys = [(r["case_id"], r["qi"]) for r in rows]
     assert len(keys) == len(set(keys)) == 25
     config = json.loads((out / "config.json").read_text())
-    assert len(config["previous_starts"]) == 1  # the first start, once
+    assert len(config["previous_starts"]) == 1  # the first start, once, with its own wall time
+    assert config["previous_starts"][0]["wall_seconds"] == first_wall > 0
+    killed = {k: v for k, v in config.items() if k != "wall_seconds"}  # a start killed before its end wrote none
+    (out / "config.json").write_text(json.dumps({**killed, "started": "killed"}))
+    assert _run(dataset, out, "--resume") == 0
+    starts = json.loads((out / "config.json").read_text())["previous_starts"]
+    assert [s["wall_seconds"] for s in starts] == [first_wall, None]  # not the first start's carried over
+    config = json.loads((out / "config.json").read_text())
     (out / "config.json").write_text(json.dumps({**config, "merged": {"from": "elsewhere"}}))
     assert _run(dataset, out, "--resume") == 0
     assert json.loads((out / "config.json").read_text())["merged"] == {"from": "elsewhere"}
