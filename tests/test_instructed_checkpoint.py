@@ -55,19 +55,18 @@ def test_discovery_finds_the_default_folder_and_explains_how_to_train(lm, root):
         InstructEd(lm, InstructEdConfig(variant="ffn"), resources())
 
 
-def test_compat_paper_finds_its_folder_else_a_default_trained_with_rows(lm, root):
-    """The authors' evaluation needs row scaling: `paper/` when there is one, else the default checkpoint if it
-    trained rows (the default since 2026-12-07), never a columns one."""
+def test_the_default_folder_serves_either_compat_and_its_own_scaling(lm, root):
+    """Folders are tagged by what was trained, never by how it is evaluated: compat=paper (the authors' evaluation)
+    takes the default checkpoint too, and a checkpoint is evaluated with the scaling it trained (a columns one
+    from before 2026-12-07 stays columns)."""
     default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
-    make_checkpoint(lm, root / lm.name, default)  # columns
-    with pytest.raises(BenchError, match="--compat paper"):
-        InstructEd(lm, InstructEdConfig(compat="paper"), resources())
-    make_checkpoint(lm, root / lm.name, default, compat="paper")  # rows, as the default
+    make_checkpoint(lm, root / lm.name, default, scaling="columns")
+    for compat in ("strict", "paper"):
+        ed = InstructEd(lm, InstructEdConfig(compat=compat), resources())
+        assert ed.config.checkpoint == str(root / lm.name) and ed.config.scaling == "columns"
+    make_checkpoint(lm, root / lm.name / "paper", default, seed=1)  # the folder compat=paper had before: not read
     assert InstructEd(lm, InstructEdConfig(compat="paper"), resources()).config.checkpoint == str(root / lm.name)
-    make_checkpoint(lm, root / lm.name / "paper", default, compat="paper", seed=1)
-    assert InstructEd(lm, InstructEdConfig(compat="paper"), resources()).config.checkpoint == str(
-        root / lm.name / "paper")
-    with pytest.raises(BenchError, match="--variant ffn"):  # only the configuration itself falls back
+    with pytest.raises(BenchError, match="--variant ffn"):  # only a named scaling falls back to the settings' own
         InstructEd(lm, InstructEdConfig(compat="paper", variant="ffn"), resources())
 
 
@@ -75,13 +74,16 @@ def test_a_named_scaling_finds_its_folder_else_forces_the_default(lm, root):
     """instructed-columns beside a rows default: the `columns/` folder when there is one; without it the default
     checkpoint, evaluated with columns and a warning (what scaling=columns always did)."""
     default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
-    make_checkpoint(lm, root / lm.name, default, compat="paper")  # rows
+    with pytest.raises(BenchError, match=f"--model {lm.name} --scaling columns  "):
+        InstructEd(lm, InstructEdConfig(scaling="columns"), resources())
+    make_checkpoint(lm, root / lm.name, default)  # rows, the default
     with pytest.warns(UserWarning, match="trained with scaling=rows; evaluating with scaling=columns"):
         forced = InstructEd(lm, InstructEdConfig(scaling="columns"), resources())
     assert forced.config.checkpoint == str(root / lm.name)
-    make_checkpoint(lm, root / lm.name / "columns", default, seed=1)
+    make_checkpoint(lm, root / lm.name / "columns", default, seed=1, scaling="columns")
     assert InstructEd(lm, InstructEdConfig(scaling="columns"), resources()).config.checkpoint == str(
         root / lm.name / "columns")
+    assert InstructEd(lm, InstructEdConfig(scaling="rows"), resources()).config.checkpoint == str(root / lm.name)
     assert InstructEd(lm, InstructEdConfig(), resources()).config.checkpoint == str(root / lm.name)
 
 
@@ -125,9 +127,10 @@ def test_late_depth_finds_its_own_folder_and_checks_an_explicit_checkpoint(lm, r
 def test_ablation_tags_and_commands():
     assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", True) == ""
     assert ckpt.ablation_tag([20, 21, 22], [10, 11], 10, "ffn", False) == "ffn-l20-23-p10-noreweight"
-    assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", True, "paper") == "paper"
-    paper = ckpt.train_command("m", [1], [1], 5, "attn", True, "paper")
-    assert paper == "python -m bench train instructed --model m --compat paper"
+    assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", True, "rows") == ""  # the default scaling
+    assert ckpt.ablation_tag([10, 11], [10, 11], 5, "attn", False, "columns") == "noreweight-columns"
+    columns = ckpt.train_command("m", [1], [1], 5, "attn", True, "columns")
+    assert columns == "python -m bench train instructed --model m --scaling columns"
     command = ckpt.train_command("m", [3, 5], [1], 5, "attn", True)
     assert command == "python -m bench train instructed --model m --layers 3,5"
     assert ckpt.model_dir_name("org/model") == "org--model"
@@ -227,9 +230,10 @@ def test_losses_are_read_from_a_gzipped_curve(tmp_path):
 def test_a_checkpoint_names_its_scaling_and_old_ones_imply_it_by_compat(lm, tmp_path):
     import json
 
-    make_checkpoint(lm, tmp_path / "rows", [1], compat="paper")
-    assert json.loads((tmp_path / "rows" / ckpt.INFO).read_text())["scaling"] == "rows"
-    make_checkpoint(lm, tmp_path / "old", [1])
+    make_checkpoint(lm, tmp_path / "rows", [1])
+    written = json.loads((tmp_path / "rows" / ckpt.INFO).read_text())
+    assert (written["scaling"], written["compat"]) == ("rows", "paper")  # compat: what readers before 2026-12-06 read
+    make_checkpoint(lm, tmp_path / "old", [1], scaling="columns")
     info = json.loads((tmp_path / "old" / ckpt.INFO).read_text())
     del info["scaling"]  # written before 2026-12-06
     (tmp_path / "old" / ckpt.INFO).write_text(json.dumps(info))
@@ -244,7 +248,7 @@ def test_scaling_follows_the_checkpoint_whatever_the_compat(lm, tmp_path):
     comparison then differs in the trained mechanism alone. An explicit scaling still wins, with a warning."""
     from editors.instructed.attention import forward_context
 
-    bank = make_checkpoint(lm, tmp_path, [1], compat="paper")
+    bank = make_checkpoint(lm, tmp_path, [1])
     case = fixture_cases()[0]
     ed = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path)), resources())
     assert ed.config.scaling == "rows" and ed.config.compat == "strict"
@@ -269,3 +273,4 @@ def test_runs_recorded_before_scaling_read_as_their_compat():
     assert InstructEdConfig().unrecorded({"compat": "strict"})["scaling"] == "columns"
     assert "scaling" not in InstructEdConfig().unrecorded({"compat": "strict", "scaling": "rows"})
     assert InstructEdConfig(prefix=False, compat="paper").settled("single", None)["scaling"] == "rows"
+    assert InstructEdConfig(prefix=False).settled("single", None)["scaling"] == "rows"  # no checkpoint: the default

@@ -94,10 +94,12 @@ def test_alias_instruction(lm, checkpoint):
     assert 0.0 < prepared.meta.sim <= 1.0
 
 
-def test_paper_compat_hooks_for_the_protocol(lm, checkpoint):
+def test_paper_compat_hooks_for_the_protocol(lm, checkpoint, tmp_path):
     paper = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), compat="paper", mode="retrieval"),
                        resources())
-    assert paper.config.scaling == "columns"  # the checkpoint's (trained with compat=strict): compat is the protocol
+    make_checkpoint(lm, tmp_path, [1, 2], scaling="columns")
+    columns = InstructEd(lm, InstructEdConfig(checkpoint=str(tmp_path), compat="paper"), resources())
+    assert columns.config.scaling == "columns"  # the checkpoint's: compat is the protocol, not what was trained
     strict = InstructEd(lm, InstructEdConfig(checkpoint=str(checkpoint), mode="retrieval"), resources())
     case = fixture_cases()[0]
     assert strict.select_queries(case) == case.queries and strict.metric_options() == {"rel_fired_only": False}

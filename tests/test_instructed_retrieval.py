@@ -212,10 +212,10 @@ GOLDEN = Path(__file__).parent / "data" / "instructed" / "retrieval_unit_rows.js
 
 def test_the_unit_memory_writes_the_rows_of_the_code_before_the_dataset_memory(lm, tmp_path):
     """GOLDEN holds the rows the code of commit 42a5d1a (one-edit memory, before `memory` existed) wrote for
-    these four cases under the single protocol (tiny-llama, make_checkpoint(lm, dir, [1, 2]), HashEncoder,
+    these four cases under the single protocol (tiny-llama, a columns checkpoint of layers [1, 2], HashEncoder,
     retrieval_fill=0.0). memory=unit with that code's Eq. 14 (similarity=instruction) writes every one of those fields
     unchanged, and adds only the retrieval's."""
-    make_checkpoint(lm, tmp_path, [1, 2])
+    make_checkpoint(lm, tmp_path, [1, 2], scaling="columns")
     ed = editor(lm, tmp_path, retrieval_fill=0.0, memory="unit", similarity="instruction")
     cases = [*fixture_cases(), mquake_case()]
     ed.begin_run(cases)

@@ -113,6 +113,7 @@ def test_cli_trains_and_resumes_on_real_data(tmp_path, caplog):
     assert info.epochs_done == 2 and info.train_data == ["counterfact-train", "mquake"]
     assert info.sink_kept and info.hyper["recipe"] == "authors" and info.exclusion["records_removed"] > 3000
     assert info.exclusion["roles"] == "cross"  # trained with the filter across roles: the editor refuses any overlap
+    assert (info.scaling, info.compat) == ("rows", "paper")  # the default; compat as readers before 2026-12-06 read it
     assert len(trained.locality) == 6
     assert sum(s.count for s in trained.registered.values()) == 6 and trained.case_ids == {}
     (tmp_path / "ck" / ckpt.OPTIMIZER).unlink()  # a copy without its optimizer state resumes, and says so
@@ -199,6 +200,17 @@ def test_the_config_is_built_once_and_leaves_the_parsed_flags_alone():
     assert (cfg.epochs, cfg.batch_size, cfg.betas) == (2, 6, (0.9, 0.95))
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 1.0
+
+
+def test_scaling_defaults_to_rows_and_the_older_compat_flag_names_the_same_choice():
+    from bench.errors import BenchError
+
+    assert parse_and_resolve().scaling == "rows"  # the default since 2026-12-07 (results/instructed-scaling)
+    assert parse_and_resolve("--scaling", "columns").scaling == "columns"
+    assert parse_and_resolve("--compat", "strict").scaling == "columns"  # as commands before 2026-12-07 spell it
+    assert parse_and_resolve("--compat", "paper", "--scaling", "rows").scaling == "rows"
+    with pytest.raises(BenchError, match="--compat paper trains scaling=rows, but --scaling columns was given"):
+        parse_and_resolve("--compat", "paper", "--scaling", "columns")
 
 
 def test_out_of_range_optimiser_flags_are_refused():

@@ -4,9 +4,10 @@ Transformers 5.x looks the attention function and its mask function up by the na
 `config._attn_implementation`; `activate()` switches the model to "instructed" only inside a forward
 context, so outside it the model is untouched (bitwise). The function itself stays on the SDPA kernel:
 
-- Eq. 15 multiplies pre-softmax scores of instruction (and prefix) key columns by sim. A score is
-  q.k, so scaling the key vectors of those columns by sim is the same thing, per row of the batch.
-- row scaling (the authors' code; `--compat paper` trains it) scales query rows instead: the first
+- Eq. 15 (the paper's text; `--scaling columns` trains it) multiplies pre-softmax scores of instruction (and
+  prefix) key columns by sim. A score is q.k, so scaling the key vectors of those columns by sim is the same
+  thing, per row of the batch.
+- row scaling (the authors' code and the default checkpoint's since 2026-12-07) scales query rows instead: the first
   `paper_rows` (+ n_prefix in prefixed layers) query positions of each row, every column.
 - Prefix keys/values are concatenated in front of the tokens' (after rotary, so they carry no position)
   and the boolean mask gets matching columns, open only for rows that carry an instruction.

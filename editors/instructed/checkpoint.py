@@ -29,13 +29,20 @@ REPO_ROOT = checkpoints.SOURCE_ROOT
 CHECKPOINT_ROOT = checkpoints.CHECKOUT_ROOT / "instructed"  # the checkout's default; root() is the one in use
 WEIGHTS, INFO, TRAINED, OPTIMIZER = "prefix.safetensors", "config.json", "trained_cases.json", "optimizer.safetensors"
 # How Eq. 15 applies the similarity: to the key columns of the prefixes and instruction (the paper's text) or to
-# the query rows (the authors' modeling_llama.py:420,431). Training with compat=paper trains rows.
+# the query rows (the authors' modeling_llama.py:420,431). Rows since 2026-12-07: the paired comparison at the
+# paper's budget, with its rule fixed before the runs ended, picked them (results/instructed-scaling/README.md).
 SCALINGS = ("columns", "rows")
+DEFAULT_SCALING = "rows"
 
 
 def scaling_of(compat: str) -> str:
-    """The scaling a compat setting trains (and, without a checkpoint, evaluates) with."""
+    """The scaling a checkpoint or run recorded before `scaling` was written used: the one its compat trained."""
     return "rows" if compat == "paper" else "columns"
+
+
+def compat_of(scaling: str) -> str:
+    """The compat a checkpoint records for its scaling, so that readers from before `scaling` infer it right."""
+    return "paper" if scaling == "rows" else "strict"
 
 
 @dataclass
@@ -67,9 +74,9 @@ class CheckpointInfo:
 
 
 def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, variant: str, reweight: bool,
-                 compat: str = "strict") -> str:
-    """'' for the paper's configuration; otherwise a folder name naming what differs (compat=paper: the
-    authors' query-row scaling, trained as such)."""
+                 scaling: str = DEFAULT_SCALING) -> str:
+    """'' for the default configuration; otherwise a folder name naming what differs (`columns`: Eq. 15 on key
+    columns, the paper's text)."""
     parts = [] if variant == "attn" else [variant]
     if list(layers) != list(default_layers):
         contiguous = list(layers) == list(range(layers[0], layers[-1] + 1)) if layers else False
@@ -78,8 +85,8 @@ def ablation_tag(layers: list[int], default_layers: list[int], n_prefix: int, va
         parts.append(f"p{n_prefix}")
     if not reweight:
         parts.append("noreweight")
-    if compat != "strict":
-        parts.append(compat)
+    if scaling != DEFAULT_SCALING:
+        parts.append(scaling)
     return "-".join(parts)
 
 
@@ -147,7 +154,7 @@ def load_optimizer(directory: Path) -> dict[str, torch.Tensor] | None:
 
 
 def train_command(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
-                  reweight: bool, compat: str = "strict") -> str:
+                  reweight: bool, scaling: str = DEFAULT_SCALING) -> str:
     """The exact command that trains the checkpoint discovery looks for."""
     parts = [f"python -m bench train instructed --model {model}"]
     if list(layers) != list(default_layers):
@@ -158,29 +165,24 @@ def train_command(model: str, layers: list[int], default_layers: list[int], n_pr
         parts.append(f"--variant {variant}")
     if not reweight:
         parts.append("--reweight off")
-    if compat != "strict":
-        parts.append(f"--compat {compat}")
+    if scaling != DEFAULT_SCALING:
+        parts.append(f"--scaling {scaling}")
     return " ".join(parts)
 
 
 def discover(model: str, layers: list[int], default_layers: list[int], n_prefix: int, variant: str,
-             reweight: bool, compat: str = "strict", scaling: str = "auto") -> Path:
-    """The checkpoint folder for these settings, or a BenchError that says how to make it. compat=paper needs a
-    row-scaling checkpoint: its own tagged folder, else the paper's-text folder when that one trained rows. A
-    scaling asked for by name looks first in a folder tagged with it (Table 4's `columns` beside a rows default),
-    else evaluates the settings' own checkpoint with it (the editor warns when that one trained the other)."""
-    tag = ablation_tag(layers, default_layers, n_prefix, variant, reweight, compat)
-    named = default_dir(model, "-".join(t for t in (tag, scaling) if t)) if scaling in SCALINGS else None
-    if named is not None and (named / WEIGHTS).is_file():
-        return named
-    directory = default_dir(model, tag)
+             reweight: bool, scaling: str = "auto") -> Path:
+    """The checkpoint folder for these settings, or a BenchError that says how to make it. A scaling other than
+    the default, asked for by name, looks in its tagged folder (Table 4's `columns/`), else evaluates the settings'
+    own checkpoint with it (the editor warns that it trained the other)."""
+    wanted = DEFAULT_SCALING if scaling == "auto" else scaling
+    directory = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight, wanted))
     if (directory / WEIGHTS).is_file():
         return directory
-    if compat != "strict":
-        text = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight))
-        if (text / WEIGHTS).is_file() and read_info(text).scaling == scaling_of(compat):
-            return text
-    command = train_command(model, layers, default_layers, n_prefix, variant, reweight, compat)
+    own = default_dir(model, ablation_tag(layers, default_layers, n_prefix, variant, reweight))
+    if (own / WEIGHTS).is_file():
+        return own
+    command = train_command(model, layers, default_layers, n_prefix, variant, reweight, wanted)
     raise BenchError(
         f"InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}; "
         f"the checkpoint root is {checkpoints.describe_root(root(model).parent)}). "

@@ -85,8 +85,8 @@ class InstructEdConfig(EditorConfig):
                            "(unit if sequential)")
     compat: str = arg("strict", choices=COMPATS,
                       help="strict: the paper's text; paper: the authors' code (docs/architecture.md section 5)")
-    # auto: as the checkpoint was trained (its config.json names it), so a rows checkpoint can be evaluated under
-    # either compat; without a checkpoint, rows under compat=paper, else columns
+    # auto: as the checkpoint was trained (its config.json names it), so a checkpoint is evaluated as trained under
+    # either compat; without one, the default (rows since 2026-12-07, checkpoint.DEFAULT_SCALING)
     scaling: str = arg("auto", choices=("auto", *ckpt.SCALINGS),
                        help="Eq. 15 on key columns (the paper's text) or query rows (the authors' code); auto: the "
                             "checkpoint's")
@@ -160,7 +160,7 @@ class InstructEdConfig(EditorConfig):
         if self.checkpoint:
             return Path(self.checkpoint).expanduser()
         return ckpt.discover(lm.name, self.requested_layers(lm.model), scaled_layer_range(lm.model, *PAPER_LAYERS),
-                             self.n_prefix, self.variant, self.reweight, self.compat, self.scaling)
+                             self.n_prefix, self.variant, self.reweight, self.scaling)
 
     def resolved(self, lm, seed: int, editor_cls: type, protocol: str = "single") -> InstructEdConfig:
         """With the checkpoint, layers and memory the editor will run with, as it records them once loaded, so
@@ -174,7 +174,7 @@ class InstructEdConfig(EditorConfig):
     def settled(self, protocol: str, info: ckpt.CheckpointInfo | None) -> dict[str, str]:
         """The `auto` settings as a run under `protocol` with checkpoint `info` (None: none) uses and records them:
         Eq. 14's similarity, the retrieval memory (only the edits made so far when sequential), and Eq. 15's
-        scaling (the checkpoint's; without one, compat's)."""
+        scaling (the checkpoint's; without one, the default)."""
         memory = self.memory if self.memory != "auto" else "unit" if protocol == "sequential" else "dataset"
-        scaling = self.scaling if self.scaling != "auto" else info.scaling if info else ckpt.scaling_of(self.compat)
+        scaling = self.scaling if self.scaling != "auto" else info.scaling if info else ckpt.DEFAULT_SCALING
         return {"similarity": "fact" if self.per_fact else "instruction", "memory": memory, "scaling": scaling}

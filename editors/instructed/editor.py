@@ -118,7 +118,7 @@ class InstructEd(Editor):
     def _retrain_command(self) -> str:
         info = self.checkpoint_info
         command = ckpt.train_command(info.model, info.layers, self.default_layers, info.n_prefix, info.variant,
-                                     info.reweight, info.compat)
+                                     info.reweight, info.scaling)
         return f"{command} --out {self.config.checkpoint} --overwrite"
 
     # -- the contract ------------------------------------------------------------------

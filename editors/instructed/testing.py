@@ -129,18 +129,18 @@ def mquake_case(case_id: str = "7") -> EditCase:
 
 def make_checkpoint(lm, directory: Path, layers: list[int], n_prefix: int = 5, variant: str = "attn",
                     trained_on: list[EditCase] = (), seed: int = 0, sink_kept: bool = True,
-                    across_roles: bool = True, compat: str = "strict") -> PrefixBank:
+                    across_roles: bool = True, scaling: str = ckpt.DEFAULT_SCALING) -> PrefixBank:
     """An untrained (randomly initialised) checkpoint, written exactly as `bench train instructed` writes one.
     `across_roles=False`: as one trained before the overlap filter compared prompts across roles (no record);
-    `compat="paper"`: as `--compat paper` trains one (row scaling)."""
+    `scaling`: as `--scaling` trains one (Eq. 15 on query rows, the default, or key columns)."""
     bank = PrefixBank.for_model(lm.model, layers, n_prefix, variant, seed)
     if variant == "ffn":  # make the adapters do something without training
         for p in bank.up.values():
             torch.nn.init.normal_(p, std=0.05, generator=torch.Generator().manual_seed(seed))
     info = ckpt.CheckpointInfo(
         model=lm.name, model_type=lm.model_type, hidden_size=hidden_size(lm.model), num_layers=num_layers(lm.model),
-        layers=list(layers), n_prefix=n_prefix, variant=variant, reweight=True, compat=compat,
-        encoder=HashEncoder.name, train_data=["fixture"], seed=seed, sink_kept=sink_kept,
+        layers=list(layers), n_prefix=n_prefix, variant=variant, reweight=True, compat=ckpt.compat_of(scaling),
+        scaling=scaling, encoder=HashEncoder.name, train_data=["fixture"], seed=seed, sink_kept=sink_kept,
         exclusion=Exclusion([], 0, len(trained_on), 0).to_json() if across_roles else {},
     )
     pairs = build_pairs(list(trained_on)) if trained_on else []

@@ -87,7 +87,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--n-prefix", type=int, default=5)
     p.add_argument("--variant", default="attn", choices=VARIANTS)
     p.add_argument("--reweight", default="on", choices=("on", "off"))
-    p.add_argument("--compat", default="strict", choices=COMPATS)
+    p.add_argument("--scaling", default=None, choices=ckpt.SCALINGS,
+                   help="Eq. 15 on the query rows (the authors' code; the default since 2026-12-07, "
+                        "results/instructed-scaling) or on key columns (the paper's text)")
+    p.add_argument("--compat", default=None, choices=COMPATS,
+                   help="the older spelling of --scaling that commands before 2026-12-07 use: paper trains rows, "
+                        "strict columns")
     p.add_argument("--encoder", default="all-MiniLM-L6-v2")
     p.add_argument("--loc-target", default="gold", choices=("gold", "base"),
                    help="locality answers: gold (the paper) or the unedited model's own teacher-forced "
@@ -170,7 +175,7 @@ class TrainConfig:
     n_prefix: int
     variant: str
     reweight: str
-    compat: str
+    scaling: str
     encoder: str
     loc_target: str
     resume: bool
@@ -182,7 +187,7 @@ def train_config(args: argparse.Namespace, adopted: ckpt.CheckpointInfo | None =
     """The run's settings: `args` (not changed), with a resumed checkpoint's model, data and shape settings when
     `adopted` (only --epochs/--device/--out vary), and the optimiser flags left unset filled from `--recipe`
     (authors: lr scaled by batch/256)."""
-    values = {"betas": None, **vars(args)}
+    values = {"betas": None, **vars(args), "scaling": _scaling(args)}
     if adopted is not None:
         values.update(_adopted(adopted))
     recipe = RECIPES[values["recipe"]]
@@ -198,6 +203,15 @@ def train_config(args: argparse.Namespace, adopted: ckpt.CheckpointInfo | None =
         raise BenchError(f"train instructed: need --batch-size >= 1, --epochs >= 1, 0 <= --warmup < 1 and "
                          f"--lr > 0 (got {cfg.batch_size}, {cfg.epochs}, {cfg.warmup}, {cfg.lr})")
     return cfg
+
+
+def _scaling(args: argparse.Namespace) -> str:
+    """--scaling, else what --compat (its older spelling) trains, else the default; the two must agree."""
+    implied = ckpt.scaling_of(args.compat) if args.compat else None
+    if args.scaling and implied and args.scaling != implied:
+        raise BenchError(f"train instructed: --compat {args.compat} trains scaling={implied}, but --scaling "
+                         f"{args.scaling} was given; pass one of them")
+    return args.scaling or implied or ckpt.DEFAULT_SCALING
 
 
 def encode_pairs(pairs: list[Pair], scorer: Scorer, spanner: Spanner, encoder) -> list[EncodedPair]:
@@ -340,7 +354,7 @@ def _main(parsed: argparse.Namespace) -> int:
     layers = state[1].layers if state else parse_layers(cfg.layers, lm.model)
     default_layers = scaled_layer_range(lm.model, *PAPER_LAYERS)
     reweight = cfg.reweight == "on"
-    tag = ckpt.ablation_tag(layers, default_layers, cfg.n_prefix, cfg.variant, reweight, cfg.compat)
+    tag = ckpt.ablation_tag(layers, default_layers, cfg.n_prefix, cfg.variant, reweight, cfg.scaling)
     out = Path(cfg.out) if cfg.out else (resume or ckpt.default_dir(lm.name, tag))
     if not resume and (out / ckpt.WEIGHTS).exists() and not cfg.overwrite:
         raise BenchError(f"{out} already holds a checkpoint; pass --resume to continue it, "
@@ -412,7 +426,7 @@ def _adopted(info: ckpt.CheckpointInfo) -> dict:
     """A resumed run reuses the checkpoint's model, data and shape settings (only --epochs/--device/--out vary)."""
     hyper = info.hyper
     values = {"model": info.model, "seed": info.seed, "n_prefix": info.n_prefix, "variant": info.variant,
-              "reweight": "on" if info.reweight else "off", "compat": info.compat, "encoder": info.encoder,
+              "reweight": "on" if info.reweight else "off", "scaling": info.scaling, "encoder": info.encoder,
               "data": ",".join(info.train_data), "no_overlap_filter": not info.exclusion}
     for key in ("max_examples", "mquake_train_fraction", "batch_size", "lr", "weight_decay", "warmup", "loc_target",
                 "recipe", "betas"):
@@ -430,8 +444,9 @@ def _info(cfg: TrainConfig, lm, layers, reweight, specs, n_pairs, exclusion: Exc
     hyper["betas"] = list(hyper["betas"])  # as written before TrainConfig (a JSON list either way)
     return ckpt.CheckpointInfo(
         model=lm.name, model_type=lm.model_type, hidden_size=hidden_size(lm.model), num_layers=num_layers(lm.model),
-        layers=list(layers), n_prefix=cfg.n_prefix, variant=cfg.variant, reweight=reweight, compat=cfg.compat,
-        encoder=cfg.encoder, train_data=specs, seed=cfg.seed, hyper=hyper, n_examples=2 * n_pairs,
+        layers=list(layers), n_prefix=cfg.n_prefix, variant=cfg.variant, reweight=reweight,
+        compat=ckpt.compat_of(cfg.scaling), scaling=cfg.scaling, encoder=cfg.encoder, train_data=specs,
+        seed=cfg.seed, hyper=hyper, n_examples=2 * n_pairs,
         sink_kept=True, exclusion=exclusion.to_json() if exclusion else {},
     )
 

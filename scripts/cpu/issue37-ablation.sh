@@ -11,7 +11,7 @@
 set -eu
 NAME=${1:?usage: issue37-ablation.sh control|columns|noreweight|l19-28|ffn}
 case $NAME in
-  control) FLAGS="--compat paper" ;; columns) FLAGS="" ;; noreweight) FLAGS="--reweight off --compat paper" ;;
+  control) FLAGS="--compat paper" ;; columns) FLAGS="--compat strict" ;; noreweight) FLAGS="--reweight off --compat paper" ;;
   l19-28) FLAGS="--layers late --compat paper" ;; ffn) FLAGS="--variant ffn --compat paper" ;;
   *) echo "unknown ablation '$NAME'"; exit 2 ;;
 esac
