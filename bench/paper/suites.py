@@ -68,12 +68,15 @@ BASELINES = Suite("baselines", (
     options=PAPER_SCORING)
 
 # InstructEd's rows of the paper suite, again: with the sink kept out of re-weighting and checkpoints trained
-# with the authors' recipe (issue 18). Their tables put these rows over the paper suite's (`tables_with`).
+# with the authors' recipe (issue 18). Their tables put these rows over the paper suite's (`tables_with`). Beside
+# them: + Retrieval with only the case's own edits in memory (the setting before 2026-12-06), and the unedited
+# model on the same cases (the explorer's case browser shows its answer beside each editor's).
+WITH_ONE = INSTRUCTED + ("instructed-retrieval-one",)
 INSTRUCTED_RUNS = (
-    SuiteRun("counterfact", "counterfact", INSTRUCTED + ("instructed-paper", "instructed-noprefix"),
+    SuiteRun("counterfact", "counterfact", ("noedit",) + WITH_ONE + ("instructed-paper", "instructed-noprefix"),
              ("table2", "table12")),
-    SuiteRun("zsre", "zsre", INSTRUCTED + ("instructed-paper",), ("table2",)),
-    SuiteRun("mquake-test", "mquake-test", INSTRUCTED, ("table3",), full=True),
+    SuiteRun("zsre", "zsre", ("noedit",) + WITH_ONE + ("instructed-paper",), ("table2",)),
+    SuiteRun("mquake-test", "mquake-test", WITH_ONE, ("table3",), full=True),
     SuiteRun("counterfact-ablations", "counterfact", ABLATIONS, ("table4",)),
     SuiteRun("zsre-ablations", "zsre", ABLATIONS, ("table4",)),
     SuiteRun("zsre-inverse", "zsre-inverse", ("instructed", "instructed-ins"), ("table9",)),
