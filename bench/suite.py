@@ -269,10 +269,12 @@ def covered_cases(run_dir: Path) -> dict[str, int]:
 
 def print_estimate(rows: list[tuple], measured: dict[str, float], model: str = SPEED_REFERENCE) -> float:
     total, spent = sum(r[3] for r in rows), sum(r[4] for r in rows)
-    print(f"{'run':30s} {'editor':22s} {'cases':>6s} {'estimate':>10s} {'took':>8s}", file=sys.stderr)
+    width = max([22] + [len(r[1]) for r in rows])  # the longest editor name keeps the columns aligned
+    print(f"{'run':30s} {'editor':{width}s} {'cases':>6s} {'estimate':>10s} {'took':>8s}", file=sys.stderr)
     for run_name, editor, n, seconds, took in rows:
         when = "done" if seconds == 0 else hms(seconds)
-        print(f"{run_name:30s} {editor:22s} {n:6d} {when:>10s} {hms(took) if took else '':>8s}", file=sys.stderr)
+        print(f"{run_name:30s} {editor:{width}s} {n:6d} {when:>10s} {hms(took) if took else '':>8s}",
+              file=sys.stderr)
     table = model if model in MEASURED_CPU_SECONDS else f"{SPEED_REFERENCE}'s (none measured for {model})"
     source = "speeds measured in OUT" if measured else f"{table} speeds on a 2-core CPU machine (bench/suite.py)"
     print(f"estimated time still to run: {hms(total)} ({source}; a GPU is much faster)", file=sys.stderr)

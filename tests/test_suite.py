@@ -315,3 +315,11 @@ def test_an_entry_run_with_other_scoring_takes_no_more_editors(tmp_path):
     (tmp_path / "cf-newer" / "config.json").write_text(json.dumps({"args": {**legacy, "loc_unrelated": 5}}))
     assert writable_folder(tmp_path, "cf", {**legacy, "loc_unrelated": 5}) == tmp_path / "cf-newer"
     assert writable_folder(tmp_path, "cf", {**legacy, "scoring": "both"}) == tmp_path / "cf-newer-2"
+
+
+def test_the_estimate_keeps_its_columns_aligned_for_long_editor_names(capsys):
+    rows = [("counterfact", "noedit", 200, 480, 0), ("counterfact", "instructed-retrieval-one", 200, 720, 0)]
+    suite_module.print_estimate(rows, {})
+    header, *lines = capsys.readouterr().err.splitlines()[:3]
+    ends = {header.index("cases") + len("cases")} | {line.index(" 200 ") + len(" 200") for line in lines}
+    assert len(ends) == 1  # every case count ends under the header's "cases"
