@@ -25,12 +25,10 @@ INSTRUCTED = ("instructed", "instructed-retrieval")
 # own runs (results/generation-*), as they cost several times the rest of the evaluation.
 PAPER_SCORING = {"scoring": "tf", "side_effects": False, "loc_unrelated": 5}
 
-# Table 4's ablations, each its own checkpoint trained at its control's budget. Their set is the 1-epoch one
-# trained beside the default checkpoint (commit 3278daf of 2026-12-04), so their control is that budget's
-# `control/` folder, not the default; `instructed-paper` is found in the default's `paper/` (also 1 epoch). The
-# first set (5 epochs, commit 03ac266 of 2026-11-26, before the sink fix) was removed after commit 2af56bd.
-# `instructed-columns` finds the set's `columns/` (key-column scaling) once the rows default and its rows set are
-# installed (issue 37); before that it evaluates the default checkpoint (columns, 10 epochs).
+# Table 4's ablations, each its own checkpoint trained at its control's budget: the 1-epoch set in the default
+# checkpoint's subfolders (2026-12-07, results/checkpoints/instructed/smollm2-135m/ABLATIONS.md), so their control
+# is that budget's `control/` folder, not the default. The default and the control scale query rows (the authors'
+# code); `instructed-columns` is the paper's key-column scaling, found in `columns/`.
 ABLATIONS = ("instructed", "instructed-noreweight", "instructed-late", "instructed-ffn", "instructed-columns")
 # the checkout-relative folder, as data: the suite names no editor package
 _CHECKOUT_CHECKPOINTS = checkpoints.CHECKOUT_ROOT.relative_to(checkpoints.SOURCE_ROOT).as_posix()
@@ -90,8 +88,8 @@ INSTRUCTED_RUNS = (
 )
 
 
-# `instructed-paper-budget`: the default checkpoint since commit 3278daf of 2026-12-04 (10 epochs over all
-# records), Table 4 with its equal-budget control (above).
+# `instructed-paper-budget`: the default checkpoint (10 epochs; query rows since 2026-12-07), Table 4 with its
+# equal-budget control (above).
 INSTRUCTED_PAPER_BUDGET = Suite("instructed-paper-budget", tuple(
     replace(r, editor_args=PAPER_BUDGET_CONTROL) if "table4" in r.tables else r for r in INSTRUCTED_RUNS),
     note="InstructEd at the paper's training budget on SmolLM2-135M", tables_with="results/suite-smollm2",
