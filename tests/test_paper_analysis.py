@@ -292,3 +292,26 @@ def test_scaling_compare_applies_its_rule(tmp_path, rows_hop, picked):
     assert scaling_compare.verdict(tmp_path) == (
         f"# default: {picked}: counterfact H +100.0 [+100.0, +100.0]; zsre H +0.0 [+0.0, +0.0]; "
         f"mquake-test Hop_Acc {hop:+.1f} [{hop:+.1f}, {hop:+.1f}]")
+
+
+def test_heldout_compare_pairs_instructed_with_ike_on_four_edit_cases_and_all(tmp_path):
+    from bench.paper.analysis import heldout_compare
+
+    results = tmp_path / "results"
+    cases = [{"case_id": i, "requested_rewrite": [{}] * (4 if i < 2 else 3)} for i in range(3)]
+    (results / heldout_compare.CASES).parent.mkdir(parents=True)
+    (results / heldout_compare.CASES).write_text(json.dumps(cases))
+    runs = results / heldout_compare.HELDOUT / "multi-runs"
+    values = [{"Rel": 100.0, "Por_Nhop": 50.0, "Hop_Acc": 50.0}, {"Rel": 50.0, "Por_Nhop": 50.0, "Hop_Acc": 0.0},
+              {"Rel": 0.0, "Por_Nhop": 0.0, "Hop_Acc": 0.0}]
+    ike = [CaseMetrics(str(i), {"Rel": 50.0, "Por_Nhop": 50.0, "Hop_Acc": 0.0}) for i in range(3)]
+    ours = [CaseMetrics(str(i), v) for i, v in enumerate(values)]
+    RunLog(runs / heldout_compare.IKE_RUN).write_per_case({("instructed", "single"): ours, ("ike", "single"): ike})
+    lines = heldout_compare.main(["--results", str(results)]).read_text().splitlines()
+    assert lines[1].startswith("instruction | 4-edit (2) | Rel 75.0 (+25.0 [")  # by hand: (100 + 50) / 2 - 50
+    assert lines[1].endswith("Hop_Acc 25.0 (+25.0 [+0.0, +50.0]) | IKE 50.0 / 50.0 / 0.0")
+    assert lines[2].startswith("instruction | all (3) | Rel 50.0 (+0.0 [")
+    assert lines[3] == f"fact | missing: {runs / 'fact' / 'per_case.csv'}"
+    (results / heldout_compare.CASES).unlink()
+    with pytest.raises(SystemExit, match="python -m bench.paper.analysis.heldout_multi"):
+        heldout_compare.main(["--results", str(results)])
