@@ -290,15 +290,16 @@ def _list_editors() -> None:
     from bench.registry import catalogue, get_editor_class
 
     cat = catalogue()
-    print(f"{'editor':22s} {'kind':10s} {'protocols':25s} description")
+    width = max([22, *map(len, cat.editors), *map(len, cat.presets)])  # the longest name keeps the columns aligned
+    print(f"{'editor':{width}s} {'kind':10s} {'protocols':25s} description")
     for name in cat.editors:
         kind, text = cat.descriptions.get(name) or ("-", _docstring_line(get_editor_class, name))
         aliases = [a for a, t in cat.aliases.items() if t == name]
         text += f" (aliases: {', '.join(aliases)})" if aliases else ""
-        print(f"{name:22s} {kind:10s} {_protocols(get_editor_class, name):25s} {text}")
+        print(f"{name:{width}s} {kind:10s} {_protocols(get_editor_class, name):25s} {text}")
     for name, (base, values) in cat.presets.items():
         kind = cat.descriptions.get(base, ("?", ""))[0]
-        print(f"{name:22s} {kind:10s} {_protocols(get_editor_class, name):25s} preset: {base} with "
+        print(f"{name:{width}s} {kind:10s} {_protocols(get_editor_class, name):25s} preset: {base} with "
               + ", ".join(f"{k}={v}" for k, v in values.items()))
     print("kinds: weights = edits the parameters; memory = an external store, weights untouched; prompt = only the "
           "text the model sees; trained = needs `python -m bench train NAME` first; reference = changes nothing")

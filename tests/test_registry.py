@@ -1,3 +1,4 @@
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -160,3 +161,13 @@ def test_list_args_prints_every_argument(capsys):
     assert len(lines) == 2 + 2 * 6 and "--editor-args 'ft-m:NAME=VALUE" in lines[-1]
     assert main(["list", "args"]) != 0
     assert "`list args` needs an editor" in capsys.readouterr().err
+
+
+def test_list_editors_keeps_its_columns_aligned_for_the_longest_name(capsys):
+    from bench.cli import main
+
+    assert main(["list", "editors"]) == 0
+    header, *lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()][:-1]  # the last: the kinds
+    assert any(ln.startswith("instructed-retrieval-one ") for ln in lines)  # 24 characters
+    starts = {re.match(r"\S+\s+", ln).end() for ln in lines}  # where the kind column starts
+    assert starts == {header.index("kind")}
