@@ -4,17 +4,17 @@
 # Every step resumes, so after a kill the same command goes on; SIGTERM saves the training. One thread, so the
 # two scalings run side by side on two cores:
 #   bash scripts/cpu/issue37-continue.sh columns &  bash scripts/cpu/issue37-continue.sh rows &
-# (a GPU does the same in one call: scripts/device/issue37-scaling.jobs)
+# Both finished on 2026-12-07 and rows became the default (smollm2-135m/); the rows folder named here is gone.
 set -eu
 SCALING=${1:?usage: issue37-continue.sh columns|rows}
-case $SCALING in columns) COMPAT="" ;; rows) COMPAT="--compat paper" ;; *) echo "unknown scaling '$SCALING'"; exit 2 ;; esac
+case $SCALING in columns|rows) ;; *) echo "unknown scaling '$SCALING'"; exit 2 ;; esac
 CKPT=results/checkpoints/instructed/smollm2-135m-$SCALING
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} BENCH_DATA_DIR=${BENCH_DATA_DIR:-../shared/data}
 cd "$(dirname "$0")/../.."
 trap 'kill -TERM $CHILD 2>/dev/null; wait $CHILD; exit 143' TERM INT
 step() { nice python -m bench "$@" & CHILD=$!; wait $CHILD; }
 # bench train exits 0 only once the training is finished (130 when stopped first)
-step train instructed --model smollm2-135m --device cpu $COMPAT --out "$CKPT" --save-every 50 --resume \
+step train instructed --model smollm2-135m --device cpu --scaling "$SCALING" --out "$CKPT" --save-every 50 --resume \
   || { echo "$CKPT: training not finished"; exit 1; }
 # gold mode on the three datasets first (the rule that picks the default reads only its rows), then + Retrieval
 for EDITORS in instructed instructed,instructed-retrieval; do

@@ -13,7 +13,8 @@ checkpoint's `instructed` and `instructed-retrieval` rows:
 
 with SCALING `rows` or `columns` and DATASET `counterfact`, `zsre` (200 cases) and `mquake-test`, scored as the paper
 suites score (Loc_unrelated included). A comparison whose runs are not there yet is listed as missing.
-On a lent GPU, `scripts/device/issue37-scaling.jobs` makes them (scripts/device/README.md).
+CKPT was results/checkpoints/instructed/smollm2-135m-SCALING (`scripts/cpu/issue37-continue.sh SCALING` trained
+and ran each); the rows checkpoint, which the rule picked, has been the default folder since 2026-12-07.
 
     python -m bench.paper.analysis.scaling_compare
 writes results/instructed-scaling/compare.txt.
