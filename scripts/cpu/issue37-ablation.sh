@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a CPU: retrain one of Table 4's 1-epoch checkpoints (results/checkpoints/instructed/smollm2-135m/ABLATIONS.md)
-# on the records the overlap filter across roles keeps (issue 37), into smollm2-135m-ablations-1ep/NAME; they
-# replace the subfolders of smollm2-135m/ when the InstructEd suite is rerun. Resumes after a kill; SIGTERM saves.
+# on the records the overlap filter across roles keeps (issue 37), into smollm2-135m-ablations-1ep/NAME, from where
+# it is moved into smollm2-135m/NAME (all five were, on 2026-12-07). Resumes after a kill; SIGTERM saves.
 #   bash scripts/cpu/issue37-ablation.sh control|columns|noreweight|l19-28|ffn
 # Row scaling (`--compat paper`) won scaling_compare's rule on 2026-12-07, so the control and every ablation train
 # rows, and `columns` (the paper's text) is the ablation of that choice; the former `paper/` (rows, 1 epoch) is the

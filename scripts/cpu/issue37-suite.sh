@@ -4,7 +4,7 @@
 # suite-smollm2-instructed-paper-budget/ once every entry is done. Resumes after a kill (bench suite does).
 #   bash scripts/cpu/issue37-suite.sh ENTRY[,ENTRY...]      (names: python -m bench suite --name instructed-paper-budget --dry-run)
 # It refuses (exit 3) until the default checkpoint trained rows, and Table 4's entries until its 1-epoch set is
-# installed beside it (control/ and columns/), so that no row is scored with the checkpoints they replace.
+# installed beside it (all five subfolders), so that no row is scored with the checkpoints they replace.
 set -eu
 ENTRIES=${1:?usage: issue37-suite.sh ENTRY[,ENTRY...]}
 CKPT=results/checkpoints/instructed/smollm2-135m
