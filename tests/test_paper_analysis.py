@@ -315,3 +315,36 @@ def test_heldout_compare_pairs_instructed_with_ike_on_four_edit_cases_and_all(tm
     (results / heldout_compare.CASES).unlink()
     with pytest.raises(SystemExit, match="python -m bench.paper.analysis.heldout_multi"):
         heldout_compare.main(["--results", str(results)])
+
+
+def test_scaling_multifact_reads_each_hop_answer_s_first_token_by_facts_in_the_instruction(tmp_path):
+    """Cases 1 and 14 of mquake-test hold one edit, case 24 two. Rows open with ' the' where columns answer, but only
+    under several facts (case 24 in gold mode, every case under + Retrieval's three)."""
+    from bench.explorer_cases import load_tokenizer
+    from bench.paper.analysis import scaling_multifact as multifact
+    from bench.runlog import RunLog
+
+    tok = load_tokenizer("tiny-llama")
+    answer, opener = tok(" what", add_special_tokens=False)["input_ids"][0], tok(" the")["input_ids"][-1]
+    assert multifact.first_token_kind(tok, [answer, 9], "what is it") == "answer"
+    assert multifact.first_token_kind(tok, [tok("\n")["input_ids"][-1]], "what") == "opener"
+    assert multifact.first_token_kind(tok, [tok(" Paris", add_special_tokens=False)["input_ids"][0]], "what") == "other"
+
+    def hop(editor, case_id, first):
+        return {"case_id": case_id, "kind": "hop", "qi": 0, "prompt": "q", "answer": "what", "acc": 1.0,
+                "pred_ids": [first], "editor": editor, "unit": f"cases:{case_id}", "model": "tiny-llama",
+                "dataset": "mquake-test", "protocol": "single", "phase": "after-edit"}
+
+    results = tmp_path / "results"
+    assert multifact.main(["--results", str(results)]).read_text().startswith("# missing: no rows in ")
+    for scaling in multifact.SCALINGS:
+        several = opener if scaling == "rows" else answer
+        rows = [hop("instructed", "1", answer), hop("instructed", "14", answer), hop("instructed", "24", several)]
+        rows += [hop("instructed-retrieval", c, several) for c in ("1", "14", "24")]
+        (results / multifact.FOLDER / f"{scaling}-mquake-test").mkdir(parents=True)
+        RunLog(results / multifact.FOLDER / f"{scaling}-mquake-test").append(rows)
+    lines = multifact.main(["--results", str(results)]).read_text().splitlines()
+    assert lines[2:] == [
+        "instructed | 1 | 2 / 2 | 100.0, 100.0, +0.0 [+0.0, +0.0] | 0.0, 0.0, +0.0 [+0.0, +0.0]",
+        "instructed | 2 | 1 / 1 | 0.0, 100.0, -100.0 [-100.0, -100.0] | 100.0, 0.0, +100.0 [+100.0, +100.0]",
+        "instructed-retrieval | 3 | 3 / 3 | 0.0, 100.0, -100.0 [-100.0, -100.0] | 100.0, 0.0, +100.0 [+100.0, +100.0]"]
