@@ -136,6 +136,7 @@ def merge_cases(per_run: list[list[dict]], is_reference) -> list[dict]:
     entry; one editor answering it in two runs is an error (bench/sources.py chooses the run first); flags for
     the browser's filters are added."""
     merged: dict[tuple, dict] = {}
+    differing: list[tuple] = []
     for entries in per_run:
         for e in entries:
             key = (e["dataset"], e["protocol"], e["id"])
@@ -144,8 +145,12 @@ def merge_cases(per_run: list[list[dict]], is_reference) -> list[dict]:
             elif [q["prompt"] for q in merged[key]["queries"]] == [q["prompt"] for q in e["queries"]]:
                 _add_answers(merged[key], e, key)
             else:
-                logger.warning("case %s of %s: two runs scored different queries; the first run's is shown", key[2],
-                               key[0])
+                differing.append(key)
+    if differing:  # one line for them all: a page of many runs would otherwise log one per case
+        shown = ", ".join(f"{key[2]} of {key[0]}" for key in differing[:3])
+        logger.warning("%d cases were scored on different queries by two runs (%s%s); the first run's are shown, "
+                       "the other run's answers to them are left out", len(differing), shown,
+                       ", ..." if len(differing) > 3 else "")
     return [_flags(e, is_reference) for e in merged.values()]
 
 

@@ -471,3 +471,22 @@ def test_a_run_with_attached_rows_says_its_browser_rows_come_from_a_reproducing_
     (copy / "config.json").write_text(json.dumps({**config, "rows": ["first <note>", "second"]}))
     page = build_page([str(copy)])
     assert 'title="first &lt;note&gt; second">browser rows from a rerun that reproduces its per_case.csv' in page
+
+
+def _entry(case: int, prompt: str, editor: str) -> dict:
+    return {"id": str(case), "dataset": "zsre", "protocol": "single",
+            "queries": [{"kind": "rel", "prompt": prompt, "answer": "Paris"}],
+            "answers": {editor: [["Paris", 100.0, None]]}}
+
+
+def test_cases_two_runs_scored_differently_are_reported_in_one_warning(caplog):
+    first = [_entry(i, f"Q{i}?", "rome") for i in range(5)]
+    second = [_entry(i, f"other Q{i}?", "memit") for i in range(5)]
+    with caplog.at_level("WARNING", logger="bench.explorer_cases"):
+        merged = merge_cases([first, second], is_reference)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("5 cases were scored on different queries by two runs "
+                                  "(0 of zsre, 1 of zsre, 2 of zsre, ...)")
+    kept = [(c["queries"][0]["prompt"], sorted(c["answers"])) for c in merged]
+    assert kept == [(f"Q{i}?", ["rome"]) for i in range(5)]
