@@ -4,8 +4,8 @@
 # COMMANDS.md, explorer and compare.txt are made anew under the old name. Stages nothing: review, then commit both
 # folders in one command (git add -A OLD NEW && git commit -m ... -- OLD NEW), since the queue commits what is staged.
 #   bash scripts/cpu/issue37-install.sh
-# What it leaves to a person: the folder's README, results/README.md (tables, findings), README.md's excerpt of
-# Table 2 and tests/test_committed_explorer.py's pinned values, all from the new tables.
+# What it leaves to a person, from the new tables: the folder's README (DATE, TOTAL, FINDINGS), results/README.md
+# (tables, findings), README.md's excerpt of Table 2 and tests/test_committed_explorer.py's pinned values.
 set -eu
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} BENCH_DATA_DIR=${BENCH_DATA_DIR:-../shared/data}
@@ -20,7 +20,7 @@ pgrep -f "bench suite --name instructed-paper-budget" >/dev/null && { echo "a su
 
 rm -rf "$OLD"
 mv "$NEW" "$OLD"
-rm -rf "$OLD/tables" "$OLD/README.md"  # the partial tables name NEW's paths; the README said "under way"
+rm -rf "$OLD/tables"                   # the tables made as entries finished name NEW's paths
 "${SUITE[@]}" --out "$OLD"              # every run is done: it writes the tables, COMMANDS.md and explorer.html
 python -m bench.paper.analysis.paper_budget_compare
 
@@ -32,4 +32,4 @@ for xz in "$OLD"/*/cases.jsonl.xz; do   # the runs' rows packed as committed, an
   fi
 done
 rm -f "$OLD"/*/.lock
-echo "done: write $OLD/README.md, then review and commit $OLD and $NEW (see the comment at the top)"
+echo "done: fill DATE, TOTAL and FINDINGS in $OLD/README.md, then review and commit $OLD and $NEW (see the comment at the top)"
