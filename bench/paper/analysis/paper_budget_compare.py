@@ -28,6 +28,8 @@ WITHIN = (  # (entry of a in this folder, editor a, run folder of b below result
     ("mquake-test", "instructed", f"{BASE}/mquake-test", "ike", "single"),
     ("mquake-test", "instructed", f"{BASE}/mquake-test", "noedit", "single"),
     ("mquake-test", "instructed-retrieval", f"{BASE}/mquake-test", "ike", "single"),
+    ("mquake-test", "instructed-retrieval", f"{NEW}/mquake-test", "instructed", "single"),
+    ("mquake-test", "instructed-retrieval-one", f"{NEW}/mquake-test", "instructed", "single"),
     ("counterfact", "instructed", f"{NEW}/counterfact", "instructed-noprefix", "single"),
     ("counterfact", "instructed-retrieval", f"{NEW}/counterfact", "instructed", "single"),
     ("zsre", "instructed-retrieval", f"{NEW}/zsre", "instructed", "single"),
