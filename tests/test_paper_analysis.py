@@ -338,8 +338,11 @@ def test_scaling_multifact_reads_each_hop_answer_s_first_token_by_facts_in_the_i
         several = opener if scaling == "rows" else answer
         rows = [hop("instructed", "1", answer), hop("instructed", "14", answer), hop("instructed", "24", several)]
         rows += [hop("instructed-retrieval", c, several) for c in ("1", "14", "24")]
-        (results / multifact.FOLDER / f"{scaling}-mquake-test").mkdir(parents=True)
-        RunLog(results / multifact.FOLDER / f"{scaling}-mquake-test").append(rows)
+        run = results / multifact.FOLDER / f"{scaling}-mquake-test"
+        run.mkdir(parents=True)
+        RunLog(run).append(rows)
+        recorded = {"editors": {"instructed-retrieval": {"config": {"multihop_k": 3}}}}
+        (run / "config.json").write_text(json.dumps(recorded))  # the facts + Retrieval joined, as a run records it
     lines = multifact.main(["--results", str(results)]).read_text().splitlines()
     assert lines[2:] == [
         "instructed | 1 | 2 / 2 | 100.0, 100.0, +0.0 [+0.0, +0.0] | 0.0, 0.0, +0.0 [+0.0, +0.0]",

@@ -44,7 +44,7 @@ stage() {
     if [ $ok = 1 ]; then
       for d in $(ls -d ${PACK[@]} 2>/dev/null); do
         [ "$d/cases.jsonl" -nt "$d/cases.jsonl.xz" ] && xz -9e -T1 -c "$d/cases.jsonl" > "$d/cases.jsonl.xz"
-        git add "$d"
+        git check-ignore -q "$d" || git add "$d"  # a glob may name an ignored file (a run page)
       done
     fi
     for g in "${!RUNNING[@]}"; do kill -CONT -- -"$g" 2>/dev/null; done

@@ -3,8 +3,9 @@ lose): how each scaling's hop answers begin when the instruction states one fact
 
 + Retrieval joins the top three retrieved facts for every hop question (the authors' `get_mqT_res`), so even a
 one-edit case is asked under a three-fact instruction; gold mode states the case's own facts (one to three on the
-test split). Both checkpoints were trained on instructions of one fact. For each hop question the first teacher-
-forced token (`pred_ids[0]`, the model's own choice given the question) is read as
+test split). Both checkpoints trained mostly on one-fact instructions (only MQuAKE's train half states several).
+For each hop question the first teacher-forced token (`pred_ids[0]`, the model's own choice given the question) is
+read as
 
 - *answer*: the answer's first token;
 - *opener*: a question word, 'And', 'The' or a line break: the model starts something else instead of answering.
@@ -27,12 +28,12 @@ from bench.explorer_cases import load_tokenizer, run_rows
 from bench.metrics import CaseMetrics, paired_bootstrap
 from bench.paper.analysis import report_main
 from bench.paper.analysis.scaling_compare import FOLDER
+from bench.runlog import RunLog
 
 OUT = f"{FOLDER}/multifact.txt"
 DATASET = "mquake-test"
 SCALINGS = ("rows", "columns")
 OPENERS = ("what", "which", "who", "where", "when", "how", "and", "the")
-RETRIEVED_FACTS = 3  # multihop_k, recorded in each run's config (editor_config)
 # The per-case bootstrap of bench.metrics scores its own metric names; a rate rides in Hop_Acc's slot (a per-case
 # mean of hop questions, averaged over cases, as the rates are).
 SLOT = "Hop_Acc"
@@ -47,13 +48,19 @@ def first_token_kind(tokenizer, pred_ids: list[int], answer: str) -> str:
     return "opener" if "\n" in text or text.strip().lower() in OPENERS or not text.strip() else "other"
 
 
-def _groups(rows: list[dict], n_edits: dict[str, int], tokenizer) -> dict[tuple, dict[str, dict[str, list[str]]]]:
+def retrieved_facts(run: Path) -> int:
+    """How many retrieved facts + Retrieval joined for each hop question: its `multihop_k` as the run recorded it."""
+    return RunLog(run).read_config()["editors"]["instructed-retrieval"]["config"]["multihop_k"]
+
+
+def _groups(rows: list[dict], n_edits: dict[str, int], retrieved: int,
+            tokenizer) -> dict[tuple, dict[str, dict[str, list[str]]]]:
     """(editor, facts stated) -> case id -> the kinds of its hop questions' first tokens."""
     out: dict[tuple, dict[str, dict[str, list[str]]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["kind"] != HOP:
             continue
-        facts = n_edits[r["case_id"]] if r["editor"] == "instructed" else RETRIEVED_FACTS
+        facts = n_edits[r["case_id"]] if r["editor"] == "instructed" else retrieved
         out[r["editor"], facts][r["case_id"]].append(first_token_kind(tokenizer, r["pred_ids"], r["answer"]))
     return out
 
@@ -70,7 +77,7 @@ def multifact_lines(results: Path) -> list[str]:
         return [f"# missing: no rows in {', '.join(missing)}"]
     n_edits = {c.case_id: len(c.edits) for c in load_dataset(DATASET)}
     tokenizer = load_tokenizer(rows["rows"][0]["model"])
-    groups = {s: _groups(rows[s], n_edits, tokenizer) for s in SCALINGS}
+    groups = {s: _groups(rows[s], n_edits, retrieved_facts(runs[s]), tokenizer) for s in SCALINGS}
     lines = ["# hop questions' first predicted token, rows - columns (a: rows, b: columns), same cases, compat=strict",
              "editor | facts in the instruction | cases / hop questions | answer first: rows, columns, "
              "difference | opener first: rows, columns, difference"]
