@@ -133,28 +133,51 @@ def _flatten(entry: dict) -> dict:
 
 def merge_cases(per_run: list[list[dict]], is_reference) -> list[dict]:
     """Entries of several runs as one list: the same (dataset, protocol, case) from several runs becomes one
-    entry; one editor answering it in two runs is an error (bench/sources.py chooses the run first); flags for
-    the browser's filters are added."""
+    entry whose queries are the union of theirs (runs made with other scoring options score more or fewer
+    queries of a case); one editor answering it in two runs is an error (bench/sources.py chooses the run
+    first); flags for the browser's filters are added."""
     merged: dict[tuple, dict] = {}
     for entries in per_run:
         for e in entries:
             key = (e["dataset"], e["protocol"], e["id"])
             if key not in merged:
-                merged[key] = {**e, "answers": dict(e["answers"])}
-            elif [q["prompt"] for q in merged[key]["queries"]] == [q["prompt"] for q in e["queries"]]:
-                _add_answers(merged[key], e, key)
+                merged[key] = {**e, "queries": list(e["queries"]), "answers": dict(e["answers"])}
             else:
-                logger.warning("case %s of %s: two runs scored different queries; the first run's is shown", key[2],
-                               key[0])
+                _add_answers(merged[key], e, key)
     return [_flags(e, is_reference) for e in merged.values()]
 
 
+def _query_ids(queries: list[dict]) -> list[tuple]:
+    """What makes a query the same in two runs: its kind, prompt and answer, and which repeat of them it is."""
+    seen: dict[tuple, int] = {}
+    ids = []
+    for q in queries:
+        base = (q["kind"], q["prompt"], q["answer"])
+        seen[base] = seen.get(base, 0) + 1
+        ids.append((*base, seen[base]))
+    return ids
+
+
 def _add_answers(entry: dict, more: dict, key: tuple) -> None:
+    """`more`'s editors join `entry`; a query only `more` scored is appended (None for the editors already
+    there), and each answer stays with the query it was given to."""
     twice = sorted(set(entry["answers"]) & set(more["answers"]))
     if twice:
         raise BenchError(f"case {key[2]} of {key[0]} ({key[1]}): {', '.join(twice)} answered it in two runs; choose "
                          "the run that supplies each editor with --from EDITOR=RUN")
-    entry["answers"].update(more["answers"])
+    position = {qid: i for i, qid in enumerate(_query_ids(entry["queries"]))}
+    for qid, query in zip(_query_ids(more["queries"]), more["queries"]):
+        if qid not in position:
+            position[qid] = len(entry["queries"])
+            entry["queries"].append(query)
+    size = len(entry["queries"])
+    entry["answers"] = {ed: answers + [None] * (size - len(answers)) for ed, answers in entry["answers"].items()}
+    places = [position[qid] for qid in _query_ids(more["queries"])]
+    for editor, answers in more["answers"].items():
+        aligned = [None] * size
+        for place, answer in zip(places, answers):
+            aligned[place] = answer
+        entry["answers"][editor] = aligned
 
 
 def _flags(entry: dict, is_reference) -> dict:

@@ -471,3 +471,24 @@ def test_a_run_with_attached_rows_says_its_browser_rows_come_from_a_reproducing_
     (copy / "config.json").write_text(json.dumps({**config, "rows": ["first <note>", "second"]}))
     page = build_page([str(copy)])
     assert 'title="first &lt;note&gt; second">browser rows from a rerun that reproduces its per_case.csv' in page
+
+
+
+def _entry(editor: str, *prompts: str) -> dict:
+    return {"id": "7", "dataset": "counterfact", "protocol": "single",
+            "queries": [{"kind": "loc_unrelated" if p.startswith("unrelated") else "rel", "prompt": p, "answer": "x"}
+                        for p in prompts],
+            "answers": {editor: [[f"{editor}:{p}", 100.0, None] for p in prompts]}}
+
+
+def test_runs_that_scored_more_queries_of_a_case_keep_every_answer_beside_its_own_query():
+    """A baseline run without unrelated-prompt probes and a later run with them: both editors' answers are shown,
+    each beside the query it was given (the union of the two runs' queries; None where an editor had none)."""
+    baseline = _entry("rome", "Q", "Q", "P")  # a repeated query stays two queries
+    later = _entry("instructed", "Q", "P", "unrelated A", "Q")
+    (case,) = merge_cases([[baseline], [later]], is_reference)
+    assert [q["prompt"] for q in case["queries"]] == ["Q", "Q", "P", "unrelated A"]
+    assert case["answers"]["rome"] == [["rome:Q", 100.0, None], ["rome:Q", 100.0, None], ["rome:P", 100.0, None],
+                                       None]
+    assert [a and a[0] for a in case["answers"]["instructed"]] == ["instructed:Q", "instructed:Q", "instructed:P",
+                                                                    "instructed:unrelated A"]
