@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.explorer import explorer_commands, markdown_tables_to_html
+from bench.explorer import explorer_commands, markdown_tables_to_html, page_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "results" / "suite-smollm2-instructed-paper-budget"
@@ -33,7 +33,7 @@ def _summary() -> dict[tuple[str, str, str], dict[str, float]]:
 
 def test_instructed_counterfact_is_the_main_run_not_the_ablation_control():
     row = _summary()[("instructed", "counterfact", "single")]
-    assert (row["Gen"], row["Loc"]) == (82.71, 10.41)
+    assert (row["Gen"], row["Loc"]) == (96.17, 10.03)
 
 
 def test_every_paper_table_in_the_page_is_its_committed_table():
@@ -72,3 +72,16 @@ def test_readme_headline_table_rounds_the_explorers_numbers():
         expected = [round(summary[(editor, dataset, "single")][m], 1)
                     for dataset in ("counterfact", "zsre") for m in ("Rel", "Loc", "Score", "H")]
         assert numbers == pytest.approx(expected, abs=0.051), editor
+
+
+def test_case_browser_shows_instructed_beside_baselines_scored_without_unrelated_prompts():
+    """The baselines (`suite-smollm2/`) were scored without unrelated-prompt probes, InstructEd's runs with them:
+    every CounterFact and ZsRE case still shows both, the probes answered by InstructEd alone."""
+    data = page_data(PAGE.read_text())
+    cases = [c for c in data["cases"] if c["protocol"] == "single" and c["dataset"] in ("counterfact", "zsre")]
+    assert len(cases) == 400
+    for case in cases:
+        assert {"rome", "noedit", "instructed"} <= set(case["answers"]), case["id"]
+        kinds = [q["kind"] for q in case["queries"]]
+        probe = kinds.index("loc_unrelated")
+        assert case["answers"]["rome"][probe] is None and case["answers"]["instructed"][probe] is not None

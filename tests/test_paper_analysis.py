@@ -30,36 +30,33 @@ def _run(run, editors=EDITORS, protocols=("single", "sequential/final"), values=
 
 
 def _compare_inputs(root):
-    new, base, cpu = (root / f for f in (paper_budget_compare.NEW, paper_budget_compare.BASE, paper_budget_compare.CPU))
+    new, base = root / paper_budget_compare.NEW, root / paper_budget_compare.BASE
     for entry in ("counterfact-ablations", "zsre-ablations", "counterfact", "zsre", "mquake-test",
-                  "zsre-subject-replace", "counterfact-subject-replace", "counterfact-sequential", "zsre-sequential",
-                  "retrieval-counterfact-sequential", "retrieval-zsre-sequential"):
-        _run(new / entry)
+                  "zsre-subject-replace", "counterfact-subject-replace", "counterfact-sequential", "zsre-sequential"):
+        _run(new / entry, EDITORS + ("instructed-columns",))
         _run(base / entry)
-    for cpu_run, _ in paper_budget_compare.CPU_RUNS:
-        _run(cpu / cpu_run, values=dict(LOW, Loc=0.25) if cpu_run == "zsre-200" else None)
 
 
-def test_paper_budget_compare_writes_its_four_sections_into_the_paper_budget_folder(tmp_path, capsys):
+def test_paper_budget_compare_writes_its_two_sections_into_the_paper_budget_folder(tmp_path, capsys):
     _compare_inputs(tmp_path)
-    _run(tmp_path / paper_budget_compare.OLD / "counterfact", editors=("instructed",))
     out = paper_budget_compare.main(["--results", str(tmp_path)])
     assert out == tmp_path / "suite-smollm2-instructed-paper-budget" / "compare.txt"
     lines = out.read_text().splitlines()
     assert capsys.readouterr().out == out.read_text()
     assert [ln for ln in lines if ln.startswith("#")] == [
-        "# 1. Table 4 at 1 epoch: ablation - control",
-        "# 2. paper budget (this folder) - CPU budget (../suite-smollm2-instructed), same entry, editor and cases",
-        "# 3. H200 (this folder) vs CPU (../instructed-paper-budget): per-case metric cells that differ",
-        "# 4. Within the tables: row a - row b on the same cases"]
-    assert lines[1] == ("counterfact-ablations | instructed-noreweight - control | Rel +0.0 [+0.0, +0.0]; "
+        "# 1. Table 4 at 1 epoch: ablation - control", "# 2. Within the tables: row a - row b on the same cases"]
+    assert lines[1] == ("counterfact-ablations | instructed-noreweight - control | n=3 | Rel +0.0 [+0.0, +0.0]; "
                         "Gen +100.0 [+100.0, +100.0]; Loc +0.0 [+0.0, +0.0]; Por_hop +0.0 [+0.0, +0.0]; "
                         "H +0.0 [+0.0, +0.0]")
-    assert "counterfact | instructed | single | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]" in out.read_text()
-    assert "zsre-200 vs zsre | instructed | 3 cases | 3 of 24 cells differ" in lines  # Loc 0.25 vs 0.5
-    assert "counterfact-200 vs counterfact | instructed | 3 cases | 0 of 24 cells differ" in lines
-    assert lines[-1].startswith("retrieval-zsre-sequential | instructed-retrieval - serac-icl (suite-smollm2/zsre-"
-                                "sequential) | sequential/final | Rel +0.0 [+0.0, +0.0]; Gen +100.0")
+    assert lines[4].startswith("counterfact-ablations | instructed-columns - control | n=3 | Rel +0.0 [+0.0, +0.0]")
+    assert "counterfact | instructed-retrieval - instructed (suite-smollm2-instructed-paper-budget/counterfact) | " \
+           "single | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +100.0 [+100.0, +100.0]" in out.read_text()
+    assert lines[-1].startswith("zsre-sequential | instructed-retrieval - serac-icl (suite-smollm2/zsre-"
+                                "sequential) | sequential/final | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +100.0")
+    (tmp_path / paper_budget_compare.NEW / "zsre-sequential" / "per_case.csv").unlink()
+    assert paper_budget_compare.main(["--results", str(tmp_path)]).read_text().splitlines()[-1] == (
+        "zsre-sequential | instructed-retrieval - serac-icl (suite-smollm2/zsre-sequential) | sequential/final | "
+        "missing: no instructed-retrieval rows in suite-smollm2-instructed-paper-budget/zsre-sequential")
 
 
 def test_old_vs_new_writes_the_paired_differences_into_the_paper_budget_run_folder(tmp_path):

@@ -25,7 +25,8 @@ LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (
     Layout("table3", "Table 3: MQuAKE (multi-hop). MH_Acc is MQuAKE's official multi-hop accuracy (generation, "
                      "any of the case's questions, aliases).",
            (Columns("MQuAKE", ("mquake*",), ("Por_Nhop", "Hop_Acc", "MH_Acc")),)),
-    Layout("table4", "Table 4: InstructEd ablations (re-weighting off, prefixes in later layers, FFN adapter).",
+    Layout("table4", "Table 4: InstructEd ablations (re-weighting off, prefixes in later layers, FFN adapter, "
+                     "Eq. 15 on key columns instead of query rows).",
            (Columns("CounterFact", _CF, SIX), Columns("ZsRE", _ZS, SIX)),
            (("ablation", (OURS, "instructed-noreweight", "instructed-late", "instructed-ffn", "instructed-columns")),),
            others=False),

@@ -1,12 +1,12 @@
 """Paired comparisons behind results/suite-smollm2-instructed-paper-budget/README.md (same cases, 1000 bootstrap
-resamples, seed 0, 95% intervals).
+resamples, seed 0, 95% intervals), on the rows default of 2026-12-07 and its Table 4 set.
 
-1. Table 4: each ablation minus its control (the 1-epoch `control/` checkpoint), in the paper-budget folder.
-2. Every InstructEd row of the paper-budget folder minus the same row of suite-smollm2-instructed (the CPU
-   budget of 2026-12-01 to 2026-12-03), entry by entry, where that folder is present.
-3. CPU vs GPU: the paper-budget folder's per-case metrics (run on an H200) against the same runs made on the CPU
-   in instructed-paper-budget (cells that differ).
-4. Within the tables: row a minus row b on the same cases.
+1. Table 4: each ablation minus its control (the 1-epoch `control/` checkpoint), key columns (`instructed-columns`)
+   among them.
+2. Within the tables: row a minus row b on the same cases.
+
+The folder's earlier parts (the paper budget against the CPU budget, and the H200's rows against the CPU's) were
+about the columns default of 2026-12-04, which the rows default replaced; git history keeps them (commit 91b9580).
 
     python -m bench.paper.analysis.paper_budget_compare
 writes results/suite-smollm2-instructed-paper-budget/compare.txt.
@@ -20,27 +20,25 @@ from bench.metrics import paired_bootstrap
 from bench.paper.analysis import report_main
 from bench.runlog import read_per_case
 
-NEW, OLD, CPU, BASE = ("suite-smollm2-instructed-paper-budget", "suite-smollm2-instructed", "instructed-paper-budget",
-                       "suite-smollm2")  # folders below the results folder
+NEW, BASE = "suite-smollm2-instructed-paper-budget", "suite-smollm2"  # folders below the results folder
 METRICS = ("Rel", "Gen", "Loc", "Loc_paper", "Por_hop", "Por_Nhop", "Hop_Acc", "H")
-ABLATED = ("instructed-noreweight", "instructed-late", "instructed-ffn")
-# (CPU run, the paper-budget entry made on the H200); mquake-test left out since its entry was rerun on the CPU with
-# later code (2026-12-06: per-fact similarity, every edit in + Retrieval's memory)
-CPU_RUNS = (("counterfact-200", "counterfact"), ("zsre-200", "zsre"),
-            ("table4-1ep-counterfact-50", "counterfact-ablations"))
+ABLATED = ("instructed-noreweight", "instructed-late", "instructed-ffn", "instructed-columns")
 FINAL = "sequential/final"
-WITHIN = (  # (entry of a in this folder, editor a, run folder of b below results/, editor b, protocol): Table 10's
-    # + Retrieval rows are those of retrieval-*-sequential/ (the gate and memory as Table 10 shows them)
+WITHIN = (  # (entry of a in this folder, editor a, run folder of b below results/, editor b, protocol)
     ("mquake-test", "instructed", f"{BASE}/mquake-test", "ike", "single"),
     ("mquake-test", "instructed", f"{BASE}/mquake-test", "noedit", "single"),
     ("mquake-test", "instructed-retrieval", f"{BASE}/mquake-test", "ike", "single"),
+    ("mquake-test", "instructed-retrieval", f"{NEW}/mquake-test", "instructed", "single"),
+    ("mquake-test", "instructed-retrieval-one", f"{NEW}/mquake-test", "instructed", "single"),
     ("counterfact", "instructed", f"{NEW}/counterfact", "instructed-noprefix", "single"),
+    ("counterfact", "instructed-retrieval", f"{NEW}/counterfact", "instructed", "single"),
+    ("zsre", "instructed-retrieval", f"{NEW}/zsre", "instructed", "single"),
     ("zsre-subject-replace", "instructed-ins", f"{NEW}/zsre-subject-replace", "instructed", "single"),
     ("counterfact-subject-replace", "instructed-ins", f"{NEW}/counterfact-subject-replace", "instructed", "single"),
-    ("retrieval-counterfact-sequential", "instructed-retrieval", f"{NEW}/counterfact-sequential", "instructed", FINAL),
-    ("retrieval-zsre-sequential", "instructed-retrieval", f"{NEW}/zsre-sequential", "instructed", FINAL),
-    ("retrieval-counterfact-sequential", "instructed-retrieval", f"{BASE}/counterfact-sequential", "memit", FINAL),
-    ("retrieval-zsre-sequential", "instructed-retrieval", f"{BASE}/zsre-sequential", "serac-icl", FINAL),
+    ("counterfact-sequential", "instructed-retrieval", f"{NEW}/counterfact-sequential", "instructed", FINAL),
+    ("zsre-sequential", "instructed-retrieval", f"{NEW}/zsre-sequential", "instructed", FINAL),
+    ("counterfact-sequential", "instructed-retrieval", f"{BASE}/counterfact-sequential", "memit", FINAL),
+    ("zsre-sequential", "instructed-retrieval", f"{BASE}/zsre-sequential", "serac-icl", FINAL),
 )
 OUT = f"{NEW}/compare.txt"
 
@@ -69,51 +67,25 @@ def paired_line(results: Path, head: str, a: tuple[str, str], b: tuple[str, str]
     return f"{head} | n={n} | {deltas(*found, metrics)}"
 
 
-def ablations(new: Path) -> list[str]:
+def ablations(results: Path) -> list[str]:
     lines = ["# 1. Table 4 at 1 epoch: ablation - control"]
     for entry in ("counterfact-ablations", "zsre-ablations"):
-        runs = read_per_case(new / entry / "per_case.csv")
-        for editor in ABLATED:
-            lines.append(f"{entry} | {editor} - control | "
-                         f"{deltas(runs[(editor, 'single')], runs[('instructed', 'single')])}")
-    return lines
-
-
-def budgets(new: Path, old: Path) -> list[str]:
-    lines = ["", f"# 2. paper budget (this folder) - CPU budget (../{old.name}), same entry, editor and cases"]
-    for entry in sorted(p.parent.name for p in new.glob("*/per_case.csv")):
-        if not (old / entry / "per_case.csv").exists():
-            continue
-        a, b = read_per_case(new / entry / "per_case.csv"), read_per_case(old / entry / "per_case.csv")
-        for key in sorted(set(a) & set(b)):
-            if key[1] != "sequential/after-edit":  # sequential: the final state only
-                lines.append(f"{entry} | {key[0]} | {key[1]} | {deltas(a[key], b[key])}")
-    return lines
-
-
-def devices(new: Path, cpu_dir: Path) -> list[str]:
-    lines = ["", f"# 3. H200 (this folder) vs CPU (../{cpu_dir.name}): per-case metric cells that differ"]
-    for cpu_run, entry in CPU_RUNS:
-        cpu, gpu = read_per_case(cpu_dir / cpu_run / "per_case.csv"), read_per_case(new / entry / "per_case.csv")
-        for key in sorted(set(cpu) & set(gpu)):
-            on_gpu = {c.case_id: c.values for c in gpu[key]}
-            differ = sum(v != on_gpu[c.case_id].get(m) for c in cpu[key] for m, v in c.values.items())
-            cells = sum(len(c.values) for c in cpu[key])
-            lines.append(f"{cpu_run} vs {entry} | {key[0]} | {len(cpu[key])} cases | {differ} of {cells} cells differ")
+        run = f"{NEW}/{entry}"
+        lines += [paired_line(results, f"{entry} | {editor} - control", (run, editor), (run, "instructed"), "single")
+                  for editor in ABLATED]
     return lines
 
 
 def within(results: Path) -> list[str]:
-    lines = ["", "# 4. Within the tables: row a - row b on the same cases"]
+    lines = ["", "# 2. Within the tables: row a - row b on the same cases"]
     for entry, editor_a, other, editor_b, protocol in WITHIN:
-        a = read_per_case(results / NEW / entry / "per_case.csv")[(editor_a, protocol)]
-        b = read_per_case(results / other / "per_case.csv")[(editor_b, protocol)]
-        lines.append(f"{entry} | {editor_a} - {editor_b} ({other}) | {protocol} | {deltas(a, b)}")
+        head = f"{entry} | {editor_a} - {editor_b} ({other}) | {protocol}"
+        lines.append(paired_line(results, head, (f"{NEW}/{entry}", editor_a), (other, editor_b), protocol))
     return lines
 
 
 def report_lines(r: Path) -> list[str]:
-    return ablations(r / NEW) + budgets(r / NEW, r / OLD) + devices(r / NEW, r / CPU) + within(r)
+    return ablations(r) + within(r)
 
 
 def main(argv: list[str] | None = None) -> Path:
