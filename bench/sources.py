@@ -151,8 +151,8 @@ def dropped(records: list[dict], kept: list[dict]) -> set[tuple[str, str, str]]:
 
 
 def preferring(records: list[dict], rank) -> list[Choice]:
-    """The choices that settle every key two runs hold by `rank(run)` (highest wins; a tie goes to the run given
-    later): for tools that write their commands out (bench suite's COMMANDS.md), so the rule is spelt in them."""
+    """The choices that settle every key two runs hold by `rank(run, editor)` (highest wins; a tie goes to the run
+    given later): for tools that write their commands out (bench suite's COMMANDS.md), so the rule is spelt in them."""
     by_key: dict[Key, list[dict]] = defaultdict(list)
     for rec in records:
         by_key[key(rec)].append(rec)
@@ -160,6 +160,6 @@ def preferring(records: list[dict], rank) -> list[Choice]:
     picked: dict[str, list[str]] = defaultdict(list)
     for recs in by_key.values():
         if len({r["run"] for r in recs}) > 1:
-            run = max((r["run"] for r in recs), key=lambda d: (rank(d), runs.index(d)))
+            run = max((r["run"] for r in recs), key=lambda d: (rank(d, recs[0]["editor"]), runs.index(d)))
             picked[run].append(recs[0]["editor"])
     return [Choice(tuple(dict.fromkeys(eds)), run) for run, eds in picked.items()]

@@ -30,6 +30,7 @@ from bench.registry import PRESETS, parse_editor_args
 from bench.resume import recorded_option
 from bench.runlog import RunLog, read_summary
 from bench.runner import hms, run
+from bench.sources import Choice, collect, key, preferring, select
 from bench.tables import layouts
 
 logger = logging.getLogger(__name__)
@@ -387,16 +388,37 @@ def _from(choices) -> str:
     return "".join(f" --from {c.spec()}" for c in choices)
 
 
+def _page_choices(suite: Suite, records: list[dict], under: Path | None, per_table: dict) -> list[Choice]:
+    """The explorer's sources: for its summary and case browser one run per row, the suite's own over tables_with's,
+    then an entry that runs the editor as it is over one that gives it arguments of its own (Table 4's control is
+    `instructed` with another checkpoint), then the entry more tables use; and, scoped to a table, the run its
+    table file shows where the page would show another (`per_table`: each table's folders and choices)."""
+    own_args = {r.name: set(parse_editor_args(r.editor_args)) for r in suite.runs}
+    uses = {r.name: sum(r.name in names for names in suite.tables.values()) for r in suite.runs}
+
+    def rank(run: str, editor: str) -> tuple:
+        name = Path(run).name
+        return Path(run).parent != under, editor not in own_args.get(name, ()), uses.get(name, 0)
+
+    page = preferring(records, rank)
+    shown = {key(r): r["run"] for r in select(records, page)}
+    scoped: dict[tuple[str, str], list[str]] = {}
+    for table, (dirs, choices) in per_table.items():
+        for rec in select(collect(dirs), choices, table=table):
+            if shown.get(key(rec), rec["run"]) != rec["run"]:
+                scoped.setdefault((table, rec["run"]), []).append(rec["editor"])
+    return page + [Choice(tuple(dict.fromkeys(eds)), run, table) for (table, run), eds in scoped.items()]
+
+
 def write_tables(suite: Suite, root: Path) -> list[Path]:
     """OUT/tables/<table>.md (with intervals) and .tex, <table>-loc-paper.md, and the `bench report` commands
     that remake them; OUT/explorer.html, every run of the suite in one page."""
     from bench.explorer import report_html
     from bench.report import report
-    from bench.sources import collect, preferring
 
     root = below_cwd(root)
     under = below_cwd(Path(suite.tables_with)) if suite.tables_with else None
-    tables, commands, written = root / "tables", [], []
+    tables, commands, written, per_table = root / "tables", [], [], {}
     tables.mkdir(parents=True, exist_ok=True)
     entries = {r.name for r in suite.runs}
     folders = ([under] if under else []) + [root]  # as the tables: later wins
@@ -407,7 +429,8 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             continue
         first = [d for r in suite.tables.get(name, []) if under for d in beside[(under, r)]]
         dirs = [str(d) for d in first] + dirs
-        choices = preferring(collect(dirs), lambda d: not under or Path(d).parent != under)  # the suite's own rows
+        choices = preferring(collect(dirs), lambda d, _: not under or Path(d).parent != under)  # suite's own rows
+        per_table[name] = (dirs, choices)
         for loc, fmt, ext, ci in TABLE_FILES:
             try:
                 text = report(dirs, fmt, ci, table=name, loc=loc, choices=choices)
@@ -423,8 +446,7 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
     runs = [str(d) for f in folders for r in suite.runs for d in beside[(f, r.name)]]
     shown = sorted({p.stem.split("-loc-")[0] for p in written})
     if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)
-        uses = {r.name: sum(r.name in names for names in suite.tables.values()) for r in suite.runs}  # tables using it
-        choices = preferring(collect(runs), lambda d: (Path(d).parent != under, uses.get(Path(d).name, 0)))
+        choices = _page_choices(suite, collect(runs), under, per_table)
         page = report_html(runs, str(root / "explorer.html"), shown, choices=choices)
         written.append(page)
         commands.append(f"python -m bench report {' '.join(runs)} --format html"

@@ -13,9 +13,11 @@ from bench.lifecycle import RunConfig
 from bench.paper.suites import BASELINES, PAPER
 from bench.registry import parse_editor_args
 from bench.report import report
+from bench.sources import collect
 from bench.suite import (
     Suite,
     SuiteRun,
+    _page_choices,
     covered_cases,
     entry_folders,
     estimate,
@@ -323,3 +325,25 @@ def test_the_estimate_keeps_its_columns_aligned_for_long_editor_names(capsys):
     header, *lines = capsys.readouterr().err.splitlines()[:3]
     ends = {header.index("cases") + len("cases")} | {line.index(" 200 ") + len(" 200") for line in lines}
     assert len(ends) == 1  # every case count ends under the header's "cases"
+
+
+def test_the_page_shows_an_editor_from_the_entry_that_runs_it_as_it_is_and_a_table_keeps_its_own(tmp_path,
+                                                                                                   monkeypatch):
+    """An ablation entry runs `ft-m` with arguments of its own (as Table 4's control runs `instructed` with another
+    checkpoint): the page's summary takes the plain entry's row however many tables use each, and the table that
+    shows the ablation's row keeps it through a choice scoped to it."""
+    path = tmp_path / "cf.json"
+    path.write_text(json.dumps([_record(i) for i in range(2)]))
+    suite = Suite("abl", (SuiteRun("cf", f"counterfact:{path}", ("noedit", "ft-m"), ("table2",)),
+                          SuiteRun("cf-abl", f"counterfact:{path}", ("ft-m",), ("table4",),
+                                   editor_args="ft-m:num_steps=1")))
+    monkeypatch.setitem(suite_module.SUITES, "abl", suite)
+    assert run_suite("abl", str(tmp_path / "s"), 2, set(), base=BASE) == 0
+    plain, ablation = str(tmp_path / "s" / "cf"), str(tmp_path / "s" / "cf-abl")
+    records = collect([plain, ablation])
+    per_table = {"table2": ([plain], []), "table4": ([ablation], [])}
+    choices = _page_choices(suite, records, None, per_table)
+    assert [c.spec() for c in choices] == [f"ft-m={plain}", f"table4:ft-m={ablation}"]
+    page_command = (tmp_path / "s" / "tables" / "COMMANDS.md").read_text().splitlines()[-2]
+    assert "--format html" in page_command
+    assert re.findall(r"--from (\S+)", page_command) == [f"ft-m={plain}", f"table4:ft-m={ablation}"]
