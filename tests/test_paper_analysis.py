@@ -32,7 +32,9 @@ def _run(run, editors=EDITORS, protocols=("single", "sequential/final"), values=
 def _compare_inputs(root):
     new, base = root / paper_budget_compare.NEW, root / paper_budget_compare.BASE
     for entry in ("counterfact-ablations", "zsre-ablations", "counterfact", "zsre", "mquake-test",
-                  "zsre-subject-replace", "counterfact-subject-replace", "counterfact-sequential", "zsre-sequential"):
+                  "zsre-subject-replace", "counterfact-subject-replace", "counterfact-sequential", "zsre-sequential",
+                  "zsre-inverse", "zsre-inverse-newer", "zsre-subject-replace-newer",
+                  "counterfact-subject-replace-newer"):
         _run(new / entry, EDITORS + ("instructed-columns",))
         _run(base / entry)
 
@@ -51,6 +53,8 @@ def test_paper_budget_compare_writes_its_two_sections_into_the_paper_budget_fold
     assert lines[4].startswith("counterfact-ablations | instructed-columns - control | n=3 | Rel +0.0 [+0.0, +0.0]")
     assert "counterfact | instructed-retrieval - instructed (suite-smollm2-instructed-paper-budget/counterfact) | " \
            "single | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +100.0 [+100.0, +100.0]" in out.read_text()
+    assert "zsre-inverse-newer | instructed-retrieval - instructed (suite-smollm2-instructed-paper-budget/zsre-" \
+           "inverse) | single | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +100.0 [+100.0, +100.0]" in out.read_text()
     assert lines[-1].startswith("zsre-sequential | instructed-retrieval - serac-icl (suite-smollm2/zsre-"
                                 "sequential) | sequential/final | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +100.0")
     (tmp_path / paper_budget_compare.NEW / "zsre-sequential" / "per_case.csv").unlink()
