@@ -388,16 +388,18 @@ def _from(choices) -> str:
     return "".join(f" --from {c.spec()}" for c in choices)
 
 
-def _page_choices(suite: Suite, records: list[dict], under: Path | None, per_table: dict) -> list[Choice]:
+def _page_choices(suite: Suite, records: list[dict], under: Path | None, per_table: dict,
+                  entry_of: dict[str, str]) -> list[Choice]:
     """The explorer's sources: for its summary and case browser one run per row, the suite's own over tables_with's,
     then an entry that runs the editor as it is over one that gives it arguments of its own (Table 4's control is
     `instructed` with another checkpoint), then the entry more tables use; and, scoped to a table, the run its
-    table file shows where the page would show another (`per_table`: each table's folders and choices)."""
+    table file shows where the page would show another (`per_table`: each table's folders and choices; `entry_of`:
+    the entry each folder holds runs of, for the folders beside an entry)."""
     own_args = {r.name: set(parse_editor_args(r.editor_args)) for r in suite.runs}
     uses = {r.name: sum(r.name in names for names in suite.tables.values()) for r in suite.runs}
 
     def rank(run: str, editor: str) -> tuple:
-        name = Path(run).name
+        name = entry_of.get(run, Path(run).name)
         return Path(run).parent != under, editor not in own_args.get(name, ()), uses.get(name, 0)
 
     page = preferring(records, rank)
@@ -446,7 +448,8 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
     runs = [str(d) for f in folders for r in suite.runs for d in beside[(f, r.name)]]
     shown = sorted({p.stem.split("-loc-")[0] for p in written})
     if runs:  # the whole suite in one page: tables, figures, case browser (bench/explorer.py)
-        choices = _page_choices(suite, collect(runs), under, per_table)
+        entry_of = {str(d): name for (_, name), dirs in beside.items() for d in dirs}
+        choices = _page_choices(suite, collect(runs), under, per_table, entry_of)
         page = report_html(runs, str(root / "explorer.html"), shown, choices=choices)
         written.append(page)
         commands.append(f"python -m bench report {' '.join(runs)} --format html"

@@ -342,8 +342,10 @@ def test_the_page_shows_an_editor_from_the_entry_that_runs_it_as_it_is_and_a_tab
     plain, ablation = str(tmp_path / "s" / "cf"), str(tmp_path / "s" / "cf-abl")
     records = collect([plain, ablation])
     per_table = {"table2": ([plain], []), "table4": ([ablation], [])}
-    choices = _page_choices(suite, records, None, per_table)
+    choices = _page_choices(suite, records, None, per_table, {})
     assert [c.spec() for c in choices] == [f"ft-m={plain}", f"table4:ft-m={ablation}"]
+    beside = {plain: "cf-abl", ablation: "cf"}  # a folder beside an entry counts as the entry it holds runs of
+    assert [c.spec() for c in _page_choices(suite, records, None, per_table, beside)][0] == f"ft-m={ablation}"
     page_command = (tmp_path / "s" / "tables" / "COMMANDS.md").read_text().splitlines()[-2]
     assert "--format html" in page_command
     assert re.findall(r"--from (\S+)", page_command) == [f"ft-m={plain}", f"table4:ft-m={ablation}"]
