@@ -166,13 +166,14 @@ def _add_answers(entry: dict, more: dict, key: tuple) -> None:
         raise BenchError(f"case {key[2]} of {key[0]} ({key[1]}): {', '.join(twice)} answered it in two runs; choose "
                          "the run that supplies each editor with --from EDITOR=RUN")
     position = {qid: i for i, qid in enumerate(_query_ids(entry["queries"]))}
-    for qid, query in zip(_query_ids(more["queries"]), more["queries"]):
+    more_ids = _query_ids(more["queries"])
+    for qid, query in zip(more_ids, more["queries"]):
         if qid not in position:
             position[qid] = len(entry["queries"])
             entry["queries"].append(query)
     size = len(entry["queries"])
     entry["answers"] = {ed: answers + [None] * (size - len(answers)) for ed, answers in entry["answers"].items()}
-    places = [position[qid] for qid in _query_ids(more["queries"])]
+    places = [position[qid] for qid in more_ids]
     for editor, answers in more["answers"].items():
         aligned = [None] * size
         for place, answer in zip(places, answers):

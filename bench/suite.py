@@ -393,20 +393,20 @@ def _page_choices(suite: Suite, records: list[dict], under: Path | None, per_tab
     """The explorer's sources: for its summary and case browser one run per row, the suite's own over tables_with's,
     then an entry that runs the editor as it is over one that gives it arguments of its own (Table 4's control is
     `instructed` with another checkpoint), then the entry more tables use; and, scoped to a table, the run its
-    table file shows where the page would show another (`per_table`: each table's folders and choices; `entry_of`:
-    the entry each folder holds runs of, for the folders beside an entry)."""
+    table file shows where the page would show another (`per_table`: each table's summary records and choices;
+    `entry_of`: the entry each run folder holds runs of, the folders beside an entry included)."""
     own_args = {r.name: set(parse_editor_args(r.editor_args)) for r in suite.runs}
     uses = {r.name: sum(r.name in names for names in suite.tables.values()) for r in suite.runs}
 
     def rank(run: str, editor: str) -> tuple:
-        name = entry_of.get(run, Path(run).name)
+        name = entry_of[run]
         return Path(run).parent != under, editor not in own_args.get(name, ()), uses.get(name, 0)
 
     page = preferring(records, rank)
     shown = {key(r): r["run"] for r in select(records, page)}
     scoped: dict[tuple[str, str], list[str]] = {}
-    for table, (dirs, choices) in per_table.items():
-        for rec in select(collect(dirs), choices, table=table):
+    for table, (table_records, choices) in per_table.items():
+        for rec in select(table_records, choices, table=table):
             if shown.get(key(rec), rec["run"]) != rec["run"]:
                 scoped.setdefault((table, rec["run"]), []).append(rec["editor"])
     return page + [Choice(tuple(dict.fromkeys(eds)), run, table) for (table, run), eds in scoped.items()]
@@ -431,8 +431,9 @@ def write_tables(suite: Suite, root: Path) -> list[Path]:
             continue
         first = [d for r in suite.tables.get(name, []) if under for d in beside[(under, r)]]
         dirs = [str(d) for d in first] + dirs
-        choices = preferring(collect(dirs), lambda d, _: not under or Path(d).parent != under)  # suite's own rows
-        per_table[name] = (dirs, choices)
+        table_records = collect(dirs)
+        choices = preferring(table_records, lambda d, _: not under or Path(d).parent != under)  # suite's own rows
+        per_table[name] = (table_records, choices)
         for loc, fmt, ext, ci in TABLE_FILES:
             try:
                 text = report(dirs, fmt, ci, table=name, loc=loc, choices=choices)

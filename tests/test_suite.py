@@ -341,8 +341,8 @@ def test_the_page_shows_an_editor_from_the_entry_that_runs_it_as_it_is_and_a_tab
     assert run_suite("abl", str(tmp_path / "s"), 2, set(), base=BASE) == 0
     plain, ablation = str(tmp_path / "s" / "cf"), str(tmp_path / "s" / "cf-abl")
     records = collect([plain, ablation])
-    per_table = {"table2": ([plain], []), "table4": ([ablation], [])}
-    choices = _page_choices(suite, records, None, per_table, {})
+    per_table = {"table2": (collect([plain]), []), "table4": (collect([ablation]), [])}
+    choices = _page_choices(suite, records, None, per_table, {plain: "cf", ablation: "cf-abl"})
     assert [c.spec() for c in choices] == [f"ft-m={plain}", f"table4:ft-m={ablation}"]
     beside = {plain: "cf-abl", ablation: "cf"}  # a folder beside an entry counts as the entry it holds runs of
     assert [c.spec() for c in _page_choices(suite, records, None, per_table, beside)][0] == f"ft-m={ablation}"
