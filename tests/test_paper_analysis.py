@@ -257,19 +257,22 @@ def test_scaling_compare_pairs_rows_against_columns_per_table_and_editor(tmp_pat
     results = tmp_path / "results"
     folder = results / scaling_compare.FOLDER
     high = {"Rel": 100.0, "Gen": 100.0, "Loc": 100.0, "Por_hop": 100.0}
-    _run(folder / "rows-counterfact", ("instructed", "instructed-retrieval"), ("single",), values=high)
+    rows_suite = results / scaling_compare.ROWS_SUITE  # the rows runs are the paper-budget suite's entries
+    _run(rows_suite / "counterfact", ("instructed", "instructed-retrieval"), ("single",), values=high)
     _run(folder / "columns-counterfact", ("instructed", "instructed-retrieval"), ("single",))
     _run(folder / "columns-zsre", ("instructed",), ("single",))
     lines = scaling_compare.main(["--results", str(results)]).read_text().splitlines()
     assert len(lines) == 2 + 2 * len(scaling_compare.TABLES)
-    assert lines[-1] == "# default: undecided, no instructed rows in instructed-scaling/rows-zsre yet"
+    assert lines[-1] == "# default: undecided, no instructed rows in suite-smollm2-instructed-paper-budget/zsre yet"
     lines = lines[:-1]
     assert lines[1] == ("Table 2 | counterfact | instructed | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; "
                         "Loc +50.0 [+50.0, +50.0]; Por_hop +100.0 [+100.0, +100.0]; H +0.0 [+0.0, +0.0]")  # Gen 0 both
     assert lines[2].endswith("instructed-retrieval | n=3 | Rel +0.0 [+0.0, +0.0]; Gen +0.0 [+0.0, +0.0]; "
                              "Loc +50.0 [+50.0, +50.0]; Por_hop +100.0 [+100.0, +100.0]; H +100.0 [+100.0, +100.0]")
-    assert lines[3] == "Table 2 | zsre | instructed | missing: no instructed rows in instructed-scaling/rows-zsre"
-    assert lines[-1].endswith("missing: no instructed-retrieval rows in instructed-scaling/rows-mquake-test")
+    assert lines[3] == ("Table 2 | zsre | instructed | missing: no instructed rows in "
+                        "suite-smollm2-instructed-paper-budget/zsre")
+    assert lines[-1].endswith("missing: no instructed-retrieval rows in "
+                              "suite-smollm2-instructed-paper-budget/mquake-test")
 
 
 @pytest.mark.parametrize("rows_hop, picked", [(50.0, "rows (the rule is met)"),
@@ -279,16 +282,16 @@ def test_scaling_compare_applies_its_rule(tmp_path, rows_hop, picked):
     Hop_Acc not below zero; here rows gain H on CounterFact, tie on ZsRE, and tie or lose Hop_Acc."""
     from bench.paper.analysis import scaling_compare
 
-    def write(run, values):
+    def write(scaling, dataset, values):
         rows = [CaseMetrics(str(i), dict(values)) for i in range(3)]
-        RunLog(tmp_path / scaling_compare.FOLDER / run).write_per_case({("instructed", "single"): rows})
+        RunLog(tmp_path / scaling_compare.run_folder(scaling, dataset)).write_per_case({("instructed", "single"): rows})
 
     low, high = LOW, {"Rel": 100.0, "Gen": 100.0, "Loc": 100.0, "Por_hop": 100.0}
-    write("rows-counterfact", high)
-    write("columns-counterfact", low)
+    write("rows", "counterfact", high)
+    write("columns", "counterfact", low)
     for scaling in ("rows", "columns"):
-        write(f"{scaling}-zsre", low)
-        write(f"{scaling}-mquake-test", {"Hop_Acc": rows_hop if scaling == "rows" else 50.0})
+        write(scaling, "zsre", low)
+        write(scaling, "mquake-test", {"Hop_Acc": rows_hop if scaling == "rows" else 50.0})
     hop = rows_hop - 50.0
     assert scaling_compare.verdict(tmp_path) == (
         f"# default: {picked}: counterfact H +100.0 [+100.0, +100.0]; zsre H +0.0 [+0.0, +0.0]; "
@@ -320,7 +323,8 @@ def test_heldout_compare_pairs_instructed_with_ike_on_four_edit_cases_and_all(tm
 
 def test_scaling_multifact_reads_each_hop_answer_s_first_token_by_facts_in_the_instruction(tmp_path):
     """Cases 1 and 14 of mquake-test hold one edit, case 24 two. Rows open with ' the' where columns answer, but only
-    under several facts (case 24 in gold mode, every case under + Retrieval's three)."""
+    under several facts (case 24 in gold mode, every case under + Retrieval's three). The rows run, the suite's entry,
+    also holds instructed-retrieval-one, which the comparison leaves out."""
     from bench.explorer_cases import load_tokenizer
     from bench.paper.analysis import scaling_multifact as multifact
     from bench.runlog import RunLog
@@ -342,7 +346,8 @@ def test_scaling_multifact_reads_each_hop_answer_s_first_token_by_facts_in_the_i
         several = opener if scaling == "rows" else answer
         rows = [hop("instructed", "1", answer), hop("instructed", "14", answer), hop("instructed", "24", several)]
         rows += [hop("instructed-retrieval", c, several) for c in ("1", "14", "24")]
-        run = results / multifact.FOLDER / f"{scaling}-mquake-test"
+        rows += [hop("instructed-retrieval-one", "1", answer)] if scaling == "rows" else []
+        run = results / multifact.run_folder(scaling, multifact.DATASET)
         run.mkdir(parents=True)
         RunLog(run).append(rows)
         recorded = {"editors": {"instructed-retrieval": {"config": {"multihop_k": 3}}}}

@@ -4,7 +4,8 @@
 # Every step resumes, so after a kill the same command goes on; SIGTERM saves the training. One thread, so the
 # two scalings run side by side on two cores:
 #   bash scripts/cpu/issue37-continue.sh columns &  bash scripts/cpu/issue37-continue.sh rows &
-# Both finished on 2026-12-07 and rows became the default (smollm2-135m/); the rows folder named here is gone.
+# Both finished on 2026-12-07 and rows became the default (smollm2-135m/); the rows checkpoint folder and its three
+# run folders named here are gone (the paper-budget suite's entries hold the same rows, scaling_compare reads them).
 set -eu
 SCALING=${1:?usage: issue37-continue.sh columns|rows}
 case $SCALING in columns|rows) ;; *) echo "unknown scaling '$SCALING'"; exit 2 ;; esac

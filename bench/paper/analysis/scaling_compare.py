@@ -14,7 +14,9 @@ checkpoint's `instructed` and `instructed-retrieval` rows:
 with SCALING `rows` or `columns` and DATASET `counterfact`, `zsre` (200 cases) and `mquake-test`, scored as the paper
 suites score (Loc_unrelated included). A comparison whose runs are not there yet is listed as missing.
 CKPT was results/checkpoints/instructed/smollm2-135m-SCALING (`scripts/cpu/issue37-continue.sh SCALING` trained
-and ran each); the rows checkpoint, which the rule picked, has been the default folder since 2026-12-07.
+and ran each); the rows checkpoint, which the rule picked, has been the default folder since 2026-12-07. The rows
+runs' folders were then dropped: the paper-budget suite's runs of the same entries (`ROWS_SUITE`, made with the
+default checkpoint once installed) hold the same per-case rows, and are read instead.
 
     python -m bench.paper.analysis.scaling_compare
 writes results/instructed-scaling/compare.txt.
@@ -35,6 +37,7 @@ from bench.paper.analysis.paper_budget_compare import paired_line
 from bench.runlog import read_per_case
 
 FOLDER = "instructed-scaling"
+ROWS_SUITE = "suite-smollm2-instructed-paper-budget"
 OUT = f"{FOLDER}/compare.txt"
 EDITORS = ("instructed", "instructed-retrieval")
 TABLES = (  # (table, dataset, metrics)
@@ -44,10 +47,15 @@ TABLES = (  # (table, dataset, metrics)
 )
 
 
+def run_folder(scaling: str, dataset: str) -> str:
+    """A scaling's run of a dataset, relative to results/: rows in the suite's entry, columns in FOLDER."""
+    return f"{ROWS_SUITE}/{dataset}" if scaling == "rows" else f"{FOLDER}/{scaling}-{dataset}"
+
+
 def compare_lines(results: Path) -> list[str]:
     lines = ["# InstructEd, rows - columns (a: rows, b: columns), same cases, both under compat=strict"]
     for table, dataset, metrics in TABLES:
-        rows_run, columns_run = (f"{FOLDER}/{scaling}-{dataset}" for scaling in ("rows", "columns"))
+        rows_run, columns_run = (run_folder(scaling, dataset) for scaling in ("rows", "columns"))
         for editor in EDITORS:
             lines.append(paired_line(results, f"{table} | {dataset} | {editor}", (rows_run, editor),
                                      (columns_run, editor), "single", metrics))
@@ -64,10 +72,10 @@ def verdict(results: Path) -> str:
     for dataset, metric in RULE:
         rows = []
         for scaling in ("rows", "columns"):
-            path = results / FOLDER / f"{scaling}-{dataset}" / "per_case.csv"
+            path = results / run_folder(scaling, dataset) / "per_case.csv"
             found = read_per_case(path).get(("instructed", "single")) if path.exists() else None
             if found is None:
-                return f"# default: undecided, no instructed rows in {FOLDER}/{scaling}-{dataset} yet"
+                return f"# default: undecided, no instructed rows in {run_folder(scaling, dataset)} yet"
             rows.append(found)
         got[dataset, metric] = paired_bootstrap(*rows, metric)
         if got[dataset, metric] is None:

@@ -27,7 +27,7 @@ from bench.data.schema import HOP
 from bench.explorer_cases import load_tokenizer, run_rows
 from bench.metrics import CaseMetrics, paired_bootstrap
 from bench.paper.analysis import report_main
-from bench.paper.analysis.scaling_compare import FOLDER
+from bench.paper.analysis.scaling_compare import EDITORS, FOLDER, run_folder
 from bench.runlog import RunLog
 
 OUT = f"{FOLDER}/multifact.txt"
@@ -58,7 +58,7 @@ def _groups(rows: list[dict], n_edits: dict[str, int], retrieved: int,
     """(editor, facts stated) -> case id -> the kinds of its hop questions' first tokens."""
     out: dict[tuple, dict[str, dict[str, list[str]]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        if r["kind"] != HOP:
+        if r["kind"] != HOP or r["editor"] not in EDITORS:  # the suite's run also holds instructed-retrieval-one
             continue
         facts = n_edits[r["case_id"]] if r["editor"] == "instructed" else retrieved
         out[r["editor"], facts][r["case_id"]].append(first_token_kind(tokenizer, r["pred_ids"], r["answer"]))
@@ -70,7 +70,7 @@ def _rates(kinds: dict[str, list[str]], kind: str) -> list[CaseMetrics]:
 
 
 def multifact_lines(results: Path) -> list[str]:
-    runs = {s: results / FOLDER / f"{s}-{DATASET}" for s in SCALINGS}
+    runs = {s: results / run_folder(s, DATASET) for s in SCALINGS}
     rows = {s: run_rows(path) for s, path in runs.items()}
     missing = [str(path) for s, path in runs.items() if not rows[s]]
     if missing:
