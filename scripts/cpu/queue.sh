@@ -31,14 +31,15 @@ unpack_runs() { for d in $(ls -d ${PACK[@]} 2>/dev/null); do
   [ -f "$d/cases.jsonl.xz" ] && [ ! -f "$d/cases.jsonl" ] && xz -dk "$d/cases.jsonl.xz" && log "unpacked $d/cases.jsonl"
 done; }
 
-# Stage every named folder with its commands paused; a training folder only when config.json is newer than its
-# tensors (its save finished), retried with the commands running in between.
+# Stage every named folder with its commands paused; a training folder with changes only when config.json is newer
+# than its tensors (its save finished), retried with the commands running in between.
 stage() {
   local tries d ok
   for tries in 1 2 3 4 5 6 7 8 9 10; do
     for g in "${!RUNNING[@]}"; do kill -STOP -- -"$g" 2>/dev/null; done
     ok=1
     for d in $(ls -d ${PACK[@]} 2>/dev/null); do
+      [ -z "$(git status --porcelain -- "$d")" ] && continue  # as committed: a fresh checkout's file times mean nothing
       for t in "$d"/*.safetensors; do [ -f "$t" ] && [ "$t" -nt "$d/config.json" ] && ok=0; done
     done
     if [ $ok = 1 ]; then
