@@ -55,6 +55,19 @@ def test_discovery_finds_the_default_folder_and_explains_how_to_train(lm, root):
         InstructEd(lm, InstructEdConfig(variant="ffn"), resources())
 
 
+def test_discovery_says_when_a_folder_keeps_a_checkpoint_s_config_but_not_its_weights(lm, root):
+    """Table 4's FFN adapter ships its config.json and loss curve but not its 3.3 MB of weights: the error points at
+    the folder's notes instead of only at a training command that would not make Table 4's one-epoch checkpoint."""
+    default = InstructEd(lm, InstructEdConfig(prefix=False), resources()).default_layers
+    make_checkpoint(lm, root / lm.name / "ffn", default, variant="ffn")
+    assert InstructEd(lm, InstructEdConfig(variant="ffn"), resources()).config.checkpoint == str(root / lm.name / "ffn")
+    (root / lm.name / "ffn" / "prefix.safetensors").unlink()
+    with pytest.raises(BenchError) as err:
+        InstructEd(lm, InstructEdConfig(variant="ffn"), resources())
+    assert str(err.value).startswith(f"{root / lm.name / 'ffn'} keeps a checkpoint's config.json without its weights")
+    assert "ABLATIONS.md" in str(err.value) and "--variant ffn" in str(err.value)
+
+
 def test_the_default_folder_serves_either_compat_and_its_own_scaling(lm, root):
     """Folders are tagged by what was trained, never by how it is evaluated: compat=paper (the authors' evaluation)
     takes the default checkpoint too, and a checkpoint is evaluated with the scaling it trained (a columns one

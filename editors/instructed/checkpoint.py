@@ -183,8 +183,11 @@ def discover(model: str, layers: list[int], default_layers: list[int], n_prefix:
     if (own / WEIGHTS).is_file():
         return own
     command = train_command(model, layers, default_layers, n_prefix, variant, reweight, wanted)
+    emptied = next((d for d in (directory, own) if (d / INFO).is_file()), None)
+    kept = (f"{emptied} keeps a checkpoint's {INFO} without its weights ({WEIGHTS}, left out of the tree for size): "
+            f"the README or ABLATIONS.md above it says how to get them back. ") if emptied else ""
     raise BenchError(
-        f"InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}; "
+        f"{kept}InstructEd has no trained checkpoint for model '{model}' with these settings (looked in {directory}; "
         f"the checkpoint root is {checkpoints.describe_root(root(model).parent)}). "
         f"Train one with:  {command}  (it writes to that folder; add --device cuda on a GPU), "
         f"or point at an existing one with --editor-args 'instructed:checkpoint=PATH' "
