@@ -8,7 +8,8 @@
 # committed until the line is done), and:
 #   @pack GLOB...   other folders to commit (relative to the repository root; globs allowed)
 # Commands must resume from what a commit kept (`bench run --resume`, `bench train --resume`, the scripts here);
-# before a line starts, a run folder holding only cases.jsonl.xz gets its cases.jsonl back.
+# before a line starts, a run folder holding only cases.jsonl.xz gets its cases.jsonl back, and once the queue stops
+# or ends, a cases.jsonl equal to its .xz is removed again.
 # Environment: SLOTS (2), COMMIT_EVERY (s, 2100), OMP_NUM_THREADS (1), BENCH_DATA_DIR (../shared/data).
 set -u
 QUEUE=$1; DONE=$QUEUE.done; SLOTS=${SLOTS:-2}; COMMIT_EVERY=${COMMIT_EVERY:-2100}
@@ -54,6 +55,13 @@ stage() {
   log "a training was saving at every try: nothing staged"; return 1
 }
 
+# After the last commit: an unpacked cases.jsonl equal to its committed .xz goes (the next start unpacks it again),
+# so results/ on disk holds what git holds.
+drop_unpacked() { for d in $(ls -d ${PACK[@]} 2>/dev/null); do
+  [ -f "$d/cases.jsonl" ] && [ -f "$d/cases.jsonl.xz" ] && xz -dc "$d/cases.jsonl.xz" | cmp -s - "$d/cases.jsonl" \
+    && rm "$d/cases.jsonl"
+done; return 0; }
+
 snapshot() {
   stage && git add "$DONE" && ! git diff --cached --quiet && git commit -q -m "$(basename "$QUEUE"): work so far at $(date -u +%H:%M) UTC ($*)" \
     && log "committed: $*"
@@ -75,7 +83,7 @@ start_next() {
 
 stop_all() {
   log "stopping"; for g in "${!RUNNING[@]}"; do kill -TERM -- -"$g" 2>/dev/null; done
-  wait; snapshot "stopped"; exit 0
+  wait; snapshot "stopped"; drop_unpacked; exit 0
 }
 trap stop_all TERM INT
 
@@ -83,7 +91,7 @@ unpack_runs
 LAST=$(date +%s)
 while true; do
   while [ ${#RUNNING[@]} -lt "$SLOTS" ] && start_next; do :; done
-  [ ${#RUNNING[@]} = 0 ] && { snapshot "queue ended"; log "queue ended (${#FAILED[@]} failed)"; exit 0; }
+  [ ${#RUNNING[@]} = 0 ] && { snapshot "queue ended"; drop_unpacked; log "queue ended (${#FAILED[@]} failed)"; exit 0; }
   sleep 10 & wait $!
   for g in "${!RUNNING[@]}"; do
     kill -0 "$g" 2>/dev/null && continue
