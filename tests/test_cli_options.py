@@ -83,3 +83,22 @@ def test_a_cuda_device_is_left_to_the_process_that_loads_the_model(monkeypatch):
 
     monkeypatch.setattr(bench.models.torch.cuda, "is_available", lambda: False)
     validate(RunConfig(editors=["ft-m"], dataset="counterfact", out="run", device="cuda"))
+
+
+def test_bench_run_defaults_are_the_run_configs():
+    """The parser keeps its own copy of RunConfig's defaults (it imports no torch before a command runs); a
+    default changed on one side only would make `bench run` and the Python API score differently."""
+    from dataclasses import MISSING, fields
+
+    from bench.cli import build_parser
+    from bench.lifecycle import RunConfig
+
+    args = build_parser().parse_args(["run", "--editors", "noedit", "--dataset", "zsre"])
+    as_config = {"side_effects": args.side_effects == "on"}
+    compared = []
+    for f in fields(RunConfig):
+        if f.default is MISSING or not hasattr(args, f.name):
+            continue
+        assert as_config.get(f.name, getattr(args, f.name)) == f.default, f.name
+        compared.append(f.name)
+    assert {"scoring", "side_effects", "loc_unrelated", "fluency_prompts", "bootstrap", "seed"} <= set(compared)
