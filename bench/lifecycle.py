@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from bench import sequential_state
 from bench.answers import SCORINGS
 from bench.data import load_dataset, resolve_data_dir
 from bench.data.schema import NHOP, REL, EditCase
@@ -239,10 +240,10 @@ def _check_row_stamp(opened: OpenRun, name: str, now: dict) -> None:
 
 def start_run(opened: OpenRun, check: ModelCheck, executor: dict, state_dir: bool = True) -> RunState:
     """Write config.json for this start and return what every editor of the run shares. `state_dir`: sequential
-    editors save their state in the run directory (only a process that writes the run directory may)."""
+    editors save their state in the run directory themselves (False: Ray workers, whose driver keeps it)."""
     cfg, log = opened.cfg, opened.log
     data_dir = resolve_data_dir(cfg.data_dir)
-    states = log.out / "states" if state_dir else None
+    states = sequential_state.states_dir(log.out) if state_dir else None
     pcfg = ProtocolConfig(cfg.protocol, cfg.batch_size, cfg.eval_every, cfg.seed,
                           _generation_prefix(opened.cases, data_dir), state_dir=states, scoring=cfg.scoring,
                           side_effects=cfg.side_effects, evaluation=options_from(cfg))

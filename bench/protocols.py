@@ -271,10 +271,14 @@ def seed_everything(seed: int) -> None:
 
 
 def run_protocol(editor: Editor, cases: list[EditCase], baseline: Baseline, cfg: ProtocolConfig,
-                 done: set[str]) -> Iterator[Unit]:
+                 done: set[str], store=None) -> Iterator[Unit]:
+    """The units not in `done`. `store` (sequential): where saved state comes from and goes to; by default
+    `cfg.state_dir` (bench/sequential_state.py), none without one."""
     verify_unedited(editor, baseline)
     if cfg.name == "sequential":
-        yield from _sequential(editor, cases, baseline, cfg, done)
+        if store is None and cfg.state_dir:
+            store = sequential_state.DirectoryStore(cfg.state_dir)
+        yield from _sequential(editor, cases, baseline, cfg, done, store)
     else:
         yield from run_units(editor, unit_groups(cases, cfg), baseline, cfg, done)
 
@@ -319,10 +323,10 @@ def sequential_plan(n_cases: int, cfg: ProtocolConfig) -> EvalPlan:
     return make_plan(n_cases, cfg.eval_every, cfg.evaluation, cfg.seed)
 
 
-def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
+def _sequential(editor, cases, baseline: Baseline, cfg, done, store) -> Iterator[Unit]:
     plan = sequential_plan(len(cases), cfg)
     _prepare_sequential(editor, cases, baseline, cfg, plan, done)
-    start = sequential_state.load(cfg.state_dir, editor, cases, done, plan) if cfg.state_dir else 0
+    start = store.load(editor, cases, done, plan) if store else 0
     points = set(plan.points)
     for i, case in enumerate(cases[start:], start):
         seed_everything(cfg.seed + i)
@@ -337,6 +341,9 @@ def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
             yield key, rows
         n = i + 1
         if n in points:
+            snap = sequential_state.snapshot(editor, cases, n) if store and n < len(cases) else None
+            if snap is not None:
+                store.offer(snap)  # written once the point's rows are
             key = plan.key(n)
             if key not in done:
                 rows = evaluate(editor, [cases[j] for j in plan.cases_at(n)], baseline, cfg)
@@ -344,12 +351,12 @@ def _sequential(editor, cases, baseline: Baseline, cfg, done) -> Iterator[Unit]:
                 for r in rows:
                     r.update(phase=key, n_edits=n, **growth)
                 yield key, rows
-            if cfg.state_dir and n < len(cases):
-                sequential_state.save(cfg.state_dir, editor, cases, n)
+            if snap is not None:
+                store.settle()
     editor.reset()
     baseline.verify(editor, f"after reset() following {len(cases)} sequential edits")
-    if cfg.state_dir:
-        sequential_state.remove(cfg.state_dir, editor)
+    if store:
+        store.finish(editor)
 
 
 def _prepare_sequential(editor, cases, baseline: Baseline, cfg: ProtocolConfig, plan: EvalPlan,

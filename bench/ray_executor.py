@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench import sequential_state
 from bench.errors import BenchError
 from bench.lifecycle import (
     ExecutorConfig,
@@ -128,15 +129,20 @@ class Worker:
             started = time.time()
         return out
 
-    def run_sequential(self, cfg: RunConfig, pcfg, name: str, cases: list, done: set[str]):
-        """A streaming task: (key, rows, seconds) per unit as the sequential protocol yields it."""
+    def run_sequential(self, cfg: RunConfig, pcfg, name: str, cases: list, done: set[str], initial):
+        """A streaming task: (key, rows, seconds) per unit as the sequential protocol yields it, and after an
+        evaluation point's rows (None, its Snapshot, 0.0) for the driver to keep. `initial`: the saved Snapshot
+        the driver read (bench/sequential_state.py), None to start from the first edit."""
         from bench.protocols import run_protocol
+        from bench.sequential_state import RelayStore
 
         editor, baseline = self._editor(cfg, name, cases), self._model(cfg)[1]
         self._editors.pop((cfg.out, name))  # its edits accumulate: never reused
-        started = time.time()
-        for key, rows in run_protocol(editor, cases, baseline, pcfg, done):
+        store, started = RelayStore(initial), time.time()
+        for key, rows in run_protocol(editor, cases, baseline, pcfg, done, store):
             yield key, rows, time.time() - started
+            for snap in store.take():
+                yield None, snap, 0.0
             started = time.time()
 
 
@@ -148,7 +154,7 @@ class _Slot:
 
     job: _Job
     editor: str
-    payload: tuple = ()  # what the task is given: (editor, unit's cases) or, sequential, (editor, units done)
+    payload: tuple = ()  # the task's: (editor, unit's cases) or, sequential, (editor, units done, saved Snapshot)
     units: list = field(default_factory=list)  # finished (key, rows, seconds) not yet written
     complete: bool = False
     last_of_editor: bool = False
@@ -285,8 +291,12 @@ def _start(ray, jobs: list[_Job], workers: list, executor_record: dict) -> None:
             job.failure = exc
 
 
+def _states(job: _Job) -> Path:
+    return sequential_state.states_dir(job.state.log.out)
+
+
 def _lay_out(job: _Job) -> None:
-    from bench.protocols import unit_groups, unit_key
+    from bench.protocols import sequential_plan, unit_groups, unit_key
 
     state = job.state
     for name in job.opened.names:
@@ -294,7 +304,9 @@ def _lay_out(job: _Job) -> None:
         if all_done(state, name, done):
             continue
         if state.pcfg.name == "sequential":
-            job.slots.append(_Slot(job, name, (name, done), last_of_editor=True))
+            plan = sequential_plan(len(state.cases), state.pcfg)
+            initial = sequential_state.read(_states(job), name, state.cases, done, plan)
+            job.slots.append(_Slot(job, name, (name, done, initial), last_of_editor=True))
             continue
         groups = [g for g in unit_groups(state.cases, state.pcfg) if unit_key(g) not in done]
         slots = [_Slot(job, name, (name, group)) for group in groups] or [_Slot(job, name, complete=True)]
@@ -339,8 +351,9 @@ def _submit(worker, slot: _Slot):
     job = slot.job
     cfg, pcfg = job.opened.cfg, job.state.pcfg
     if pcfg.name == "sequential":
-        name, done = slot.payload
-        return worker.run_sequential.options(num_returns="streaming").remote(cfg, pcfg, name, job.cases, done)
+        name, done, initial = slot.payload
+        return worker.run_sequential.options(num_returns="streaming").remote(cfg, pcfg, name, job.cases, done,
+                                                                              initial)
     name, group = slot.payload
     return worker.run_units.remote(cfg, pcfg, name, job.cases, [group])
 
@@ -374,6 +387,9 @@ def _flush(job: _Job, bar) -> None:
             begin_editor(state, slot.editor, job.records[slot.editor])
             job.begun.add(slot.editor)
         for key, rows, seconds in slot.units:
+            if key is None:  # a sequential editor's state, after the rows it follows
+                sequential_state.write(_states(job), rows)
+                continue
             job.seconds[slot.editor] += seconds
             if (slot.editor, key) not in job.written:  # a retried task may give a unit again
                 state.log.append(label_rows(rows, slot.editor, key, state.meta), state.stamps.get(slot.editor))
@@ -384,6 +400,8 @@ def _flush(job: _Job, bar) -> None:
             return
         job.next_slot += 1
         if slot.last_of_editor:
+            if state.pcfg.name == "sequential":
+                sequential_state.remove(_states(job), slot.editor)
             end_editor(state, slot.editor, job.seconds[slot.editor])
             job.ended.add(slot.editor)
     if not job.closed:

@@ -3,8 +3,12 @@
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import torch
 
 from bench.editor import Capabilities, Editor, EditorConfig, PreparedRequests
+from bench.restore import WeightRestorer
 
 
 @dataclass
@@ -77,3 +81,47 @@ class RunCases(Editor):
     def prepare(self, requests):
         plain = super().prepare(requests)
         return PreparedRequests(plain.items, row_fields=[{self.config.field: len(self.run_cases)} for _ in requests])
+
+
+@dataclass
+class NudgeConfig(EditorConfig):
+    folder: str = ""  # edits.txt: the case id of every edit, in order; fail-once: see Nudge
+
+
+class Nudge(Editor):
+    """Adds a constant to one weight per edit and gives its state (a sequential stream that can resume from it).
+    Its process's fifth edit fails while `folder`/fail-once does not exist (then creates it): a run stopped part-way."""
+
+    name = "nudge"
+    capabilities = Capabilities(changes_weights=True)
+    config_class = NudgeConfig
+
+    def __init__(self, lm, config=None, resources=None):
+        super().__init__(lm, config, resources)
+        self.restorer = WeightRestorer(self.model)
+        self.weight = next(n for n, _ in self.model.named_parameters() if n.endswith("mlp.down_proj.weight"))
+        self.edits = 0
+
+    def edit(self, cases):
+        folder = Path(self.config.folder)
+        self.edits += 1
+        if self.edits == 5 and not (folder / "fail-once").exists():
+            (folder / "fail-once").touch()
+            raise RuntimeError("nudge: the planned failure")
+        with open(folder / "edits.txt", "a") as fh:
+            fh.writelines(f"{c.case_id}\n" for c in cases)
+        self.restorer.save([self.weight])
+        with torch.no_grad():
+            dict(self.model.named_parameters())[self.weight].add_(1e-3)
+
+    def reset(self):
+        self.restorer.restore()
+
+    def weight_deltas(self):
+        return self.restorer.deltas()
+
+    def sequential_state(self):
+        return self.restorer.edited()
+
+    def load_sequential_state(self, tensors):
+        self.restorer.load_edited(tensors)

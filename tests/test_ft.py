@@ -79,6 +79,24 @@ def test_sequential_edits_accumulate_and_reset_restores_the_original(tiny_lm):
     assert parameter_hash(tiny_lm.model) == original
 
 
+def test_a_stream_resumed_from_its_sequential_state_continues_bitwise(tiny_lm):
+    """FT gave no state, so a resumed FT-M stream replayed every edit (a 1,000-edit stream: an hour)."""
+    cfg, original = FTMConfig(lr=1e-2, num_steps=5), parameter_hash(tiny_lm.model)
+    editor = FTM(tiny_lm, cfg)
+    editor.edit([make_case("a")])
+    state = editor.sequential_state()
+    assert list(state) == editor.weight_names()  # the one trained projection, as edited
+    editor.edit([make_case("b", "Toko Yasuda", "Paris")])
+    continued = edited_weight(editor).detach().clone()
+    editor.reset()
+    resumed = FTM(tiny_lm, cfg)
+    resumed.load_sequential_state(state)
+    resumed.edit([make_case("b", "Toko Yasuda", "Paris")])
+    assert torch.equal(edited_weight(resumed), continued)
+    resumed.reset()
+    assert parameter_hash(tiny_lm.model) == original
+
+
 def test_batch_edit_trains_all_cases_in_one_mini_batch(tiny_lm):
     cases = [make_case("a"), make_case("b", "Toko Yasuda", "Paris")]
     editor = FTM(tiny_lm, FTMConfig(lr=1e-2))

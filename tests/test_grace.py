@@ -97,6 +97,26 @@ def test_sequential_edits_accumulate_and_conflicts_resolve_to_the_newest(tiny_gp
     assert len(editor.codebook) == 0
 
 
+def test_a_stream_resumed_from_its_sequential_state_continues_exactly(tiny_gpt2):
+    """GRACE gave no state, so a resumed stream replayed every edit (a 10,000-edit stream: hours)."""
+    first, second = make_case("c1", target="Paris"), make_case("c2", "Toko Yasuda", "Berlin")
+    rewrite = make_case("c3", target="French")  # the first key again: the labels decide (replace, not split)
+    editor = GRACE(tiny_gpt2, GRACEConfig(**TIGHT))
+    editor.edit([first, second])
+    state = editor.sequential_state()
+    editor.edit([rewrite])
+    continued = editor.score([Request(c, q) for c in (first, second, rewrite) for q in c.queries])
+    book = editor.codebook
+    editor.reset()
+    resumed = GRACE(tiny_gpt2, GRACEConfig(**TIGHT))
+    resumed.load_sequential_state(state)
+    resumed.edit([rewrite])
+    assert resumed.codebook.labels == book.labels == ["French", "Berlin"] and resumed.codebook.eps == book.eps
+    assert all(torch.equal(a, b) for a, b in zip(resumed.codebook.values, book.values))
+    assert resumed.score([Request(c, q) for c in (first, second, rewrite) for q in c.queries]) == continued
+    resumed.reset()
+
+
 @pytest.mark.integration
 def test_smollm2_edit_is_reliable_local_and_exactly_reset():
     from bench.models import load_model

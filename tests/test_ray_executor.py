@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import ray
 import torch
+from safetensors import safe_open
 
 import bench.suite as suite_module
 from bench import ray_executor
@@ -97,8 +98,10 @@ def test_ray_workers_give_every_editor_the_runs_cases(cluster, one_thread, datas
 
 
 def test_a_killed_driver_is_continued_with_resume(cluster, one_thread, dataset, tmp_path):
+    """Slow first: its units are written one by one. After noedit, a loaded machine scored noedit's units after
+    Slow had finished its, which then waited in the driver and were all written at once: nothing left to kill."""
     out = tmp_path / "ray"
-    command = [sys.executable, "-m", "bench", "run", "--editors", "noedit,tests.ray_editors:Slow", "--dataset",
+    command = [sys.executable, "-m", "bench", "run", "--editors", "tests.ray_editors:Slow,noedit", "--dataset",
                dataset, "--model", "tiny-llama", "--device", "cpu", "--out", str(out), "--bootstrap", "50",
                "--executor", "ray", "--ray-address", cluster, "--workers", "2", "-q"]
     driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,11 +114,11 @@ def test_a_killed_driver_is_continued_with_resume(cluster, one_thread, dataset, 
     assert cases.exists(), f"the driver wrote no row in 400 s: {cases}"
     written = [json.loads(x) for x in cases.read_text().splitlines()]
     assert any(r["editor"] == "slow" for r in written) and len(written) < 2 * 6 * 5  # killed part-way
-    assert _run("noedit,tests.ray_editors:Slow", dataset, out, "--executor", "ray", "--workers", "2",
+    assert _run("tests.ray_editors:Slow,noedit", dataset, out, "--executor", "ray", "--workers", "2",
                 "--resume") == 0
     units = [(r["editor"], r["unit"]) for r in map(json.loads, cases.read_text().splitlines()) if "unit_rows" in r]
     assert len(units) == len(set(units)) == 12
-    assert _run("noedit,tests.ray_editors:Slow", dataset, tmp_path / "local") == 0
+    assert _run("tests.ray_editors:Slow,noedit", dataset, tmp_path / "local") == 0
     _same_files(tmp_path / "local", out, ("per_case.csv", "summary.csv"))
 
 
@@ -195,3 +198,23 @@ def test_case_ids_with_commas_keep_every_unit_under_ray(cluster, one_thread, tmp
     assert _run("noedit", f"counterfact:{path}", tmp_path / "local", *args) == 0
     _same_files(tmp_path / "local", tmp_path / "ray")
     assert ",4," in (tmp_path / "ray" / "summary.csv").read_text()
+
+
+def test_a_resumed_ray_stream_starts_from_its_saved_state(cluster, one_thread, dataset, tmp_path):
+    """Ray workers saved no sequential state, so a resumed stream replayed every edit (1,000 of them in a lifelong
+    run); now the driver keeps each point's state and a resume edits only what is left, with a local run's rows."""
+    folder, out = tmp_path / "nudge", tmp_path / "ray"
+    folder.mkdir()
+    args = ("--protocol", "sequential", "--eval-every", "2", "--editor-args", f"nudge:folder={folder}")
+    assert _run("tests.ray_editors:Nudge", dataset, out, *args, "--executor", "ray", "--workers", "1") != 0
+    state = out / "states" / "nudge.safetensors"
+    with safe_open(str(state), "pt") as fh:
+        assert fh.metadata()["n_edits"] == "4"  # the fifth edit failed: the state of the point before it
+    assert (folder / "edits.txt").read_text().split() == ["100", "101", "102", "103"]
+    (folder / "edits.txt").unlink()
+    assert _run("tests.ray_editors:Nudge", dataset, out, *args, "--executor", "ray", "--workers", "1",
+                "--resume") == 0
+    assert (folder / "edits.txt").read_text().split() == ["104", "105"]
+    assert not (out / "states").exists()
+    assert _run("tests.ray_editors:Nudge", dataset, tmp_path / "local", *args) == 0
+    _same_files(tmp_path / "local", out, FILES + ("curve.csv",))

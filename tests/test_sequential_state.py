@@ -76,4 +76,4 @@ def test_a_state_that_does_not_match_the_finished_units_is_replayed(tiny_lm, cas
     assert editor.edited == ["c1", "c2", "c3"] and list(resumed) == ["eval@2", "edit:c3", "eval@3"]
     assert "replaying the edits" in caplog.text
     plan = sequential_plan(len(cases), cfg)
-    assert sequential_state.load(tmp_path / "states", editor, cases, done, plan) == 0  # nothing left to load
+    assert sequential_state.read(tmp_path / "states", "rome", cases, done, plan) is None  # nothing left to load

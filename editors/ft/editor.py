@@ -54,6 +54,12 @@ class FTEditor(Editor):
     def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         return self.restorer.deltas()
 
+    def sequential_state(self) -> dict[str, torch.Tensor]:
+        return self.restorer.edited()  # each edit starts a new optimizer: the weights are all its edits leave
+
+    def load_sequential_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.restorer.load_edited(tensors)
+
     def _train(self, weights: list[torch.nn.Parameter], items: list[Prepared]) -> None:
         cfg = self.config
         loss_fn = OBJECTIVES[self.objective]

@@ -11,6 +11,7 @@ both radii at zero).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import torch
@@ -28,6 +29,23 @@ class Codebook:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """The whole codebook as tensors (a sequential run's saved state); labels as UTF-8 JSON bytes."""
+        if not self.keys:
+            return {}
+        labels = torch.frombuffer(bytearray(json.dumps(self.labels).encode()), dtype=torch.uint8)
+        return {"keys": torch.stack(self.keys), "values": torch.stack([v.detach() for v in self.values]),
+                "eps": torch.tensor(self.eps, dtype=torch.float64), "labels": labels}
+
+    @classmethod
+    def from_tensors(cls, eps_init: float, tensors: dict[str, torch.Tensor], device=None) -> Codebook:
+        if not tensors:
+            return cls(eps_init)
+        labels = json.loads(bytes(tensors["labels"].tolist()).decode())
+        keys = [k.to(device).clone() for k in tensors["keys"]]
+        values = [torch.nn.Parameter(v.to(device).clone(), requires_grad=False) for v in tensors["values"]]
+        return cls(eps_init, keys, values, tensors["eps"].tolist(), labels)
 
     def nearest(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(distance, index, within-radius mask) of each query row's nearest key (Euclidean, fp32)."""

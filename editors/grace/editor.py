@@ -60,6 +60,14 @@ class GRACE(BatchInFlight, Editor):
         self.codebook = Codebook(self.config.eps)
         self._batch = self._live = None
 
+    def sequential_state(self) -> dict[str, torch.Tensor]:
+        return self.codebook.to_tensors()
+
+    def load_sequential_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.codebook = Codebook.from_tensors(self.config.eps, tensors, self.lm.device)
+        if len(self.codebook) and self._handle is None:
+            self._handle = self.module.register_forward_hook(self._hook)
+
     def describe(self) -> dict:
         return {**super().describe(), "module": module_path(self.model, self.layer, self.config.part)}
 
