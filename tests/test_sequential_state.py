@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from bench import sequential_state
@@ -12,26 +13,32 @@ from bench.protocols import Baseline, ProtocolConfig, run_protocol, sequential_p
 from bench.registry import build_config
 from bench.restore import parameter_hash
 from bench.scoring import Scorer
+from editors.ft import FTM
+from editors.grace import GRACE
 from editors.rome import ROME
 
 FAST = {"v_num_grad_steps": "3", "contexts_per_length": "1", "mom2_adjustment": "false"}
 pytestmark = pytest.mark.usefixtures("module_stats_cache")
 
 
-class CountingROME(ROME):
-    name = "rome"
-
-    def __init__(self, *a, **k):
-        super().__init__(*a, **k)
-        self.edited: list[str] = []
-
-    def edit(self, cases):
-        self.edited += [c.case_id for c in cases]
-        super().edit(cases)
+EDITORS = {ROME: FAST, FTM: {"num_steps": "3"}, GRACE: {"n_iter": "5"}}  # the state: weights, weights, a codebook
 
 
-def _editor(lm):
-    return CountingROME(lm, build_config(ROME, FAST))
+def _counting(cls):
+    class Counting(cls):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            self.edited: list[str] = []
+
+        def edit(self, cases):
+            self.edited += [c.case_id for c in cases]
+            super().edit(cases)
+
+    return Counting
+
+
+def _editor(lm, cls=ROME):
+    return _counting(cls)(lm, build_config(cls, EDITORS[cls]))
 
 
 def _units(editor, cases, cfg, done=(), stop_after=None):
@@ -45,18 +52,22 @@ def _units(editor, cases, cfg, done=(), stop_after=None):
     return out
 
 
-def test_resume_continues_from_the_saved_state_with_identical_rows(tiny_lm, cases, tmp_path):
+@pytest.mark.parametrize("cls", list(EDITORS), ids=lambda c: c.name)
+def test_resume_continues_from_the_saved_state_with_identical_rows(tiny_lm, cases, tmp_path, cls):
     cfg = ProtocolConfig("sequential", eval_every=1, state_dir=tmp_path / "states")
     digest = parameter_hash(tiny_lm.model)
-    full = dict(_units(_editor(tiny_lm), cases, cfg))
+    full = dict(_units(_editor(tiny_lm, cls), cases, cfg))
     assert not (tmp_path / "states").exists()  # removed once the editor finished
-    killed = _editor(tiny_lm)
+    killed = _editor(tiny_lm, cls)
     first = _units(killed, cases, cfg, stop_after="eval@2")
     assert [k for k, _ in first] == ["edit:c1", "eval@1", "edit:c2", "eval@2"]
-    saved = load_file(str(tmp_path / "states" / "rome.safetensors"))
-    assert list(saved) == killed.restorer.saved_names  # the one edited weight, after two edits
+    saved = load_file(str(tmp_path / "states" / f"{cls.name}.safetensors"))
+    if cls is GRACE:
+        assert saved["keys"].shape[0] == 2 and saved["labels"].dtype == torch.uint8  # two edits, two entries
+    else:
+        assert list(saved) == killed.restorer.saved_names  # the one edited weight, after two edits
     killed.reset()  # a new process starts from the unedited weights
-    editor = _editor(tiny_lm)
+    editor = _editor(tiny_lm, cls)
     resumed = dict(_units(editor, cases, cfg, done={k for k, _ in first}))
     assert editor.edited == ["c3"] and list(resumed) == ["edit:c3", "eval@3"]
     for key in resumed:
