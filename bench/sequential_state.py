@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,13 @@ class Snapshot:
 
 
 def states_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "states"
+    """`RUN/states`, or with $BENCH_STATE_DIR a folder of its own there (named after the run, with a digest of
+    its absolute path), so that states live where the run folder's size is not counted, e.g. a committed results/."""
+    root = os.environ.get("BENCH_STATE_DIR")
+    if not root:
+        return Path(run_dir) / "states"
+    run = Path(run_dir).resolve()
+    return Path(root).expanduser() / f"{run.name}-{hashlib.sha256(str(run).encode()).hexdigest()[:12]}"
 
 
 def state_path(state_dir: Path, editor_name: str) -> Path:

@@ -88,3 +88,12 @@ def test_a_state_that_does_not_match_the_finished_units_is_replayed(tiny_lm, cas
     assert "replaying the edits" in caplog.text
     plan = sequential_plan(len(cases), cfg)
     assert sequential_state.read(tmp_path / "states", "rome", cases, done, plan) is None  # nothing left to load
+
+
+def test_bench_state_dir_moves_states_out_of_the_run_folder(tmp_path, monkeypatch):
+    run_a, run_b = tmp_path / "x" / "run", tmp_path / "y" / "run"
+    assert sequential_state.states_dir(run_a) == run_a / "states"
+    monkeypatch.setenv("BENCH_STATE_DIR", str(tmp_path / "kept"))
+    a, b = sequential_state.states_dir(run_a), sequential_state.states_dir(run_b)
+    assert a.parent == b.parent == tmp_path / "kept" and a.name.startswith("run-") and a != b  # same name, two runs
+    assert sequential_state.states_dir(tmp_path / "x" / "." / "run") == a

@@ -10,13 +10,15 @@
 # Commands must resume from what a commit kept (`bench run --resume`, `bench train --resume`, the scripts here);
 # before a line starts, a run folder holding only cases.jsonl.xz gets its cases.jsonl back, and once the queue stops
 # or ends, a cases.jsonl equal to its .xz is removed again.
-# Environment: SLOTS (2), COMMIT_EVERY (s, 2100), OMP_NUM_THREADS (1), BENCH_DATA_DIR (../shared/data).
+# Environment: SLOTS (2), COMMIT_EVERY (s, 2100), OMP_NUM_THREADS (1), BENCH_DATA_DIR (../shared/data),
+# BENCH_STATE_DIR (.states: sequential runs' saved states, git-ignored and outside results/, kept while the machine is).
 set -u
 QUEUE=$1; DONE=$QUEUE.done; SLOTS=${SLOTS:-2}; COMMIT_EVERY=${COMMIT_EVERY:-2100}
 cd "$(dirname "$0")/../.." || exit 1
 [ -z "${VIRTUAL_ENV:-}" ] && [ -f .venv/bin/activate ] && . .venv/bin/activate  # the README's environment
 python -c "import torch, bench" || { echo "no environment with torch and bench: set up as the README says"; exit 1; }
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} BENCH_DATA_DIR=${BENCH_DATA_DIR:-../shared/data} PYTHONUNBUFFERED=1
+export BENCH_STATE_DIR=${BENCH_STATE_DIR:-$PWD/.states}
 mkdir -p logs/queue; touch "$DONE"
 PACK=(); LINES=()
 while read -r line; do
