@@ -286,17 +286,23 @@ def edit_cost_plots(costs: list[dict], out_dir: Path, title: str = "") -> list[P
     return save_figure(edit_cost_figure(costs, f"{title}: cost per edit" if title else ""), out_dir / "edit_cost")
 
 
-def png_bytes(fig) -> bytes:
-    """The figure as PNG bytes (for a page that inlines it), closed afterwards. Reduced to a 256-colour palette:
-    the explorer inlines dozens of figures, and a palette PNG of a flat-coloured plot is a third of the size with
-    no visible change (Pillow comes with matplotlib)."""
+def png_bytes(fig, dpi: int = 100) -> bytes:
+    """The figure as palette PNG bytes (for a page that inlines it), closed afterwards."""
+    png = palette_png(fig, dpi)
+    plt.close(fig)
+    return png
+
+
+def palette_png(fig, dpi: int) -> bytes:
+    """The figure as a PNG reduced to a 256-colour palette: the explorer inlines dozens of figures and results/
+    keeps others, and a palette PNG of a flat-coloured plot is a third of the size with no visible change (Pillow
+    comes with matplotlib)."""
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=100, format="png")
-    plt.close(fig)
+    fig.savefig(buf, dpi=dpi, format="png")
     buf.seek(0)
     palette = Image.open(buf).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
     out = io.BytesIO()
@@ -304,12 +310,16 @@ def png_bytes(fig) -> bytes:
     return out.getvalue()
 
 
-def save_figure(fig, stem: Path) -> list[Path]:
-    """The figure as <stem>.png and <stem>.svg, each written atomically; closed afterwards."""
+def save_figure(fig, stem: Path, formats: tuple[str, ...] = FORMATS, dpi: int = 110) -> list[Path]:
+    """The figure as <stem>.png (a palette PNG) and <stem>.svg, each written atomically; closed afterwards."""
     written = []
-    for fmt in FORMATS:
+    for fmt in formats:
         path = stem.with_name(f"{stem.name}.{fmt}")
-        atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=110, format=fmt))
+        if fmt == "png":
+            png = palette_png(fig, dpi)
+            atomic_write(path, lambda tmp, png=png: tmp.write_bytes(png))
+        else:
+            atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=dpi, format=fmt))
         written.append(path)
     plt.close(fig)
     return written

@@ -89,3 +89,15 @@ def test_an_inlined_figure_is_a_palette_png_that_looks_like_the_full_colour_one_
     reference = np.asarray(Image.open(io.BytesIO(full.getvalue())).convert("RGB"), dtype=float)
     assert image.size == (reference.shape[1], reference.shape[0])
     assert np.abs(np.asarray(image.convert("RGB"), dtype=float) - reference).mean() < 2.0  # out of 255
+
+
+def test_saved_figures_are_palette_pngs_beside_their_svg(tmp_path):
+    """results/ keeps figures under its 20 MB: the full-colour PNGs it held were three times their palette size."""
+    from PIL import Image
+
+    from bench.plots import save_figure
+
+    written = save_figure(overview_figure(RECORDS), tmp_path / "overview")
+    assert [p.name for p in written] == ["overview.png", "overview.svg"]
+    assert Image.open(written[0]).mode == "P"
+    assert "noedit (reference)" in written[1].read_text()

@@ -42,10 +42,9 @@ def _smooth(values: list[float], window: int) -> list[float]:
 def plot_losses(directory: Path, history: list[dict]) -> Path | None:
     if not history:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from bench.plots import save_figure  # sets the Agg backend
 
     steps = [row["step"] for row in history]
     window = max(1, len(history) // 50)
@@ -57,7 +56,5 @@ def plot_losses(directory: Path, history: list[dict]) -> Path | None:
     ax.set_title("InstructEd training")
     ax.legend()
     fig.tight_layout()
-    path = directory / "loss.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    (path,) = save_figure(fig, directory / "loss", formats=("png",), dpi=100)
     return path
