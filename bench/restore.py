@@ -80,6 +80,25 @@ class WeightRestorer:
             params[name].copy_(value)
 
 
+class RestoredWeights:
+    """The Editor methods of an editor whose edits change weights that `self.restorer` (a WeightRestorer) saved
+    first: reset, the weight-norm growth's deltas and a sequential run's saved state are all the restorer's."""
+
+    restorer: WeightRestorer
+
+    def reset(self) -> None:
+        self.restorer.restore()
+
+    def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return self.restorer.deltas()
+
+    def sequential_state(self) -> dict[str, torch.Tensor]:
+        return self.restorer.edited()
+
+    def load_sequential_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.restorer.load_edited(tensors)
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """Everything of a model a `reset()` must put back; equal fingerprints = the same model for scoring."""

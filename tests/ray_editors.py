@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from bench.editor import Capabilities, Editor, EditorConfig, PreparedRequests
-from bench.restore import WeightRestorer
+from bench.restore import RestoredWeights, WeightRestorer
 
 
 @dataclass
@@ -88,7 +88,7 @@ class NudgeConfig(EditorConfig):
     folder: str = ""  # edits.txt: the case id of every edit, in order; fail-once: see Nudge
 
 
-class Nudge(Editor):
+class Nudge(RestoredWeights, Editor):
     """Adds a constant to one weight per edit and gives its state (a sequential stream that can resume from it).
     Its process's fifth edit fails while `folder`/fail-once does not exist (then creates it): a run stopped part-way."""
 
@@ -113,15 +113,3 @@ class Nudge(Editor):
         self.restorer.save([self.weight])
         with torch.no_grad():
             dict(self.model.named_parameters())[self.weight].add_(1e-3)
-
-    def reset(self):
-        self.restorer.restore()
-
-    def weight_deltas(self):
-        return self.restorer.deltas()
-
-    def sequential_state(self):
-        return self.restorer.edited()
-
-    def load_sequential_state(self, tensors):
-        self.restorer.load_edited(tensors)

@@ -19,13 +19,13 @@ from bench.data.schema import EditCase
 from bench.editor import Capabilities, Editor
 from bench.errors import BenchError
 from bench.optim import minimize
-from bench.restore import WeightRestorer
+from bench.restore import RestoredWeights, WeightRestorer
 from bench.scoring import Prepared
 from editors.ft.config import FTConfig, FTLConfig, FTMConfig, edit_layers
 from editors.ft.objectives import OBJECTIVES, encode_rows
 
 
-class FTEditor(Editor):
+class FTEditor(RestoredWeights, Editor):  # each edit starts a new optimizer: its state is the weights
     capabilities = Capabilities(changes_weights=True, batch=True, sequential=True)
     config_class: ClassVar[type] = FTConfig
     objective: ClassVar[str] = "target_new"
@@ -47,18 +47,6 @@ class FTEditor(Editor):
         self.restorer.save(names)
         params = dict(self.model.named_parameters())
         self._train([params[n] for n in names], items)
-
-    def reset(self) -> None:
-        self.restorer.restore()
-
-    def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        return self.restorer.deltas()
-
-    def sequential_state(self) -> dict[str, torch.Tensor]:
-        return self.restorer.edited()  # each edit starts a new optimizer: the weights are all its edits leave
-
-    def load_sequential_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.restorer.load_edited(tensors)
 
     def _train(self, weights: list[torch.nn.Parameter], items: list[Prepared]) -> None:
         cfg = self.config

@@ -21,7 +21,7 @@ import torch
 from bench.arch import arch_of, module_path
 from bench.data.schema import EditCase
 from bench.editor import Capabilities, Editor
-from bench.restore import WeightRestorer
+from bench.restore import RestoredWeights, WeightRestorer
 from editors.locate.config import LocateConfig, resolve_config
 from editors.locate.hooks import Site
 from editors.locate.requests import EditRequest, requests_from_cases
@@ -42,7 +42,7 @@ class Timings:
     steps: list[int] = field(default_factory=list)
 
 
-class LocateEditor(Editor):
+class LocateEditor(RestoredWeights, Editor):
     capabilities = Capabilities(changes_weights=True, batch=True, sequential=True)
     config_class: ClassVar[type] = LocateConfig
     method_dir: ClassVar[Path]
@@ -68,18 +68,9 @@ class LocateEditor(Editor):
         self.timings.edits += len(requests)
         self.timings.total += time.perf_counter() - t0
 
-    def reset(self) -> None:
-        self.restorer.restore()
-
-    def weight_deltas(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        return self.restorer.deltas()
-
-    def sequential_state(self) -> dict[str, torch.Tensor]:
-        return self.restorer.edited()
-
     def load_sequential_state(self, tensors: dict[str, torch.Tensor]) -> None:
         _ = self.contexts  # sampled from the unedited model, as in a run that never stopped
-        self.restorer.load_edited(tensors)
+        super().load_sequential_state(tensors)
 
     def compute_deltas(self, requests: list[EditRequest]) -> dict[Site, torch.Tensor]:
         """{site: delta (out_features, in_features)}; must not change the model."""
